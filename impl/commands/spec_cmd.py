@@ -1,0 +1,133 @@
+"""Print the normative model, computed from the Z3 spec (not a hand-written copy).
+
+The lifecycle table is enumerated from the transition relation, the crash map
+is evaluated per state, the validation checks are listed in the order the rule
+applies them, and the properties come from the invariant catalogue.
+
+Examples:
+  baton spec                      # everything, as text
+  baton spec --section lifecycle  # just the transition table
+  baton spec --format json        # for machines
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+SECTIONS = ("lifecycle", "validation", "properties", "cluster")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+    )
+    parser.add_argument(
+        "--section", choices=SECTIONS, action="append", help="only these sections (repeatable)"
+    )
+
+
+def collect(sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
+    """The model's tables as plain data, each derived from the Z3 spec."""
+    from baton.spec import cluster, invariants, lifecycle, validation
+
+    out: dict[str, Any] = {}
+    if "lifecycle" in sections:
+        out["lifecycle"] = {
+            "states": list(lifecycle.STATE_NAMES),
+            "events": list(lifecycle.EVENT_NAMES),
+            "transitions": [
+                {"from": a, "event": e, "to": b} for a, e, b in lifecycle.enumerate_transitions()
+            ],
+            "crash": {k: list(v) for k, v in lifecycle.crash_outcomes().items()},
+            "recovery_state": lifecycle.RECOVERY_STATE,
+        }
+    if "validation" in sections:
+        out["validation"] = {
+            "fields": {name: list(values) for name, values in validation.FIELDS},
+            "checks": [
+                {
+                    "order": i + 1,
+                    "reason": ch.reason,
+                    "invariant": ch.invariant,
+                    "description": ch.description,
+                }
+                for i, ch in enumerate(validation.CHECKS)
+            ],
+            "allowed_invariants": list(validation.ALLOWED_INVARIANTS),
+        }
+    if "properties" in sections:
+        out["properties"] = [
+            {"id": inv.id, "title": inv.title, "statement": inv.statement}
+            for inv in invariants.INVARIANTS
+        ]
+    if "cluster" in sections:
+        out["cluster"] = {
+            "assumptions": [
+                {"name": a.name, "statement": a.statement, "guards": list(a.guards)}
+                for a in cluster.ASSUMPTIONS
+            ],
+            "mutants": [
+                {"name": m.name, "description": m.description, "breaks": list(m.breaks)}
+                for m in cluster.MUTANTS
+            ],
+            "actions": cluster.action_names(cluster.Config(n=2, mode="sync")),
+        }
+    return out
+
+
+def render_text(data: dict[str, Any]) -> str:
+    lines: list[str] = []
+    if "lifecycle" in data:
+        lc = data["lifecycle"]
+        lines.append("Promotion lifecycle (enumerated from the Z3 transition relation)")
+        width = max(len(t["from"]) for t in lc["transitions"])
+        ev_width = max(len(t["event"]) for t in lc["transitions"])
+        for t in lc["transitions"]:
+            lines.append(f"  {t['from']:<{width}}  --{t['event']:<{ev_width}}-->  {t['to']}")
+        lines.append(
+            f"  ({len(lc['transitions'])} transitions; every other (state, event) is forbidden)"
+        )
+        lines.append("")
+        lines.append(f"Crash in each state (recovery re-enters {lc['recovery_state']})")
+        for state, outs in lc["crash"].items():
+            lines.append(f"  {state:<{width}}  authority: {' or '.join(outs)}")
+        lines.append("")
+    if "validation" in data:
+        lines.append("Validation checks, in order (the first failing check is the reason)")
+        for ch in data["validation"]["checks"]:
+            lines.append(
+                f"  {ch['order']:>2}. {ch['reason']:<38} {ch['invariant']:<7} {ch['description']}"
+            )
+        lines.append(
+            "  otherwise: allowed (" + ", ".join(data["validation"]["allowed_invariants"]) + ")"
+        )
+        lines.append("")
+    if "properties" in data:
+        lines.append("Properties")
+        for p in data["properties"]:
+            lines.append(f"  {p['id']:<7} {p['title']}: {p['statement']}")
+        lines.append("")
+    if "cluster" in data:
+        lines.append(
+            "Environment assumptions (each can be dropped: baton verify --drop-assumption NAME)"
+        )
+        for a in data["cluster"]["assumptions"]:
+            lines.append(f"  {a['name']:<24} guards {', '.join(a['guards'])}: {a['statement']}")
+        lines.append("")
+        lines.append("Mutants (each must be caught: baton verify --mutant NAME)")
+        for m in data["cluster"]["mutants"]:
+            lines.append(f"  {m['name']:<26} breaks {', '.join(m['breaks'])}: {m['description']}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    sections = tuple(args.section) if args.section else SECTIONS
+    data = collect(sections)
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        print(render_text(data), end="")
+    return 0

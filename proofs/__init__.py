@@ -1,0 +1,1 @@
+"""Proof obligations, model checking and the verification report."""

@@ -1,0 +1,31 @@
+"""Shared test configuration: hypothesis profiles.
+
+``ci`` (the default under CI=true): fixed seed (derandomized), bounded
+examples, so CI is reproducible and fits its time budget. ``thorough``: many
+more examples, for runs on demand: ``HYPOTHESIS_PROFILE=thorough pytest``.
+``dev`` (the default elsewhere): hypothesis' defaults with a deadline off.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=60,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=2000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("dev", deadline=None, max_examples=100, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
