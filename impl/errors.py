@@ -1,0 +1,108 @@
+"""Baton's error families, under one base.
+
+Two families are kept apart (STYLE.md, pattern 5): *caller misuse* -- asking
+the protocol for something it forbids -- and *bad input* from disk, peers or
+files handed to the CLI. Every error carries the facts a reader needs (state
+and event, file and reason, line and field) as attributes, not only in the
+message.
+"""
+
+from __future__ import annotations
+
+
+class BatonError(Exception):
+    """Base of every error Baton raises on purpose."""
+
+
+# --- caller misuse -------------------------------------------------------------
+
+
+class ProtocolError(BatonError):
+    """The caller asked for something the protocol forbids; nothing changed."""
+
+
+class IllegalTransition(ProtocolError):
+    """An event that the lifecycle table does not allow in the current state."""
+
+    def __init__(self, state: str, event: str) -> None:
+        super().__init__(f"illegal lifecycle transition: event {event!r} in state {state!r}")
+        self.state = state
+        self.event = event
+
+
+class DuplicateRequest(ProtocolError):
+    """A promotion request while an attempt is already in progress."""
+
+    def __init__(self, candidate: str, in_progress: str, state: str) -> None:
+        super().__init__(
+            f"promotion request for {candidate!r} rejected: an attempt for {in_progress!r} "
+            f"is in progress (state {state})"
+        )
+        self.candidate = candidate
+        self.in_progress = in_progress
+        self.state = state
+
+
+class UnknownNode(ProtocolError):
+    """A node id that is not part of the cluster."""
+
+    def __init__(self, node: str, known: tuple[str, ...] = ()) -> None:
+        hint = f" (known nodes: {', '.join(known)})" if known else ""
+        super().__init__(f"unknown node {node!r}{hint}")
+        self.node = node
+        self.known = known
+
+
+class InapplicableRequest(ProtocolError):
+    """A request that cannot apply (ill-formed, or the candidate cannot be promoted)."""
+
+
+# --- bad input: disk ---------------------------------------------------------------
+
+
+class StorageError(BatonError):
+    """A problem with what is (or is not) on disk; the node refuses to guess."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class MarkerCorrupt(StorageError):
+    """The authority marker is torn, truncated or fails its checksum: fail closed."""
+
+
+class MarkerMissing(StorageError):
+    """The node was initialised but its authority marker is gone: never a fresh start."""
+
+
+class NotInitialised(StorageError):
+    """The directory holds no node (no durable identity)."""
+
+
+class WalCorruption(StorageError):
+    """A WAL record before the tail is corrupt: the node halts."""
+
+
+class DiskFault(StorageError):
+    """An I/O operation failed (EIO, ENOSPC, EROFS ...); nothing is acknowledged."""
+
+
+# --- bad input: files given to the CLI ---------------------------------------------
+
+
+class InputError(BatonError):
+    """A malformed input file (scenario, trace): names the line and the field."""
+
+    def __init__(self, source: str, line: int | None, field: str | None, reason: str) -> None:
+        where = source
+        if line is not None:
+            where += f":{line}"
+        if field is not None:
+            where += f": field {field!r}"
+        super().__init__(f"{where}: {reason}")
+        self.source = source
+        self.line = line
+        self.field = field
+        self.reason = reason
