@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "baton.commands.spec_cmd",
         "print the lifecycle table, validation checks and properties",
     ),
+    "generate": ("baton.commands.generate", "write impl/_table.py from the spec (--check: drift)"),
 }
 
 

@@ -1,0 +1,113 @@
+"""Generate impl/_table.py, the runtime's lifecycle table, from the Z3 spec.
+
+The transition relation of ``baton.spec.lifecycle`` is enumerated with Z3
+(model enumeration with blocking clauses) and written as plain data: the
+states, the events and a ``(state, event) -> next_state`` dict. The runtime
+decides lifecycle legality from that table only (STYLE.md, pattern 4).
+CI runs ``--check``: any drift between the file and the spec fails.
+
+Examples:
+  baton generate            # rewrite impl/_table.py from the spec
+  baton generate --check    # exit 1 with a unified diff if the file drifted
+  baton generate --output /tmp/table.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from pathlib import Path
+
+HEADER = '''\
+"""The promotion lifecycle table: GENERATED, DO NOT EDIT.
+
+Written by ``baton generate`` from the Z3 transition relation in
+``baton.spec.lifecycle`` (enumerate_transitions). CI runs
+``baton generate --check`` and fails on any difference. Data only: the
+runtime's lifecycle machine (baton.lifecycle) decides legality from it.
+"""
+'''
+
+
+def default_path() -> Path:
+    """impl/_table.py next to this package (the source tree when installed editable)."""
+    return Path(__file__).resolve().parent.parent / "_table.py"
+
+
+def _q(name: str) -> str:
+    """A string literal in the quote style ruff format keeps (double quotes)."""
+    return json.dumps(name)
+
+
+def render() -> str:
+    """The text of _table.py, computed from the spec."""
+    from baton.spec import lifecycle
+
+    triples = lifecycle.enumerate_transitions()
+    lines = [HEADER, "from __future__ import annotations", ""]
+    lines.append("STATES: tuple[str, ...] = (")
+    lines += [f"    {_q(name)}," for name in lifecycle.STATE_NAMES]
+    lines.append(")")
+    lines.append("")
+    lines.append("EVENTS: tuple[str, ...] = (")
+    lines += [f"    {_q(name)}," for name in lifecycle.EVENT_NAMES]
+    lines.append(")")
+    lines.append("")
+    lines.append("# (state, event) -> next state; every pair not listed is forbidden.")
+    lines.append("TRANSITIONS: dict[tuple[str, str], str] = {")
+    lines += [f"    ({_q(src)}, {_q(ev)}): {_q(dst)}," for src, ev, dst in triples]
+    lines.append("}")
+    lines.append("")
+    lines.append(f"RECOVERY_STATE: str = {_q(lifecycle.RECOVERY_STATE)}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def drift(path: Path) -> str:
+    """A unified diff from the file on disk to the generated text ('' when equal)."""
+    expected = render()
+    try:
+        actual = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        actual = ""
+    if actual == expected:
+        return ""
+    return "".join(
+        difflib.unified_diff(
+            actual.splitlines(keepends=True),
+            expected.splitlines(keepends=True),
+            fromfile=f"{path} (on disk)",
+            tofile=f"{path} (generated from the spec)",
+        )
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="do not write; exit 1 with a unified diff if the file differs from the spec",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=None, help="file to write or check (default: impl/_table.py)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    path: Path = args.output or default_path()
+    if args.check:
+        diff = drift(path)
+        if diff:
+            print(f"baton generate --check: {path} differs from the spec:", file=sys.stderr)
+            print(diff, end="", file=sys.stderr)
+            print("run 'baton generate' to regenerate it", file=sys.stderr)
+            return 1
+        print(f"{path}: up to date with the spec")
+        return 0
+    # Written through the plain filesystem on purpose: this is source code, not
+    # node state, so the Disk interface (durability of node data) does not apply.
+    path.write_text(render(), encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
