@@ -57,6 +57,15 @@ class InapplicableRequest(ProtocolError):
     """A request that cannot apply (ill-formed, or the candidate cannot be promoted)."""
 
 
+class ActionNotEnabled(ProtocolError):
+    """A cluster action whose guard does not hold in the current state; nothing changed."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(f"{action} refused: {reason}")
+        self.action = action
+        self.reason = reason
+
+
 # --- bad input: disk ---------------------------------------------------------------
 
 

@@ -1,0 +1,1137 @@
+"""The pure decision core of a Baton cluster: ``step(state, action) -> (state, effects)``.
+
+Everything Baton decides is decided here, as a pure function of an immutable
+cluster state and one action; the core never touches a disk, a clock or a
+random number (STYLE.md, pattern 1). The same core is driven by the real
+node shell (:mod:`baton.cluster`), by hypothesis tests, by the explorer and by
+the simulation, so:
+
+* the whole cluster state (:class:`ClusterState`) is a frozen, hashable value;
+* the action set is enumerable: :func:`enabled_actions` lists every action
+  instance whose guard holds, and :func:`refusal` says, for any action, why it
+  is not enabled (or None when it is);
+* durable and volatile state are different types (:class:`Durable`,
+  :class:`Volatile`); a crash drops the volatile part and :func:`recover` is the
+  only way back from the durable part (pattern 3).
+
+The model this mirrors, action for action, is ``baton.spec.cluster`` (read its
+docstring): a durable authority marker per node (role and epoch), a durable
+WAL of epoch-tagged entries, a volatile ``active`` flag (admits writes) and the
+volatile lifecycle state of the attempt for which the node is the candidate.
+The two mechanisms that close the approval-to-marker gap are enforced here:
+a restarted primary comes up *fenced* and only :class:`Reinstate` (allowed only
+when no attempt is in flight, no node is writable and the node holds the
+highest epoch) lets it write again; and attempts are *serialised*: a request
+while any attempt is in flight is refused with DuplicateRequest.
+:func:`to_snapshot` maps a state to the spec's concrete snapshot so that every
+step can be cross-checked against the Z3 transition relation.
+
+Effects are returned in the order the shell must perform them, and every
+effect class states its rule: durable effects first, visible effects after,
+observations last (pattern 2). Observation never feeds back into a decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from baton import lifecycle
+from baton.errors import (
+    ActionNotEnabled,
+    DuplicateRequest,
+    IllegalTransition,
+    InapplicableRequest,
+    MarkerCorrupt,
+    ProtocolError,
+)
+from baton.validator import ValidationContext, Verdict, validate
+
+# --- vocabulary (the spec's, STYLE.md pattern 6) ------------------------------
+
+MARKER_ROLES: tuple[str, ...] = ("Replica", "Primary", "Halted", "Torn")
+MODES: tuple[str, ...] = ("async", "sync")
+MARKER_OPS: tuple[str, ...] = ("write_temp", "fsync_temp", "rename", "fsync_dir")
+"""The marker write as four file operations, in this order (P6-F2)."""
+RENAME_STAGE: int = MARKER_OPS.index("rename") + 1
+
+Entry = tuple[int, int]
+"""A WAL entry's identity: (epoch it was written in, position 1..n).
+
+Unique because each epoch has one primary marker (P6-A3) and a primary
+appends at its own end."""
+
+
+def marker_crash_outcomes(stage: int, ops: tuple[str, ...] = MARKER_OPS) -> frozenset[str]:
+    """What a crash after the first ``stage`` marker operations may leave on disk.
+
+    Journaled-Linux model, as ``baton.spec.cluster.crash_outcomes_by_stage``
+    (tests check they agree): before the rename the old marker stays; after
+    the rename and before the directory fsync the old or the new name may
+    survive; new content not fsynced before its name became durable may be torn.
+    """
+    done = ops[:stage]
+    if "rename" not in done:
+        return frozenset({"old"})
+    renamed_at = done.index("rename")
+    content = {"new"} if "fsync_temp" in done else {"new", "torn"}
+    if "fsync_dir" in done[renamed_at:]:
+        return frozenset(content)
+    return frozenset(content | {"old"})
+
+
+# --- state ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Durable:
+    """What survives a crash: the authority marker as recovery reads it, and the WAL.
+
+    ``marker_role`` is Primary iff the marker names this node as holder;
+    Halted records a replica that stopped on divergent history; Torn is a
+    marker that fails its checksum (the node refuses to start, P6-F2).
+    """
+
+    marker_role: str
+    epoch: int
+    wal: tuple[Entry, ...] = ()
+
+
+@dataclass(frozen=True)
+class Volatile:
+    """What a crash loses: the process's in-memory state.
+
+    ``active``: the node admits writes. ``lifecycle``: the state of the
+    attempt for which this node is the candidate. ``marker_stage``: how many of
+    the marker's file operations this process has done (0 when none in flight).
+    """
+
+    active: bool = False
+    lifecycle: str = lifecycle.RECOVERY_STATE
+    forced: bool = False
+    marker_stage: int = 0
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """Bookkeeping of the node's last attempt, kept across crashes as the spec does.
+
+    ``grant``/``previous_epoch`` are read only while the attempt is in
+    AuthorityTransitioning (which a crash ends), ``reason`` is the last
+    decision (observation only) and ``validations`` counts validations since
+    the last request (ghost, for P6-F3). No decision reads them otherwise.
+    """
+
+    reason: str = "allowed"
+    grant: int = 0
+    previous_epoch: int = 0
+    validations: int = 0
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One node: up or down, its durable part, its volatile part (None when down)."""
+
+    durable: Durable
+    volatile: Volatile | None
+    record: AttemptRecord = AttemptRecord()
+
+    @property
+    def up(self) -> bool:
+        return self.volatile is not None
+
+    @property
+    def writable(self) -> bool:
+        return self.volatile is not None and self.volatile.active
+
+    @property
+    def lifecycle(self) -> str:
+        """The candidate-side lifecycle state (Steady while down: it was forgotten)."""
+        return self.volatile.lifecycle if self.volatile is not None else lifecycle.RECOVERY_STATE
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """The whole cluster as one hashable value.
+
+    ``acked`` is the ghost log of acknowledged writes (what clients were
+    told), ``broken`` a ghost flag set when an acknowledgement did not extend
+    it (P6-S2), ``standby`` the synchronous standby's index (sync mode).
+    """
+
+    mode: str
+    nodes: tuple[NodeState, ...]
+    standby: int = 1
+    acked: tuple[Entry, ...] = ()
+    broken: bool = False
+
+    @property
+    def n(self) -> int:
+        return len(self.nodes)
+
+    def node(self, i: int) -> NodeState:
+        return self.nodes[i]
+
+    def with_node(self, i: int, node: NodeState) -> ClusterState:
+        return replace(self, nodes=(*self.nodes[:i], node, *self.nodes[i + 1 :]))
+
+    def max_epoch(self) -> int:
+        return max(node.durable.epoch for node in self.nodes)
+
+    def in_flight(self) -> int | None:
+        """The candidate of the attempt in progress anywhere (not Steady), if any."""
+        for i, node in enumerate(self.nodes):
+            if node.lifecycle != lifecycle.RECOVERY_STATE:
+                return i
+        return None
+
+    def writable_nodes(self) -> tuple[int, ...]:
+        return tuple(i for i, node in enumerate(self.nodes) if node.writable)
+
+
+def initial_state(n: int, mode: str = "async") -> ClusterState:
+    """Node 0 is the writable primary at epoch 1, the others replicas; WALs empty."""
+    if n < 2:
+        raise ValueError("a cluster needs at least 2 nodes")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    nodes = tuple(
+        NodeState(
+            durable=Durable("Primary" if i == 0 else "Replica", 1),
+            volatile=Volatile(active=(i == 0)),
+        )
+        for i in range(n)
+    )
+    return ClusterState(mode=mode, nodes=nodes)
+
+
+def recover(durable: Durable) -> Volatile:
+    """The only way back from a crash: the volatile state a restart derives from disk.
+
+    Recovery re-enters Steady (the attempt is forgotten) and comes up fenced:
+    even a primary marker does not make the node writable until the
+    controller reinstates it (mechanism 1, the ``fenced_restart`` assumption).
+    A torn marker refuses to start (P6-F2): never a guess.
+    """
+    if durable.marker_role == "Torn":
+        raise MarkerCorrupt("marker", "the authority marker fails its checksum; refusing to start")
+    return Volatile(active=False, lifecycle=lifecycle.RECOVERY_STATE)
+
+
+# --- actions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the environment tells the validator beyond the cluster state.
+
+    ``primary_uncertain``: the operator's view of the old primary is marked
+    uncertain (status Unknown). ``bound_known``/``prefix_known``: whether the
+    acknowledged bound and prefix compatibility could be established.
+    ``mvcc``: MVCC visibility preservation, an external input.
+    """
+
+    primary_uncertain: bool = False
+    bound_known: bool = True
+    prefix_known: bool = True
+    mvcc: str = "Preserved"
+
+
+@dataclass(frozen=True)
+class Action:
+    """Base of every action; ``name`` is the spec's action name."""
+
+    name: ClassVar[str] = "action"
+
+    def label(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
+        return f"{self.name}({args})"
+
+
+@dataclass(frozen=True)
+class Write(Action):
+    """A client write on a writable primary: append a fresh entry and fsync it."""
+
+    name: ClassVar[str] = "write"
+    node: int
+
+
+@dataclass(frozen=True)
+class Ack(Action):
+    """Acknowledge everything durable in the primary's WAL (sync: standby holds it)."""
+
+    name: ClassVar[str] = "ack"
+    node: int
+
+
+@dataclass(frozen=True)
+class Replicate(Action):
+    """Ship the primary's next entry to a replica whose WAL is a prefix of it."""
+
+    name: ClassVar[str] = "replicate"
+    primary: int
+    replica: int
+
+
+@dataclass(frozen=True)
+class Diverge(Action):
+    """A replica whose WAL is not a prefix of the primary's halts (history_divergence)."""
+
+    name: ClassVar[str] = "diverge"
+    primary: int
+    replica: int
+
+
+@dataclass(frozen=True)
+class Crash(Action):
+    """The process dies; ``outcome`` is how a marker write in flight lands (old/new/torn)."""
+
+    name: ClassVar[str] = "crash"
+    node: int
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class Restart(Action):
+    """The process starts again from its durable state (fenced)."""
+
+    name: ClassVar[str] = "restart"
+    node: int
+
+
+@dataclass(frozen=True)
+class Reinstate(Action):
+    """The controller lets a fenced primary admit writes again."""
+
+    name: ClassVar[str] = "reinstate"
+    node: int
+
+
+@dataclass(frozen=True)
+class Demote(Action):
+    """A fenced primary that sees a higher epoch rejoins as a replica."""
+
+    name: ClassVar[str] = "demote"
+    node: int
+
+
+@dataclass(frozen=True)
+class StepDown(Action):
+    """A writable node that sees a higher epoch gives up authority."""
+
+    name: ClassVar[str] = "step_down"
+    node: int
+
+
+@dataclass(frozen=True)
+class Designate(Action):
+    """Sync mode: the primary picks a standby that holds the acknowledged history."""
+
+    name: ClassVar[str] = "designate"
+    primary: int
+    standby: int
+
+
+@dataclass(frozen=True)
+class Request(Action):
+    """An operator's explicit promotion request for ``candidate``."""
+
+    name: ClassVar[str] = "request"
+    candidate: int
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Reject(Action):
+    """The request is ill-formed or inapplicable: back to Steady before validation."""
+
+    name: ClassVar[str] = "reject"
+    candidate: int
+
+
+@dataclass(frozen=True)
+class BeginValidation(Action):
+    """Start validating the requested promotion."""
+
+    name: ClassVar[str] = "begin_validation"
+    candidate: int
+
+
+@dataclass(frozen=True)
+class Decide(Action):
+    """Validate the observed context: fires ``approve`` or ``deny`` per the verdict."""
+
+    name: ClassVar[str] = "decide"
+    candidate: int
+    observation: Observation = Observation()
+
+
+@dataclass(frozen=True)
+class BeginTransition(Action):
+    """Grant epoch = highest known + 1 and start writing the marker (P6-A3)."""
+
+    name: ClassVar[str] = "begin_transition"
+    candidate: int
+
+
+@dataclass(frozen=True)
+class MarkerOp(Action):
+    """One file operation of the marker write (``write_temp`` ... ``fsync_dir``)."""
+
+    name: ClassVar[str] = "marker_op"
+    candidate: int
+    op: str
+
+
+@dataclass(frozen=True)
+class Complete(Action):
+    """The marker is durable: the candidate becomes writable (durable first, visible after)."""
+
+    name: ClassVar[str] = "complete"
+    candidate: int
+
+
+@dataclass(frozen=True)
+class Acknowledge(Action):
+    """The operator acknowledges the outcome (succeeded or denied): back to Steady."""
+
+    name: ClassVar[str] = "acknowledge"
+    candidate: int
+
+
+ACTION_TYPES: tuple[type[Action], ...] = (
+    Write,
+    Ack,
+    Replicate,
+    Diverge,
+    Crash,
+    Restart,
+    Reinstate,
+    Demote,
+    StepDown,
+    Designate,
+    Request,
+    Reject,
+    BeginValidation,
+    Decide,
+    BeginTransition,
+    MarkerOp,
+    Complete,
+    Acknowledge,
+)
+
+
+# --- effects ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Base of every effect. ``phase`` orders them: 0 durable, 1 visible, 2 observe.
+
+    Rule (STYLE.md pattern 2): the shell performs effects in the order given,
+    and the core emits every durable effect of a step before any visible one,
+    and observations last. A visible effect must never be performed if a
+    durable effect before it failed.
+    """
+
+    phase: ClassVar[int] = 0
+
+
+@dataclass(frozen=True)
+class AppendWal(Effect):
+    """DURABLE: append ``entry`` to ``node``'s WAL. Must be followed by SyncWal before
+    anything that depends on it is made visible."""
+
+    phase: ClassVar[int] = 0
+    node: int
+    entry: Entry
+
+
+@dataclass(frozen=True)
+class SyncWal(Effect):
+    """DURABLE: fsync ``node``'s WAL. Nothing is acknowledged before it returns."""
+
+    phase: ClassVar[int] = 0
+    node: int
+
+
+@dataclass(frozen=True)
+class PersistMarker(Effect):
+    """DURABLE: write ``node``'s marker atomically (temp, fsync, rename, dir fsync).
+
+    Used where the spec changes a marker in one step (a replica adopting an
+    epoch, a demotion, a halt). Must be durable before the node acts on it."""
+
+    phase: ClassVar[int] = 0
+    node: int
+    role: str
+    epoch: int
+    halt_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class MarkerFileOp(Effect):
+    """DURABLE: one file operation of a promotion's marker write (P6-F2).
+
+    The four operations are separate effects so a crash can land between them;
+    only after ``fsync_dir`` is the new marker durable, and only then may
+    Complete make the node writable."""
+
+    phase: ClassVar[int] = 0
+    node: int
+    op: str
+    role: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Announce(Effect):
+    """VISIBLE: tell the world ``node`` now admits writes (or no longer does).
+
+    Performed only after every durable effect of the step succeeded."""
+
+    phase: ClassVar[int] = 1
+    node: int
+    writable: bool
+
+
+@dataclass(frozen=True)
+class AckClients(Effect):
+    """VISIBLE: writes up to ``upto`` on ``node`` are acknowledged to clients.
+
+    Only after their entries are fsynced (and, in sync mode, held by the standby)."""
+
+    phase: ClassVar[int] = 1
+    node: int
+    upto: int
+
+
+@dataclass(frozen=True)
+class Emit(Effect):
+    """OBSERVE: an event for the trace (kind + fields). Never read by a decision."""
+
+    phase: ClassVar[int] = 2
+    kind: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+# --- guards ---------------------------------------------------------------------------
+
+
+def _holds_max_epoch(s: ClusterState, i: int) -> bool:
+    return all(node.durable.epoch <= s.nodes[i].durable.epoch for node in s.nodes)
+
+
+def _higher_epoch_seen(s: ClusterState, i: int) -> bool:
+    mine = s.nodes[i].durable.epoch
+    return any(node.durable.epoch > mine for j, node in enumerate(s.nodes) if j != i)
+
+
+def _common_prefix(a: tuple[Entry, ...], b: tuple[Entry, ...]) -> int:
+    k = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        k += 1
+    return k
+
+
+def _is_prefix(a: tuple[Entry, ...], b: tuple[Entry, ...]) -> bool:
+    return len(a) <= len(b) and b[: len(a)] == a
+
+
+def _replication_base(s: ClusterState, p: int, r: int) -> str | None:
+    """The common guard of replicate/diverge, or why it fails."""
+    if p == r:
+        return "a node does not replicate to itself"
+    prim, rep = s.nodes[p], s.nodes[r]
+    if not (prim.up and rep.up):
+        return "both nodes must be up"
+    if prim.durable.marker_role != "Primary":
+        return f"node {p} holds no primary marker"
+    if rep.durable.marker_role != "Replica":
+        return f"node {r} is not a replica (marker {rep.durable.marker_role})"
+    if rep.durable.epoch > prim.durable.epoch:
+        # Epoch fencing (P6-A3): a replica refuses a lower-epoch primary.
+        return f"replica epoch {rep.durable.epoch} > primary epoch {prim.durable.epoch} (P6-A3)"
+    if len(rep.durable.wal) >= len(prim.durable.wal):
+        return "the replica already holds every entry of the primary"
+    if rep.lifecycle in lifecycle.IN_FLIGHT_STATES:
+        # Approval freezes the candidate's WAL: what was validated is what is promoted.
+        return f"node {r} is an approved candidate ({rep.lifecycle}); its WAL is frozen"
+    if prim.lifecycle == "AuthorityTransitioning":
+        return f"node {p} is writing its marker; it serves no WAL until durable"
+    return None
+
+
+def _lifecycle_refusal(s: ClusterState, c: int, event: str) -> str | None:
+    node = s.nodes[c]
+    if not node.up:
+        return f"node {c} is down"
+    if not lifecycle.is_allowed(node.lifecycle, event):
+        return f"event {event!r} is illegal in state {node.lifecycle}"
+    return None
+
+
+NODE_FIELDS: tuple[str, ...] = ("node", "primary", "replica", "standby", "candidate")
+"""The action fields that name a node (by index)."""
+
+
+def refusal(s: ClusterState, action: Action) -> str | None:
+    """Why ``action`` is not enabled in ``s``, or None when it is. Pure."""
+    for key in NODE_FIELDS:
+        i = getattr(action, key, None)
+        if isinstance(i, int) and not 0 <= i < s.n:
+            return f"unknown node {i}"
+    match action:
+        case Write(node=p):
+            return None if s.nodes[p].writable else f"node {p} does not admit writes"
+        case Ack(node=p):
+            if not s.nodes[p].writable:
+                return f"node {p} does not admit writes"
+            if s.mode == "sync":
+                sb = s.standby
+                wal = s.nodes[p].durable.wal
+                if sb == p or not _is_prefix(wal, s.nodes[sb].durable.wal):
+                    return f"sync mode: the standby (node {sb}) does not hold node {p}'s WAL"
+            return None
+        case Replicate(primary=p, replica=r):
+            why = _replication_base(s, p, r)
+            if why is None and not _is_prefix(s.nodes[r].durable.wal, s.nodes[p].durable.wal):
+                return f"node {r}'s WAL is not a prefix of node {p}'s (history divergence)"
+            return why
+        case Diverge(primary=p, replica=r):
+            why = _replication_base(s, p, r)
+            if why is None and _is_prefix(s.nodes[r].durable.wal, s.nodes[p].durable.wal):
+                return f"node {r}'s WAL is a prefix of node {p}'s: no divergence"
+            return why
+        case Crash(node=i, outcome=outcome):
+            node = s.nodes[i]
+            if node.volatile is None:
+                return f"node {i} is already down"
+            stage = node.volatile.marker_stage
+            if stage == 0:
+                return None if outcome is None else "no marker write is in flight"
+            allowed = marker_crash_outcomes(stage)
+            if outcome not in allowed:
+                return f"after {stage} marker operation(s) a crash leaves {sorted(allowed)}"
+            return None
+        case Restart(node=i):
+            if s.nodes[i].up:
+                return f"node {i} is already up"
+            if s.nodes[i].durable.marker_role == "Torn":
+                return f"node {i}'s marker is torn: it refuses to start (P6-F2)"
+            return None
+        case Reinstate(node=i):
+            node = s.nodes[i]
+            if not node.up or node.durable.marker_role != "Primary":
+                return f"node {i} is not an up primary"
+            if node.writable:
+                return f"node {i} already admits writes"
+            if not _holds_max_epoch(s, i):
+                return f"node {i} does not hold the highest epoch (P6-A3)"
+            if s.writable_nodes():
+                return f"node {s.writable_nodes()[0]} admits writes (P6-A1)"
+            busy = s.in_flight()
+            if busy is not None:
+                return f"an attempt for node {busy} is in flight ({s.nodes[busy].lifecycle})"
+            return None
+        case Demote(node=i):
+            node = s.nodes[i]
+            if not node.up or node.durable.marker_role != "Primary" or node.writable:
+                return f"node {i} is not a fenced primary"
+            if not _higher_epoch_seen(s, i):
+                return f"no node holds an epoch higher than node {i}'s"
+            if node.lifecycle != "Steady":
+                return f"node {i} is a candidate ({node.lifecycle})"
+            return None
+        case StepDown(node=i):
+            if not s.nodes[i].writable:
+                return f"node {i} does not admit writes"
+            if not _higher_epoch_seen(s, i):
+                return f"no node holds an epoch higher than node {i}'s"
+            return None
+        case Designate(primary=p, standby=j):
+            if s.mode != "sync":
+                return "designate exists in sync mode only"
+            if p == j:
+                return "a primary is not its own standby"
+            if not s.nodes[p].writable:
+                return f"node {p} does not admit writes"
+            if s.nodes[j].durable.marker_role != "Replica":
+                return f"node {j} is not a replica"
+            if not _is_prefix(s.acked, s.nodes[j].durable.wal):
+                return f"node {j} does not hold the acknowledged history"
+            return None
+        case Request(candidate=c):
+            if not s.nodes[c].up:
+                return f"node {c} is down"
+            busy = s.in_flight()
+            if busy is not None:
+                # Serialised attempts (mechanism 2, single_controller).
+                return f"an attempt for node {busy} is in progress ({s.nodes[busy].lifecycle})"
+            return None
+        case Reject(candidate=c):
+            return _lifecycle_refusal(s, c, "reject")
+        case BeginValidation(candidate=c):
+            return _lifecycle_refusal(s, c, "begin_validation")
+        case Decide(candidate=c):
+            return _lifecycle_refusal(s, c, "approve")
+        case BeginTransition(candidate=c):
+            return _lifecycle_refusal(s, c, "begin_transition")
+        case MarkerOp(candidate=c, op=op):
+            why = _lifecycle_refusal(s, c, "complete")
+            if why is not None:
+                return why
+            if op not in MARKER_OPS:
+                return f"unknown marker operation {op!r}"
+            vol = s.nodes[c].volatile
+            stage = vol.marker_stage if vol is not None else 0
+            if stage >= len(MARKER_OPS) or MARKER_OPS[stage] != op:
+                return f"marker operation {op!r} out of order (done {stage})"
+            return None
+        case Complete(candidate=c):
+            why = _lifecycle_refusal(s, c, "complete")
+            if why is not None:
+                return why
+            vol = s.nodes[c].volatile
+            stage = vol.marker_stage if vol is not None else 0
+            if stage != len(MARKER_OPS):
+                return f"the marker is not durable yet ({stage}/{len(MARKER_OPS)} operations)"
+            return None
+        case Acknowledge(candidate=c):
+            return _lifecycle_refusal(s, c, "acknowledge")
+    return f"unknown action {action!r}"
+
+
+def _error_for(s: ClusterState, action: Action, why: str) -> ProtocolError:
+    """The named error a refused action raises (nothing changes)."""
+    if isinstance(action, Request) and s.nodes[action.candidate].up:
+        busy = s.in_flight()
+        if busy is not None:
+            return DuplicateRequest(str(action.candidate), str(busy), s.nodes[busy].lifecycle)
+    if isinstance(action, Request):
+        return InapplicableRequest(f"promotion request for node {action.candidate}: {why}")
+    event = {
+        Reject: "reject",
+        BeginValidation: "begin_validation",
+        Decide: "approve",
+        BeginTransition: "begin_transition",
+        Complete: "complete",
+        Acknowledge: "acknowledge",
+    }.get(type(action))
+    if event is not None:
+        c = getattr(action, "candidate")  # noqa: B009 - every lifecycle action has one
+        node = s.nodes[c]
+        if node.up and not lifecycle.is_allowed(node.lifecycle, event):
+            return IllegalTransition(node.lifecycle, event)
+    return ActionNotEnabled(action.label(), why)
+
+
+# --- the validation context, observed from the cluster ---------------------------------
+
+
+def old_primary(s: ClusterState) -> int | None:
+    """The node whose durable WAL bounds acknowledged writes in async mode.
+
+    The primary-marker node holding the highest epoch (spec: observed_context)."""
+    for i, node in enumerate(s.nodes):
+        if node.durable.marker_role == "Primary" and _holds_max_epoch(s, i):
+            return i
+    return None
+
+
+def observed_context(s: ClusterState, c: int, obs: Observation) -> ValidationContext:
+    """The validation context candidate ``c`` observes, as spec.cluster.observed_context.
+
+    Old primary status: Active if another node admits writes, Unavailable if
+    none does, Unknown when the operator's view is marked uncertain. Ack
+    bound: sync mode, the standby's durable WAL end; async mode, the old
+    primary's durable WAL end (unknown if there is none). Position and prefix
+    compare the candidate's durable WAL with that source.
+    """
+    cand = s.nodes[c]
+    others_writable = any(node.writable for j, node in enumerate(s.nodes) if j != c)
+    status = "Active" if others_writable else "Unavailable"
+    if obs.primary_uncertain:
+        status = "Unknown"
+    source = s.standby if s.mode == "sync" else old_primary(s)
+    src_wal = s.nodes[source].durable.wal if source is not None else None
+    bound = len(src_wal) if (src_wal is not None and obs.bound_known) else None
+    if src_wal is None or not obs.prefix_known:
+        prefix = "Unknown"
+    else:
+        cand_wal = cand.durable.wal
+        compatible = _common_prefix(cand_wal, src_wal) == min(len(cand_wal), len(src_wal))
+        prefix = "Compatible" if compatible else "Divergent"
+    role, halt = {
+        "Primary": ("PrimaryActive", None),
+        "Replica": ("ReplicaActive", None),
+        "Halted": ("Halted", "history_divergence"),
+        "Torn": ("Halted", "wal_corruption"),
+    }[cand.durable.marker_role]
+    return ValidationContext(
+        role=role,
+        halt_reason=halt,
+        primary_status=status,
+        force=cand.volatile.forced if cand.volatile is not None else False,
+        wal_end=len(cand.durable.wal),
+        ack_bound=bound,
+        prefix=prefix,
+        mvcc=obs.mvcc,
+    )
+
+
+# --- step -------------------------------------------------------------------------------
+
+
+def _transition_event(c: int, src: str, event: str, dst: str, **data: Any) -> Emit:
+    return Emit("transition", {"node": c, "from": src, "event": event, "to": dst, **data})
+
+
+def _set_lc(node: NodeState, state: str, **changes: Any) -> NodeState:
+    assert node.volatile is not None
+    return replace(node, volatile=replace(node.volatile, lifecycle=state, **changes))
+
+
+def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, ...]]:
+    """Apply one action. Refused actions raise a ProtocolError and change nothing.
+
+    Returns the next state and the effects, ordered: durable, visible, observe.
+    """
+    why = refusal(s, action)
+    if why is not None:
+        raise _error_for(s, action, why)
+    effects: list[Effect] = []
+    t = s
+    match action:
+        case Write(node=p):
+            node = s.nodes[p]
+            entry: Entry = (node.durable.epoch, len(node.durable.wal) + 1)
+            t = s.with_node(
+                p, replace(node, durable=replace(node.durable, wal=(*node.durable.wal, entry)))
+            )
+            effects += [AppendWal(p, entry), SyncWal(p), Emit("write", {"node": p, "entry": entry})]
+        case Ack(node=p):
+            wal = s.nodes[p].durable.wal
+            extends = _is_prefix(s.acked, wal)
+            t = replace(s, acked=wal, broken=s.broken or not extends)
+            effects += [
+                AckClients(p, len(wal)),
+                Emit("ack", {"node": p, "upto": len(wal), "epoch": s.nodes[p].durable.epoch}),
+            ]
+        case Replicate(primary=p, replica=r):
+            prim, rep = s.nodes[p], s.nodes[r]
+            entry = prim.durable.wal[len(rep.durable.wal)]
+            new_epoch = prim.durable.epoch
+            t = s.with_node(
+                r,
+                replace(
+                    rep,
+                    durable=replace(rep.durable, wal=(*rep.durable.wal, entry), epoch=new_epoch),
+                ),
+            )
+            if new_epoch != rep.durable.epoch:
+                # The replica adopts the primary's epoch, durably, before taking its entries.
+                effects.append(PersistMarker(r, "Replica", new_epoch))
+            effects += [
+                AppendWal(r, entry),
+                SyncWal(r),
+                Emit("replicate", {"from": p, "to": r, "entry": entry, "epoch": new_epoch}),
+            ]
+        case Diverge(primary=p, replica=r):
+            rep = s.nodes[r]
+            t = s.with_node(r, replace(rep, durable=replace(rep.durable, marker_role="Halted")))
+            effects += [
+                PersistMarker(r, "Halted", rep.durable.epoch, "history_divergence"),
+                Emit(
+                    "halt",
+                    {
+                        "node": r,
+                        "reason": "history_divergence",
+                        "invariant": "P6-S2",
+                        "explanation": f"node {r}'s WAL is not a prefix of primary node {p}'s",
+                    },
+                ),
+            ]
+        case Crash(node=i, outcome=outcome):
+            node = s.nodes[i]
+            assert node.volatile is not None
+            durable = node.durable
+            if node.volatile.marker_stage > 0:
+                rec = node.record
+                if outcome == "new":
+                    durable = replace(durable, marker_role="Primary", epoch=rec.grant)
+                elif outcome == "old":
+                    durable = replace(durable, marker_role="Replica", epoch=rec.previous_epoch)
+                else:
+                    durable = replace(durable, marker_role="Torn", epoch=rec.previous_epoch)
+            t = s.with_node(i, replace(node, durable=durable, volatile=None))
+            effects.append(
+                Emit(
+                    "crash",
+                    {
+                        "node": i,
+                        "lifecycle": node.volatile.lifecycle,
+                        "marker_stage": node.volatile.marker_stage,
+                        "outcome": outcome,
+                    },
+                )
+            )
+        case Restart(node=i):
+            node = s.nodes[i]
+            t = s.with_node(i, replace(node, volatile=recover(node.durable)))
+            effects.append(
+                Emit(
+                    "restart",
+                    {
+                        "node": i,
+                        "role": node.durable.marker_role,
+                        "epoch": node.durable.epoch,
+                        "fenced": node.durable.marker_role == "Primary",
+                    },
+                )
+            )
+        case Reinstate(node=i):
+            node = s.nodes[i]
+            assert node.volatile is not None
+            t = s.with_node(i, replace(node, volatile=replace(node.volatile, active=True)))
+            effects += [
+                Announce(i, True),
+                Emit("reinstate", {"node": i, "epoch": node.durable.epoch}),
+            ]
+        case Demote(node=i) | StepDown(node=i):
+            node = s.nodes[i]
+            assert node.volatile is not None
+            t = s.with_node(
+                i,
+                replace(
+                    node,
+                    durable=replace(node.durable, marker_role="Replica"),
+                    volatile=replace(node.volatile, active=False),
+                ),
+            )
+            if isinstance(action, StepDown):
+                effects.append(Announce(i, False))
+            effects.insert(0, PersistMarker(i, "Replica", node.durable.epoch))
+            effects.append(
+                Emit(
+                    "demote",
+                    {"node": i, "epoch": node.durable.epoch, "seen_epoch": s.max_epoch()},
+                )
+            )
+        case Designate(primary=p, standby=j):
+            t = replace(s, standby=j)
+            effects.append(Emit("designate", {"primary": p, "standby": j}))
+        case Request(candidate=c, force=force):
+            node = s.nodes[c]
+            t = s.with_node(
+                c,
+                replace(
+                    _set_lc(node, "PromotionRequested", forced=force),
+                    record=replace(node.record, validations=0),
+                ),
+            )
+            effects.append(
+                _transition_event(c, "Steady", "request", "PromotionRequested", force=force)
+            )
+        case Reject(candidate=c):
+            t = s.with_node(c, _set_lc(s.nodes[c], "Steady"))
+            effects.append(_transition_event(c, "PromotionRequested", "reject", "Steady"))
+        case BeginValidation(candidate=c):
+            node = s.nodes[c]
+            t = s.with_node(
+                c,
+                replace(
+                    _set_lc(node, "PromotionValidating"),
+                    record=replace(node.record, validations=node.record.validations + 1),
+                ),
+            )
+            effects.append(
+                _transition_event(
+                    c, "PromotionRequested", "begin_validation", "PromotionValidating"
+                )
+            )
+        case Decide(candidate=c, observation=obs):
+            node = s.nodes[c]
+            ctx = observed_context(s, c, obs)
+            verdict: Verdict = validate(ctx)
+            event = "approve" if verdict.allowed else "deny"
+            dst = lifecycle.next_state(node.lifecycle, event)
+            t = s.with_node(
+                c,
+                replace(_set_lc(node, dst), record=replace(node.record, reason=verdict.reason)),
+            )
+            effects += [
+                Emit("validation", {"node": c, "context": ctx, "verdict": verdict}),
+                _transition_event(c, node.lifecycle, event, dst, verdict=verdict),
+            ]
+        case BeginTransition(candidate=c):
+            node = s.nodes[c]
+            grant = s.max_epoch() + 1  # P6-A3: highest known epoch + 1
+            t = s.with_node(
+                c,
+                replace(
+                    _set_lc(node, "AuthorityTransitioning", marker_stage=0),
+                    record=replace(node.record, grant=grant, previous_epoch=node.durable.epoch),
+                ),
+            )
+            effects.append(
+                _transition_event(
+                    c,
+                    "PromotionApproved",
+                    "begin_transition",
+                    "AuthorityTransitioning",
+                    grant=grant,
+                    previous_epoch=node.durable.epoch,
+                )
+            )
+        case MarkerOp(candidate=c, op=op):
+            node = s.nodes[c]
+            assert node.volatile is not None
+            stage = node.volatile.marker_stage + 1
+            durable = node.durable
+            if stage == RENAME_STAGE:
+                # The rename makes the new marker what recovery would read (not yet durable).
+                durable = replace(durable, marker_role="Primary", epoch=node.record.grant)
+            t = s.with_node(
+                c,
+                replace(
+                    node,
+                    durable=durable,
+                    volatile=replace(node.volatile, marker_stage=stage),
+                ),
+            )
+            effects += [
+                MarkerFileOp(c, op, "Primary", node.record.grant),
+                Emit("marker", {"node": c, "op": op, "epoch": node.record.grant}),
+            ]
+        case Complete(candidate=c):
+            node = s.nodes[c]
+            t = s.with_node(c, _set_lc(node, "PromotionSucceeded", active=True, marker_stage=0))
+            effects += [
+                Announce(c, True),
+                _transition_event(
+                    c,
+                    "AuthorityTransitioning",
+                    "complete",
+                    "PromotionSucceeded",
+                    epoch=node.durable.epoch,
+                ),
+            ]
+        case Acknowledge(candidate=c):
+            node = s.nodes[c]
+            t = s.with_node(c, _set_lc(node, "Steady"))
+            effects.append(_transition_event(c, node.lifecycle, "acknowledge", "Steady"))
+    ordered = tuple(sorted(effects, key=lambda e: e.phase))  # stable: durable, visible, observe
+    return t, ordered
+
+
+# --- enumeration ---------------------------------------------------------------------------
+
+DEFAULT_OBSERVATIONS: tuple[Observation, ...] = (
+    Observation(),
+    Observation(primary_uncertain=True),
+)
+"""The observations :func:`enabled_actions` tries by default (widen for more coverage)."""
+
+
+def candidate_actions(
+    s: ClusterState, observations: tuple[Observation, ...] = DEFAULT_OBSERVATIONS
+) -> Iterator[Action]:
+    """Every action instance of the model for this cluster size (enabled or not)."""
+    n = s.n
+    for p in range(n):
+        yield Write(p)
+        yield Ack(p)
+    for p in range(n):
+        for r in range(n):
+            if p != r:
+                yield Replicate(p, r)
+                yield Diverge(p, r)
+    for i in range(n):
+        yield Crash(i, None)
+        for outcome in ("old", "new", "torn"):
+            yield Crash(i, outcome)
+        yield Restart(i)
+        yield Reinstate(i)
+        yield Demote(i)
+        yield StepDown(i)
+        if s.mode == "sync":
+            for j in range(n):
+                if j != i:
+                    yield Designate(i, j)
+    for c in range(n):
+        yield Request(c, False)
+        yield Request(c, True)
+        yield Reject(c)
+        yield BeginValidation(c)
+        for obs in observations:
+            yield Decide(c, obs)
+        yield BeginTransition(c)
+        for op in MARKER_OPS:
+            yield MarkerOp(c, op)
+        yield Complete(c)
+        yield Acknowledge(c)
+
+
+def enabled_actions(
+    s: ClusterState, observations: tuple[Observation, ...] = DEFAULT_OBSERVATIONS
+) -> tuple[Action, ...]:
+    """Every action whose guard holds in ``s``, in a stable order."""
+    return tuple(a for a in candidate_actions(s, observations) if refusal(s, a) is None)
+
+
+# --- mapping to the spec ------------------------------------------------------------------
+
+
+def to_snapshot(s: ClusterState) -> Any:
+    """The spec's concrete snapshot of ``s`` (baton.spec.concrete.Snapshot).
+
+    Imports the spec lazily: this is for cross-checking (tests, proofs,
+    explorer), never for deciding. Down nodes map to the values the spec's
+    crash leaves: inactive, Steady, not forced, no marker stage.
+    """
+    from baton.spec.concrete import NodeSnapshot, Snapshot
+
+    nodes = []
+    for node in s.nodes:
+        vol = node.volatile or Volatile()
+        nodes.append(
+            NodeSnapshot(
+                up=node.up,
+                role=node.durable.marker_role,
+                epoch=node.durable.epoch,
+                active=vol.active,
+                wal=node.durable.wal,
+                lifecycle=vol.lifecycle,
+                forced=vol.forced,
+                reason=node.record.reason,
+                grant=node.record.grant,
+                pepoch=node.record.previous_epoch,
+                marker_stage=vol.marker_stage,
+                validations=node.record.validations,
+            )
+        )
+    return Snapshot(nodes=tuple(nodes), acked=s.acked, standby=s.standby, broken=s.broken)
+
+
+def spec_action_names(action: Action) -> tuple[str, ...]:
+    """The spec action instances (``name[nodes]``, as ``explaining_actions`` prints
+    them) that ``action`` may correspond to: Decide is the spec's approve or deny."""
+    match action:
+        case MarkerOp(candidate=c, op=op):
+            return (f"marker_{op}[{c}]",)
+        case Replicate(primary=p, replica=r) | Diverge(primary=p, replica=r):
+            return (f"{action.name}[{p}, {r}]",)
+        case Designate(primary=p, standby=j):
+            return (f"designate[{p}, {j}]",)
+        case Decide(candidate=c):
+            return (f"approve[{c}]", f"deny[{c}]")
+        case Request(candidate=c) | Reject(candidate=c) | BeginValidation(candidate=c):
+            return (f"{action.name}[{c}]",)
+        case BeginTransition(candidate=c) | Complete(candidate=c) | Acknowledge(candidate=c):
+            return (f"{action.name}[{c}]",)
+    i = getattr(action, "node")  # noqa: B009 - every remaining action names one node
+    return (f"{action.name}[{i}]",)
