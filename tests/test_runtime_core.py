@@ -1,0 +1,199 @@
+"""The pure core (impl/core.py) cross-checked against the spec, step by step.
+
+Covers: every step of seeded random walks is a step of the spec's transition
+relation (baton.spec.concrete.explaining_actions) and every reached state
+satisfies every property (P6-A1, P6-A2, P6-A3, P6-S1, P6-S2, P6-F2, P6-F3);
+the marker's crash outcomes equal the spec's (P6-F2); effect ordering
+(durable, visible, observe); the two mechanisms that close the
+approval-to-marker gap: fenced restart + gated reinstatement and serialised
+attempts (P6-S1, P6-A1); recover() comes up fenced in Steady; refused actions
+raise a named error and change nothing; the state is a hashable value.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from baton import core
+from baton.core import (
+    Ack,
+    Acknowledge,
+    BeginTransition,
+    BeginValidation,
+    Complete,
+    Crash,
+    Decide,
+    MarkerOp,
+    Reinstate,
+    Replicate,
+    Request,
+    Restart,
+    Write,
+)
+from baton.errors import ActionNotEnabled, DuplicateRequest, IllegalTransition, MarkerCorrupt
+from baton.spec.cluster import Config, crash_outcomes_by_stage
+from baton.spec.concrete import explaining_actions, violated_properties
+
+
+def run(state: core.ClusterState, *actions: core.Action) -> core.ClusterState:
+    for action in actions:
+        state, _ = core.step(state, action)
+    return state
+
+
+def promote(state: core.ClusterState, c: int, force: bool = False) -> core.ClusterState:
+    obs = core.Observation(primary_uncertain=force)
+    state = run(state, Request(c, force), BeginValidation(c), Decide(c, obs))
+    assert state.nodes[c].lifecycle == "PromotionApproved", state.nodes[c].record.reason
+    state = run(state, BeginTransition(c))
+    for op in core.MARKER_OPS:
+        state = run(state, MarkerOp(c, op))
+    return run(state, Complete(c), Acknowledge(c))
+
+
+@pytest.mark.parametrize(("mode", "seed"), [("async", 1), ("sync", 2), ("async", 3)])
+def test_random_walk_is_a_spec_behaviour(mode: str, seed: int) -> None:
+    """Each core step is explained by the spec's relation; no property is violated."""
+    rng = random.Random(seed)
+    cfg = Config(n=2, mode=mode)
+    state = core.initial_state(2, mode)
+    for _ in range(22):
+        action = rng.choice(core.enabled_actions(state))
+        nxt, _ = core.step(state, action)
+        names = explaining_actions(cfg, core.to_snapshot(state), core.to_snapshot(nxt))
+        assert set(names) & set(core.spec_action_names(action)), (action, names)
+        assert violated_properties(core.to_snapshot(nxt)) == [], action
+        state = nxt
+
+
+def test_failover_path_is_a_spec_behaviour() -> None:
+    """A full failover (write, replicate, crash, promote, restart old) matches the spec."""
+    cfg = Config(n=3, mode="async")
+    state = core.initial_state(3, "async")
+    path: list[core.Action] = [Write(0), Ack(0), Replicate(0, 1), Crash(0), Request(1)]
+    path += [BeginValidation(1), Decide(1), BeginTransition(1)]
+    path += [MarkerOp(1, op) for op in core.MARKER_OPS]
+    path += [Complete(1), Acknowledge(1), Restart(0), core.Demote(0)]
+    for action in path:
+        nxt, _ = core.step(state, action)
+        names = explaining_actions(cfg, core.to_snapshot(state), core.to_snapshot(nxt))
+        assert set(names) & set(core.spec_action_names(action)), (action, names)
+        assert violated_properties(core.to_snapshot(nxt)) == []
+        state = nxt
+    assert state.nodes[1].writable and state.nodes[1].durable.epoch == 2
+    assert state.nodes[0].durable.marker_role == "Replica"
+
+
+@pytest.mark.parametrize("stage", range(len(core.MARKER_OPS) + 1))
+def test_marker_crash_outcomes_equal_the_spec(stage: int) -> None:
+    """P6-F2: after k marker operations, a crash leaves exactly the spec's outcomes."""
+    assert core.marker_crash_outcomes(stage) == crash_outcomes_by_stage(core.MARKER_OPS)[stage]
+
+
+def test_crash_mid_marker_yields_old_or_new_authority() -> None:
+    """P6-F2: a crash after the rename but before the dir fsync lands as old or new."""
+    state = run(core.initial_state(2), Crash(0), Request(1), BeginValidation(1), Decide(1))
+    state = run(state, BeginTransition(1), *(MarkerOp(1, op) for op in core.MARKER_OPS[:3]))
+    outcomes = {a.outcome for a in core.enabled_actions(state) if isinstance(a, Crash)}
+    assert outcomes == {"old", "new"}
+    old = run(state, Crash(1, "old"))
+    assert (old.nodes[1].durable.marker_role, old.nodes[1].durable.epoch) == ("Replica", 1)
+    new = run(state, Crash(1, "new"))
+    assert (new.nodes[1].durable.marker_role, new.nodes[1].durable.epoch) == ("Primary", 2)
+    with pytest.raises(ActionNotEnabled):
+        core.step(state, Crash(1, "torn"))  # data was fsynced before the rename
+
+
+def test_effects_are_durable_then_visible_then_observed() -> None:
+    """Ordering rule: no durable effect after a visible one, observations last."""
+    rng = random.Random(7)
+    state = core.initial_state(3, "sync")
+    for _ in range(300):
+        action = rng.choice(core.enabled_actions(state))
+        state, effects = core.step(state, action)
+        phases = [e.phase for e in effects]
+        assert phases == sorted(phases), (action, effects)
+
+
+def test_complete_only_after_the_marker_is_durable() -> None:
+    """P6-A2: complete is refused until all four marker operations are done."""
+    state = run(core.initial_state(2), Crash(0), Request(1), BeginValidation(1), Decide(1))
+    state = run(state, BeginTransition(1), *(MarkerOp(1, op) for op in core.MARKER_OPS[:3]))
+    with pytest.raises(ActionNotEnabled):
+        core.step(state, Complete(1))
+    state, effects = core.step(run(state, MarkerOp(1, "fsync_dir")), Complete(1))
+    assert state.nodes[1].writable
+    assert isinstance(effects[0], core.Announce)
+
+
+def test_restarted_primary_is_fenced_until_reinstated() -> None:
+    """Mechanism 1 (P6-S1, P6-A1): restart never makes a node writable by itself."""
+    state = run(core.initial_state(2), Crash(0), Restart(0))
+    assert not state.nodes[0].writable
+    assert run(state, Reinstate(0)).nodes[0].writable
+
+
+def test_no_reinstatement_while_an_attempt_is_in_flight() -> None:
+    """The 11-step hazard: after approval the old primary cannot be reinstated (P6-S1)."""
+    state = run(core.initial_state(2), Write(0), Ack(0), Replicate(0, 1), Crash(0))
+    state = run(state, Request(1), BeginValidation(1), Decide(1), Restart(0))
+    assert state.nodes[1].lifecycle == "PromotionApproved"
+    with pytest.raises(ActionNotEnabled) as info:
+        core.step(state, Reinstate(0))
+    assert "in flight" in str(info.value)
+
+
+def test_duplicate_request_is_rejected_without_disturbing_the_attempt() -> None:
+    """Mechanism 2 (P6-A1): one attempt at a time; the duplicate changes nothing."""
+    state = run(core.initial_state(3), Crash(0), Request(1), BeginValidation(1))
+    with pytest.raises(DuplicateRequest) as info:
+        core.step(state, Request(2))
+    assert info.value.in_progress == "1"
+    assert core.refusal(state, Request(1)) is not None
+    assert state.nodes[1].lifecycle == "PromotionValidating"
+
+
+def test_illegal_lifecycle_event_raises_with_state_and_event() -> None:
+    """P6-D2/P6-F3: e.g. begin_transition from Steady is an IllegalTransition."""
+    with pytest.raises(IllegalTransition) as info:
+        core.step(core.initial_state(2), BeginTransition(1))
+    assert (info.value.state, info.value.event) == ("Steady", "begin_transition")
+
+
+def test_recover_comes_up_fenced_in_steady_and_refuses_a_torn_marker() -> None:
+    """recover(durable) is the only way back: Steady, not writable; Torn refuses (P6-F2)."""
+    vol = core.recover(core.Durable("Primary", 3, ((3, 1),)))
+    assert (vol.active, vol.lifecycle, vol.marker_stage) == (False, "Steady", 0)
+    with pytest.raises(MarkerCorrupt):
+        core.recover(core.Durable("Torn", 3))
+
+
+def test_lagging_candidate_is_denied_with_p6_s1() -> None:
+    """P6-S1: a replica missing an acknowledged write is denied, reason named."""
+    state = run(core.initial_state(2), Write(0), Ack(0), Crash(0), Request(1), BeginValidation(1))
+    state, effects = core.step(state, Decide(1))
+    assert state.nodes[1].lifecycle == "PromotionDenied"
+    verdicts = [
+        e.data["verdict"] for e in effects if isinstance(e, core.Emit) and "verdict" in e.data
+    ]
+    assert verdicts[0].reason == "candidate_behind_ack_bound"
+    assert verdicts[0].invariant == "P6-S1"
+
+
+def test_promotion_grants_highest_epoch_plus_one_and_fences_the_old_primary() -> None:
+    """P6-A3: the new epoch is max + 1; the old primary steps down when it sees it."""
+    state = promote(run(core.initial_state(3), Crash(0)), 1)
+    assert state.nodes[1].durable.epoch == 2
+    state = run(state, Restart(0))
+    with pytest.raises(ActionNotEnabled):
+        core.step(state, Reinstate(0))  # does not hold the highest epoch
+    state = run(state, core.Demote(0), Write(1), Replicate(1, 0))
+    assert state.nodes[0].durable.epoch == 2  # the replica adopted the new epoch
+
+
+def test_state_is_a_hashable_value() -> None:
+    """The explorer keys visited sets by state: equal states hash equal."""
+    a = run(core.initial_state(2), Write(0))
+    b = run(core.initial_state(2), Write(0))
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
