@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "print the lifecycle table, validation checks and properties",
     ),
     "generate": ("baton.commands.generate", "write impl/_table.py from the spec (--check: drift)"),
+    "verify": ("baton.commands.verify", "prove the invariants, check the runtime, catch every mutant"),
 }
 
 
