@@ -1,0 +1,280 @@
+"""Scenario files: a cluster's story as data, parsed strictly.
+
+A scenario is one JSON object::
+
+    {
+      "name": "clean_failover",
+      "description": "what it shows",
+      "steps": [
+        {"do": "init", "nodes": 3, "mode": "async"},
+        {"do": "write", "node": "n0", "count": 2},
+        {"do": "replicate", "from": "n0", "to": "n1"},
+        {"do": "crash", "node": "n0"},
+        {"do": "request", "candidate": "n1", "operator": "alice"},
+        {"do": "expect", "node": "n1", "role": "PrimaryActive", "epoch": 2}
+      ]
+    }
+
+Nodes are named ``n0 .. n{N-1}``; ``n0`` starts as the primary at epoch 1.
+The first step is ``init``. Every step may carry ``"expect_error": NAME`` (the
+step must be refused with that error class, e.g. ``DuplicateRequest``) and a
+``"note"`` (printed). Step kinds and their fields (``?`` = optional, default):
+
+=============  ===========================================================
+``init``       ``nodes`` (2..9), ``mode`` ("async" | "sync")
+``write``      ``node``, ``count``? 1, ``ack``? true (acknowledge at once)
+``ack``        ``node``
+``replicate``  ``from``, ``to``, ``count``? (default: every missing entry)
+``designate``  ``primary``, ``standby`` (sync mode)
+``crash``      ``node``, ``at``? a failpoint: armed now, the node crashes
+               when a later step reaches it
+``restart``    ``node``
+``reinstate``  ``node``
+``demote``     ``node``
+``request``    ``candidate``, ``operator``, ``force``? false, ``reason``?,
+               ``uncertain``? false (the old primary's status is Unknown),
+               ``mvcc``? "Preserved"
+``acknowledge`` ``candidate``
+``corrupt_marker`` ``node`` (flip one byte of its marker file)
+``tear_wal``   ``node``, ``bytes``? 5 (garbage appended as a torn tail)
+``expect``     ``node``? and any of ``role``, ``epoch``, ``writable``,
+               ``wal_end``, ``lifecycle``, ``up``; or ``verdict`` (reason of
+               the last decision); or ``acked`` (acknowledged writes)
+=============  ===========================================================
+
+Anything else -- an unknown kind, a missing or extra field, a value of the
+wrong type, an unknown node -- is an :class:`baton.errors.InputError` naming
+the file, the line of the step and the field (exit 2, no traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from baton.errors import InputError
+
+FAILPOINTS_HINT = "see 'baton run --help' for the failpoint names"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a step kind: its JSON type(s), and whether it is required."""
+
+    types: tuple[type, ...]
+    required: bool = True
+
+
+def _req(*types: type) -> FieldSpec:
+    return FieldSpec(types, True)
+
+
+def _opt(*types: type) -> FieldSpec:
+    return FieldSpec(types, False)
+
+
+STEP_KINDS: dict[str, dict[str, FieldSpec]] = {
+    "init": {"nodes": _req(int), "mode": _opt(str)},
+    "write": {"node": _req(str), "count": _opt(int), "ack": _opt(bool)},
+    "ack": {"node": _req(str)},
+    "replicate": {"from": _req(str), "to": _req(str), "count": _opt(int)},
+    "designate": {"primary": _req(str), "standby": _req(str)},
+    "crash": {"node": _req(str), "at": _opt(str)},
+    "restart": {"node": _req(str)},
+    "reinstate": {"node": _req(str)},
+    "demote": {"node": _req(str)},
+    "request": {
+        "candidate": _req(str),
+        "operator": _req(str),
+        "force": _opt(bool),
+        "reason": _opt(str),
+        "uncertain": _opt(bool),
+        "mvcc": _opt(str),
+    },
+    "acknowledge": {"candidate": _req(str)},
+    "corrupt_marker": {"node": _req(str)},
+    "tear_wal": {"node": _req(str), "bytes": _opt(int)},
+    "expect": {
+        "node": _opt(str),
+        "role": _opt(str),
+        "epoch": _opt(int),
+        "writable": _opt(bool),
+        "wal_end": _opt(int),
+        "lifecycle": _opt(str),
+        "up": _opt(bool),
+        "verdict": _opt(str),
+        "acked": _opt(int),
+    },
+}
+COMMON_FIELDS: dict[str, FieldSpec] = {
+    "do": _req(str),
+    "expect_error": _opt(str),
+    "note": _opt(str),
+}
+NODE_FIELDS: tuple[str, ...] = ("node", "from", "to", "candidate", "primary", "standby")
+MVCC_VALUES: tuple[str, ...] = ("Preserved", "Violated", "Unknown")
+NODE_EXPECTATIONS: tuple[str, ...] = ("role", "epoch", "writable", "wal_end", "lifecycle", "up")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One parsed step: its kind, its fields, where it is in the file."""
+
+    kind: str
+    fields: dict[str, Any]
+    line: int
+    index: int
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+    @property
+    def expect_error(self) -> str | None:
+        value = self.fields.get("expect_error")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A parsed scenario: nodes, mode and the steps after ``init``."""
+
+    name: str
+    description: str
+    nodes: tuple[str, ...]
+    mode: str
+    steps: tuple[Step, ...]
+    source: str
+
+
+def _step_lines(text: str) -> list[int]:
+    """The 1-based line where each element of the top-level ``steps`` array starts."""
+    match = re.search(r'"steps"\s*:\s*\[', text)
+    if match is None:
+        return []
+    decoder = json.JSONDecoder()
+    pos, lines = match.end(), []
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return lines
+        lines.append(text.count("\n", 0, pos) + 1)
+        try:
+            _, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return lines
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    names = {int: "an integer", str: "a string", bool: "true or false"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _check_type(value: Any, spec: FieldSpec) -> bool:
+    if isinstance(value, bool) and bool not in spec.types:
+        return False  # JSON true is not an integer here
+    return isinstance(value, spec.types)
+
+
+def parse(text: str, source: str = "<scenario>") -> Scenario:
+    """Parse and check a scenario; raise InputError naming line and field."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(source, exc.lineno, None, f"not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InputError(source, 1, None, "a scenario is a JSON object with a 'steps' list")
+    unknown_top = set(data) - {"name", "description", "steps"}
+    if unknown_top:
+        raise InputError(source, 1, sorted(unknown_top)[0], "unknown top-level field")
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise InputError(source, 1, "steps", "must be a non-empty list of step objects")
+    for key in ("name", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise InputError(source, 1, key, "must be a string")
+    lines = _step_lines(text)
+    steps: list[Step] = []
+    for index, raw in enumerate(raw_steps):
+        line = lines[index] if index < len(lines) else 1
+        steps.append(_parse_step(raw, index, line, source))
+    first = steps[0]
+    if first.kind != "init":
+        raise InputError(source, first.line, "do", "the first step must be 'init'")
+    n = first.fields["nodes"]
+    if not 2 <= n <= 9:
+        raise InputError(source, first.line, "nodes", f"must be between 2 and 9, not {n}")
+    mode = first.get("mode", "async")
+    if mode not in ("async", "sync"):
+        raise InputError(source, first.line, "mode", f"must be 'async' or 'sync', not {mode!r}")
+    names = tuple(f"n{i}" for i in range(n))
+    for step in steps[1:]:
+        if step.kind == "init":
+            raise InputError(source, step.line, "do", "'init' may appear only once, first")
+        _check_step_values(step, names, source)
+    return Scenario(
+        name=str(data.get("name", source)),
+        description=str(data.get("description", "")),
+        nodes=names,
+        mode=mode,
+        steps=tuple(steps[1:]),
+        source=source,
+    )
+
+
+def _parse_step(raw: Any, index: int, line: int, source: str) -> Step:
+    if not isinstance(raw, dict):
+        raise InputError(source, line, None, f"step {index + 1} must be a JSON object")
+    kind = raw.get("do")
+    if not isinstance(kind, str):
+        raise InputError(source, line, "do", "every step needs 'do' (the step kind)")
+    if kind not in STEP_KINDS:
+        known = ", ".join(STEP_KINDS)
+        raise InputError(source, line, "do", f"unknown step kind {kind!r} (known: {known})")
+    allowed = {**STEP_KINDS[kind], **COMMON_FIELDS}
+    for name, value in raw.items():
+        if name not in allowed:
+            raise InputError(source, line, name, f"not a field of a '{kind}' step")
+        if not _check_type(value, allowed[name]):
+            raise InputError(source, line, name, f"must be {_type_name(allowed[name].types)}")
+    for name, spec in allowed.items():
+        if spec.required and name not in raw:
+            raise InputError(source, line, name, f"required by a '{kind}' step")
+    return Step(kind=kind, fields=dict(raw), line=line, index=index)
+
+
+def _check_step_values(step: Step, names: tuple[str, ...], source: str) -> None:
+    for key in NODE_FIELDS:
+        value = step.get(key)
+        if value is not None and value not in names:
+            raise InputError(
+                source, step.line, key, f"unknown node {value!r} (known nodes: {', '.join(names)})"
+            )
+    for key in ("count", "bytes"):
+        value = step.get(key)
+        if value is not None and value < 1:
+            raise InputError(source, step.line, key, "must be at least 1")
+    if step.kind == "request" and step.get("mvcc", "Preserved") not in MVCC_VALUES:
+        raise InputError(source, step.line, "mvcc", f"must be one of {', '.join(MVCC_VALUES)}")
+    if step.kind == "expect":
+        keys = set(step.fields) - set(COMMON_FIELDS)
+        if not keys - {"node"}:
+            raise InputError(source, step.line, None, "an 'expect' step must check something")
+        node_checks = keys & set(NODE_EXPECTATIONS)
+        if node_checks and "node" not in keys:
+            field = sorted(node_checks)[0]
+            raise InputError(source, step.line, field, "needs 'node' (whose state to check)")
+
+
+def load(path: str) -> Scenario:
+    """Read and parse a scenario file; an unreadable file is an InputError too."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise InputError(path, None, None, f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(path, None, None, "not UTF-8 text") from None
+    return parse(text, path)
