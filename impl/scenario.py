@@ -154,7 +154,8 @@ def _step_lines(text: str) -> list[int]:
     if match is None:
         return []
     decoder = json.JSONDecoder()
-    pos, lines = match.end(), []
+    pos = match.end()
+    lines: list[int] = []
     while True:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
