@@ -162,3 +162,39 @@ class Controller:
     def reinstate(self, node: str) -> None:
         """Let a fenced primary admit writes again (only when the core's gate holds)."""
         self.driver.apply(core.Reinstate(self.index_of(node)))
+
+
+class CoreDriver:
+    """A driver over the bare pure core: no disk, effects collected in ``log``.
+
+    For tests, the explorer and the simulation: the same controller logic,
+    with the core's state as the whole world.
+    """
+
+    def __init__(self, state: core.ClusterState) -> None:
+        self._state = state
+        self.log: list[core.Effect] = []
+        self.audits: list[PromotionRequest] = []
+        self.rejections: list[tuple[PromotionRequest, Exception]] = []
+
+    @property
+    def state(self) -> core.ClusterState:
+        return self._state
+
+    @property
+    def names(self) -> Sequence[str]:
+        return tuple(f"n{i}" for i in range(self._state.n))
+
+    def apply(self, action: core.Action) -> tuple[core.Effect, ...]:
+        self._state, effects = core.step(self._state, action)
+        self.log.extend(effects)
+        return effects
+
+    def audit(self, request: PromotionRequest) -> None:
+        self.audits.append(request)
+
+    def note_rejection(self, request: PromotionRequest, error: Exception) -> None:
+        self.rejections.append((request, error))
+
+    def crashed(self, node: int) -> bool:
+        return not self._state.nodes[node].up
