@@ -1,0 +1,928 @@
+"""Baton trace format v1: what a run records, and what ``baton check`` reads.
+
+A trace is JSON Lines: one JSON object per line, UTF-8, each ending in a
+newline. Every line has ``seq`` (an integer, strictly increasing) and
+``kind``. The first line is the ``header``; an optional ``end`` line closes a
+trace its producer finished writing. Every kind, every field and its meaning
+is declared once, in :data:`KINDS`; the JSON Schema
+(``impl/schemas/trace.schema.json``, printed by ``baton schema trace``), the
+typed builders below and the streaming reader are all derived from that one
+table, so they cannot drift apart.
+
+The vocabulary is the spec's (STYLE.md, pattern 6): lifecycle states and
+events are ``baton.spec.lifecycle.STATE_NAMES``/``EVENT_NAMES``, validation
+fields and decisions are ``baton.spec.validation.FIELDS``/``DECISION_NAMES``
+and invariants are the IDs of ``baton.spec.invariants``. They are restated
+here (the runtime must not import Z3 to write a trace) and the tests check
+that they equal the spec's.
+
+Producing a trace::
+
+    from baton import trace
+    with open("run.jsonl", "w") as out:
+        w = trace.TraceWriter(out, nodes=["n1", "n2"], mode="async", initial_primary="n1")
+        w.emit(trace.write("n1", lsn=1, epoch=1))
+        w.emit(trace.ack("n1", lsn=1, epoch=1))
+        w.close()
+
+Reading one (streaming, constant memory): :func:`read_events` yields
+``(line_number, event)`` pairs and raises :class:`baton.errors.InputError`
+naming the line and the field on the first malformed line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from baton.errors import InputError
+
+FORMAT = "baton-trace"
+VERSION = 1
+SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+
+# --- the spec's vocabulary, restated (tests check equality with baton.spec) ---------
+
+STATE_NAMES: tuple[str, ...] = (
+    "Steady",
+    "PromotionRequested",
+    "PromotionValidating",
+    "PromotionApproved",
+    "AuthorityTransitioning",
+    "PromotionSucceeded",
+    "PromotionDenied",
+)
+EVENT_NAMES: tuple[str, ...] = (
+    "request",
+    "begin_validation",
+    "reject",
+    "approve",
+    "deny",
+    "begin_transition",
+    "complete",
+    "acknowledge",
+    "timeout",
+    "retry",
+)
+CONTEXT_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("role", ("Disabled", "Uninitialized", "ReplicaActive", "PrimaryActive", "Halted")),
+    ("halt_reason", ("none", "history_divergence", "wal_corruption", "operator_halt")),
+    ("primary_status", ("Active", "Unavailable", "Unknown")),
+    ("force", ("false", "true")),
+    ("position", ("Behind", "Equal", "Ahead", "Unknown")),
+    ("prefix", ("Compatible", "Divergent", "Unknown")),
+    ("mvcc", ("Preserved", "Violated", "Unknown")),
+)
+"""The validation context, field by field (``baton.spec.validation.FIELDS``).
+
+``force`` is written as a JSON boolean; the strings here are the spec's."""
+ALLOWED = "allowed"
+REASON_NAMES: tuple[str, ...] = (
+    "candidate_is_primary",
+    "candidate_disabled",
+    "candidate_uninitialized",
+    "candidate_halted",
+    "primary_active",
+    "force_cannot_override_active_primary",
+    "primary_status_unknown",
+    "ack_bound_unknown",
+    "candidate_behind_ack_bound",
+    "history_unknown",
+    "history_divergent",
+    "mvcc_unknown",
+    "mvcc_violated",
+)
+DECISION_NAMES: tuple[str, ...] = (ALLOWED, *REASON_NAMES)
+INVARIANT_IDS: tuple[str, ...] = (
+    "P6-A1",
+    "P6-A1a",
+    "P6-A2",
+    "P6-A3",
+    "P6-S1",
+    "P6-S2",
+    "P6-S3",
+    "P6-F1",
+    "P6-F2",
+    "P6-F3",
+    "P6-D1",
+    "P6-D2",
+    "P6-O1",
+    "P6-O2",
+)
+MODES: tuple[str, ...] = ("async", "sync")
+MARKER_ROLES: tuple[str, ...] = ("Primary", "Replica", "Halted")
+"""What a node's durable authority marker says: it holds authority, follows, or halted."""
+HALT_REASONS: tuple[str, ...] = ("history_divergence", "wal_corruption", "operator_halt")
+
+FAMILIES: tuple[str, ...] = ("lifecycle", "validation", "data", "durability", "authority")
+"""Groups of kinds a producer may declare it emits (header ``emits``); see docs/oracle.md.
+
+A trace whose header declares every family is *full*: a family with no event
+then means nothing of that sort happened. Otherwise the oracle infers coverage
+from the kinds present and reports the rules it could not check."""
+
+# --- the declarative table ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of one kind: its JSON type, whether it is required, what it means.
+
+    ``type`` is one of: ``str``, ``int`` (non-negative), ``bool``, ``node`` (a
+    name listed in the header), ``nodes`` (list of distinct names), ``enum``
+    (one of ``choices``), ``enums`` (non-empty list of ``choices``),
+    ``context`` (the validation context object), ``str?``/``int?`` (or null),
+    ``object`` (free-form, ignored by the oracle).
+    """
+
+    name: str
+    type: str
+    description: str
+    required: bool = True
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One event kind: its family, its meaning, its fields in canonical order."""
+
+    name: str
+    family: str
+    description: str
+    fields: tuple[Field, ...]
+
+
+def _node(desc: str = "the node this event happened on") -> Field:
+    return Field("node", "node", desc)
+
+
+_ATTEMPT = Field(
+    "attempt",
+    "str",
+    "the promotion attempt this event belongs to: an ID the producer chose when the operator's "
+    "request arrived; every event of one attempt carries the same ID, and a new request gets a "
+    "new ID (P6-F3)",
+)
+_INVARIANTS = Field(
+    "invariants",
+    "enums",
+    "the invariant IDs (baton.spec.invariants) that allowed or blocked this decision (P6-O2)",
+    choices=INVARIANT_IDS,
+)
+_EXPLANATION = Field(
+    "explanation", "str", "one sentence for the operator explaining the decision (P6-O2)"
+)
+
+KINDS: tuple[Kind, ...] = (
+    Kind(
+        "header",
+        "meta",
+        "First line of every trace: format, version and the cluster the run started from.",
+        (
+            Field("format", "enum", "always 'baton-trace'", choices=(FORMAT,)),
+            Field("version", "int", "trace format version; this oracle reads version 1"),
+            Field("nodes", "nodes", "every node of the cluster, by name; events name only these"),
+            Field(
+                "mode", "enum", "replication mode: acks wait for a sync standby or not", True, MODES
+            ),
+            Field("initial_primary", "node", "the node that admits writes when the trace starts"),
+            Field("epoch", "int", "every node's durable epoch when the trace starts"),
+            Field(
+                "emits",
+                "enums",
+                "the families of kinds this producer records (lifecycle, validation, data, "
+                "durability, authority); absent: inferred from the kinds present, and the "
+                "verdict says which rules could not be checked",
+                required=False,
+                choices=FAMILIES,
+            ),
+            Field("producer", "str", "free text naming the program that wrote the trace", False),
+        ),
+    ),
+    Kind(
+        "request",
+        "lifecycle",
+        "An operator's explicit promotion request arrived (the attempt's start event, P6-O1). "
+        "If it is accepted a transition with event 'request' follows; if not, a 'reject' line.",
+        (
+            _node("the candidate the operator asks to promote"),
+            _ATTEMPT,
+            Field(
+                "force", "bool", "the operator asserts a primary of Unknown status is down (P6-A1a)"
+            ),
+            Field("operator", "str", "who asked (audited: every forced request is, P6-A1a)", False),
+            Field("reason", "str", "the operator's stated reason, free text", False),
+        ),
+    ),
+    Kind(
+        "reject",
+        "lifecycle",
+        "A request turned away without entering the lifecycle: a duplicate while another "
+        "attempt is in progress, or an unknown or down candidate. Nothing else changes.",
+        (
+            _node("the candidate named by the refused request"),
+            _ATTEMPT,
+            Field("reason", "str", "why the request was refused (e.g. duplicate_request)"),
+        ),
+    ),
+    Kind(
+        "transition",
+        "lifecycle",
+        "The candidate's promotion lifecycle moved: from --event--> to, as the spec's table "
+        "(baton.spec.lifecycle) allows. Decisions (approve, deny) carry reason, invariants and "
+        "explanation (P6-O2); begin_transition and complete carry the epoch granted (P6-A3).",
+        (
+            _node("the candidate whose lifecycle moved"),
+            _ATTEMPT,
+            Field("from", "enum", "lifecycle state before the event", choices=STATE_NAMES),
+            Field("event", "enum", "lifecycle event", choices=EVENT_NAMES),
+            Field("to", "enum", "lifecycle state after the event", choices=STATE_NAMES),
+            Field(
+                "reason",
+                "enum",
+                "approve/deny only: the decision ('allowed' or the denial reason)",
+                False,
+                DECISION_NAMES,
+            ),
+            Field(
+                "invariants",
+                "enums",
+                "approve/deny only: invariant IDs that allowed or blocked it (P6-O2)",
+                False,
+                INVARIANT_IDS,
+            ),
+            Field("explanation", "str", "approve/deny only: one sentence (P6-O2)", False),
+            Field(
+                "epoch",
+                "int",
+                "begin_transition: the epoch granted (highest known + 1); complete: the epoch "
+                "of the now-durable marker (P6-A3)",
+                False,
+            ),
+        ),
+    ),
+    Kind(
+        "validation",
+        "validation",
+        "The validator's result for an attempt: the context it decided on and its decision, "
+        "which must equal the spec's decision for that context (P6-D1, P6-F1).",
+        (
+            _node("the candidate validated"),
+            _ATTEMPT,
+            Field(
+                "context",
+                "context",
+                "the validation context, one value per field of baton.spec.validation.FIELDS "
+                "(role, halt_reason, primary_status, force, position, prefix, mvcc)",
+            ),
+            Field("decision", "enum", "'allowed' or the denial reason", choices=DECISION_NAMES),
+            _INVARIANTS,
+            _EXPLANATION,
+            Field("wal_end", "int", "the candidate's durable WAL end (entries)", False),
+            Field(
+                "ack_bound",
+                "int?",
+                "the proven upper bound on acknowledged writes, null when none is proven; "
+                "with wal_end it must give context.position",
+                False,
+            ),
+        ),
+    ),
+    Kind(
+        "marker",
+        "durability",
+        "A node's authority marker became DURABLE (after the directory fsync) saying role at "
+        "epoch. A promotion's marker is role Primary at the granted epoch.",
+        (
+            _node("the node whose marker file this is"),
+            Field("role", "enum", "what the marker says", choices=MARKER_ROLES),
+            Field("epoch", "int", "the epoch the marker records"),
+        ),
+    ),
+    Kind(
+        "write",
+        "data",
+        "A client write is durable (fsynced) in the node's WAL at position lsn (1-based).",
+        (
+            _node("the primary that appended the entry"),
+            Field(
+                "lsn", "int", "WAL position of the entry, 1-based; entries are appended in order"
+            ),
+            Field("epoch", "int", "the epoch the entry was written in (the writer's epoch)"),
+        ),
+    ),
+    Kind(
+        "ack",
+        "data",
+        "The node acknowledged to clients every entry of its WAL up to lsn.",
+        (
+            _node("the primary that acknowledged"),
+            Field("lsn", "int", "every entry up to and including this position is acknowledged"),
+            Field("epoch", "int", "the acknowledging node's epoch"),
+        ),
+    ),
+    Kind(
+        "replicate",
+        "data",
+        "An entry was copied from one node's WAL and is durable in another's at the same lsn.",
+        (
+            Field("from", "node", "the sending node (a primary)"),
+            Field("to", "node", "the receiving node (a replica)"),
+            Field("lsn", "int", "WAL position of the entry"),
+            Field("epoch", "int", "the epoch the entry was written in (its identity with lsn)"),
+            Field(
+                "sender_epoch",
+                "int",
+                "the sender's epoch, which the receiver adopts durably; a replica never accepts "
+                "a lower-epoch primary (P6-A3)",
+                False,
+            ),
+        ),
+    ),
+    Kind(
+        "halt",
+        "durability",
+        "A node halted replication (durably): it neither writes nor can be promoted.",
+        (_node(), Field("reason", "enum", "why it halted", choices=HALT_REASONS)),
+    ),
+    Kind(
+        "crash",
+        "durability",
+        "The node's process died: volatile state (write authority, lifecycle) is lost.",
+        (_node(),),
+    ),
+    Kind(
+        "restart",
+        "durability",
+        "The node started again; role and epoch are what recovery read from its durable "
+        "marker (P6-F2). A restart never grants write authority by itself.",
+        (
+            _node(),
+            Field("role", "enum", "the marker role recovery read", choices=MARKER_ROLES),
+            Field("epoch", "int", "the marker epoch recovery read"),
+        ),
+    ),
+    Kind(
+        "reinstate",
+        "authority",
+        "A restarted primary holding the highest epoch admits writes again (P6-A3).",
+        (_node(), Field("epoch", "int", "the node's marker epoch")),
+    ),
+    Kind(
+        "demote",
+        "authority",
+        "A primary that saw a higher epoch gave up authority: its marker now says Replica.",
+        (_node(), Field("epoch", "int", "the node's own epoch, kept by the Replica marker")),
+    ),
+    Kind(
+        "designate",
+        "data",
+        "Sync mode: the primary chose the standby whose durable WAL bounds acknowledgements.",
+        (Field("primary", "node", "the primary"), Field("standby", "node", "the new standby")),
+    ),
+    Kind(
+        "end",
+        "meta",
+        "Optional last line: the producer finished writing the trace (a trace without it may "
+        "have been cut short).",
+        (Field("events", "int", "number of lines before this one, header included"),),
+    ),
+)
+
+BY_KIND: dict[str, Kind] = {k.name: k for k in KINDS}
+EVENT_KINDS: tuple[str, ...] = tuple(k.name for k in KINDS)
+FAMILY_KINDS: dict[str, tuple[str, ...]] = {
+    fam: tuple(k.name for k in KINDS if k.family == fam) for fam in FAMILIES
+}
+COMMON_FIELDS: tuple[Field, ...] = (
+    Field("seq", "int", "position of the event in the trace, strictly increasing"),
+    Field("kind", "enum", "the event kind", choices=EVENT_KINDS),
+)
+META_FIELD = Field("meta", "object", "free-form producer data (times, ids), ignored by the oracle")
+
+# --- builders: one typed function per kind ---------------------------------------------
+# Each returns the event without ``seq``; TraceWriter.emit numbers it.
+
+
+def _drop_none(kind: str, **fields: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {"kind": kind}
+    event.update({k: v for k, v in fields.items() if v is not None})
+    return event
+
+
+def header(
+    nodes: Sequence[str],
+    mode: str,
+    initial_primary: str,
+    epoch: int = 1,
+    emits: Sequence[str] | None = FAMILIES,
+    producer: str | None = None,
+) -> dict[str, Any]:
+    return _drop_none(
+        "header",
+        format=FORMAT,
+        version=VERSION,
+        nodes=list(nodes),
+        mode=mode,
+        initial_primary=initial_primary,
+        epoch=epoch,
+        emits=list(emits) if emits is not None else None,
+        producer=producer,
+    )
+
+
+def request(
+    node: str, attempt: str, force: bool, operator: str | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    return _drop_none(
+        "request", node=node, attempt=attempt, force=force, operator=operator, reason=reason
+    )
+
+
+def reject(node: str, attempt: str, reason: str) -> dict[str, Any]:
+    return _drop_none("reject", node=node, attempt=attempt, reason=reason)
+
+
+def transition(
+    node: str,
+    attempt: str,
+    from_state: str,
+    event: str,
+    to_state: str,
+    *,
+    reason: str | None = None,
+    invariants: Sequence[str] | None = None,
+    explanation: str | None = None,
+    epoch: int | None = None,
+) -> dict[str, Any]:
+    out = _drop_none(
+        "transition",
+        node=node,
+        attempt=attempt,
+        reason=reason,
+        invariants=list(invariants) if invariants is not None else None,
+        explanation=explanation,
+        epoch=epoch,
+    )
+    out.update({"from": from_state, "event": event, "to": to_state})
+    return canonical(out)
+
+
+def validation(
+    node: str,
+    attempt: str,
+    context: Mapping[str, Any],
+    decision: str,
+    invariants: Sequence[str],
+    explanation: str,
+    wal_end: int | None = None,
+    ack_bound: int | None = None,
+    *,
+    bound_recorded: bool = False,
+) -> dict[str, Any]:
+    """``bound_recorded``: write ``ack_bound`` even when it is None (no bound proven)."""
+    out = _drop_none(
+        "validation",
+        node=node,
+        attempt=attempt,
+        context=dict(context),
+        decision=decision,
+        invariants=list(invariants),
+        explanation=explanation,
+        wal_end=wal_end,
+    )
+    if ack_bound is not None or bound_recorded:
+        out["ack_bound"] = ack_bound
+    return out
+
+
+def context(
+    role: str,
+    primary_status: str,
+    force: bool,
+    position: str,
+    prefix: str,
+    mvcc: str,
+    halt_reason: str = "none",
+) -> dict[str, Any]:
+    """A validation context object in the spec's field order."""
+    return {
+        "role": role,
+        "halt_reason": halt_reason,
+        "primary_status": primary_status,
+        "force": force,
+        "position": position,
+        "prefix": prefix,
+        "mvcc": mvcc,
+    }
+
+
+def marker(node: str, role: str, epoch: int) -> dict[str, Any]:
+    return _drop_none("marker", node=node, role=role, epoch=epoch)
+
+
+def write(node: str, lsn: int, epoch: int) -> dict[str, Any]:
+    return _drop_none("write", node=node, lsn=lsn, epoch=epoch)
+
+
+def ack(node: str, lsn: int, epoch: int) -> dict[str, Any]:
+    return _drop_none("ack", node=node, lsn=lsn, epoch=epoch)
+
+
+def replicate(
+    sender: str, receiver: str, lsn: int, epoch: int, sender_epoch: int | None = None
+) -> dict[str, Any]:
+    out = _drop_none("replicate", lsn=lsn, epoch=epoch, sender_epoch=sender_epoch)
+    out.update({"from": sender, "to": receiver})
+    return canonical(out)
+
+
+def halt(node: str, reason: str) -> dict[str, Any]:
+    return _drop_none("halt", node=node, reason=reason)
+
+
+def crash(node: str) -> dict[str, Any]:
+    return _drop_none("crash", node=node)
+
+
+def restart(node: str, role: str, epoch: int) -> dict[str, Any]:
+    return _drop_none("restart", node=node, role=role, epoch=epoch)
+
+
+def reinstate(node: str, epoch: int) -> dict[str, Any]:
+    return _drop_none("reinstate", node=node, epoch=epoch)
+
+
+def demote(node: str, epoch: int) -> dict[str, Any]:
+    return _drop_none("demote", node=node, epoch=epoch)
+
+
+def designate(primary: str, standby: str) -> dict[str, Any]:
+    return _drop_none("designate", primary=primary, standby=standby)
+
+
+def end(events: int) -> dict[str, Any]:
+    return _drop_none("end", events=events)
+
+
+# --- canonical encoding and the writer ------------------------------------------------------
+
+
+def canonical(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event with keys in canonical order: seq, kind, the kind's fields, meta.
+
+    Unknown kinds and fields are kept at the end in sorted order (so a buggy
+    producer's line is still written deterministically and the reader names it).
+    """
+    kind = BY_KIND.get(str(event.get("kind")))
+    order = ["seq", "kind"] + ([f.name for f in kind.fields] if kind else []) + ["meta"]
+    out = {k: event[k] for k in order if k in event}
+    for k in sorted(set(event) - set(out)):
+        out[k] = event[k]
+    if "context" in out and isinstance(out["context"], Mapping):
+        ctx = out["context"]
+        names = [name for name, _ in CONTEXT_FIELDS]
+        ordered = {k: ctx[k] for k in names if k in ctx}
+        ordered.update({k: ctx[k] for k in sorted(set(ctx) - set(names))})
+        out["context"] = ordered
+    return out
+
+
+def encode(event: Mapping[str, Any]) -> str:
+    """One trace line (without the newline): canonical key order, compact, UTF-8 text."""
+    return json.dumps(canonical(event), separators=(",", ":"), ensure_ascii=False)
+
+
+class TraceWriter:
+    """Writes a trace as JSON Lines, numbering events; the header is written at once.
+
+    Deterministic: the same events give the same bytes. ``flush_each`` flushes
+    the stream after every line (use it when the producer may crash, so the
+    trace holds every event emitted before the crash).
+    """
+
+    def __init__(
+        self,
+        stream: IO[str],
+        nodes: Sequence[str],
+        mode: str,
+        initial_primary: str,
+        epoch: int = 1,
+        emits: Sequence[str] | None = FAMILIES,
+        producer: str | None = None,
+        flush_each: bool = False,
+    ) -> None:
+        self._stream = stream
+        self._seq = 0
+        self._flush_each = flush_each
+        self._closed = False
+        self.emit(header(nodes, mode, initial_primary, epoch, emits, producer))
+
+    @property
+    def count(self) -> int:
+        """Lines written so far (header included)."""
+        return self._seq
+
+    def emit(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Number ``event`` (the next seq) and write it; returns the written event."""
+        if self._closed:
+            raise ValueError("trace already closed with an 'end' line")
+        numbered = dict(event)
+        numbered["seq"] = self._seq
+        self._seq += 1
+        self._stream.write(encode(numbered) + "\n")
+        if self._flush_each:
+            self._stream.flush()
+        return numbered
+
+    def close(self) -> None:
+        """Write the ``end`` line (the trace is complete) and flush."""
+        if not self._closed:
+            self.emit(end(self._seq))
+            self._closed = True
+            self._stream.flush()
+
+
+def dumps(events: Iterable[Mapping[str, Any]]) -> str:
+    """Events (already numbered, header first) as trace text."""
+    return "".join(encode(e) + "\n" for e in events)
+
+
+def number(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Give events seq 0, 1, 2, ... in order (for hand-built traces and tests)."""
+    return [{**e, "seq": i} for i, e in enumerate(events)]
+
+
+# --- reading: streaming, validating, naming line and field ------------------------------------
+
+_CONTEXT_CHOICES: dict[str, frozenset[str]] = {
+    name: frozenset(values) for name, values in CONTEXT_FIELDS if name != "force"
+}
+_CHOICES: dict[tuple[str, str], frozenset[str]] = {
+    (k.name, f.name): frozenset(f.choices) for k in KINDS for f in k.fields if f.choices
+}
+
+
+def _bad(source: str, line: int, fld: str | None, reason: str) -> InputError:
+    return InputError(source, line, fld, reason)
+
+
+def _check_field(
+    source: str, line: int, kind: str, fld: Field, value: Any, nodes: frozenset[str]
+) -> None:
+    t = fld.type
+    name = fld.name
+    if t == "str":
+        if not isinstance(value, str) or not value:
+            raise _bad(source, line, name, f"expected a non-empty string, got {value!r}")
+    elif t in ("int", "int?"):
+        if value is None and t == "int?":
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _bad(source, line, name, f"expected a non-negative integer, got {value!r}")
+    elif t == "bool":
+        if not isinstance(value, bool):
+            raise _bad(source, line, name, f"expected true or false, got {value!r}")
+    elif t == "node":
+        if not isinstance(value, str):
+            raise _bad(source, line, name, f"expected a node name, got {value!r}")
+        if nodes and value not in nodes:
+            raise _bad(
+                source, line, name, f"unknown node {value!r} (header nodes: {sorted(nodes)})"
+            )
+    elif t == "nodes":
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, str) and v for v in value)
+            or len(set(value)) != len(value)
+        ):
+            raise _bad(source, line, name, f"expected a list of distinct node names, got {value!r}")
+    elif t == "enum":
+        if not isinstance(value, str) or value not in _CHOICES[(kind, name)]:
+            raise _bad(
+                source, line, name, f"{value!r} is not one of {sorted(_CHOICES[(kind, name)])}"
+            )
+    elif t == "enums":
+        choices = _CHOICES[(kind, name)]
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, str) and v in choices for v in value)
+        ):
+            raise _bad(source, line, name, f"expected a non-empty list of {sorted(choices)}")
+    elif t == "context":
+        _check_context(source, line, value)
+    elif t == "object" and not isinstance(value, dict):
+        raise _bad(source, line, name, "expected an object")
+
+
+def _check_context(source: str, line: int, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise _bad(source, line, "context", "expected an object")
+    for name, _values in CONTEXT_FIELDS:
+        where = f"context.{name}"
+        if name not in value:
+            raise _bad(source, line, where, "missing field")
+        v = value[name]
+        if name == "force":
+            if not isinstance(v, bool):
+                raise _bad(source, line, where, f"expected true or false, got {v!r}")
+        elif not isinstance(v, str) or v not in _CONTEXT_CHOICES[name]:
+            raise _bad(source, line, where, f"{v!r} is not one of {sorted(_CONTEXT_CHOICES[name])}")
+    extra = set(value) - {name for name, _ in CONTEXT_FIELDS}
+    if extra:
+        raise _bad(source, line, f"context.{sorted(extra)[0]}", "unknown field")
+    if (value["role"] == "Halted") != (value["halt_reason"] != "none"):
+        raise _bad(
+            source,
+            line,
+            "context.halt_reason",
+            "a halt reason is given exactly when the role is Halted (spec: well_formed)",
+        )
+
+
+_REQUIRED: dict[str, tuple[Field, ...]] = {
+    k.name: tuple(f for f in k.fields if f.required) for k in KINDS
+}
+_ALLOWED_KEYS: dict[str, frozenset[str]] = {
+    k.name: frozenset(["seq", "kind", "meta", *(f.name for f in k.fields)]) for k in KINDS
+}
+_FIELDS: dict[str, dict[str, Field]] = {k.name: {f.name: f for f in k.fields} for k in KINDS}
+
+
+def validate_event(
+    source: str, line: int, event: Any, nodes: frozenset[str], last_seq: int | None
+) -> dict[str, Any]:
+    """Check one parsed line against :data:`KINDS`; raise InputError naming the field."""
+    if not isinstance(event, dict):
+        raise _bad(source, line, None, "a trace line must be a JSON object")
+    if "kind" not in event:
+        raise _bad(source, line, "kind", "missing field")
+    kind = event["kind"]
+    if not isinstance(kind, str) or kind not in BY_KIND:
+        raise _bad(
+            source, line, "kind", f"unknown event kind {kind!r} (known: {', '.join(EVENT_KINDS)})"
+        )
+    if "seq" not in event:
+        raise _bad(source, line, "seq", "missing field")
+    seq = event["seq"]
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise _bad(source, line, "seq", f"expected a non-negative integer, got {seq!r}")
+    if last_seq is not None and seq <= last_seq:
+        raise _bad(source, line, "seq", f"seq {seq} does not increase (previous {last_seq})")
+    fields = _FIELDS[kind]
+    for key in event:
+        if key not in _ALLOWED_KEYS[kind]:
+            raise _bad(source, line, key, f"unknown field for kind {kind!r}")
+    for fld in _REQUIRED[kind]:
+        if fld.name not in event:
+            raise _bad(source, line, fld.name, f"missing field (required for kind {kind!r})")
+    for key, value in event.items():
+        spec = fields.get(key)
+        if spec is not None:
+            _check_field(source, line, kind, spec, value, nodes)
+        elif key == "meta":
+            _check_field(source, line, kind, META_FIELD, value, nodes)
+    return event
+
+
+def read_events(stream: IO[str], source: str = "<trace>") -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, event)`` for every line, validated; streaming.
+
+    Raises InputError (line and field) on: a line that is not JSON (a last line
+    without its newline is reported as truncated), a missing or mistyped
+    field, an unknown kind or field, a node not in the header, a first line
+    that is not a header, an unsupported format version, a second header, a
+    line after ``end``, and an empty trace.
+    """
+    nodes: frozenset[str] = frozenset()
+    last_seq: int | None = None
+    ended = False
+    line_no = 0
+    for raw in stream:
+        line_no += 1
+        text = raw.rstrip("\n").rstrip("\r")
+        if not text.strip():
+            raise _bad(source, line_no, None, "empty line")
+        try:
+            event = json.loads(text)
+        except RecursionError:
+            raise _bad(source, line_no, None, "not valid JSON: nested too deeply") from None
+        except json.JSONDecodeError as exc:
+            if not raw.endswith("\n"):
+                raise _bad(
+                    source, line_no, None, "truncated last line (no newline, not valid JSON)"
+                ) from None
+            raise _bad(source, line_no, None, f"not valid JSON: {exc.msg}") from None
+        if ended:
+            raise _bad(source, line_no, "kind", "a line after the 'end' line")
+        if line_no == 1:
+            if not isinstance(event, dict) or event.get("kind") != "header":
+                raise _bad(source, 1, "kind", "the first line must be the header")
+            version = event.get("version")
+            if event.get("format") != FORMAT:
+                raise _bad(source, 1, "format", f"expected {FORMAT!r}, got {event.get('format')!r}")
+            if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
+                raise _bad(
+                    source,
+                    1,
+                    "version",
+                    f"unsupported trace version {version!r} (this oracle reads "
+                    f"{', '.join(map(str, SUPPORTED_VERSIONS))})",
+                )
+            validate_event(source, 1, event, frozenset(), None)
+            nodes = frozenset(event["nodes"])
+            if event["initial_primary"] not in nodes:
+                raise _bad(source, 1, "initial_primary", "not one of the header's nodes")
+        else:
+            validate_event(source, line_no, event, nodes, last_seq)
+            if event["kind"] == "header":
+                raise _bad(source, line_no, "kind", "a second header")
+            if event["kind"] == "end":
+                ended = True
+        last_seq = event["seq"]
+        yield line_no, event
+    if line_no == 0:
+        raise _bad(source, 1, None, "empty trace: no header")
+
+
+# --- JSON Schema, generated from KINDS ------------------------------------------------------
+
+
+def _field_schema(kind: str, fld: Field) -> dict[str, Any]:
+    t = fld.type
+    s: dict[str, Any]
+    if t == "str":
+        s = {"type": "string", "minLength": 1}
+    elif t == "int":
+        s = {"type": "integer", "minimum": 0}
+    elif t == "int?":
+        s = {"type": ["integer", "null"], "minimum": 0}
+    elif t == "bool":
+        s = {"type": "boolean"}
+    elif t == "node":
+        s = {"$ref": "#/$defs/node"}
+    elif t == "nodes":
+        s = {"type": "array", "items": {"$ref": "#/$defs/node"}, "minItems": 1, "uniqueItems": True}
+    elif t == "enum":
+        s = {"enum": list(fld.choices)}
+    elif t == "enums":
+        s = {"type": "array", "items": {"enum": list(fld.choices)}, "minItems": 1}
+    elif t == "context":
+        s = {"$ref": "#/$defs/context"}
+    else:
+        s = {"type": "object"}
+    if kind == "header" and fld.name == "version":
+        s = {"const": VERSION}
+    return {**s, "description": fld.description}
+
+
+def trace_schema() -> dict[str, Any]:
+    """The JSON Schema of one trace line (draft 2020-12), generated from :data:`KINDS`."""
+    one_of = []
+    for k in KINDS:
+        props: dict[str, Any] = {
+            "seq": {"type": "integer", "minimum": 0, "description": COMMON_FIELDS[0].description},
+            "kind": {"const": k.name, "description": k.description},
+        }
+        for f in k.fields:
+            props[f.name] = _field_schema(k.name, f)
+        props["meta"] = {"type": "object", "description": META_FIELD.description}
+        one_of.append(
+            {
+                "title": k.name,
+                "description": f"[{k.family}] {k.description}",
+                "type": "object",
+                "properties": props,
+                "required": ["seq", "kind", *(f.name for f in k.fields if f.required)],
+                "additionalProperties": False,
+            }
+        )
+    ctx_props: dict[str, Any] = {}
+    for name, values in CONTEXT_FIELDS:
+        ctx_props[name] = {"type": "boolean"} if name == "force" else {"enum": list(values)}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://baton.invalid/schemas/trace.schema.json",
+        "title": f"Baton trace line, format {FORMAT} version {VERSION}",
+        "description": (
+            "A Baton trace is JSON Lines: one object per line, the first a header, seq strictly "
+            "increasing. This schema validates one line; cross-line rules (seq order, nodes "
+            "named in the header, header first) are checked by 'baton check'. See docs/oracle.md."
+        ),
+        "x-format-version": VERSION,
+        "$defs": {
+            "node": {"type": "string", "minLength": 1, "description": "a node name"},
+            "context": {
+                "type": "object",
+                "description": "the validation context (baton.spec.validation.FIELDS)",
+                "properties": ctx_props,
+                "required": [name for name, _ in CONTEXT_FIELDS],
+                "additionalProperties": False,
+            },
+        },
+        "oneOf": one_of,
+    }
