@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from baton import core
-from baton.errors import InapplicableRequest, UnknownNode
+from baton.errors import InapplicableRequest, ProtocolError, UnknownNode
 from baton.validator import Verdict
 
 
@@ -76,11 +76,11 @@ class Driver(Protocol):
     def apply(self, action: core.Action) -> tuple[core.Effect, ...]:
         """Step the core and perform the effects; raise ProtocolError if refused."""
 
-    def audit(self, request: PromotionRequest) -> None:
-        """Record an audit event for a forced request (P6-A1a)."""
+    def note_request(self, request: PromotionRequest, candidate: int) -> None:
+        """Record the request's arrival (start event); audit it if forced (P6-A1a)."""
 
-    def note_rejection(self, request: PromotionRequest, error: Exception) -> None:
-        """Record that a request was refused (observation only)."""
+    def note_rejection(self, request: PromotionRequest, candidate: int, error: Exception) -> None:
+        """Record that a request was refused before entering the lifecycle."""
 
     def crashed(self, node: int) -> bool:
         """Whether ``node`` went down while the last action's effects were performed."""
@@ -104,25 +104,20 @@ class Controller:
         Refusals change nothing in the cluster. Approval is followed at once by
         the transition; the marker is durable before the node is writable.
         """
-        try:
-            c = self.index_of(req.candidate)
-        except UnknownNode as exc:
-            self.driver.note_rejection(req, exc)
-            raise
-        if req.force:
-            # Audit first: the record exists even if the request is then refused (P6-A1a).
-            self.driver.audit(req)
+        c = self.index_of(req.candidate)  # an unknown node is no request at all
+        # Recorded (and, if forced, audited) first: the record exists even if the
+        # request is then refused (P6-A1a, P6-O1).
+        self.driver.note_request(req, c)
         try:
             self.driver.apply(core.Request(c, req.force))
-        except Exception as exc:
-            self.driver.note_rejection(req, exc)
+        except ProtocolError as exc:
+            self.driver.note_rejection(req, c, exc)
             raise
         problem = self._ill_formed(req)
         if problem is not None:
+            # Recorded as an attempt, then turned away by the lifecycle's own event.
             self.driver.apply(core.Reject(c))
-            error = InapplicableRequest(f"promotion request for {req.candidate!r}: {problem}")
-            self.driver.note_rejection(req, error)
-            raise error
+            raise InapplicableRequest(f"promotion request for {req.candidate!r}: {problem}")
         self.driver.apply(core.BeginValidation(c))
         obs = core.Observation(primary_uncertain=req.primary_uncertain, mvcc=req.mvcc)
         effects = self.driver.apply(core.Decide(c, obs))
@@ -174,6 +169,7 @@ class CoreDriver:
     def __init__(self, state: core.ClusterState) -> None:
         self._state = state
         self.log: list[core.Effect] = []
+        self.requests: list[PromotionRequest] = []
         self.audits: list[PromotionRequest] = []
         self.rejections: list[tuple[PromotionRequest, Exception]] = []
 
@@ -190,10 +186,12 @@ class CoreDriver:
         self.log.extend(effects)
         return effects
 
-    def audit(self, request: PromotionRequest) -> None:
-        self.audits.append(request)
+    def note_request(self, request: PromotionRequest, candidate: int) -> None:
+        self.requests.append(request)
+        if request.force:
+            self.audits.append(request)
 
-    def note_rejection(self, request: PromotionRequest, error: Exception) -> None:
+    def note_rejection(self, request: PromotionRequest, candidate: int, error: Exception) -> None:
         self.rejections.append((request, error))
 
     def crashed(self, node: int) -> bool:

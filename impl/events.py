@@ -1,0 +1,221 @@
+"""Observability: turn the core's effects into trace events and operator lines.
+
+Every lifecycle transition the core makes is an ``Emit`` effect; this module
+writes each one as an event of the oracle's trace format v1
+(:mod:`baton.trace`, built only with its typed builders) and as a line for
+the operator: the state entered, the reason, the invariant IDs, the
+explanation (P6-O1, P6-O2). Requests get an attempt ID when they arrive;
+every event of the attempt carries it.
+
+Observability never influences a decision: the recorder only reads effects
+the core already returned, and nothing in :mod:`baton.core` or
+:mod:`baton.controller` reads anything back from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+from baton import core, trace
+from baton.validator import Allowed, ValidationContext, Verdict, ack_position
+
+PRODUCER = "baton run (reference runtime)"
+
+
+def context_object(ctx: ValidationContext) -> dict[str, Any]:
+    """The trace's validation context (spec vocabulary, positions abstracted)."""
+    return trace.context(
+        role=ctx.role,
+        halt_reason=ctx.halt_reason or "none",
+        primary_status=ctx.primary_status,
+        force=ctx.force,
+        position=ack_position(ctx.wal_end, ctx.ack_bound),
+        prefix=ctx.prefix,
+        mvcc=ctx.mvcc,
+    )
+
+
+def verdict_invariants(verdict: Verdict) -> tuple[str, ...]:
+    return verdict.invariants if isinstance(verdict, Allowed) else (verdict.invariant,)
+
+
+class Recorder:
+    """Writes trace events (optional) and operator lines for one cluster run."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        mode: str,
+        initial_primary: str,
+        stream: IO[str] | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        self.names = tuple(names)
+        self.writer = (
+            trace.TraceWriter(
+                stream, names, mode, initial_primary, producer=PRODUCER, flush_each=True
+            )
+            if stream is not None
+            else None
+        )
+        self.say = say or (lambda line: None)
+        self._attempts = 0
+        self._pending: dict[int, str] = {}  # candidate -> attempt id of the request arriving
+        self._current: dict[int, str] = {}  # candidate -> attempt id in the lifecycle
+        self.events: list[dict[str, Any]] = []
+
+    # --- writing ---
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        if self.writer is not None:
+            self.writer.emit(event)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    # --- requests (before the core sees them) ---
+
+    def request_arrived(
+        self, candidate: int, force: bool, operator: str, reason: str | None
+    ) -> str:
+        """A request's start event (P6-O1); forced requests are audited (P6-A1a)."""
+        self._attempts += 1
+        attempt = f"a{self._attempts}"
+        self._pending[candidate] = attempt
+        event = trace.request(self.names[candidate], attempt, force, operator or None, reason)
+        if force:
+            event["meta"] = {"audit": {"operator": operator, "reason": reason, "force": True}}
+            self.say(
+                f"AUDIT forced promotion request for {self.names[candidate]} by "
+                f"{operator!r} (reason: {reason or 'none given'}) [P6-A1a]"
+            )
+        self._emit(event)
+        return attempt
+
+    def request_refused(self, candidate: int, reason: str, message: str) -> None:
+        attempt = self._pending.pop(candidate, f"a{self._attempts}")
+        self._emit(trace.reject(self.names[candidate], attempt, reason))
+        self.say(f"refused: {message}")
+
+    # --- effects of a core step ---
+
+    def record(self, effects: Sequence[core.Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, core.Emit):
+                self._observe(effect)
+            elif isinstance(effect, core.PersistMarker):
+                role = effect.role
+                node = self.names[effect.node]
+                if role == "Halted":
+                    continue  # written as a 'halt' event by the Emit that follows
+                self._emit(trace.marker(node, role, effect.epoch))
+
+    def _attempt(self, c: int) -> str:
+        return self._current.get(c) or self._pending.get(c) or f"a{self._attempts}"
+
+    def _observe(self, e: core.Emit) -> None:
+        d = e.data
+        n = self.names
+        if e.kind == "transition":
+            self._transition(d)
+        elif e.kind == "validation":
+            c = d["node"]
+            ctx: ValidationContext = d["context"]
+            verdict: Verdict = d["verdict"]
+            self._emit(
+                trace.validation(
+                    n[c],
+                    self._attempt(c),
+                    context_object(ctx),
+                    verdict.reason,
+                    verdict_invariants(verdict),
+                    verdict.explanation,
+                    wal_end=ctx.wal_end,
+                    ack_bound=ctx.ack_bound,
+                    bound_recorded=True,
+                )
+            )
+            self.say(
+                f"validation of {n[c]}: end={ctx.wal_end} bound={ctx.ack_bound} "
+                f"primary={ctx.primary_status} force={ctx.force} prefix={ctx.prefix} "
+                f"mvcc={ctx.mvcc} -> {verdict.reason}"
+            )
+        elif e.kind == "marker":
+            c = d["node"]
+            self.say(f"  marker of {n[c]}: {d['op']} (epoch {d['epoch']})")
+            if d["op"] == core.MARKER_OPS[-1]:
+                self._emit(trace.marker(n[c], "Primary", d["epoch"]))
+                self.say(f"  marker of {n[c]} durable: Primary at epoch {d['epoch']} [P6-F2]")
+        elif e.kind == "write":
+            epoch, lsn = d["entry"]
+            self._emit(trace.write(n[d["node"]], lsn=lsn, epoch=epoch))
+            self.say(f"write on {n[d['node']]}: lsn {lsn} (epoch {epoch}) durable")
+        elif e.kind == "ack":
+            self._emit(trace.ack(n[d["node"]], lsn=d["upto"], epoch=d["epoch"]))
+            self.say(f"ack on {n[d['node']]}: every write up to lsn {d['upto']} acknowledged")
+        elif e.kind == "replicate":
+            epoch, lsn = d["entry"]
+            self._emit(
+                trace.replicate(n[d["from"]], n[d["to"]], lsn, epoch, sender_epoch=d["epoch"])
+            )
+            self.say(f"replicate {n[d['from']]} -> {n[d['to']]}: lsn {lsn}")
+        elif e.kind == "halt":
+            self._emit(trace.halt(n[d["node"]], d["reason"]))
+            self.say(
+                f"{n[d['node']]} HALTED: {d['reason']} -- {d['explanation']} [{d['invariant']}]"
+            )
+        elif e.kind == "crash":
+            c = d["node"]
+            self._current.pop(c, None)
+            self._pending.pop(c, None)
+            self._emit(trace.crash(n[c]))
+            lost = f", attempt in {d['lifecycle']} forgotten" if d["lifecycle"] != "Steady" else ""
+            self.say(f"{n[c]} CRASHED{lost}")
+        elif e.kind == "restart":
+            role = "Halted" if d["role"] == "Halted" else d["role"]
+            self._emit(trace.restart(n[d["node"]], role, d["epoch"]))
+            fenced = " (fenced: admits no writes until reinstated)" if d["fenced"] else ""
+            self.say(f"{n[d['node']]} restarted from disk: {role} at epoch {d['epoch']}{fenced}")
+        elif e.kind == "reinstate":
+            self._emit(trace.reinstate(n[d["node"]], d["epoch"]))
+            self.say(f"{n[d['node']]} reinstated at epoch {d['epoch']}: admits writes [P6-A3]")
+        elif e.kind == "demote":
+            self._emit(trace.demote(n[d["node"]], d["epoch"]))
+            self.say(
+                f"{n[d['node']]} saw epoch {d['seen_epoch']} > its {d['epoch']}: "
+                f"rejoins as a replica [P6-A3]"
+            )
+        elif e.kind == "designate":
+            self._emit(trace.designate(n[d["primary"]], n[d["standby"]]))
+            self.say(f"{n[d['primary']]} designates {n[d['standby']]} as sync standby")
+
+    def _transition(self, d: Any) -> None:
+        c = d["node"]
+        if d["event"] == "request":
+            self._current[c] = self._pending.pop(c, f"a{self._attempts}")
+        attempt = self._attempt(c)
+        verdict: Verdict | None = d.get("verdict")
+        epoch = d.get("grant", d.get("epoch"))
+        event = trace.transition(
+            self.names[c],
+            attempt,
+            d["from"],
+            d["event"],
+            d["to"],
+            reason=verdict.reason if verdict is not None else None,
+            invariants=verdict_invariants(verdict) if verdict is not None else None,
+            explanation=verdict.explanation if verdict is not None else None,
+            epoch=epoch if d["event"] in ("begin_transition", "complete") else None,
+        )
+        self._emit(event)
+        line = f"{self.names[c]}: {d['from']} --{d['event']}--> {d['to']}"
+        if verdict is not None:
+            line += f"  [{', '.join(verdict_invariants(verdict))}] {verdict.explanation}"
+        if d["event"] == "begin_transition":
+            line += f"  (granting epoch {d['grant']} = highest known + 1) [P6-A3]"
+        self.say(line)
+        if d["to"] == "Steady":
+            self._current.pop(c, None)
