@@ -94,8 +94,20 @@ class WalCorruption(StorageError):
     """A WAL record before the tail is corrupt: the node halts."""
 
 
+class WalMissing(WalCorruption):
+    """The node was initialised but its WAL file is gone: never a fresh start."""
+
+
+class IdentityCorrupt(StorageError):
+    """The durable node identity is torn or fails its checksum: fail closed."""
+
+
 class DiskFault(StorageError):
     """An I/O operation failed (EIO, ENOSPC, EROFS ...); nothing is acknowledged."""
+
+    def __init__(self, path: str, reason: str, errno: int | None = None) -> None:
+        super().__init__(path, reason)
+        self.errno = errno
 
 
 # --- bad input: files given to the CLI ---------------------------------------------
