@@ -72,13 +72,16 @@ class _Replayer:
         values = self.initial()
         states = [values]
         model: z3.ModelRef | None = None
-        for index, (name, nodes, _choices) in enumerate(steps):
+        for index, (name, nodes, choices) in enumerate(steps):
             act = self.by_key.get((name, nodes))
             if act is None:
                 return None
             solver = z3.Solver()
             solver.add(*[v == x for v, x in zip(self.s.all_vars(), values, strict=True)])
             solver.add(act.formula)
+            # Keep the environment's choices (observations, crash outcomes) of the
+            # original path, so that replaying it takes the same branch.
+            solver.add(*_fix_choices(act, choices))
             if index == len(steps) - 1:
                 solver.add(self.bad)
             if solver.check() != z3.sat:
@@ -89,6 +92,24 @@ class _Replayer:
         if model is None:
             return None
         return states, model
+
+
+def _fix_choices(act: cluster.Action, choices: dict[str, str]) -> list[z3.BoolRef]:
+    fixed: list[z3.BoolRef] = []
+    for var in act.choices:
+        value = choices.get(str(var).split("@")[0])
+        if value is None:
+            continue
+        if z3.is_int(var):
+            fixed.append(var == int(value))
+        elif z3.is_bool(var):
+            fixed.append(var == (value == "True"))
+        else:
+            sort = var.sort()
+            for k in range(sort.num_constructors()):
+                if sort.constructor(k).name() == value:
+                    fixed.append(var == sort.constructor(k)())
+    return fixed
 
 
 def _violated(model: z3.ModelRef, s: State) -> list[str]:
@@ -130,11 +151,16 @@ def _shrink(
     result = replayer.run(current)
     if result is None:  # pragma: no cover - the raw path is a real path by construction
         raise AssertionError("counterexample does not replay")
+    # Remove single steps while the rest still ends in a violation; then pairs
+    # (a crash and its restart only go together).
     changed = True
     while changed:
         changed = False
-        for k in range(len(current)):
-            candidate = current[:k] + current[k + 1 :]
+        removals = [(k,) for k in range(len(current))] + [
+            (a, b) for a in range(len(current)) for b in range(a + 1, len(current))
+        ]
+        for drop in removals:
+            candidate = [st for k, st in enumerate(current) if k not in drop]
             if not candidate:
                 continue
             attempt = replayer.run(candidate)

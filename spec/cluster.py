@@ -134,6 +134,10 @@ class Mutant:
     name: str
     description: str
     breaks: tuple[str, ...]
+    # Where the proofs catch it: "cluster" (bounded model checking of the
+    # cluster finds a path to a violation) or "validation" (the rule's
+    # soundness proof fails with a counterexample context).
+    level: str = "cluster"
 
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -150,8 +154,11 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "allow_divergent_history",
-        "The validator allows a candidate whose WAL diverges from the committed history.",
-        ("P6-S2", "P6-S1"),
+        "The validator allows a candidate whose WAL diverges from the committed history. "
+        "(A cluster path to a loss needs two promotions, over 24 steps; the validation "
+        "soundness proof catches it directly.)",
+        ("P6-F1", "P6-S2"),
+        level="validation",
     ),
     Mutant(
         "force_overrides_active",

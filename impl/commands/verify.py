@@ -81,6 +81,8 @@ def _show_variant(kind: str, name: str, as_json: str | None) -> int:
     names = cluster.MUTANT_NAMES if kind == "mutant" else cluster.ASSUMPTION_NAMES
     if name not in names:
         raise UsageError(f"unknown {kind} {name!r}; choose from: {', '.join(names)}")
+    if kind == "mutant" and cluster.MUTANTS[cluster.MUTANT_NAMES.index(name)].level == "validation":
+        return _show_validation_mutant(name, as_json)
     n = 3 if name in NEEDS_THREE else 2
     mode = "sync" if name == "ack_before_standby" else "async"
     if kind == "mutant":
@@ -102,6 +104,38 @@ def _show_variant(kind: str, name: str, as_json: str | None) -> int:
     if as_json != "-":
         print(render(cx))
         print(f"\nCaught: the {kind} is detected ({cx.seconds:.1f}s).")
+    return 0
+
+
+def _show_validation_mutant(name: str, as_json: str | None) -> int:
+    from baton.proofs import obligations
+
+    ob = obligations.Obligation(
+        f"mutant.validator.{name}", "mutant", ("P6-F1",), "z3-sat", "", {"mutant": name}
+    )
+    outcome = obligations.validation_mutant(ob)
+    if as_json:
+        text = json.dumps(
+            {"mutant": name, "caught": outcome.passed, "counterexample": outcome.counterexample},
+            indent=2,
+        )
+        if as_json == "-":
+            print(text)
+            return 0 if outcome.passed else 1
+        with open(as_json, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    if not outcome.passed:
+        print(f"NOT CAUGHT: the validator variant {name} passes soundness")
+        return 1
+    cx = outcome.counterexample or {}
+    print(f"Counterexample (validation rule, mutant {name}): {outcome.detail}")
+    print("The variant returns 'allowed' for this context, although a safety precondition fails:")
+    for field, value in (cx.get("context") or {}).items():
+        print(f"  {field:<16} {value}")
+    print(
+        "\nViolated P6-F1: the validator allows a promotion only when every precondition is proven."
+    )
+    print("Caught: the mutant is detected.")
     return 0
 
 
