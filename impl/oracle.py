@@ -1,0 +1,1088 @@
+"""The conformance oracle: does a recorded run obey the spec? (``baton check``)
+
+The checker reads a trace (:mod:`baton.trace`) as a stream and keeps only a
+per-node summary -- up, writable, marker role and epoch, lifecycle state and
+attempt, the WAL as *epoch runs* -- plus the acknowledged history, also as
+epoch runs. A WAL's entry epochs never decrease along it, so a run list grows
+only when a new epoch starts writing: memory is constant in the number of
+writes, acks and replications, and grows only with the number of nodes and
+epochs (promotions). No history of events is kept.
+
+Decisions come from the spec, but never through a per-event solver call: the
+lifecycle table is :mod:`baton._table` (generated from the Z3 relation by
+``baton generate``; CI fails on drift) and the validation decision for a
+context is evaluated by Z3 once per *distinct* context (at most 1512, the
+whole domain) and memoised. The tests cross-check both against Z3 on the
+whole domain.
+
+Every rule is in :data:`RULES` with the invariant it enforces; each check
+below cites the invariant ID. The verdict format is :mod:`baton.verdict`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import IO, Any
+
+from baton import _table, trace
+from baton.errors import InputError
+from baton.verdict import InputProblem, Verdict, Violation, make_violation
+
+# --- rules -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One oracle rule: the invariant it enforces and the families it needs."""
+
+    name: str
+    invariant: str
+    needs: tuple[str, ...]
+    description: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "lifecycle_table",
+        "P6-D2",
+        ("lifecycle",),
+        "every transition is in the spec's lifecycle table and starts from the state the "
+        "previous one left (a forbidden step onto the authority path is reported as P6-F1, "
+        "a timeout/retry step as P6-F3)",
+    ),
+    Rule(
+        "no_implicit_retry",
+        "P6-F3",
+        ("lifecycle",),
+        "nothing re-enters or continues an attempt without its own explicit request: no "
+        "timeout/retry events, no reuse of a finished attempt, no validation twice per request, "
+        "no attempt carried across a crash",
+    ),
+    Rule(
+        "attempt_observable",
+        "P6-O1",
+        ("lifecycle", "validation"),
+        "every attempt has its start (request line), its validation result and its decision; "
+        "a trace ending before a requested attempt is decided fails",
+    ),
+    Rule(
+        "decision_explained",
+        "P6-O2",
+        ("lifecycle", "validation"),
+        "every decision (validation line, approve/deny transition) names its reason, the "
+        "invariant of that reason and an explanation",
+    ),
+    Rule(
+        "validation_decision",
+        "P6-D1",
+        ("validation",),
+        "the recorded decision equals the spec's decision for the recorded context (allowing "
+        "what the spec denies is P6-F1), positions agree with wal_end/ack_bound, and "
+        "approve/deny follows the validation result",
+    ),
+    Rule(
+        "force_bounded",
+        "P6-A1a",
+        ("lifecycle", "validation"),
+        "force comes only from the operator's request, and every forced request names its "
+        "operator (audited)",
+    ),
+    Rule(
+        "single_writer",
+        "P6-A1",
+        ("lifecycle", "data", "durability", "authority"),
+        "at most one node holds write authority; only it writes and acknowledges",
+    ),
+    Rule(
+        "atomic_transfer",
+        "P6-A2",
+        ("lifecycle", "durability"),
+        "a promotion completes only after its marker is durable, and the old writer no longer "
+        "admits writes when it does",
+    ),
+    Rule(
+        "epoch_fencing",
+        "P6-A3",
+        ("lifecycle", "data", "durability"),
+        "epochs never go backwards; a promotion grants an epoch above every known one; a writer "
+        "holds the highest epoch and writes in it; replicas refuse lower-epoch primaries",
+    ),
+    Rule(
+        "acked_writes_preserved",
+        "P6-S1",
+        ("lifecycle", "data"),
+        "acknowledged entries are durable in the acknowledging WAL and in the WAL of every node "
+        "that gains write authority",
+    ),
+    Rule(
+        "prefix_history",
+        "P6-S2",
+        ("data",),
+        "WALs grow by appending at their end, replication copies the sender's entry onto a "
+        "prefix of the sender's WAL, and the acknowledged history only extends",
+    ),
+    Rule(
+        "crash_recovery",
+        "P6-F2",
+        ("durability",),
+        "a restart reads exactly the last durable marker, or -- after a crash during the marker "
+        "write -- exactly the old or the new one; events come only from nodes that are up",
+    ),
+)
+RULE_BY_NAME: dict[str, Rule] = {r.name: r for r in RULES}
+
+# --- the fast tables (from the spec) ---------------------------------------------------------
+
+LIFECYCLE: dict[tuple[str, str], str] = _table.TRANSITIONS
+RECOVERY_STATE: str = _table.RECOVERY_STATE
+AUTHORITY_PATH: frozenset[str] = frozenset(
+    {"PromotionApproved", "AuthorityTransitioning", "PromotionSucceeded"}
+)
+REFUSED_EVENTS: frozenset[str] = frozenset({"timeout", "retry"})
+
+ContextKey = tuple[str, str, str, bool, str, str, str]
+
+
+@cache
+def spec_decision(point: ContextKey) -> str:
+    """The spec's decision for one context point, by Z3, memoised (at most 1512 calls)."""
+    from baton.spec import validation  # Z3 loads only when a trace has a validation line
+
+    return validation.evaluate(point)
+
+
+@cache
+def reason_invariant() -> dict[str, str]:
+    """Each denial reason's invariant, from the spec (P6-O2)."""
+    from baton.spec import validation
+
+    return dict(validation.REASON_INVARIANT)
+
+
+@cache
+def allowed_invariants() -> frozenset[str]:
+    from baton.spec import validation
+
+    return frozenset(validation.ALLOWED_INVARIANTS)
+
+
+def context_key(ctx: dict[str, Any]) -> ContextKey:
+    return (
+        ctx["role"],
+        ctx["halt_reason"],
+        ctx["primary_status"],
+        bool(ctx["force"]),
+        ctx["position"],
+        ctx["prefix"],
+        ctx["mvcc"],
+    )
+
+
+def position_of(wal_end: int, ack_bound: int | None) -> str:
+    """The abstraction the spec uses: the WAL end's order relative to the bound."""
+    if ack_bound is None:
+        return "Unknown"
+    if wal_end < ack_bound:
+        return "Behind"
+    return "Equal" if wal_end == ack_bound else "Ahead"
+
+
+# --- WALs as epoch runs ------------------------------------------------------------------------
+# A run list [[epoch, last_lsn], ...]: entries first..last_lsn were written in epoch.
+
+
+Runs = list[list[int]]
+
+
+def runs_len(runs: Runs) -> int:
+    return runs[-1][1] if runs else 0
+
+
+def runs_epoch_at(runs: Runs, lsn: int) -> int | None:
+    """The epoch of the entry at ``lsn`` (1-based), or None if the WAL is shorter."""
+    if lsn < 1 or lsn > runs_len(runs):
+        return None
+    for epoch, last in runs:
+        if lsn <= last:
+            return epoch
+    return None  # pragma: no cover - excluded by the length check
+
+
+def runs_append(runs: Runs, epoch: int) -> None:
+    if runs and runs[-1][0] == epoch:
+        runs[-1][1] += 1
+    else:
+        runs.append([epoch, runs_len(runs) + 1])
+
+
+def runs_prefix(runs: Runs, n: int) -> Runs:
+    """A copy of the first ``n`` entries."""
+    out: Runs = []
+    for epoch, last in runs:
+        if n <= 0:
+            break
+        out.append([epoch, min(last, n)])
+        if last >= n:
+            break
+    return out
+
+
+def runs_common(a: Runs, b: Runs) -> int:
+    """Length of the longest common prefix of two WALs."""
+    i = j = 0
+    pos = 0
+    while i < len(a) and j < len(b):
+        if a[i][0] != b[j][0]:
+            return pos
+        pos = min(a[i][1], b[j][1])
+        if a[i][1] == pos:
+            i += 1
+        if b[j][1] == pos:
+            j += 1
+    return pos
+
+
+def runs_is_prefix(a: Runs, b: Runs) -> bool:
+    """Whether WAL ``a`` is a prefix of WAL ``b`` (same epoch at every position of a)."""
+    la = runs_len(a)
+    return la <= runs_len(b) and runs_common(a, b) >= la
+
+
+def runs_text(runs: Runs) -> str:
+    if not runs:
+        return "empty"
+    parts, start = [], 1
+    for epoch, last in runs:
+        parts.append(f"{start}..{last}@e{epoch}" if last > start else f"{last}@e{epoch}")
+        start = last + 1
+    return " ".join(parts)
+
+
+# --- checker state ----------------------------------------------------------------------------
+
+
+@dataclass
+class NodeSummary:
+    """All the oracle remembers of one node."""
+
+    name: str
+    up: bool = True
+    writable: bool = False
+    role: str = "Replica"
+    epoch: int = 1
+    wal: Runs = field(default_factory=list)
+    lifecycle: str = RECOVERY_STATE
+    attempt: str | None = None
+    forced: bool = False
+    validated: str | None = None  # decision of this attempt's validation, once recorded
+    grant: int | None = None
+    marker_durable: bool = False
+    last_finished: str | None = None
+    recoverable: list[tuple[str, int | None]] = field(default_factory=list)
+    crash_state: str = RECOVERY_STATE
+
+    def as_state(self) -> dict[str, Any]:
+        return {
+            "up": self.up,
+            "writable": self.writable,
+            "marker": {"role": self.role, "epoch": self.epoch},
+            "wal": {"length": runs_len(self.wal), "runs": runs_text(self.wal)},
+            "lifecycle": self.lifecycle,
+            "attempt": self.attempt,
+        }
+
+
+class _Stop(Exception):
+    """First violation found and not --all."""
+
+
+class Checker:
+    """Feeds on validated trace events one at a time; collects violations."""
+
+    def __init__(self, header: dict[str, Any], all_violations: bool = False) -> None:
+        self.all = all_violations
+        self.mode: str = header["mode"]
+        self.nodes: dict[str, NodeSummary] = {}
+        for name in header["nodes"]:
+            node = NodeSummary(name, epoch=header["epoch"])
+            if name == header["initial_primary"]:
+                node.role, node.writable = "Primary", True
+            self.nodes[name] = node
+        self.max_epoch: int = header["epoch"]
+        self.acked: Runs = []
+        self.pending: dict[str, tuple[str, bool, int]] = {}  # attempt -> (node, force, line)
+        self.violations: list[Violation] = []
+        self.kinds_seen: set[str] = set()
+        self.declared: tuple[str, ...] | None = (
+            tuple(header["emits"]) if "emits" in header else None
+        )
+        self.ended = False
+        self.line = 1
+        self.event: dict[str, Any] = header
+        self.events = 1
+        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            "request": self._request,
+            "reject": self._reject,
+            "transition": self._transition,
+            "validation": self._validation,
+            "marker": self._marker,
+            "write": self._write,
+            "ack": self._ack,
+            "replicate": self._replicate,
+            "halt": self._halt,
+            "crash": self._crash,
+            "restart": self._restart,
+            "reinstate": self._reinstate,
+            "demote": self._demote,
+            "designate": self._designate,
+            "end": self._end,
+        }
+
+    # --- plumbing ---
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "nodes": {name: n.as_state() for name, n in self.nodes.items()},
+            "writable": [name for name, n in self.nodes.items() if n.writable],
+            "max_epoch": self.max_epoch,
+            "acked": {"length": runs_len(self.acked), "runs": runs_text(self.acked)},
+        }
+
+    def fail(self, rule: str, invariant: str, explanation: str) -> None:
+        """Record a violation (state as it was before the event) and stop unless --all."""
+        self.violations.append(
+            make_violation(
+                rule,
+                invariant,
+                explanation,
+                line=self.line,
+                step=self.event.get("seq"),
+                event=self.event,
+                state=self.state(),
+            )
+        )
+        if not self.all:
+            raise _Stop
+
+    def feed(self, line: int, event: dict[str, Any]) -> None:
+        self.line, self.event = line, event
+        self.events += 1
+        kind = event["kind"]
+        self.kinds_seen.add(kind)
+        self.handlers[kind](event)
+
+    def _up(self, name: str, rule: str, invariant: str, what: str) -> NodeSummary:
+        node = self.nodes[name]
+        if not node.up:
+            self.fail(
+                rule,
+                invariant,
+                f"{what} on node {name}, which is down (it crashed and has "
+                "not restarted); a node that is down does nothing.",
+            )
+        return node
+
+    def _single_writer(self, rule: str, invariant: str, how: str) -> None:
+        writers = [n.name for n in self.nodes.values() if n.writable]
+        if len(writers) > 1:
+            self.fail(
+                rule,
+                invariant,
+                f"{how}: nodes {', '.join(writers)} now all admit writes. At most one node may "
+                "hold write authority at any point; the one that had it must have crashed, "
+                "stepped down or been demoted first.",
+            )
+
+    # --- lifecycle ---
+
+    def _request(self, e: dict[str, Any]) -> None:
+        attempt = e["attempt"]
+        node = self.nodes[e["node"]]
+        if attempt in self.pending or attempt in (node.attempt, node.last_finished):
+            self.fail(
+                "no_implicit_retry",
+                "P6-F3",
+                f"request reuses attempt ID {attempt!r}, which is already in use or finished. "
+                "Each explicit request starts a new attempt with a new ID; re-running an "
+                "attempt is a retry.",
+            )
+        if e["force"] and "operator" not in e:
+            self.fail(
+                "force_bounded",
+                "P6-A1a",
+                f"forced request {attempt!r} for {e['node']} names no operator. Every forced "
+                "request is audited: the operator asserting the old primary is down must be "
+                "recorded.",
+            )
+        self.pending[attempt] = (e["node"], e["force"], self.line)
+
+    def _reject(self, e: dict[str, Any]) -> None:
+        if self.pending.pop(e["attempt"], None) is None:
+            self.fail(
+                "attempt_observable",
+                "P6-O1",
+                f"reject of attempt {e['attempt']!r}, which has no pending request line. Every "
+                "attempt starts with its request event.",
+            )
+
+    def _transition(self, e: dict[str, Any]) -> None:
+        name, attempt, src, event, dst = e["node"], e["attempt"], e["from"], e["event"], e["to"]
+        node = self._up(name, "no_implicit_retry", "P6-F3", f"lifecycle event {event!r}")
+        if event in REFUSED_EVENTS:
+            self.fail(
+                "no_implicit_retry",
+                "P6-F3",
+                f"a {event!r} transition {src} -> {dst} on {name}. The spec gives timeout and "
+                "retry no transition at all: only an explicit new request may start an attempt.",
+            )
+        if src != node.lifecycle:
+            if node.lifecycle == RECOVERY_STATE and event != "request":
+                self.fail(
+                    "no_implicit_retry",
+                    "P6-F3",
+                    f"{name} is in Steady (no attempt in progress, e.g. forgotten by a crash) but "
+                    f"the trace continues from {src} with {event!r}. An attempt never survives a "
+                    "crash or continues without a new explicit request.",
+                )
+            else:
+                self.fail(
+                    "lifecycle_table",
+                    "P6-D2",
+                    f"transition claims to start from {src}, but {name}'s lifecycle is in "
+                    f"{node.lifecycle} after the previous events.",
+                )
+        expected = LIFECYCLE.get((src, event))
+        if expected is None and event not in REFUSED_EVENTS:
+            allowed = [ev for (s, ev) in LIFECYCLE if s == src]
+            inv = "P6-F1" if dst in AUTHORITY_PATH else "P6-D2"
+            self.fail(
+                "lifecycle_table",
+                inv,
+                f"{src} --{event}--> {dst} is forbidden by the spec's lifecycle table "
+                f"(from {src} only {', '.join(allowed) or 'nothing'} may happen)"
+                + (
+                    "; it moves onto the authority path without an approved validation."
+                    if inv == "P6-F1"
+                    else "."
+                ),
+            )
+        elif expected is not None and expected != dst:
+            self.fail(
+                "lifecycle_table",
+                "P6-D2",
+                f"{src} --{event}--> must lead to {expected} (the spec's table), not {dst}.",
+            )
+        # Attempt bookkeeping.
+        if event == "request":
+            req = self.pending.pop(attempt, None)
+            if req is None:
+                self.fail(
+                    "attempt_observable",
+                    "P6-O1",
+                    f"attempt {attempt!r} enters the lifecycle without its request line (the "
+                    "attempt's start event).",
+                )
+            elif req[0] != name:
+                self.fail(
+                    "attempt_observable",
+                    "P6-O1",
+                    f"attempt {attempt!r} was requested for {req[0]} but enters {name}'s "
+                    "lifecycle.",
+                )
+            node.attempt, node.validated = attempt, None
+            node.forced = bool(req[1]) if req is not None else False
+            node.grant, node.marker_durable = None, False
+        elif attempt != node.attempt:
+            self.fail(
+                "no_implicit_retry",
+                "P6-F3",
+                f"event of attempt {attempt!r} while {name}'s attempt in progress is "
+                f"{node.attempt!r}. Events of an attempt carry its ID; an old attempt never "
+                "resumes.",
+            )
+        if event in ("approve", "deny"):
+            self._decision(e, node)
+        elif event == "begin_transition":
+            self._begin_transition(e, node)
+        elif event == "complete":
+            self._complete(e, node)
+        node.lifecycle = dst
+        if dst == RECOVERY_STATE:
+            node.last_finished, node.attempt = node.attempt, None
+
+    def _decision(self, e: dict[str, Any], node: NodeSummary) -> None:
+        event = e["event"]
+        if node.validated is None:
+            self.fail(
+                "attempt_observable",
+                "P6-O1",
+                f"{event} of attempt {e['attempt']!r} without a validation result. Every attempt "
+                "emits its validation result before its decision.",
+            )
+        missing = [f for f in ("reason", "invariants", "explanation") if f not in e]
+        if missing:
+            self.fail(
+                "decision_explained",
+                "P6-O2",
+                f"decision {event!r} of attempt {e['attempt']!r} lacks {', '.join(missing)}. Every "
+                "decision is explained with the invariant that allowed or blocked it.",
+            )
+            return
+        reason = e["reason"]
+        self._explained(reason, e["invariants"], f"decision {event!r}")
+        if (event == "approve") != (reason == trace.ALLOWED):
+            self.fail(
+                "validation_decision",
+                "P6-D1",
+                f"{event} carries reason {reason!r}; approve goes with 'allowed' and deny with a "
+                "denial reason.",
+            )
+        if node.validated is not None and reason != node.validated:
+            inv = "P6-F1" if event == "approve" else "P6-D1"
+            self.fail(
+                "validation_decision",
+                inv,
+                f"the decision {event} ({reason}) differs from the attempt's validation result "
+                f"{node.validated!r}; the decision must follow the validator.",
+            )
+
+    def _explained(self, reason: str, invariants: list[str], what: str) -> None:
+        if reason == trace.ALLOWED:
+            if not allowed_invariants() & set(invariants):
+                self.fail(
+                    "decision_explained",
+                    "P6-O2",
+                    f"{what} 'allowed' names invariants {invariants}, none of the ones an approval "
+                    f"proves ({', '.join(sorted(allowed_invariants()))}).",
+                )
+        else:
+            want = reason_invariant()[reason]
+            if want not in invariants:
+                self.fail(
+                    "decision_explained",
+                    "P6-O2",
+                    f"{what} {reason!r} names invariants {invariants}, not {want}, the invariant "
+                    "the spec maps that reason to.",
+                )
+
+    def _begin_transition(self, e: dict[str, Any], node: NodeSummary) -> None:
+        grant = e.get("epoch")
+        node.grant, node.marker_durable = grant, False
+        if grant is not None and grant <= self.max_epoch:
+            self.fail(
+                "epoch_fencing",
+                "P6-A3",
+                f"{node.name} is granted epoch {grant}, but epoch {self.max_epoch} is already "
+                "known. A promotion grants highest known epoch + 1, so the new authority "
+                "fences every older one.",
+            )
+
+    def _complete(self, e: dict[str, Any], node: NodeSummary) -> None:
+        if not node.marker_durable:
+            self.fail(
+                "atomic_transfer",
+                "P6-A2",
+                f"{node.name} completes its promotion before its authority marker is durable "
+                "(no durable Primary marker since begin_transition). Authority may become "
+                "visible only after it is durable, or a crash could leave two authorities or "
+                "none.",
+            )
+        if "epoch" in e and e["epoch"] != node.epoch:
+            self.fail(
+                "epoch_fencing",
+                "P6-A3",
+                f"complete reports epoch {e['epoch']} but {node.name}'s durable marker holds "
+                f"epoch {node.epoch}.",
+            )
+        self._gain_authority(node, "atomic_transfer", "P6-A2", f"{node.name} completed promotion")
+
+    def _gain_authority(self, node: NodeSummary, rule: str, invariant: str, how: str) -> None:
+        if not runs_is_prefix(self.acked, node.wal):
+            common = runs_common(self.acked, node.wal)
+            self.fail(
+                "acked_writes_preserved",
+                "P6-S1",
+                f"{how}, but its WAL ({runs_text(node.wal)}) does not hold every acknowledged "
+                f"write ({runs_text(self.acked)}): they agree only up to lsn {common}. Every "
+                "acknowledged write must be in the WAL of the node that holds authority.",
+            )
+        node.writable = True
+        self._single_writer(rule, invariant, how)
+
+    def _validation(self, e: dict[str, Any]) -> None:
+        name, attempt = e["node"], e["attempt"]
+        node = self._up(name, "no_implicit_retry", "P6-F3", "a validation")
+        if node.attempt != attempt or node.lifecycle != "PromotionValidating":
+            again = node.attempt == attempt and node.validated is not None
+            self.fail(
+                "no_implicit_retry" if again else "attempt_observable",
+                "P6-F3" if again else "P6-O1",
+                f"validation of attempt {attempt!r} while {name} is in {node.lifecycle} "
+                f"(attempt {node.attempt!r}); a validation belongs to its attempt, once, after "
+                "begin_validation.",
+            )
+        ctx, decision = e["context"], e["decision"]
+        if "wal_end" in e and "ack_bound" in e:
+            pos = position_of(e["wal_end"], e["ack_bound"])
+            if pos != ctx["position"]:
+                self.fail(
+                    "validation_decision",
+                    "P6-D1",
+                    f"wal_end {e['wal_end']} and ack_bound {e['ack_bound']} give position {pos}, "
+                    f"but the context records {ctx['position']}.",
+                )
+        if ctx["force"] and not node.forced and node.attempt == attempt:
+            self.fail(
+                "force_bounded",
+                "P6-A1a",
+                f"the validation of {attempt!r} uses force, but the operator's request was not "
+                "forced. Only the operator's explicit request may assert force.",
+            )
+        want = spec_decision(context_key(ctx))
+        if decision != want:
+            inv = "P6-F1" if decision == trace.ALLOWED else "P6-D1"
+            self.fail(
+                "validation_decision",
+                inv,
+                f"the validator decided {decision!r} but the spec decides {want!r} for this "
+                f"context ({json.dumps(ctx, sort_keys=False)})"
+                + (
+                    ": it allowed a promotion whose safety was not proven (fail closed)."
+                    if inv == "P6-F1"
+                    else ". The decision is a pure function of the context."
+                ),
+            )
+        self._explained(decision, e["invariants"], "validation decision")
+        node.validated = decision
+
+    # --- durability and authority ---
+
+    def _marker(self, e: dict[str, Any]) -> None:
+        name, role, epoch = e["node"], e["role"], e["epoch"]
+        node = self._up(name, "crash_recovery", "P6-F2", "a marker write")
+        if epoch < node.epoch:
+            self.fail(
+                "epoch_fencing",
+                "P6-A3",
+                f"{name}'s durable marker goes from epoch {node.epoch} back to {epoch}. Epochs "
+                "never go backwards on disk.",
+            )
+        if role == "Primary" and (epoch != node.epoch or node.role != "Primary"):
+            if node.lifecycle != "AuthorityTransitioning":
+                self.fail(
+                    "epoch_fencing",
+                    "P6-A3",
+                    f"{name} writes a Primary marker at epoch {epoch} outside a promotion (its "
+                    f"lifecycle is {node.lifecycle}). Authority at a new epoch is granted only "
+                    "by an approved promotion.",
+                )
+            elif node.grant is not None and epoch != node.grant:
+                self.fail(
+                    "epoch_fencing",
+                    "P6-A3",
+                    f"{name}'s marker records epoch {epoch}, not the epoch {node.grant} granted "
+                    "at begin_transition.",
+                )
+            elif epoch <= self.max_epoch and node.grant is None:
+                self.fail(
+                    "epoch_fencing",
+                    "P6-A3",
+                    f"{name}'s new Primary marker has epoch {epoch}, not above the highest known "
+                    f"epoch {self.max_epoch}.",
+                )
+            node.marker_durable = node.lifecycle == "AuthorityTransitioning"
+        if role != "Primary" and node.writable:
+            node.writable = False  # a durable non-Primary marker ends authority
+        node.role, node.epoch = role, epoch
+        self.max_epoch = max(self.max_epoch, epoch)
+
+    def _halt(self, e: dict[str, Any]) -> None:
+        node = self._up(e["node"], "crash_recovery", "P6-F2", "a halt")
+        node.role, node.writable = "Halted", False
+
+    def _crash(self, e: dict[str, Any]) -> None:
+        node = self._up(e["node"], "crash_recovery", "P6-F2", "a crash")
+        node.recoverable = [(node.role, node.epoch)]
+        if node.lifecycle == "AuthorityTransitioning" and not node.marker_durable:
+            # The marker write was in flight: recovery may find the old or the new one (P6-F2).
+            node.recoverable.append(("Primary", node.grant))
+        node.crash_state = node.lifecycle
+        node.up, node.writable = False, False
+        if node.attempt is not None:
+            node.last_finished = node.attempt
+        node.lifecycle, node.attempt, node.validated = RECOVERY_STATE, None, None
+        node.grant, node.marker_durable = None, False
+        for attempt, (cand, _force, _line) in list(self.pending.items()):
+            if cand == node.name:
+                del self.pending[attempt]  # a request to a crashed node is forgotten with it
+
+    def _restart(self, e: dict[str, Any]) -> None:
+        name, role, epoch = e["node"], e["role"], e["epoch"]
+        node = self.nodes[name]
+        if node.up:
+            self.fail(
+                "crash_recovery",
+                "P6-F2",
+                f"{name} restarts without having crashed; recovery runs only after a crash.",
+            )
+        elif not any(
+            r == role and (ep == epoch or (ep is None and epoch > self.max_epoch))
+            for r, ep in node.recoverable
+        ):
+            options = " or ".join(
+                f"{r}@{ep if ep is not None else '>' + str(self.max_epoch)}"
+                for r, ep in node.recoverable
+            )
+            self.fail(
+                "crash_recovery",
+                "P6-F2",
+                f"{name} recovered {role}@{epoch} from disk, but its durable marker allows "
+                f"exactly {options} (crashed in {node.crash_state}). Recovery yields exactly the "
+                "old or the new authority, decided by the durable marker; never a guess.",
+            )
+        node.up, node.writable = True, False
+        node.role, node.epoch = role, epoch
+        node.lifecycle, node.attempt = RECOVERY_STATE, None
+        self.max_epoch = max(self.max_epoch, epoch)
+
+    def _reinstate(self, e: dict[str, Any]) -> None:
+        name, epoch = e["node"], e["epoch"]
+        node = self._up(name, "single_writer", "P6-A1", "a reinstatement")
+        if node.role != "Primary" or epoch != node.epoch:
+            self.fail(
+                "epoch_fencing",
+                "P6-A3",
+                f"{name} is reinstated at epoch {epoch}, but its durable marker says "
+                f"{node.role}@{node.epoch}; only a node whose marker names it Primary at that "
+                "epoch may regain authority.",
+            )
+        if epoch < self.max_epoch:
+            self.fail(
+                "epoch_fencing",
+                "P6-A3",
+                f"{name} regains authority at epoch {epoch}, but epoch {self.max_epoch} exists. A "
+                "deposed primary never regains authority: the writer holds the highest epoch.",
+            )
+        self._gain_authority(node, "single_writer", "P6-A1", f"{name} was reinstated")
+
+    def _demote(self, e: dict[str, Any]) -> None:
+        name, epoch = e["node"], e["epoch"]
+        node = self._up(name, "crash_recovery", "P6-F2", "a demotion")
+        if epoch < node.epoch:
+            self.fail(
+                "epoch_fencing",
+                "P6-A3",
+                f"{name} is demoted at epoch {epoch}, below its epoch {node.epoch}.",
+            )
+        node.role, node.epoch, node.writable = "Replica", max(epoch, node.epoch), False
+
+    def _designate(self, e: dict[str, Any]) -> None:
+        self._up(e["primary"], "single_writer", "P6-A1", "a standby designation")
+
+    def _end(self, e: dict[str, Any]) -> None:
+        if e["events"] != self.events - 1:
+            self.fail(
+                "attempt_observable",
+                "P6-O1",
+                f"the end line counts {e['events']} lines before it, but the trace has "
+                f"{self.events - 1}: lines were lost or added.",
+            )
+        self.ended = True
+
+    # --- data ---
+
+    def _writer_check(self, node: NodeSummary, what: str, epoch: int) -> None:
+        if not node.writable:
+            self.fail(
+                "single_writer",
+                "P6-A1",
+                f"{what} by {node.name}, which does not hold write authority (writable now: "
+                f"{', '.join(n.name for n in self.nodes.values() if n.writable) or 'none'}). "
+                "Only the one authority writes and acknowledges.",
+            )
+        if epoch != node.epoch or epoch < self.max_epoch:
+            self.fail(
+                "epoch_fencing",
+                "P6-A3",
+                f"{what} by {node.name} in epoch {epoch}; its marker epoch is {node.epoch} and "
+                f"the highest known epoch is {self.max_epoch}. A writer writes in its own epoch, "
+                "and only the holder of the highest epoch writes.",
+            )
+
+    def _write(self, e: dict[str, Any]) -> None:
+        node = self.nodes[e["node"]]
+        if not node.up:
+            self._up(e["node"], "single_writer", "P6-A1", "a write")
+        lsn, epoch = e["lsn"], e["epoch"]
+        if not node.writable or epoch != node.epoch or epoch < self.max_epoch:
+            self._writer_check(node, "a write", epoch)
+        end = runs_len(node.wal)
+        if lsn != end + 1:
+            self.fail(
+                "prefix_history",
+                "P6-S2",
+                f"{node.name} writes lsn {lsn} but its WAL ends at {end}: a WAL grows only by "
+                "appending at its end (no gap, overwrite or reordering).",
+            )
+            if lsn <= end:
+                node.wal = runs_prefix(node.wal, lsn - 1)
+        runs_append(node.wal, epoch)
+
+    def _ack(self, e: dict[str, Any]) -> None:
+        node = self.nodes[e["node"]]
+        if not node.up:
+            self._up(e["node"], "single_writer", "P6-A1", "an acknowledgement")
+        lsn, epoch = e["lsn"], e["epoch"]
+        if not node.writable or epoch != node.epoch or epoch < self.max_epoch:
+            self._writer_check(node, "an acknowledgement", epoch)
+        wal = node.wal
+        if lsn > runs_len(wal):
+            self.fail(
+                "acked_writes_preserved",
+                "P6-S1",
+                f"{node.name} acknowledges up to lsn {lsn}, but only {runs_len(wal)} entries are "
+                "durable in its WAL. An acknowledgement means the write is fsynced first.",
+            )
+            return
+        acked_len = runs_len(self.acked)
+        if lsn >= acked_len:
+            if not runs_is_prefix(self.acked, wal):
+                self.fail(
+                    "prefix_history",
+                    "P6-S2",
+                    f"{node.name} acknowledges up to lsn {lsn} on a WAL ({runs_text(wal)}) that "
+                    f"does not extend the acknowledged history ({runs_text(self.acked)}); they "
+                    f"agree only up to lsn {runs_common(self.acked, wal)}. The acknowledged "
+                    "history only ever grows by extension.",
+                )
+            if lsn > acked_len or self.acked != runs_prefix(wal, lsn):
+                self.acked = runs_prefix(wal, lsn)
+        elif runs_common(self.acked, wal) < lsn:
+            self.fail(
+                "prefix_history",
+                "P6-S2",
+                f"{node.name} acknowledges up to lsn {lsn}, but its entries there differ from the "
+                f"acknowledged history ({runs_text(self.acked)}).",
+            )
+
+    def _replicate(self, e: dict[str, Any]) -> None:
+        src, dst = self.nodes[e["from"]], self.nodes[e["to"]]
+        lsn, epoch = e["lsn"], e["epoch"]
+        for n in (src, dst):
+            if not n.up:
+                self._up(n.name, "prefix_history", "P6-S2", "replication")
+        sender_epoch = e.get("sender_epoch")
+        if sender_epoch is not None and sender_epoch < dst.epoch:
+            self.fail(
+                "epoch_fencing",
+                "P6-A3",
+                f"{dst.name} (epoch {dst.epoch}) accepts an entry from {src.name} at epoch "
+                f"{sender_epoch}. A replica refuses a lower-epoch primary.",
+            )
+        if dst.writable:
+            self.fail(
+                "single_writer",
+                "P6-A1",
+                f"{dst.name} receives replicated entries while it admits writes: two nodes act "
+                "as primary.",
+            )
+        if runs_epoch_at(src.wal, lsn) != epoch:
+            self.fail(
+                "prefix_history",
+                "P6-S2",
+                f"{src.name} sends lsn {lsn}@e{epoch}, but its WAL ({runs_text(src.wal)}) holds "
+                "no such entry.",
+            )
+        end = runs_len(dst.wal)
+        if lsn != end + 1:
+            self.fail(
+                "prefix_history",
+                "P6-S2",
+                f"{dst.name} receives lsn {lsn} but its WAL ends at {end}: replication appends "
+                "the next entry, with no gap or overwrite.",
+            )
+        elif runs_common(dst.wal, src.wal) < end:
+            self.fail(
+                "prefix_history",
+                "P6-S2",
+                f"{dst.name}'s WAL ({runs_text(dst.wal)}) is not a prefix of {src.name}'s "
+                f"({runs_text(src.wal)}); appending to it would hide a divergence (the replica "
+                "must halt with history_divergence instead).",
+            )
+        if lsn <= end:
+            dst.wal = runs_prefix(dst.wal, lsn - 1)
+        runs_append(dst.wal, epoch)
+        if sender_epoch is not None and sender_epoch > dst.epoch:
+            dst.epoch = sender_epoch
+            self.max_epoch = max(self.max_epoch, sender_epoch)
+
+    # --- the end ---
+
+    def finish(self) -> list[str]:
+        """End-of-trace checks (P6-O1); returns notes."""
+        notes: list[str] = []
+        self.line, self.event = self.line + 1, {"kind": "<end of trace>"}
+        for attempt, (cand, _force, line) in self.pending.items():
+            self.fail(
+                "attempt_observable",
+                "P6-O1",
+                f"the trace ends with attempt {attempt!r} for {cand} requested (line {line}) but "
+                "neither accepted nor rejected: it never got a decision.",
+            )
+        for node in self.nodes.values():
+            if node.lifecycle in ("PromotionRequested", "PromotionValidating"):
+                self.fail(
+                    "attempt_observable",
+                    "P6-O1",
+                    f"the trace ends mid-attempt: {node.name}'s attempt {node.attempt!r} is in "
+                    f"{node.lifecycle} and was never decided. Every attempt emits start, "
+                    "validation result and decision.",
+                )
+            elif node.lifecycle != RECOVERY_STATE:
+                notes.append(
+                    f"attempt {node.attempt!r} of {node.name} is still open at the end "
+                    f"({node.lifecycle}): decided, not yet acknowledged"
+                )
+        if not self.ended:
+            notes.append("no 'end' line: the producer may have stopped before finishing")
+        return notes
+
+    def coverage(self) -> tuple[list[str], list[dict[str, str]]]:
+        if self.declared is not None:
+            present = set(self.declared)
+        else:
+            present = {trace.BY_KIND[k].family for k in self.kinds_seen}
+        checked, not_checked = [], []
+        for rule in RULES:
+            missing = [f for f in rule.needs if f not in present]
+            if missing:
+                how = "declared" if self.declared is not None else "present"
+                not_checked.append(
+                    {
+                        "rule": f"{rule.name} ({rule.invariant})",
+                        "why": f"no {', '.join(missing)} events {how} in the trace",
+                    }
+                )
+            else:
+                checked.append(f"{rule.name} ({rule.invariant})")
+        return checked, not_checked
+
+
+# --- entry points ---------------------------------------------------------------------------
+
+
+def check_lines(
+    lines: Iterable[tuple[int, dict[str, Any]]],
+    subject: str = "<trace>",
+    all_violations: bool = False,
+) -> Verdict:
+    """Check already-validated ``(line, event)`` pairs (the first is the header)."""
+    it: Iterator[tuple[int, dict[str, Any]]] = iter(lines)
+    checker: Checker | None = None
+    try:
+        for line, event in it:
+            if checker is None:
+                checker = Checker(event, all_violations)
+                continue
+            checker.feed(line, event)
+        if checker is None:
+            return Verdict(subject, "malformed", error=InputProblem("empty trace: no header", 1))
+        notes = checker.finish()
+    except _Stop:
+        notes = []
+    except UnicodeDecodeError as exc:
+        return Verdict(
+            subject,
+            "malformed",
+            events=checker.events if checker is not None else 0,
+            error=InputProblem(f"not UTF-8 text ({exc.reason})"),
+        )
+    except InputError as exc:
+        return Verdict(
+            subject,
+            "malformed",
+            events=checker.events if checker is not None else 0,
+            error=InputProblem(exc.reason, exc.line, exc.field),
+        )
+    assert checker is not None
+    checked, not_checked = checker.coverage()
+    if checker.violations:
+        status = "violation"
+    elif not_checked:
+        status = "conforms_partial"
+    else:
+        status = "conforms"
+    return Verdict(
+        subject,
+        status,
+        violations=checker.violations,
+        events=checker.events,
+        checked=checked,
+        not_checked=not_checked,
+        notes=notes,
+    )
+
+
+def check_stream(
+    stream: IO[str], subject: str = "<trace>", all_violations: bool = False
+) -> Verdict:
+    """Check a trace read from a text stream, line by line (constant memory)."""
+    return check_lines(trace.read_events(stream, subject), subject, all_violations)
+
+
+def check_events(
+    events: Iterable[dict[str, Any]], subject: str = "<events>", all_violations: bool = False
+) -> Verdict:
+    """Check in-memory events (numbered) by encoding them as a trace first (tests, replay)."""
+    import io
+
+    return check_stream(io.StringIO(trace.dumps(events)), subject, all_violations)
+
+
+def render(verdict: Verdict) -> str:
+    """The human-readable verdict: one block per violation, then coverage and notes."""
+    out: list[str] = []
+    label = {
+        "conforms": "CONFORMS",
+        "conforms_partial": "CONFORMS (PARTIAL)",
+        "violation": "VIOLATION",
+        "malformed": "MALFORMED",
+    }[verdict.status]
+    out.append(f"{verdict.subject}: {label} ({verdict.events} lines read)")
+    if verdict.error is not None:
+        err = verdict.error
+        where = f"line {err.line}" if err.line is not None else "input"
+        if err.field is not None:
+            where += f", field {err.field!r}"
+        out.append(f"  {where}: {err.reason}")
+    for v in verdict.violations:
+        out.append("")
+        where = f"line {v.line} (seq {v.step})" if v.step is not None else "at the end of the trace"
+        out.append(f"  {where}: {v.invariant} broken (rule {v.rule})")
+        out.append(f"  event: {json.dumps(v.event, ensure_ascii=False)}")
+        out.append(f"  why: {v.explanation}")
+        out.append("  state before the event:")
+        for name, node in v.state.get("nodes", {}).items():
+            m = node["marker"]
+            out.append(
+                f"    {name}: {'up' if node['up'] else 'DOWN'}"
+                f"{', WRITABLE' if node['writable'] else ''}, marker {m['role']}@{m['epoch']}, "
+                f"wal {node['wal']['runs']}, lifecycle {node['lifecycle']}"
+                + (f" (attempt {node['attempt']})" if node["attempt"] else "")
+            )
+        if v.state:
+            out.append(
+                f"    acknowledged: {v.state['acked']['runs']}; highest epoch "
+                f"{v.state['max_epoch']}"
+            )
+    if verdict.status != "malformed":
+        out.append("")
+        out.append(f"  rules checked: {len(verdict.checked)}/{len(RULES)}")
+        for nc in verdict.not_checked:
+            out.append(f"  NOT checked: {nc['rule']}: {nc['why']}")
+    for note in verdict.notes:
+        out.append(f"  note: {note}")
+    return "\n".join(out)
