@@ -29,6 +29,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "generate": ("baton.commands.generate", "write impl/_table.py from the spec (--check: drift)"),
     "verify": ("baton.commands.verify", "prove the invariants, check the runtime, catch every mutant"),
+    "check": ("baton.commands.check", "check a recorded trace against the spec (the oracle)"),
+    "vectors": ("baton.commands.vectors_cmd", "write conformance test vectors (--out DIR)"),
+    "schema": ("baton.commands.schema", "print a JSON Schema: trace, verdict or vectors"),
 }
 
 
