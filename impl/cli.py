@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "print the lifecycle table, validation checks and properties",
     ),
     "generate": ("baton.commands.generate", "write impl/_table.py from the spec (--check: drift)"),
+    "run": ("baton.commands.run", "run a scenario against real node directories"),
     "verify": ("baton.commands.verify", "prove the invariants, check the runtime, catch every mutant"),
     "check": ("baton.commands.check", "check a recorded trace against the spec (the oracle)"),
     "vectors": ("baton.commands.vectors_cmd", "write conformance test vectors (--out DIR)"),

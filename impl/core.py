@@ -549,9 +549,9 @@ def _replication_base(s: ClusterState, p: int, r: int) -> str | None:
     if not (prim.up and rep.up):
         return "both nodes must be up"
     if prim.durable.marker_role != "Primary":
-        return f"node {p} holds no primary marker"
+        return f"n{p} holds no primary marker"
     if rep.durable.marker_role != "Replica":
-        return f"node {r} is not a replica (marker {rep.durable.marker_role})"
+        return f"n{r} is not a replica (marker {rep.durable.marker_role})"
     if rep.durable.epoch > prim.durable.epoch:
         # Epoch fencing (P6-A3): a replica refuses a lower-epoch primary.
         return f"replica epoch {rep.durable.epoch} > primary epoch {prim.durable.epoch} (P6-A3)"
@@ -559,16 +559,16 @@ def _replication_base(s: ClusterState, p: int, r: int) -> str | None:
         return "the replica already holds every entry of the primary"
     if rep.lifecycle in lifecycle.IN_FLIGHT_STATES:
         # Approval freezes the candidate's WAL: what was validated is what is promoted.
-        return f"node {r} is an approved candidate ({rep.lifecycle}); its WAL is frozen"
+        return f"n{r} is an approved candidate ({rep.lifecycle}); its WAL is frozen"
     if prim.lifecycle == "AuthorityTransitioning":
-        return f"node {p} is writing its marker; it serves no WAL until durable"
+        return f"n{p} is writing its marker; it serves no WAL until durable"
     return None
 
 
 def _lifecycle_refusal(s: ClusterState, c: int, event: str) -> str | None:
     node = s.nodes[c]
     if not node.up:
-        return f"node {c} is down"
+        return f"n{c} is down"
     if not lifecycle.is_allowed(node.lifecycle, event):
         return f"event {event!r} is illegal in state {node.lifecycle}"
     return None
@@ -583,33 +583,33 @@ def refusal(s: ClusterState, action: Action) -> str | None:
     for key in NODE_FIELDS:
         i = getattr(action, key, None)
         if isinstance(i, int) and not 0 <= i < s.n:
-            return f"unknown node {i}"
+            return f"unknown node index {i}"
     match action:
         case Write(node=p):
-            return None if s.nodes[p].writable else f"node {p} does not admit writes"
+            return None if s.nodes[p].writable else f"n{p} does not admit writes"
         case Ack(node=p):
             if not s.nodes[p].writable:
-                return f"node {p} does not admit writes"
+                return f"n{p} does not admit writes"
             if s.mode == "sync":
                 sb = s.standby
                 wal = s.nodes[p].durable.wal
                 if sb == p or not _is_prefix(wal, s.nodes[sb].durable.wal):
-                    return f"sync mode: the standby (node {sb}) does not hold node {p}'s WAL"
+                    return f"sync mode: the standby (n{sb}) does not hold n{p}'s WAL"
             return None
         case Replicate(primary=p, replica=r):
             why = _replication_base(s, p, r)
             if why is None and not _is_prefix(s.nodes[r].durable.wal, s.nodes[p].durable.wal):
-                return f"node {r}'s WAL is not a prefix of node {p}'s (history divergence)"
+                return f"n{r}'s WAL is not a prefix of n{p}'s (history divergence)"
             return why
         case Diverge(primary=p, replica=r):
             why = _replication_base(s, p, r)
             if why is None and _is_prefix(s.nodes[r].durable.wal, s.nodes[p].durable.wal):
-                return f"node {r}'s WAL is a prefix of node {p}'s: no divergence"
+                return f"n{r}'s WAL is a prefix of n{p}'s: no divergence"
             return why
         case Crash(node=i, outcome=outcome):
             node = s.nodes[i]
             if node.volatile is None:
-                return f"node {i} is already down"
+                return f"n{i} is already down"
             stage = node.volatile.marker_stage
             if stage == 0:
                 return None if outcome is None else "no marker write is in flight"
@@ -619,38 +619,38 @@ def refusal(s: ClusterState, action: Action) -> str | None:
             return None
         case Restart(node=i):
             if s.nodes[i].up:
-                return f"node {i} is already up"
+                return f"n{i} is already up"
             if s.nodes[i].durable.marker_role == "Torn":
-                return f"node {i}'s marker is torn: it refuses to start (P6-F2)"
+                return f"n{i}'s marker is torn: it refuses to start (P6-F2)"
             return None
         case Reinstate(node=i):
             node = s.nodes[i]
             if not node.up or node.durable.marker_role != "Primary":
-                return f"node {i} is not an up primary"
+                return f"n{i} is not an up primary"
             if node.writable:
-                return f"node {i} already admits writes"
+                return f"n{i} already admits writes"
             if not _holds_max_epoch(s, i):
-                return f"node {i} does not hold the highest epoch (P6-A3)"
+                return f"n{i} does not hold the highest epoch (P6-A3)"
             if s.writable_nodes():
                 return f"node {s.writable_nodes()[0]} admits writes (P6-A1)"
             busy = s.in_flight()
             if busy is not None:
-                return f"an attempt for node {busy} is in flight ({s.nodes[busy].lifecycle})"
+                return f"an attempt for n{busy} is in flight ({s.nodes[busy].lifecycle})"
             return None
         case Demote(node=i):
             node = s.nodes[i]
             if not node.up or node.durable.marker_role != "Primary" or node.writable:
-                return f"node {i} is not a fenced primary"
+                return f"n{i} is not a fenced primary"
             if not _higher_epoch_seen(s, i):
-                return f"no node holds an epoch higher than node {i}'s"
+                return f"no node holds an epoch higher than n{i}'s"
             if node.lifecycle != "Steady":
-                return f"node {i} is a candidate ({node.lifecycle})"
+                return f"n{i} is a candidate ({node.lifecycle})"
             return None
         case StepDown(node=i):
             if not s.nodes[i].writable:
-                return f"node {i} does not admit writes"
+                return f"n{i} does not admit writes"
             if not _higher_epoch_seen(s, i):
-                return f"no node holds an epoch higher than node {i}'s"
+                return f"no node holds an epoch higher than n{i}'s"
             return None
         case Designate(primary=p, standby=j):
             if s.mode != "sync":
@@ -658,19 +658,19 @@ def refusal(s: ClusterState, action: Action) -> str | None:
             if p == j:
                 return "a primary is not its own standby"
             if not s.nodes[p].writable:
-                return f"node {p} does not admit writes"
+                return f"n{p} does not admit writes"
             if s.nodes[j].durable.marker_role != "Replica":
-                return f"node {j} is not a replica"
+                return f"n{j} is not a replica"
             if not _is_prefix(s.acked, s.nodes[j].durable.wal):
-                return f"node {j} does not hold the acknowledged history"
+                return f"n{j} does not hold the acknowledged history"
             return None
         case Request(candidate=c):
             if not s.nodes[c].up:
-                return f"node {c} is down"
+                return f"n{c} is down"
             busy = s.in_flight()
             if busy is not None:
                 # Serialised attempts (mechanism 2, single_controller).
-                return f"an attempt for node {busy} is in progress ({s.nodes[busy].lifecycle})"
+                return f"an attempt for n{busy} is in progress ({s.nodes[busy].lifecycle})"
             return None
         case Reject(candidate=c):
             return _lifecycle_refusal(s, c, "reject")
@@ -710,7 +710,7 @@ def _error_for(s: ClusterState, action: Action, why: str) -> ProtocolError:
     if isinstance(action, Request) and s.nodes[action.candidate].up:
         busy = s.in_flight()
         if busy is not None:
-            return DuplicateRequest(str(action.candidate), str(busy), s.nodes[busy].lifecycle)
+            return DuplicateRequest(f"n{action.candidate}", f"n{busy}", s.nodes[busy].lifecycle)
     if isinstance(action, Request):
         return InapplicableRequest(f"promotion request for node {action.candidate}: {why}")
     event = {
@@ -851,7 +851,7 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
                         "node": r,
                         "reason": "history_divergence",
                         "invariant": "P6-S2",
-                        "explanation": f"node {r}'s WAL is not a prefix of primary node {p}'s",
+                        "explanation": f"n{r}'s WAL is not a prefix of primary n{p}'s",
                     },
                 ),
             ]

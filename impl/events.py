@@ -112,6 +112,7 @@ class Recorder:
                 if role == "Halted":
                     continue  # written as a 'halt' event by the Emit that follows
                 self._emit(trace.marker(node, role, effect.epoch))
+                self.say(f"  marker of {node} durable: {role} at epoch {effect.epoch}")
 
     def _attempt(self, c: int) -> str:
         return self._current.get(c) or self._pending.get(c) or f"a{self._attempts}"

@@ -279,3 +279,229 @@ def load(path: str) -> Scenario:
     except UnicodeDecodeError:
         raise InputError(path, None, None, "not UTF-8 text") from None
     return parse(text, path)
+
+
+# --- execution -------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """How a run ended: ``failed`` names the first step that went unexpectedly."""
+
+    steps_run: int
+    failed: str | None = None
+    acknowledged: int = 0
+
+
+class StepFailed(Exception):
+    """A step was refused unexpectedly, or an expectation did not hold."""
+
+
+def execute(
+    sc: Scenario,
+    root: str,
+    trace_stream: Any = None,
+    say: Any = print,
+) -> Outcome:
+    """Run ``sc`` against real node directories under ``root`` (PosixDisk).
+
+    Prints every event and explanation through ``say``; writes the trace to
+    ``trace_stream`` if given. Stops at the first unexpected refusal or failed
+    expectation. Finally checks, from the disk, that every acknowledged write
+    is in the WAL of the node holding authority (P6-S1).
+    """
+    from baton.cluster import RuntimeCluster
+    from baton.controller import Controller
+    from baton.events import Recorder
+
+    recorder = Recorder(sc.nodes, sc.mode, sc.nodes[0], trace_stream, say)
+    cluster = RuntimeCluster.on_directories(root, len(sc.nodes), sc.mode, recorder)
+    runner = _Runner(sc, cluster, Controller(cluster), say)
+    outcome = Outcome(steps_run=0)
+    try:
+        for step in sc.steps:
+            say(f"--- step {step.index + 1} (line {step.line}): {_describe(step)}")
+            if step.get("note"):
+                say(f"    note: {step.get('note')}")
+            try:
+                runner.run(step)
+            except StepFailed as exc:
+                outcome.failed = f"{sc.source}:{step.line}: step {step.index + 1}: {exc}"
+                say(f"FAILED: {exc}")
+                return outcome
+            outcome.steps_run += 1
+        lost = runner.acknowledged_lost()
+        outcome.acknowledged = len(cluster.state.acked)
+        if lost:
+            outcome.failed = f"{sc.source}: acknowledged writes lost: {lost}"
+            say(f"FAILED: {lost}")
+        else:
+            say(
+                f"ok: {outcome.steps_run} steps; {outcome.acknowledged} acknowledged write(s), "
+                "none lost [P6-S1]"
+            )
+        return outcome
+    finally:
+        cluster.close()
+
+
+def _describe(step: Step) -> str:
+    parts = [f"{k}={v}" for k, v in step.fields.items() if k not in ("do", "note")]
+    return step.kind + (" " + " ".join(parts) if parts else "")
+
+
+class _Runner:
+    def __init__(self, sc: Scenario, cluster: Any, controller: Any, say: Any) -> None:
+        self.sc = sc
+        self.cluster = cluster
+        self.controller = controller
+        self.say = say
+        self.last_verdict: str | None = None
+
+    def idx(self, name: str) -> int:
+        return self.sc.nodes.index(name)
+
+    def run(self, step: Step) -> None:
+        from baton.errors import BatonError
+        from baton.failpoints import FailpointError
+
+        expected = step.expect_error
+        try:
+            self._do(step)
+        except (BatonError, FailpointError) as exc:
+            names = {cls.__name__ for cls in type(exc).__mro__}
+            if expected is not None and expected in names:
+                self.say(f"    refused as expected ({type(exc).__name__}): {exc}")
+                return
+            raise StepFailed(f"refused: {type(exc).__name__}: {exc}") from None
+        if expected is not None:
+            raise StepFailed(f"expected the step to be refused with {expected}, but it succeeded")
+
+    def _do(self, step: Step) -> None:
+        from baton import core
+        from baton.controller import PromotionRequest
+
+        cl = self.cluster
+        kind = step.kind
+        if kind == "write":
+            p = self.idx(step.get("node"))
+            for _ in range(step.get("count", 1)):
+                cl.apply(core.Write(p))
+                if cl.crashed(p):
+                    return
+                if step.get("ack", self.sc.mode == "async"):
+                    cl.apply(core.Ack(p))
+        elif kind == "ack":
+            cl.apply(core.Ack(self.idx(step.get("node"))))
+        elif kind == "replicate":
+            self._replicate(self.idx(step.get("from")), self.idx(step.get("to")), step.get("count"))
+        elif kind == "designate":
+            cl.apply(core.Designate(self.idx(step.get("primary")), self.idx(step.get("standby"))))
+        elif kind == "crash":
+            i = self.idx(step.get("node"))
+            if step.get("at") is not None:
+                cl.arm(i, step.get("at"))
+                self.say(f"    {step.get('node')} will crash when it reaches {step.get('at')}")
+            else:
+                cl.crash(i)
+        elif kind == "restart":
+            cl.restart(self.idx(step.get("node")))
+        elif kind == "reinstate":
+            self.controller.reinstate(step.get("node"))
+        elif kind == "demote":
+            cl.apply(core.Demote(self.idx(step.get("node"))))
+        elif kind == "request":
+            req = PromotionRequest(
+                candidate=step.get("candidate"),
+                operator=step.get("operator"),
+                force=step.get("force", False),
+                reason=step.get("reason"),
+                primary_uncertain=step.get("uncertain", False),
+                mvcc=step.get("mvcc", "Preserved"),
+            )
+            result = self.controller.request_promotion(req)
+            if result.verdict is not None:
+                self.last_verdict = result.verdict.reason
+            if result.interrupted:
+                self.say(f"    attempt interrupted: {result.interrupted} crashed; not retried")
+            else:
+                self.say(f"    attempt for {result.candidate} ended in {result.state}")
+        elif kind == "acknowledge":
+            self.controller.acknowledge(step.get("candidate"))
+        elif kind == "corrupt_marker":
+            cl.nodes[self.idx(step.get("node"))].corrupt_marker()
+            self.say(f"    flipped a byte of {step.get('node')}'s marker")
+        elif kind == "tear_wal":
+            i = self.idx(step.get("node"))
+            if cl.state.nodes[i].up:
+                raise StepFailed("tear_wal needs the node down (a torn tail is left by a crash)")
+            cl.nodes[i].tear_wal(step.get("bytes", 5))
+            self.say(f"    appended a torn partial record to {step.get('node')}'s WAL")
+        elif kind == "expect":
+            self._expect(step)
+
+    def _replicate(self, p: int, r: int, count: int | None) -> None:
+        from baton import core
+
+        cl = self.cluster
+        done = 0
+        while count is None or done < count:
+            st = cl.state
+            if len(st.nodes[r].durable.wal) >= len(st.nodes[p].durable.wal) and done:
+                return
+            if core.refusal(st, core.Replicate(p, r)) is None:
+                cl.apply(core.Replicate(p, r))
+                if cl.crashed(r) or cl.crashed(p):
+                    return
+                done += 1
+            elif core.refusal(st, core.Diverge(p, r)) is None:
+                cl.apply(core.Diverge(p, r))  # the replica halts: history_divergence (P6-S2)
+                return
+            else:
+                cl.apply(core.Replicate(p, r))  # raises, naming why
+
+    def _expect(self, step: Step) -> None:
+        st = self.cluster.state
+        problems: list[str] = []
+        if step.get("verdict") is not None and step.get("verdict") != self.last_verdict:
+            problems.append(f"verdict {step.get('verdict')!r}, found {self.last_verdict!r}")
+        if step.get("acked") is not None and step.get("acked") != len(st.acked):
+            problems.append(f"acked {step.get('acked')}, found {len(st.acked)}")
+        if step.get("node") is not None:
+            node = st.nodes[self.idx(step.get("node"))]
+            from baton.node import replication_role
+
+            found = {
+                "role": replication_role(node).split("(")[0],
+                "epoch": node.durable.epoch,
+                "writable": node.writable,
+                "wal_end": len(node.durable.wal),
+                "lifecycle": node.lifecycle,
+                "up": node.up,
+            }
+            for key, value in found.items():
+                want = step.get(key)
+                if want is not None and want != value:
+                    problems.append(f"{step.get('node')}.{key} {want!r}, found {value!r}")
+            if step.get("epoch") is not None and not problems and not node.up:
+                pass
+        if problems:
+            raise StepFailed("expected " + "; ".join(problems))
+        self.say("    as expected")
+
+    def acknowledged_lost(self) -> str | None:
+        """Read the authority's WAL from disk: every acknowledged write must be there."""
+        st = self.cluster.state
+        if not st.acked:
+            return None
+        holders = [i for i, n in enumerate(st.nodes) if n.writable]
+        if not holders:
+            from baton import core
+
+            primary = core.old_primary(st)
+            holders = [primary] if primary is not None else []
+        for i in holders:
+            on_disk = self.cluster.nodes[i].read_durable().wal
+            if on_disk[: len(st.acked)] != st.acked:
+                return f"{self.sc.nodes[i]}'s WAL on disk lacks acknowledged writes"
+        return None

@@ -106,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(f"{path}: up to date with the spec")
         return 0
-    # Written through the plain filesystem on purpose: this is source code, not
-    # node state, so the Disk interface (durability of node data) does not apply.
-    path.write_text(render(), encoding="utf-8")
+    # Source code, not node state: written as an artefact (storage.write_artifact).
+    from baton.storage import write_artifact
+
+    write_artifact(path, render())
     print(f"wrote {path}")
     return 0

@@ -1,0 +1,233 @@
+"""A runtime cluster: node directories on disk, driven by the pure core.
+
+:class:`RuntimeCluster` holds the core's :class:`~baton.core.ClusterState`
+and one :class:`~baton.node.Node` per directory. :meth:`RuntimeCluster.apply`
+steps the core and performs the effects it returned, in their order (durable
+first, visible after, observations last); the transport between nodes is this
+in-process call. It is the :class:`~baton.controller.Driver` the controller
+uses.
+
+Crashes are decided by the disk, checked by the core. When a node dies
+(:meth:`crash`, or an armed failpoint firing while one of its effects runs),
+the shell reads the node's directory back and asks the core for the crash
+outcome (old, new or torn marker) that yields exactly what is on disk -- from
+the state before or after the interrupted step. If no outcome the spec allows
+explains the disk, that is a bug and :class:`DiskModelMismatch` says so.
+A restart reads the directory (:meth:`Node.recover`) and its result must
+equal the core's durable state for that node, or again the mismatch is
+reported: disk and model are cross-checked at every restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from baton import core, failpoints
+from baton.controller import PromotionRequest
+from baton.errors import BatonError, DuplicateRequest, StorageError, UnknownNode
+from baton.events import Recorder
+from baton.node import Node
+from baton.storage import Disk, PosixDisk
+
+
+class DiskModelMismatch(BatonError):
+    """What a node's directory holds is not what the core says it must hold (a bug)."""
+
+
+class NodeCrashed(Exception):
+    """Raised inside an effect when an armed failpoint kills the node performing it."""
+
+    def __init__(self, node: int, failpoint: str) -> None:
+        super().__init__(f"node {node} crashed at failpoint {failpoint}")
+        self.node = node
+        self.failpoint = failpoint
+
+
+def _same_durable(model: core.Durable, disk: core.Durable) -> bool:
+    """Equal, except that a torn marker's epoch cannot be read from the disk."""
+    if disk.marker_role == "Torn":
+        return model.marker_role == "Torn" and model.wal == disk.wal
+    return model == disk
+
+
+class RuntimeCluster:
+    """N node directories and the core state that decides for them."""
+
+    def __init__(
+        self,
+        disks: Sequence[Disk],
+        mode: str,
+        recorder: Recorder | None = None,
+        *,
+        create: bool = True,
+    ) -> None:
+        self.nodes = [Node(f"n{i}", disk) for i, disk in enumerate(disks)]
+        self._names = tuple(node.name for node in self.nodes)
+        self._state = core.initial_state(len(disks), mode)
+        self.recorder = recorder or Recorder(self._names, mode, self._names[0])
+        self.say: Callable[[str], None] = self.recorder.say
+        self._armed: dict[int, str] = {}
+        self._performing: int | None = None
+        self._crashed_during_last: set[int] = set()
+        self.last_verdict: object | None = None
+        if create:
+            for i, node in enumerate(self.nodes):
+                node.initialise(holder=self._names[0], epoch=1, token=f"{i}")
+
+    @classmethod
+    def on_directories(
+        cls, root: str | Path, n: int, mode: str, recorder: Recorder | None = None
+    ) -> RuntimeCluster:
+        """A fresh cluster in ``root/n0 .. root/n{N-1}`` on the real filesystem."""
+        disks: list[Disk] = []
+        for i in range(n):
+            PosixDisk(root).makedirs(f"n{i}")
+            disks.append(PosixDisk(Path(root) / f"n{i}"))
+        PosixDisk(root).fsync_dir("")
+        return cls(disks, mode, recorder)
+
+    # --- the Driver protocol ---
+
+    @property
+    def state(self) -> core.ClusterState:
+        return self._state
+
+    @property
+    def names(self) -> Sequence[str]:
+        return self._names
+
+    def index_of(self, name: str) -> int:
+        if name not in self._names:
+            raise UnknownNode(name, self._names)
+        return self._names.index(name)
+
+    def note_request(self, request: PromotionRequest, candidate: int) -> None:
+        self.recorder.request_arrived(candidate, request.force, request.operator, request.reason)
+
+    def note_rejection(self, request: PromotionRequest, candidate: int, error: Exception) -> None:
+        code = "duplicate_request" if isinstance(error, DuplicateRequest) else "inapplicable"
+        self.recorder.request_refused(candidate, code, str(error))
+
+    def crashed(self, node: int) -> bool:
+        return node in self._crashed_during_last
+
+    def apply(self, action: core.Action) -> tuple[core.Effect, ...]:
+        """Step the core, perform its effects in order; a crash mid-way is resolved
+        from the disk (see the module docstring)."""
+        self._crashed_during_last = set()
+        before = self._state
+        after, effects = core.step(before, action)
+        done: list[core.Effect] = []
+        try:
+            for effect in effects:
+                self._perform(effect, after)
+                done.append(effect)
+        except NodeCrashed as crash:
+            self.recorder.record([e for e in done if not isinstance(e, core.Emit)])
+            self.say(f"{self._names[crash.node]}: failpoint {crash.failpoint} fired")
+            self._resolve_crash(crash.node, (after, before))
+            return tuple(done)
+        except StorageError as fault:
+            # A failed write or fsync is fatal for the node (fsyncgate): it crashes and
+            # restarts from disk; nothing it was doing is acknowledged.
+            node = self._performing if self._performing is not None else 0
+            self.say(f"{self._names[node]}: disk fault ({fault}); the node stops")
+            self._resolve_crash(node, (after, before))
+            return tuple(done)
+        finally:
+            self._performing = None
+        self._state = after
+        self.recorder.record(effects)
+        return effects
+
+    def _perform(self, effect: core.Effect, after: core.ClusterState) -> None:
+        match effect:
+            case core.AppendWal(node=i, entry=entry):
+                self._on(i).append(entry)
+            case core.SyncWal(node=i):
+                self._on(i).sync()
+            case core.PersistMarker(node=i, role=role, epoch=epoch, halt_reason=halt):
+                holder = self._holder_for(after, i)
+                self._on(i).persist_marker(role, epoch, holder, halt)
+            case core.MarkerFileOp(node=i, op=op, epoch=epoch):
+                self._on(i).marker_op(op, epoch)
+            case core.Announce() | core.AckClients() | core.Emit():
+                pass  # visible / observed: the recorder reports them after the step
+
+    def _on(self, i: int) -> Node:
+        self._performing = i
+        return self.nodes[i]
+
+    def _holder_for(self, s: core.ClusterState, i: int) -> str:
+        """The authority a replica marker names: the primary with the highest epoch."""
+        primary = core.old_primary(s)
+        if primary is not None and primary != i:
+            return self._names[primary]
+        others = [j for j in range(s.n) if j != i]
+        best = max(others, key=lambda j: s.nodes[j].durable.epoch)
+        return self._names[best]
+
+    # --- failures -------------------------------------------------------------------
+
+    def arm(self, node: int, failpoint: str) -> None:
+        """Crash ``node`` when it next reaches ``failpoint`` (in this process)."""
+        if failpoint not in failpoints.FAILPOINTS:
+            raise failpoints.FailpointError(
+                f"unknown failpoint {failpoint!r} (known: {', '.join(failpoints.FAILPOINTS)})"
+            )
+        self._armed[node] = failpoint
+        failpoints.install(self._failpoint_hit)
+
+    def _failpoint_hit(self, name: str) -> None:
+        node = self._performing
+        if node is not None and self._armed.get(node) == name:
+            del self._armed[node]
+            if not self._armed:
+                failpoints.uninstall()
+            raise NodeCrashed(node, name)
+
+    def crash(self, i: int) -> None:
+        """Kill node ``i`` now (between steps): its volatile state is gone."""
+        if not self._state.nodes[i].up:
+            self._state, _ = core.step(self._state, core.Crash(i))  # raises: already down
+        self._resolve_crash(i, (self._state,))
+
+    def _resolve_crash(self, i: int, bases: Sequence[core.ClusterState]) -> None:
+        self.nodes[i].forget()
+        on_disk = self.nodes[i].read_durable()
+        for base in bases:
+            for outcome in (None, "old", "new", "torn"):
+                action = core.Crash(i, outcome)
+                if core.refusal(base, action) is not None:
+                    continue
+                nxt, effects = core.step(base, action)
+                if _same_durable(nxt.nodes[i].durable, on_disk):
+                    self._state = nxt
+                    self._crashed_during_last.add(i)
+                    self.recorder.record(effects)
+                    return
+        raise DiskModelMismatch(
+            f"{self._names[i]}: after the crash the disk holds {on_disk}, which no crash "
+            f"outcome the spec allows explains"
+        )
+
+    def restart(self, i: int) -> None:
+        """Start node ``i`` from its directory; recovery must agree with the core."""
+        if self._state.nodes[i].up:
+            core.step(self._state, core.Restart(i))  # raises ActionNotEnabled
+        found = self.nodes[i].recover()  # MarkerCorrupt / WalCorruption: refuses to start
+        if not found.wal_report.clean:
+            self.say(f"{self._names[i]}: WAL recovery: {found.wal_report.describe()}")
+        if found.removed_temp_files:
+            self.say(f"{self._names[i]}: removed leftover temp files {found.removed_temp_files}")
+        expected = self._state.nodes[i].durable
+        if found.durable != expected:
+            raise DiskModelMismatch(
+                f"{self._names[i]}: recovery read {found.durable}, the core expects {expected}"
+            )
+        self.apply(core.Restart(i))
+
+    def close(self) -> None:
+        failpoints.uninstall()
+        self.recorder.close()
