@@ -93,6 +93,13 @@ class NotInitialised(StorageError):
 class WalCorruption(StorageError):
     """A WAL record before the tail is corrupt: the node halts."""
 
+    def __init__(
+        self, path: str, reason: str, *, offset: int | None = None, lsn: int | None = None
+    ) -> None:
+        super().__init__(path, reason)
+        self.offset = offset
+        self.lsn = lsn
+
 
 class WalMissing(WalCorruption):
     """The node was initialised but its WAL file is gone: never a fresh start."""

@@ -367,6 +367,7 @@ class _Rename:
     src: str
     dst: str
     inode: int
+    replaces: bool = False  # ``dst`` existed: a non-atomic rename may lose it first
 
     @property
     def parents(self) -> frozenset[str]:
@@ -547,7 +548,8 @@ class SimDisk:
         self._require_dir(parent_dir(rel_dst), dst)
         if rel_dst in self._volatile.dirs:
             raise _fault(dst, errno_codes.EISDIR, "rename target is a directory")
-        self._record(_Rename(_check_relative(src), rel_dst, inode))
+        replaces = rel_dst in self._volatile.entries
+        self._record(_Rename(_check_relative(src), rel_dst, inode, replaces))
 
     def truncate(self, path: str, size: int) -> None:
         inode = self._require_file(path)
@@ -660,6 +662,8 @@ class SimDisk:
         micro: list[_Op] = []
         for op in self._pending:
             if isinstance(op, _Rename):
+                # Not atomic: the old target may go before the new link lands.
+                micro += [_Unlink(op.dst)] if op.replaces else []
                 micro += [_Link(op.dst, op.inode), _Unlink(op.src)]
             elif isinstance(op, _PWrite) and op.data:
                 micro.append(_Extend(op.inode, op.offset + len(op.data)))

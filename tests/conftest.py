@@ -29,3 +29,20 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=100, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    """Print the durability counts that tests recorded with ``record_property("durability", ...)``
+    (crash states per model, failpoints hit, bit flips rejected, fsync mutants caught)."""
+    lines = [
+        str(value)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "durability"
+    ]
+    if lines:
+        terminalreporter.section("durability summary")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)
