@@ -49,7 +49,7 @@ from baton.errors import (
     WalMissing,
 )
 from baton.identity import NodeIdentity, initialise_node, recover_node
-from baton.marker import Marker, write_marker
+from baton.marker import MARKER_STEPS, Marker, write_marker
 from baton.storage import CrashState, PersistenceModel, SimDisk
 from baton.wal import Wal, encode_record
 
@@ -251,6 +251,7 @@ class Run:
     crash_points: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
+    mutant_skips: int = 0
 
 
 class _Stop(Exception):
@@ -303,7 +304,9 @@ class _Harness:
         skip_site: Site | None,
         stop_at_first_violation: bool,
         cache: dict[tuple[CrashState, Expect], Verdict],
+        marker_variant: tuple[str, ...] = MARKER_STEPS,
     ) -> None:
+        self.marker_variant = marker_variant
         self.run = run
         self.sim = sim
         self.expect = expect
@@ -372,7 +375,7 @@ class _Harness:
                     "n1", "n2" if marker.holder == "n1" else "n1", marker.epoch + 1, marker.holder
                 )
                 self.promise(markers=frozenset({marker, new}), marker_in_flight=True)
-                write_marker(self.disk, new)
+                write_marker(self.disk, new, variant=self.marker_variant)
                 marker = new
                 self.promise(markers=frozenset({new}), marker_in_flight=False)
             self.observe()
@@ -385,15 +388,23 @@ def run_workload(
     skip_site: Site | None = None,
     stop_at_first_violation: bool = False,
     cache: dict[tuple[CrashState, Expect], Verdict] | None = None,
+    marker_variant: tuple[str, ...] = MARKER_STEPS,
 ) -> Run:
     """Run ``workload``, judging every crash state at every crash point."""
     run = Run(workload, model)
     sim, expect = _setup(workload)
     harness = _Harness(
-        run, sim, expect, skip_site, stop_at_first_violation, cache if cache is not None else {}
+        run,
+        sim,
+        expect,
+        skip_site,
+        stop_at_first_violation,
+        cache if cache is not None else {},
+        marker_variant,
     )
     with contextlib.suppress(_Stop):
         harness.perform(workload)
+    run.mutant_skips = harness.disk.skipped
     return run
 
 
