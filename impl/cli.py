@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("baton.commands.generate", "write impl/_table.py from the spec (--check: drift)"),
     "run": ("baton.commands.run", "run a scenario against real node directories"),
     "verify": ("baton.commands.verify", "prove the invariants, check the runtime, catch every mutant"),
+    "simulate": ("baton.commands.simulate", "run the deterministic seeded cluster simulation"),
     "check": ("baton.commands.check", "check a recorded trace against the spec (the oracle)"),
     "vectors": ("baton.commands.vectors_cmd", "write conformance test vectors (--out DIR)"),
     "schema": ("baton.commands.schema", "print a JSON Schema: trace, verdict or vectors"),
