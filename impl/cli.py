@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from baton import __version__
+from baton.errors import UsageError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -22,6 +23,8 @@ EXIT_USAGE = 2
 
 # name -> (module, one-line help). The module provides ``add_arguments(parser)``
 # and ``run(args) -> int``; its docstring becomes the subcommand's description.
+__all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "UsageError", "build_parser", "main"]
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "spec": (
         "baton.commands.spec_cmd",
@@ -29,7 +32,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "generate": ("baton.commands.generate", "write impl/_table.py from the spec (--check: drift)"),
     "run": ("baton.commands.run", "run a scenario against real node directories"),
-    "verify": ("baton.commands.verify", "prove the invariants, check the runtime, catch every mutant"),
+    "verify": (
+        "baton.commands.verify",
+        "prove the invariants, check the runtime, catch every mutant",
+    ),
+    "explore": ("baton.commands.explore", "explore every reachable state of the runtime core"),
     "simulate": ("baton.commands.simulate", "run the deterministic seeded cluster simulation"),
     "check": ("baton.commands.check", "check a recorded trace against the spec (the oracle)"),
     "vectors": ("baton.commands.vectors_cmd", "write conformance test vectors (--out DIR)"),
@@ -37,8 +44,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class UsageError(Exception):
-    """Bad usage or bad input: reported on one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -14,6 +14,10 @@ class BatonError(Exception):
     """Base of every error Baton raises on purpose."""
 
 
+class UsageError(BatonError):
+    """Bad command-line usage: reported on one line, exit status 2."""
+
+
 # --- caller misuse -------------------------------------------------------------
 
 
