@@ -89,7 +89,8 @@ def test_verify_quick_passes_and_report_matches_schema(tmp_path: object) -> None
     out = _baton("verify", "--quick", "--json", out_file)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "VERIFIED" in out.stdout
-    report = json.loads(open(out_file, encoding="utf-8").read())
+    with open(out_file, encoding="utf-8") as fh:
+        report = json.load(fh)
     schema = json.loads(
         resources.files("baton").joinpath("schemas/report.schema.json").read_text("utf-8")
     )
