@@ -319,6 +319,10 @@ class Checker:
         self.declared: tuple[str, ...] | None = (
             tuple(header["emits"]) if "emits" in header else None
         )
+        self.declared_set: frozenset[str] | None = (
+            frozenset(self.declared) if self.declared is not None else None
+        )
+        self.families_seen: set[str] = set()
         self.ended = False
         self.line = 1
         self.event: dict[str, Any] = header
@@ -351,8 +355,18 @@ class Checker:
             "acked": {"length": runs_len(self.acked), "runs": runs_text(self.acked)},
         }
 
+    def covered(self, rule: str) -> bool:
+        """Whether the trace carries every family ``rule`` needs (declared, or seen so far).
+
+        A rule is never judged on a trace that cannot show it: a lifecycle-only
+        trace has no crash events, so it cannot be blamed for a second writer."""
+        families = self.declared_set if self.declared_set is not None else self.families_seen
+        return all(f in families for f in RULE_BY_NAME[rule].needs)
+
     def fail(self, rule: str, invariant: str, explanation: str) -> None:
         """Record a violation (state as it was before the event) and stop unless --all."""
+        if not self.covered(rule):
+            return
         self.violations.append(
             make_violation(
                 rule,
@@ -371,7 +385,9 @@ class Checker:
         self.line, self.event = line, event
         self.events += 1
         kind = event["kind"]
-        self.kinds_seen.add(kind)
+        if kind not in self.kinds_seen:
+            self.kinds_seen.add(kind)
+            self.families_seen.add(trace.BY_KIND[kind].family)
         self.handlers[kind](event)
 
     def _up(self, name: str, rule: str, invariant: str, what: str) -> NodeSummary:
@@ -951,10 +967,7 @@ class Checker:
         return notes
 
     def coverage(self) -> tuple[list[str], list[dict[str, str]]]:
-        if self.declared is not None:
-            present = set(self.declared)
-        else:
-            present = {trace.BY_KIND[k].family for k in self.kinds_seen}
+        present = set(self.declared) if self.declared is not None else set(self.families_seen)
         checked, not_checked = [], []
         for rule in RULES:
             missing = [f for f in rule.needs if f not in present]

@@ -424,22 +424,24 @@ Files (family: input -> expected):
 
 ## Replaying
 
-Write an adapter: a Python callable `adapter(vector) -> outcome` or a command
+Write an adapter: a Python callable `adapter(vector) -> outcome`, or a command
 that reads ONE vector (a JSON line) on standard input and prints ONE JSON
-outcome on standard output. Then:
+outcome on standard output (with `--stream`: started once, one vector per
+input line, one outcome per output line, in order). Then:
 
     baton vectors --out vectors/
     python -m baton.replay vectors/ --command './my_adapter'
+    python -m baton.replay vectors/ --command './my_adapter' --stream
     python -m baton.replay vectors/ --callable mypkg.adapter:run --family validation
 
 The outcome to print, per family:
 
 * lifecycle: `{{"next": "<state>"}}` or `{{"next": null}}` (forbidden);
 * validation: `{{"decision": "<allowed or reason>"}}`;
-* scenario: `{{"final": {{...}}}}` with at least the keys you support among
-  `writable`, `markers`, `wal_end`, `acked`, `lifecycle`, `up` (compared key by key;
-  missing keys count as not consumed), and optionally `"trace": [events]` in
-  Baton trace format, which is checked with the oracle;
+* scenario: `{{"final": {{...}}}}` with at least `writable` and any of
+  `markers`, `wal_end`, `acked`, `lifecycle`, `up` (every key you give is
+  compared), optionally `"outcomes": [...]` (compared whole) and optionally
+  `"trace": [events]` in Baton trace format, which is checked with the oracle;
 * trace: `{{"status": "<conforms|conforms_partial|violation|malformed>"}}`
   (for teams writing their own checker);
 * `{{"skip": "why"}}` to decline a vector: it counts as NOT consumed.
