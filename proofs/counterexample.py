@@ -48,15 +48,14 @@ class Counterexample:
 class _Replayer:
     """Executes named action instances on concrete states through Z3."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, props: list[properties.Property]) -> None:
         self.cfg = cfg
         self.s = cluster.fresh_state(cfg.n, "r0")
         self.t = cluster.fresh_state(cfg.n, "r1")
         self.by_key: dict[tuple[str, tuple[int, ...]], cluster.Action] = {
             (a.name, a.nodes): a for a in cluster.actions(cfg, self.s, self.t, "replay")
         }
-        self.bad = z3.Or(*[z3.Not(p.holds(self.t)) for p in properties.PROPERTIES])
-        self.bad_pre = z3.Or(*[z3.Not(p.holds(self.s)) for p in properties.PROPERTIES])
+        self.bad = z3.Or(*[z3.Not(p.holds(self.t)) for p in props])
 
     def initial(self) -> list[z3.ExprRef]:
         solver = z3.Solver()
@@ -112,41 +111,49 @@ def _fix_choices(act: cluster.Action, choices: dict[str, str]) -> list[z3.BoolRe
     return fixed
 
 
-def _violated(model: z3.ModelRef, s: State) -> list[str]:
+def _violated(
+    model: z3.ModelRef, s: State, props: list[properties.Property] | None = None
+) -> list[str]:
     return [
         p.id
-        for p in properties.PROPERTIES
+        for p in (properties.PROPERTIES if props is None else props)
         if z3.is_false(model.eval(p.holds(s), model_completion=True))
     ]
 
 
-def find_counterexample(cfg: Config, depths: tuple[int, ...] = DEPTHS) -> Counterexample | None:
-    """The first violation of any property within ``max(depths)`` steps, shrunk."""
+def find_counterexample(
+    cfg: Config, depths: tuple[int, ...] = DEPTHS, targets: tuple[str, ...] | None = None
+) -> Counterexample | None:
+    """The first violation of a property (any, or one of ``targets``) within ``max(depths)``
+    steps, shrunk."""
     start = time.perf_counter()
+    props = [p for p in properties.PROPERTIES if targets is None or p.id in targets]
     unrolling = Unrolling(cfg, stutter=True)
     for depth in depths:
         unrolling.extend_to(depth)
         last = unrolling.states[depth]
-        model = unrolling.find(z3.Or(*[z3.Not(p.holds(last)) for p in properties.PROPERTIES]))
+        model = unrolling.find(z3.Or(*[z3.Not(p.holds(last)) for p in props]))
         if model is None:
             continue
         raw = unrolling.trace(model, depth)
         # Cut the path at the first violating state.
         cut = len(raw.steps)
         for k in range(len(raw.steps)):
-            if _violated(model, unrolling.states[raw.steps[k].index]):
+            if _violated(model, unrolling.states[raw.steps[k].index], props):
                 cut = k + 1
                 break
         steps = [(st.action, st.nodes, st.choices) for st in raw.steps[1:cut]]
-        trace, violated = _shrink(cfg, steps)
+        trace, violated = _shrink(cfg, steps, props)
         return Counterexample(cfg, violated, trace, time.perf_counter() - start, depth)
     return None
 
 
 def _shrink(
-    cfg: Config, steps: list[tuple[str, tuple[int, ...], dict[str, str]]]
+    cfg: Config,
+    steps: list[tuple[str, tuple[int, ...], dict[str, str]]],
+    props: list[properties.Property],
 ) -> tuple[Trace, list[str]]:
-    replayer = _Replayer(cfg)
+    replayer = _Replayer(cfg, props)
     current = list(steps)
     result = replayer.run(current)
     if result is None:  # pragma: no cover - the raw path is a real path by construction

@@ -492,7 +492,8 @@ def cluster_counterexample(ob: Obligation) -> Outcome:
     from .counterexample import find_counterexample, render
 
     cfg = _config(ob)
-    cx = find_counterexample(cfg)
+    targets = ob.params.get("targets")
+    cx = find_counterexample(cfg, targets=tuple(targets) if targets else None)
     if cx is None:
         return Outcome(False, "missed", "no counterexample within the search depth")
     data = cx.to_dict()
@@ -549,6 +550,10 @@ QUICK_MUTANTS = (
     "restart_keeps_authority",
     "retry_after_denial",
 )
+# Mutants also searched for one specific property, so that every cluster
+# property has a mutant that breaks *it* (the first violation found is often
+# another property's: here P6-S1 comes one step before P6-S2).
+TARGETED = {"allow_behind_candidate": "P6-S2"}
 # Mutants and dropped assumptions that need two candidates besides the primary.
 NEEDS_THREE = {"concurrent_attempts", "single_controller"}
 # Reasons the cluster model can produce (roles Disabled/Uninitialized exist only
@@ -815,6 +820,20 @@ def build(
             mode=mode,
             mutant=m.name,
         )
+        if m.name in TARGETED and not quick:
+            pid = TARGETED[m.name]
+            add(
+                f"mutant.{m.name}.{pid}",
+                "mutant",
+                (pid,),
+                "z3-bmc",
+                "cluster_counterexample",
+                f"{m.description} Searched for a violation of {pid} specifically.",
+                n=n,
+                mode=mode,
+                mutant=m.name,
+                targets=[pid],
+            )
     for a in cluster.ASSUMPTIONS:
         if quick:
             break  # each takes tens of seconds; the full run checks them all

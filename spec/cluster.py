@@ -150,7 +150,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "allow_behind_candidate",
         "The validator allows a candidate whose WAL ends before the acknowledged bound.",
-        ("P6-S1",),
+        ("P6-S1", "P6-S2"),
     ),
     Mutant(
         "allow_divergent_history",
@@ -204,12 +204,6 @@ MUTANTS: tuple[Mutant, ...] = (
         "ack_before_standby",
         "In sync mode, the primary acknowledges before the standby holds the write.",
         ("P6-S1",),
-    ),
-    Mutant(
-        "replica_accepts_divergent",
-        "A replica whose WAL is not a prefix of the primary's accepts new entries "
-        "instead of halting.",
-        ("P6-S2",),
     ),
 )
 MUTANT_NAMES: tuple[str, ...] = tuple(m.name for m in MUTANTS)
@@ -654,8 +648,7 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
                 if j == r:
                     continue
                 st.lcp(r, j, new_len if j == p else _min(s.lcp(p, j), new_len))
-            guard = base if cfg.is_mutant("replica_accepts_divergent") else z3.And(base, is_prefix)
-            yield Action("replicate", (p, r), st.build(guard))
+            yield Action("replicate", (p, r), st.build(z3.And(base, is_prefix)))
 
             st = _Step(s, t)
             st.node("role", r, MROLE["Halted"])
