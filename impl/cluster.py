@@ -70,7 +70,10 @@ class RuntimeCluster:
         self._armed: dict[int, str] = {}
         self._performing: int | None = None
         self._crashed_during_last: set[int] = set()
-        self.last_verdict: object | None = None
+        # What a crash does to a node's disk. Default: nothing (a process crash on a
+        # real filesystem keeps the page cache). Tests pass e.g. a SimDisk crash that
+        # keeps only some unsynced operations, to enumerate every crash state.
+        self.disk_after_crash: Callable[[int, Disk], Disk] | None = None
         if create:
             for i, node in enumerate(self.nodes):
                 node.initialise(holder=self._names[0], epoch=1, token=f"{i}")
@@ -195,6 +198,8 @@ class RuntimeCluster:
 
     def _resolve_crash(self, i: int, bases: Sequence[core.ClusterState]) -> None:
         self.nodes[i].forget()
+        if self.disk_after_crash is not None:
+            self.nodes[i].disk = self.disk_after_crash(i, self.nodes[i].disk)
         on_disk = self.nodes[i].read_durable()
         for base in bases:
             for outcome in (None, "old", "new", "torn"):

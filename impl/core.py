@@ -1076,11 +1076,37 @@ def candidate_actions(
         yield Acknowledge(c)
 
 
+def environment_allows(s: ClusterState, action: Action) -> bool:
+    """Whether the environment assumptions of the spec admit ``action`` in ``s``.
+
+    Not a protocol guard (the runtime cannot know the truth): the named
+    assumption ``force_is_truthful`` of baton.spec.cluster says an operator
+    forces over a primary of Unknown status only when no other node really
+    admits writes. A forced Decide with an uncertain view while another node
+    is writable is the environment lying; it is excluded unless the caller
+    drops the assumption (then P6-A1 can fail, as the spec's counterexample shows).
+    """
+    if isinstance(action, Decide) and action.observation.primary_uncertain:
+        node = s.nodes[action.candidate]
+        forced = node.volatile is not None and node.volatile.forced
+        others = [j for j in s.writable_nodes() if j != action.candidate]
+        return not (forced and others)
+    return True
+
+
 def enabled_actions(
-    s: ClusterState, observations: tuple[Observation, ...] = DEFAULT_OBSERVATIONS
+    s: ClusterState,
+    observations: tuple[Observation, ...] = DEFAULT_OBSERVATIONS,
+    *,
+    force_is_truthful: bool = True,
 ) -> tuple[Action, ...]:
-    """Every action whose guard holds in ``s``, in a stable order."""
-    return tuple(a for a in candidate_actions(s, observations) if refusal(s, a) is None)
+    """Every action whose guard holds in ``s`` (and, unless dropped, that the
+    environment assumptions admit), in a stable order."""
+    return tuple(
+        a
+        for a in candidate_actions(s, observations)
+        if refusal(s, a) is None and (not force_is_truthful or environment_allows(s, a))
+    )
 
 
 # --- mapping to the spec ------------------------------------------------------------------

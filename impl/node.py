@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from baton import core, failpoints
-from baton.errors import MarkerCorrupt, NotInitialised
+from baton.errors import MarkerCorrupt, MarkerMissing, NotInitialised
 from baton.identity import (
     TEMP_INFIX,
     NodeIdentity,
@@ -110,10 +110,14 @@ class Node:
         return core.Durable(role, marker.epoch, entries)
 
     def read_durable(self) -> core.Durable:
-        """The durable state as a restart would read it now; a torn marker is Torn."""
+        """The durable state as a restart would read it now.
+
+        A marker a restart refuses (corrupt, or missing after init) reads as Torn:
+        the node cannot start, and no authority is guessed.
+        """
         try:
             marker = read_marker(self.disk, expected_node=self.name)
-        except MarkerCorrupt:
+        except (MarkerCorrupt, MarkerMissing):
             wal, _ = Wal.open(self.disk, WAL_NAME)
             entries = tuple((rec.epoch, rec.lsn) for rec in wal.entries())
             return core.Durable("Torn", 0, entries)

@@ -197,3 +197,19 @@ def test_state_is_a_hashable_value() -> None:
     a = run(core.initial_state(2), Write(0))
     b = run(core.initial_state(2), Write(0))
     assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+
+
+def test_dropping_force_is_truthful_shows_the_two_writer_counterexample() -> None:
+    """Assumption force_is_truthful: without it a lying force yields two writers (P6-A1)."""
+    lie = Decide(1, core.Observation(primary_uncertain=True))
+    state = run(core.initial_state(2), Request(1, True), BeginValidation(1))
+    assert lie not in core.enabled_actions(state)
+    assert lie in core.enabled_actions(state, force_is_truthful=False)
+    state = promote_after(state, lie)
+    assert state.writable_nodes() == (0, 1)
+    assert "P6-A1" in violated_properties(core.to_snapshot(state))
+
+
+def promote_after(state: core.ClusterState, decide: core.Action) -> core.ClusterState:
+    state = run(state, decide, BeginTransition(1))
+    return run(state, *(MarkerOp(1, op) for op in core.MARKER_OPS), Complete(1))
