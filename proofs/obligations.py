@@ -167,7 +167,7 @@ def lifecycle_no_terminal(_: Obligation) -> Outcome:
 
 
 def lifecycle_crash_map(_: Obligation) -> Outcome:
-    expected = {name: ("old",) for name in lifecycle.STATE_NAMES}
+    expected: dict[str, tuple[str, ...]] = {name: ("old",) for name in lifecycle.STATE_NAMES}
     expected["AuthorityTransitioning"] = ("old", "new")
     expected["PromotionSucceeded"] = ("new",)
     got = lifecycle.crash_outcomes()
