@@ -838,9 +838,9 @@ def read_events(stream: IO[str], source: str = "<trace>") -> Iterator[tuple[int,
             if event["initial_primary"] not in nodes:
                 raise _bad(source, 1, "initial_primary", "not one of the header's nodes")
         else:
-            validate_event(source, line_no, event, nodes, last_seq)
-            if event["kind"] == "header":
+            if isinstance(event, dict) and event.get("kind") == "header":
                 raise _bad(source, line_no, "kind", "a second header")
+            validate_event(source, line_no, event, nodes, last_seq)
             if event["kind"] == "end":
                 ended = True
         last_seq = event["seq"]

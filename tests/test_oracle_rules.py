@@ -1,0 +1,278 @@
+"""The oracle's rules (baton.oracle): each invariant it enforces catches its broken trace.
+
+One test per rule/invariant: a deliberately broken copy of the conforming
+run in examples/traces/make_examples.py must be caught at the right line with
+the right invariant and rule, and the conforming run must pass. Also: the
+committed example traces equal what make_examples.py writes and get the
+verdicts recorded in EXPECTED.json; --all lists every violation; a partial
+trace conforms only as partial; the epoch-run WAL summary agrees with a
+plain list model (hypothesis).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from baton import oracle
+from baton import trace as t
+from hypothesis import given
+from hypothesis import strategies as st
+
+TRACES = Path(__file__).resolve().parent.parent / "examples" / "traces"
+
+
+def _load_examples() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_examples", TRACES / "make_examples.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+EX = _load_examples()
+
+
+def _check_broken(name: str) -> None:
+    """Run the named broken trace; assert its first violation is the expected one."""
+    mutate, invariant, rule, label = EX.BROKEN[name]
+    events, lines = EX.numbered(mutate(EX.base()))
+    verdict = oracle.check_events(events, name)
+    assert verdict.status == "violation", oracle.render(verdict)
+    first = verdict.violations[0]
+    assert (first.invariant, first.rule) == (invariant, rule), oracle.render(verdict)
+    assert first.line == (lines[label] if label is not None else len(events) + 1)
+    assert first.explanation and first.state["nodes"], "violations carry explanation and state"
+    assert verdict.exit_code == 1
+
+
+def test_conforming_run_conforms() -> None:
+    """The base run obeys every rule and every rule is checked (full coverage)."""
+    events, _ = EX.numbered(EX.base())
+    verdict = oracle.check_events(events)
+    assert verdict.status == "conforms", oracle.render(verdict)
+    assert len(verdict.checked) == len(oracle.RULES) and not verdict.not_checked
+
+
+def test_p6_d2_forbidden_lifecycle_transition() -> None:
+    """P6-D2: a transition the spec's table forbids (Validating --acknowledge-->) is caught."""
+    _check_broken("broken_d2_forbidden_transition")
+
+
+def test_p6_f1_lifecycle_skips_validation() -> None:
+    """P6-F1: approving straight from PromotionRequested (no validation) is caught."""
+    _check_broken("broken_f1_skips_validation")
+
+
+def test_p6_f1_validator_allows_unknown_primary() -> None:
+    """P6-F1: a validator allowing with an Unknown primary and no force fails closed."""
+    _check_broken("broken_f1_allows_unknown_primary")
+
+
+def test_p6_d1_decision_differs_from_spec() -> None:
+    """P6-D1: a denial with a reason other than the spec's for that context is caught."""
+    _check_broken("broken_d1_wrong_denial_reason")
+
+
+def test_p6_f3_retry_transition() -> None:
+    """P6-F3: a 'retry' event re-entering validation without a new request is caught."""
+    _check_broken("broken_f3_retry")
+
+
+def test_p6_o1_decision_without_validation() -> None:
+    """P6-O1: an approval with no validation result in its attempt is caught."""
+    _check_broken("broken_o1_decision_without_validation")
+
+
+def test_p6_o1_trace_ends_mid_attempt() -> None:
+    """P6-O1: a trace that ends while an attempt awaits its decision fails (fail closed)."""
+    _check_broken("broken_o1_ends_mid_attempt")
+
+
+def test_p6_o2_decision_names_wrong_invariant() -> None:
+    """P6-O2: a decision explained with an invariant other than its reason's is caught."""
+    _check_broken("broken_o2_wrong_invariant")
+
+
+def test_p6_a1a_forced_request_not_audited() -> None:
+    """P6-A1a: a forced request naming no operator is caught."""
+    _check_broken("broken_a1a_unaudited_force")
+
+
+def test_p6_a1_fenced_primary_writes() -> None:
+    """P6-A1: a restarted (fenced) old primary writing without authority is caught."""
+    _check_broken("broken_a1_fenced_primary_writes")
+
+
+def test_p6_a2_complete_before_durable_marker() -> None:
+    """P6-A2: completing a promotion before its marker is durable is caught."""
+    _check_broken("broken_a2_complete_before_marker")
+
+
+def test_p6_a3_deposed_primary_reinstated() -> None:
+    """P6-A3: reinstating the old primary below the highest epoch is caught."""
+    _check_broken("broken_a3_deposed_primary_reinstated")
+
+
+def test_p6_s1_acknowledged_write_lost() -> None:
+    """P6-S1: promoting a node whose WAL lacks an acknowledged write is caught at complete."""
+    _check_broken("broken_s1_lost_ack")
+
+
+def test_p6_s2_replication_gap() -> None:
+    """P6-S2: replicating lsn 3 onto a WAL that ends at 1 (a gap) is caught."""
+    _check_broken("broken_s2_wal_gap")
+
+
+def test_p6_f2_recovery_reads_neither_old_nor_new() -> None:
+    """P6-F2: a restart reading a marker that is neither the old nor the new one is caught."""
+    _check_broken("broken_f2_recovers_a_guess")
+
+
+def test_every_rule_has_a_broken_example() -> None:
+    """Every oracle rule and every invariant it reports has a broken trace above."""
+    rules = {rule for _, _, rule, _ in EX.BROKEN.values()}
+    assert rules == {r.name for r in oracle.RULES}
+
+
+def _ev(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return t.number([t.header(["n1", "n2"], "async", "n1"), *events])
+
+
+def test_p6_a1_two_writers_after_reinstate() -> None:
+    """P6-A1: a second node reinstated while the primary still admits writes is caught."""
+    events = _ev([t.marker("n2", "Primary", 1), t.reinstate("n2", 1)])
+    verdict = oracle.check_events(events, all_violations=True)
+    # The self-made Primary marker is itself an epoch violation; the reinstatement
+    # then makes two writers.
+    assert [(x.invariant, x.line) for x in verdict.violations] == [("P6-A3", 2), ("P6-A1", 3)]
+
+
+def test_p6_a1_write_by_non_authority() -> None:
+    """P6-A1: a write by a replica is caught."""
+    v = oracle.check_events(_ev([t.write("n2", 1, 1)]))
+    assert [x.invariant for x in v.violations] == ["P6-A1"]
+
+
+def test_p6_a3_write_in_wrong_epoch() -> None:
+    """P6-A3: a writer writing in an epoch other than its marker's is caught."""
+    v = oracle.check_events(_ev([t.write("n1", 1, 2)]))
+    assert [x.invariant for x in v.violations] == ["P6-A3"]
+
+
+def test_p6_s1_ack_of_entry_not_durable() -> None:
+    """P6-S1: acknowledging an entry that is not durable in the acknowledging WAL fails."""
+    v = oracle.check_events(_ev([t.write("n1", 1, 1), t.ack("n1", 2, 1)]))
+    assert [x.invariant for x in v.violations] == ["P6-S1"]
+
+
+def test_all_lists_every_violation() -> None:
+    """--all keeps going: two independent violations are both reported, in order."""
+    events = _ev([t.write("n2", 1, 1), t.write("n1", 5, 1)])
+    verdict = oracle.check_events(events, all_violations=True)
+    assert [(x.invariant, x.line) for x in verdict.violations] == [("P6-A1", 2), ("P6-S2", 3)]
+    first_only = oracle.check_events(events)
+    assert len(first_only.violations) == 1
+
+
+def test_partial_trace_is_partial_not_full() -> None:
+    """A lifecycle-only trace conforms only as partial, naming the rules not checked."""
+    verdict = oracle.check_events(EX.partial_trace())
+    assert verdict.status == "conforms_partial"
+    not_checked = {nc["rule"].split()[0] for nc in verdict.not_checked}
+    assert {"single_writer", "acked_writes_preserved", "crash_recovery"} <= not_checked
+    assert "validation_decision (P6-D1)" in verdict.checked
+
+
+def test_declared_emits_make_absent_families_checked() -> None:
+    """A header declaring every family makes an empty family mean 'nothing happened'."""
+    verdict = oracle.check_events(_ev([t.write("n1", 1, 1), t.ack("n1", 1, 1)]))
+    assert verdict.status == "conforms" and not verdict.not_checked
+
+
+def test_open_attempt_after_decision_is_a_note() -> None:
+    """Ending after the decision but before acknowledge conforms, with a note saying so."""
+    events, _ = EX.numbered(EX.cut_after("deny2")(EX.base()))
+    verdict = oracle.check_events(events[:-1])  # also drop the end line
+    assert verdict.status == "conforms", oracle.render(verdict)
+    assert any("still open" in n for n in verdict.notes)
+    assert any("no 'end' line" in n for n in verdict.notes)
+
+
+def test_committed_examples_are_current_and_verdicts_match() -> None:
+    """examples/traces equal make_examples.py output and get their EXPECTED.json verdicts."""
+    built = EX.build()
+    expected = json.loads((TRACES / "EXPECTED.json").read_text("utf-8"))
+    assert set(expected) == {f"{name}.jsonl" for name in built}
+    for name, (text, exp) in built.items():
+        path = TRACES / f"{name}.jsonl"
+        assert path.read_text("utf-8") == text, f"{path} is stale: run make_examples.py"
+        assert expected[path.name] == exp
+        with path.open(encoding="utf-8", newline="") as stream:
+            verdict = oracle.check_stream(stream, path.name)
+        assert verdict.status == exp["status"], oracle.render(verdict)
+        if exp["status"] == "violation":
+            v = verdict.violations[0]
+            assert (v.invariant, v.rule, v.line) == (exp["invariant"], exp["rule"], exp["line"])
+        if exp["status"] == "malformed":
+            assert verdict.error is not None
+            assert (verdict.error.line, verdict.error.field) == (exp["line"], exp["field"])
+
+
+# --- the WAL summary ------------------------------------------------------------------
+
+
+def _runs_of(epochs: list[int]) -> oracle.Runs:
+    runs: oracle.Runs = []
+    for e in epochs:
+        oracle.runs_append(runs, e)
+    return runs
+
+
+wals = st.lists(st.integers(1, 3), max_size=12).map(sorted)
+
+
+@given(wals, wals, st.integers(0, 14))
+def test_epoch_runs_agree_with_a_list_model(a: list[int], b: list[int], n: int) -> None:
+    """runs_* (the oracle's constant-memory WAL) agree with plain lists of entry epochs."""
+    ra, rb = _runs_of(a), _runs_of(b)
+    assert oracle.runs_len(ra) == len(a)
+    assert oracle.runs_is_prefix(ra, rb) == (b[: len(a)] == a)
+    common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+    assert oracle.runs_common(ra, rb) == (common if common is not None else min(len(a), len(b)))
+    assert oracle.runs_prefix(ra, n) == _runs_of(a[:n])
+    for lsn in range(len(a) + 2):
+        want = a[lsn - 1] if 1 <= lsn <= len(a) else None
+        assert oracle.runs_epoch_at(ra, lsn) == want
+
+
+def test_check_stream_reads_line_by_line() -> None:
+    """check_stream consumes an iterator of lines (no read-all): a generator-backed stream works."""
+
+    class Lines(io.TextIOBase):
+        def __init__(self, lines: list[str]) -> None:
+            self._it = iter(lines)
+
+        def __iter__(self) -> Lines:
+            return self
+
+        def __next__(self) -> str:
+            return next(self._it)
+
+    events, _ = EX.numbered(EX.base())
+    lines = [line + "\n" for line in t.dumps(events).splitlines()]
+    verdict = oracle.check_stream(Lines(lines), "gen")  # type: ignore[arg-type]
+    assert verdict.status == "conforms"
+
+
+@pytest.mark.parametrize("garbage", ["\x00\x01\x02", "{" * 100000, "null\n", '"x"\n'])
+def test_garbage_is_malformed_never_a_traceback(garbage: str) -> None:
+    """Binary noise, absurd nesting and non-objects are malformed input (exit 2)."""
+    verdict = oracle.check_stream(io.StringIO(garbage), "g")
+    assert verdict.status == "malformed" and verdict.exit_code == 2
+    assert verdict.error is not None and verdict.error.line == 1
