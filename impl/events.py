@@ -217,6 +217,10 @@ class Recorder:
             line += f"  [{', '.join(verdict_invariants(verdict))}] {verdict.explanation}"
         if d["event"] == "begin_transition":
             line += f"  (granting epoch {d['grant']} = highest known + 1) [P6-A3]"
+        elif d["event"] == "complete":
+            line += f"  marker durable at epoch {d['epoch']}, now writable [P6-A2, P6-F2]"
+        elif d["event"] == "request":
+            line += "  (the only way an attempt starts) [P6-F3]"
         self.say(line)
         if d["to"] == "Steady":
             self._current.pop(c, None)

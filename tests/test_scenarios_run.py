@@ -148,3 +148,19 @@ def test_dir_must_be_empty(tmp_path: Path) -> None:
     (tmp_path / "nodes").mkdir()
     (tmp_path / "nodes" / "junk").write_text("x")
     assert run(tmp_path, EXAMPLES / "clean_failover.json") == 2
+
+
+def test_same_scenario_same_trace(tmp_path: Path) -> None:
+    """P6-D1/P6-D2: running a scenario twice writes byte-identical traces."""
+    traces = []
+    for k in range(2):
+        out = tmp_path / f"t{k}.jsonl"
+        args = [
+            "run",
+            str(EXAMPLES / "crash_mid_transition.json"),
+            "--dir",
+            str(tmp_path / f"d{k}"),
+        ]
+        assert main([*args, "--quiet", "--trace", str(out)]) == 0
+        traces.append(out.read_bytes())
+    assert traces[0] == traces[1]
