@@ -259,9 +259,17 @@ def _describe_action(st: Step) -> str:
     nodes = st.nodes
     extra = ""
     if st.choices:
-        interesting = {
-            k.replace("obs.", ""): v for k, v in st.choices.items() if not k.startswith("obs.src")
-        }
+        interesting = {}
+        for key, value in st.choices.items():
+            if key.startswith("obs.src"):
+                continue
+            if key.startswith("crash.outcome"):
+                key, value = "marker on disk", {"0": "old", "1": "new", "2": "torn"}[value]
+            elif key.startswith("req.force"):
+                key = "force"
+            elif key.startswith("grant"):
+                key = "granted epoch"
+            interesting[key.replace("obs.", "observed ")] = value
         extra = " (" + ", ".join(f"{k}={v}" for k, v in sorted(interesting.items())) + ")"
     if st.action in ("replicate", "diverge"):
         return f"{st.action}: node {nodes[0]} -> node {nodes[1]}{extra}"
