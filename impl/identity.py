@@ -206,13 +206,12 @@ def _remove_quietly(disk: Disk, path: str) -> None:
 def cleanup_temp_files(disk: Disk, dirpath: str = "") -> list[str]:
     """Remove leftover ``*.tmp.*`` files of interrupted writes; return their names.
 
-    Idempotent; the removal is made durable so a crash cannot resurrect them.
+    Idempotent. Not synced: the caller's next ``fsync_dir`` of ``dirpath`` makes
+    the removal durable (recovery and init both end with one).
     """
     leftovers = [name for name in disk.listdir(dirpath) if TEMP_INFIX in name]
     for name in leftovers:
         disk.remove(os.path.join(dirpath, name) if dirpath else name)
-    if leftovers:
-        disk.fsync_dir(dirpath)
     return leftovers
 
 
@@ -295,7 +294,9 @@ def recover_node(disk: Disk, wal_name: str = "wal") -> RecoveredNode:
 
     Order: identity (NotInitialised / IdentityCorrupt), leftover temp files
     removed, marker (MarkerMissing / MarkerCorrupt, and it must name this
-    node), WAL (torn tail truncated and reported; WalCorruption / WalMissing).
+    node), WAL (torn tail truncated and reported, then fsynced; WalCorruption /
+    WalMissing), and a final directory fsync: everything recovery returns is
+    durable when it returns, even after a process-only crash.
     Idempotent: recovering, crashing and recovering again gives the same
     result (RELIABILITY.md, plan item 7).
     """
@@ -306,4 +307,9 @@ def recover_node(disk: Disk, wal_name: str = "wal") -> RecoveredNode:
     removed = cleanup_temp_files(disk)
     marker = read_marker(disk, expected_node=identity.node_id)
     wal, report = Wal.open(disk, wal_name)
+    # The process may have died between a rename and its directory fsync: the
+    # names read above may be only in the page cache. Make them (and the temp
+    # removals) durable before the node acts on them -- else a later machine
+    # crash could bring back an older marker after the node used the newer (P6-F2).
+    disk.fsync_dir("")
     return RecoveredNode(identity, marker, wal, report, tuple(removed))

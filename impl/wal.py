@@ -199,11 +199,9 @@ class Wal:
                     offset=pos,
                     lsn=lsn,
                 )
-            # Torn tail: make the cut durable before anything is appended after it.
+            # Torn tail: cut it (made durable below, before anything is appended after it).
             disk.truncate(name, pos)
-            disk.fsync(name)
-            wal = cls(disk, name, records, ends)
-            return wal, RecoveryReport(
+            cut = RecoveryReport(
                 path=name,
                 records=len(records),
                 end_lsn=len(records),
@@ -212,7 +210,14 @@ class Wal:
                 records_dropped=1,
                 reason=parsed.reason,
             )
-        return cls(disk, name, records, ends), RecoveryReport(name, len(records), len(records))
+            break
+        else:
+            cut = RecoveryReport(name, len(records), len(records))
+        # What was read back may sit only in the page cache (the process died, the
+        # machine did not): make it durable before calling it the durable end --
+        # a promotion decision may rest on it (P6-S1).
+        disk.fsync(name)
+        return cls(disk, name, records, ends), cut
 
     # -- state
     @property

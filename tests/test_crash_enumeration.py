@@ -48,7 +48,7 @@ from baton.errors import (
     WalCorruption,
     WalMissing,
 )
-from baton.identity import NodeIdentity, initialise_node, recover_node
+from baton.identity import NodeIdentity, encode_identity, initialise_node, recover_node
 from baton.marker import MARKER_STEPS, Marker, write_marker
 from baton.storage import CrashState, PersistenceModel, SimDisk
 from baton.wal import Wal, encode_record
@@ -59,6 +59,7 @@ MODELS = (JOURNALED, ALICE_WEAK)
 
 IDENTITY = NodeIdentity("n1", "c1", "incarnation-1")
 FIRST_MARKER = Marker("n1", "n1", 1, None)
+HANDED_OVER = Marker("n1", "n2", 2, "n1")
 
 Site = tuple[str, int]
 """An fsync call site: (real path of the module, line number)."""
@@ -237,7 +238,7 @@ BASIC_LETTERS = "AaM"
 BASIC_WORKLOADS: tuple[str, ...] = tuple(
     "".join(w) for n in (1, 2, 3) for w in itertools.product(BASIC_LETTERS, repeat=n)
 )
-SPECIAL_WORKLOADS: tuple[str, ...] = ("I", "C", "T", "R")
+SPECIAL_WORKLOADS: tuple[str, ...] = ("I", "C", "T", "R", "IP", "MP", "aP")
 ALL_WORKLOADS: tuple[str, ...] = SPECIAL_WORKLOADS + BASIC_WORKLOADS
 
 
@@ -280,6 +281,25 @@ def _setup(workload: str) -> tuple[SimDisk, Expect]:
             wal.append(epoch, payload)
         wal.sync()
         return disk.crash(), Expect(written=written, acked=3)
+    if workload == "IP":
+        # The process died after the identity's rename, before its directory fsync:
+        # the live disk still shows the node (the machine did not crash).
+        disk = SimDisk()
+        write_marker(disk, FIRST_MARKER)
+        Wal.create(disk, "wal")
+        disk.write_file("identity.tmp.999.1", encode_identity(IDENTITY))
+        disk.fsync("identity.tmp.999.1")
+        disk.rename("identity.tmp.999.1", "identity")
+        return disk, Expect(initialised=False)
+    if workload == "MP":
+        # The process died after the marker's rename, before its directory fsync.
+        write_marker(disk, HANDED_OVER, variant=("write_temp", "fsync_temp", "rename"))
+        return disk, Expect(markers=frozenset({FIRST_MARKER, HANDED_OVER}), marker_in_flight=True)
+    if workload == "aP":
+        # The process died after an append, before the sync.
+        wal, _ = Wal.open(disk, "wal")
+        wal.append(1, b"unsynced")
+        return disk, Expect(written=((1, b"unsynced"),))
     if workload == "R":
         # A synced record, then a torn one (half its bytes), and a leftover temp file.
         whole = encode_record(1, 1, b"kept")
@@ -354,6 +374,17 @@ class _Harness:
         elif workload == "R":
             recover_node(disk)
             self.promise(repaired=True)
+        elif workload.endswith("P"):
+            # Restart of the process alone: recovery reads the live disk, and the
+            # node will act on what it read -- so all of it must be durable now.
+            node = recover_node(disk)
+            self.promise(
+                initialised=True,
+                markers=frozenset({node.marker}),
+                marker_in_flight=False,
+                acked=node.wal.end_lsn,
+                repaired=True,
+            )
         else:
             self._perform_basic(workload)
         self.observe()
@@ -414,18 +445,19 @@ PINNED_STATE_COUNTS: dict[PersistenceModel, dict[str, int]] = {
     # Distinct crash images per workload (union over its crash points): regression
     # data, as Stateright pins state counts. A change means the protocol's file
     # operations or the persistence model changed -- update deliberately.
-    JOURNALED: {"I": 12, "C": 2, "T": 2, "R": 3, "A": 4, "a": 4, "M": 6, "AA": 7, "Aa": 7,
-                "AM": 9, "aA": 7, "aa": 7, "aM": 24, "MA": 9, "Ma": 9, "MM": 11, "AAA": 10,
-                "AAa": 10, "AAM": 12, "AaA": 10, "Aaa": 10, "AaM": 27, "AMA": 12, "AMa": 12,
-                "AMM": 14, "aAA": 10, "aAa": 10, "aAM": 12, "aaA": 10, "aaa": 10, "aaM": 42,
-                "aMA": 27, "aMa": 27, "aMM": 44, "MAA": 12, "MAa": 12, "MAM": 14, "MaA": 12,
-                "Maa": 12, "MaM": 29, "MMA": 14, "MMa": 14, "MMM": 16},
-    ALICE_WEAK: {"I": 18, "C": 2, "T": 2, "R": 3, "A": 6, "a": 6, "M": 11, "AA": 11, "Aa": 11,
-                 "AM": 16, "aA": 26, "aa": 26, "aM": 66, "MA": 16, "Ma": 16, "MM": 20,
-                 "AAA": 16, "AAa": 16, "AAM": 21, "AaA": 31, "Aaa": 31, "AaM": 71, "AMA": 21,
-                 "AMa": 21, "AMM": 25, "aAA": 31, "aAa": 31, "aAM": 36, "aaA": 106, "aaa": 106,
-                 "aaM": 286, "aMA": 86, "aMa": 86, "aMM": 120, "MAA": 21, "MAa": 21, "MAM": 26,
-                 "MaA": 36, "Maa": 36, "MaM": 75, "MMA": 25, "MMa": 25, "MMM": 29},
+    JOURNALED: {"I": 12, "C": 2, "T": 2, "R": 4, "IP": 3, "MP": 3, "aP": 4, "A": 4, "a": 4,
+                "M": 6, "AA": 7, "Aa": 7, "AM": 9, "aA": 7, "aa": 7, "aM": 24, "MA": 9, "Ma": 9,
+                "MM": 11, "AAA": 10, "AAa": 10, "AAM": 12, "AaA": 10, "Aaa": 10, "AaM": 27,
+                "AMA": 12, "AMa": 12, "AMM": 14, "aAA": 10, "aAa": 10, "aAM": 12, "aaA": 10,
+                "aaa": 10, "aaM": 42, "aMA": 27, "aMa": 27, "aMM": 44, "MAA": 12, "MAa": 12,
+                "MAM": 14, "MaA": 12, "Maa": 12, "MaM": 29, "MMA": 14, "MMa": 14, "MMM": 16},
+    ALICE_WEAK: {"I": 18, "C": 2, "T": 2, "R": 4, "IP": 4, "MP": 6, "aP": 6, "A": 6, "a": 6,
+                 "M": 11, "AA": 11, "Aa": 11, "AM": 16, "aA": 26, "aa": 26, "aM": 66, "MA": 16,
+                 "Ma": 16, "MM": 20, "AAA": 16, "AAa": 16, "AAM": 21, "AaA": 31, "Aaa": 31,
+                 "AaM": 71, "AMA": 21, "AMa": 21, "AMM": 25, "aAA": 31, "aAa": 31, "aAM": 36,
+                 "aaA": 106, "aaa": 106, "aaM": 286, "aMA": 86, "aMa": 86, "aMM": 120, "MAA": 21,
+                 "MAa": 21, "MAM": 26, "MaA": 36, "Maa": 36, "MaM": 75, "MMA": 25, "MMa": 25,
+                 "MMM": 29},
 }  # fmt: skip
 
 TYPED_ERROR_OUTCOMES = {
