@@ -182,6 +182,10 @@ class RuntimeCluster:
         self._armed[node] = failpoint
         failpoints.install(self._failpoint_hit)
 
+    def armed_failpoints(self) -> dict[str, str]:
+        """Failpoints armed by :meth:`arm` that no step has reached yet (node -> name)."""
+        return {self._names[i]: name for i, name in self._armed.items()}
+
     def _failpoint_hit(self, name: str) -> None:
         node = self._performing
         if node is not None and self._armed.get(node) == name:

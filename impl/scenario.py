@@ -56,8 +56,6 @@ from typing import Any
 
 from baton.errors import InputError
 
-FAILPOINTS_HINT = "see 'baton run --help' for the failpoint names"
-
 
 @dataclass(frozen=True)
 class FieldSpec:
@@ -257,6 +255,16 @@ def _check_step_values(step: Step, names: tuple[str, ...], source: str) -> None:
         value = step.get(key)
         if value is not None and value < 1:
             raise InputError(source, step.line, key, "must be at least 1")
+    if step.kind == "crash" and step.get("at") is not None:
+        from baton.failpoints import FAILPOINTS
+
+        if step.get("at") not in FAILPOINTS:
+            raise InputError(
+                source,
+                step.line,
+                "at",
+                f"unknown failpoint {step.get('at')!r} (known: {', '.join(FAILPOINTS)})",
+            )
     if step.kind == "request" and step.get("mvcc", "Preserved") not in MVCC_VALUES:
         raise InputError(source, step.line, "mvcc", f"must be one of {', '.join(MVCC_VALUES)}")
     if step.kind == "expect":
@@ -330,6 +338,11 @@ def execute(
                 say(f"FAILED: {exc}")
                 return outcome
             outcome.steps_run += 1
+        unreached = cluster.armed_failpoints()
+        if unreached:
+            outcome.failed = f"{sc.source}: armed failpoint(s) never reached: {unreached}"
+            say(f"FAILED: armed failpoint(s) never reached: {unreached}")
+            return outcome
         lost = runner.acknowledged_lost()
         outcome.acknowledged = len(cluster.state.acked)
         if lost:
@@ -447,7 +460,10 @@ class _Runner:
         done = 0
         while count is None or done < count:
             st = cl.state
-            if len(st.nodes[r].durable.wal) >= len(st.nodes[p].durable.wal) and done:
+            behind = len(st.nodes[r].durable.wal) < len(st.nodes[p].durable.wal)
+            if not behind and core.refusal(st, core.Diverge(p, r)) is not None:
+                if not done:
+                    self.say(f"    {self.sc.nodes[r]} already holds every entry")
                 return
             if core.refusal(st, core.Replicate(p, r)) is None:
                 cl.apply(core.Replicate(p, r))

@@ -83,3 +83,8 @@ def test_expect_must_check_something() -> None:
 
 def test_not_an_object() -> None:
     assert "JSON object" in str(error_of(json.dumps([1, 2])))
+
+
+def test_unknown_failpoint_is_malformed() -> None:
+    err = error_of(scenario(INIT, '{"do": "crash", "node": "n1", "at": "marker.explode"}'))
+    assert (err.line, err.field) == (5, "at") and "unknown failpoint" in str(err)

@@ -164,3 +164,28 @@ def test_same_scenario_same_trace(tmp_path: Path) -> None:
         assert main([*args, "--quiet", "--trace", str(out)]) == 0
         traces.append(out.read_bytes())
     assert traces[0] == traces[1]
+
+
+def test_armed_failpoint_never_reached_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A crash the scenario armed but no step reached is reported, not ignored."""
+    steps: list[dict[str, object]] = [{"do": "crash", "node": "n1", "at": "marker.rename"}]
+    assert run(tmp_path, write_scenario(tmp_path, steps)) == 1
+    assert "never reached" in capsys.readouterr().err
+
+
+def test_crash_at_wal_fsync_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    """P6-S1: the primary dies before fsyncing a write; earlier acks survive."""
+    steps: list[dict[str, object]] = [
+        {"do": "write", "node": "n0", "count": 2},
+        {"do": "crash", "node": "n0", "at": "wal.fsync"},
+        {"do": "write", "node": "n0"},
+        {"do": "expect", "node": "n0", "up": False},
+        {"do": "expect", "acked": 2},
+        {"do": "restart", "node": "n0"},
+        {"do": "reinstate", "node": "n0"},
+        {"do": "write", "node": "n0"},
+        {"do": "expect", "acked": 4},
+    ]
+    assert run(tmp_path, write_scenario(tmp_path, steps)) == 0
