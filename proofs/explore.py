@@ -209,9 +209,16 @@ def _candidates(s: ClusterState) -> Iterator[Action]:
             yield Acknowledge(c)
 
 
-def enabled(s: ClusterState) -> tuple[Action, ...]:
-    """The core's enabled actions in ``s`` (equal to core.enabled_actions, faster)."""
-    return tuple(a for a in _candidates(s) if core.refusal(s, a) is None)
+def enabled(s: ClusterState, *, force_is_truthful: bool = True) -> tuple[Action, ...]:
+    """The core's enabled actions in ``s`` (equal to core.enabled_actions, faster).
+
+    The environment assumption ``force_is_truthful`` is applied as the core
+    applies it (:func:`baton.core.environment_allows`)."""
+    return tuple(
+        a
+        for a in _candidates(s)
+        if core.refusal(s, a) is None and (not force_is_truthful or core.environment_allows(s, a))
+    )
 
 
 # --- mutants (wrappers of the core's successor function) ------------------------
@@ -235,7 +242,7 @@ class Mutant:
         default=lambda s, a, t: t
     )
     untruthful_force: bool = False
-    """Drop the force_is_truthful environment assumption (see :func:`environment_allows`)."""
+    """Drop the force_is_truthful assumption (baton.core.environment_allows)."""
 
 
 def _activate(node: NodeState) -> NodeState:
@@ -308,29 +315,12 @@ MUTANTS: dict[str, Mutant] = {
 }
 
 
-def environment_allows(s: ClusterState, action: Action) -> bool:
-    """The environment assumptions the proofs rest on, applied to the core's inputs.
-
-    The core validates whatever the operator observed; the *environment* decides
-    what can be observed. ``force_is_truthful`` (baton.spec.cluster.ASSUMPTIONS):
-    an operator who forces a promotion over a primary of Unknown status is right
-    that no other node admits writes. The spec constrains its observation the
-    same way; the ``untruthful_force`` variant drops it to show what it guards.
-    """
-    if isinstance(action, Decide) and action.observation.primary_uncertain:
-        node = s.nodes[action.candidate]
-        if node.volatile is not None and node.volatile.forced:
-            return not any(
-                other.writable for j, other in enumerate(s.nodes) if j != action.candidate
-            )
-    return True
-
-
 def successors(s: ClusterState, mutant: Mutant | None = None) -> Iterator[Successor]:
     """Every (action, next state, mutated) of the core -- or of the mutant -- from ``s``."""
     truthful = mutant is None or not mutant.untruthful_force
     for action in _candidates(s):
-        if truthful and not environment_allows(s, action):
+        lying = not core.environment_allows(s, action)
+        if truthful and lying:
             continue
         try:
             # core.step checks core.refusal itself: a refused candidate raises and
@@ -340,7 +330,7 @@ def successors(s: ClusterState, mutant: Mutant | None = None) -> Iterator[Succes
             continue
         if mutant is not None:
             changed = mutant.after(s, action, t)
-            yield action, changed, changed is not t
+            yield action, changed, lying or changed is not t
         else:
             yield action, t, False
     if mutant is not None:
@@ -459,6 +449,7 @@ class Result:
     finished: bool = False
     max_states: int | None = None
     counterexample: Counterexample | None = None
+    properties: tuple[str, ...] = PROPERTY_IDS
 
     @property
     def verdict(self) -> str:
@@ -494,7 +485,7 @@ class Result:
             "seconds": round(self.seconds, 3),
             "states_per_second": round(self.states_per_second, 1),
             "max_states": self.max_states,
-            "properties": list(PROPERTY_IDS),
+            "properties": list(self.properties),
             "counterexample": None
             if cx is None
             else {
@@ -518,20 +509,32 @@ def explore(
     symmetry: bool = True,
     mutant: str | None = None,
     max_states: int | None = None,
+    properties: tuple[str, ...] = PROPERTY_IDS,
     progress: Progress | None = None,
     progress_every: int = 50_000,
+    visit: Callable[[ClusterState], None] | None = None,
 ) -> Result:
     """Breadth-first search of every state reachable within ``bounds``.
 
-    Stops at the first violating state (BFS: its run is a shortest one), when
-    no new state remains (``finished``), or at ``max_states`` (not finished).
+    Stops at the first state violating one of ``properties`` (BFS: its run is
+    a shortest one), when no new state remains (``finished``), or at
+    ``max_states`` (not finished). ``visit`` sees every distinct state's
+    representative once (tests use it to cross-check every explored state).
     """
+    unknown = set(properties) - set(PROPERTY_IDS)
+    if unknown or not properties:
+        raise ValueError(f"properties must be among {PROPERTY_IDS}, not {sorted(unknown)}")
+    checked = set(properties)
+
+    def check(state: ClusterState) -> list[str]:
+        return [pid for pid in violated(state) if pid in checked]
+
     mut: Mutant | None = None
     if mutant is not None:
         if mutant not in MUTANTS:
             raise ValueError(f"unknown mutant {mutant!r}; known: {', '.join(MUTANTS)}")
         mut = MUTANTS[mutant]
-    result = Result(bounds, symmetry, mutant, max_states=max_states)
+    result = Result(bounds, symmetry, mutant, max_states=max_states, properties=properties)
     start = time.perf_counter()
     s0 = core.initial_state(bounds.nodes, bounds.mode)
     key0 = (0, 0, state_key(s0, symmetry))
@@ -542,7 +545,9 @@ def explore(
     queue: deque[tuple[_Node, tuple[Any, ...], int]] = deque([((s0, 0, 0), key0, 0)])
     transitions = 0
     max_depth = 0
-    bad = violated(s0)
+    if visit is not None:
+        visit(s0)
+    bad = check(s0)
     violation_key: tuple[Any, ...] | None = key0 if bad else None
     next_report = progress_every
     while queue and violation_key is None:
@@ -564,7 +569,9 @@ def explore(
             parents[key] = (_key, action, mutated)
             if depth + 1 > max_depth:
                 max_depth = depth + 1
-            bad = violated(t)
+            if visit is not None:
+                visit(t)
+            bad = check(t)
             if bad:
                 violation_key = key
                 break
@@ -610,13 +617,23 @@ def _replay(
                 break
         else:  # pragma: no cover - the parents map only records successors
             raise AssertionError(f"replay: {action.label()} is not a successor")
-        steps.append(Step(action.label(), mutated, state))
-    if violated(state) != bad:  # pragma: no cover - replay is deterministic
+        steps.append(Step(label(action), mutated, state))
+    if not set(bad) <= set(violated(state)):  # pragma: no cover - replay is deterministic
         raise AssertionError("replay did not reach the violating state")
     return Counterexample(bad, steps)
 
 
 # --- rendering --------------------------------------------------------------------------
+
+
+def label(action: Action) -> str:
+    """A short readable name for an action (Decide shows only what was observed)."""
+    if isinstance(action, Decide):
+        status = "Unknown" if action.observation.primary_uncertain else "as observed"
+        return f"decide(candidate={action.candidate}, primary status {status})"
+    if isinstance(action, Crash) and action.outcome is None:
+        return f"crash(node={action.node})"
+    return action.label()
 
 
 def describe_state(s: ClusterState) -> str:
@@ -650,7 +667,7 @@ def render(result: Result) -> str:
         f"{r.seconds:.2f} s  {r.states_per_second:,.0f} states/s",
     ]
     if r.verdict == "pass":
-        out.append(f"  PASS: search finished; {', '.join(PROPERTY_IDS)} hold on every state")
+        out.append(f"  PASS: search finished; {', '.join(r.properties)} hold on every state")
     elif r.verdict == "incomplete":
         out.append(
             f"  INCOMPLETE: stopped at --max-states {r.max_states}; "
@@ -682,7 +699,10 @@ def load_manifest() -> dict[str, Any]:
 def check_manifest_entry(entry: dict[str, Any]) -> tuple[bool, str, Result]:
     """Run one manifest model and compare with its pinned numbers."""
     bounds = Bounds(entry["nodes"], entry["writes"], entry["promotions"], entry["mode"])
-    result = explore(bounds, symmetry=entry["symmetry"], mutant=entry.get("mutant"))
+    props = tuple(entry.get("properties", PROPERTY_IDS))
+    result = explore(
+        bounds, symmetry=entry["symmetry"], mutant=entry.get("mutant"), properties=props
+    )
     problems = []
     if result.verdict != entry["verdict"]:
         problems.append(f"verdict {result.verdict} != pinned {entry['verdict']}")

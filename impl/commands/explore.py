@@ -18,6 +18,8 @@ Examples:
   baton explore --nodes 3 --writes 1 --promotions 2
   baton explore --nodes 3 --mode sync --no-symmetry
   baton explore --nodes 3 --promotions 2 --mutant concurrent_attempts
+  baton explore --nodes 3 --promotions 2 --mutant concurrent_attempts --properties P6-S1
+                                                # the acknowledged-write loss itself
   baton explore --list-mutants
   baton explore --nodes 3 --json > result.json
 """
@@ -58,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="stop after K distinct states (the run then fails: not finished)",
     )
+    parser.add_argument(
+        "--properties",
+        metavar="ID,ID,...",
+        help="check only these properties (default: all seven), e.g. P6-S1",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -79,6 +86,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown mutant {args.mutant!r}; choose from: {', '.join(explore.MUTANTS)}"
         )
+    props = explore.PROPERTY_IDS
+    if args.properties:
+        props = tuple(p.strip() for p in args.properties.split(",") if p.strip())
+        bad = [p for p in props if p not in explore.PROPERTY_IDS]
+        if bad or not props:
+            raise UsageError(
+                f"--properties: unknown {', '.join(bad) or '(none given)'}; "
+                f"choose from {', '.join(explore.PROPERTY_IDS)}"
+            )
     bounds = explore.Bounds(args.nodes, args.writes, args.promotions, args.mode)
 
     def progress(states: int, transitions: int, depth: int, seconds: float) -> None:
@@ -94,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         symmetry=args.symmetry,
         mutant=args.mutant,
         max_states=args.max_states,
+        properties=props,
         progress=None if args.quiet else progress,
     )
     if args.json:
