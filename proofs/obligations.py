@@ -506,6 +506,28 @@ def cluster_counterexample(ob: Obligation) -> Outcome:
     )
 
 
+def explore_model(ob: Obligation) -> Outcome:
+    """Exhaustive explicit-state search of the runtime core (baton.proofs.explore).
+
+    ``expect`` "pass": the search must finish with no violation; "violation":
+    the mutant must yield a counterexample (caught), else it is missed."""
+    from baton.proofs import explore
+
+    p = ob.params
+    bounds = explore.Bounds(int(p["n"]), int(p["writes"]), int(p["promotions"]), str(p["mode"]))
+    props = tuple(p.get("targets") or explore.PROPERTY_IDS)
+    result = explore.explore(bounds, mutant=p.get("mutant"), properties=props)
+    counts = f"{result.states} states, {result.transitions} transitions, depth {result.max_depth}"
+    if p["expect"] == "pass":
+        return _proven(result.passed, f"{bounds.label()}: {result.verdict}; {counts}")
+    cx = result.counterexample
+    if cx is None:
+        return Outcome(False, "missed", f"no counterexample within {bounds.label()}; {counts}")
+    data = {"violated": cx.violated, "steps": [st.action for st in cx.steps]}
+    detail = f"{len(cx) - 1}-step counterexample violates {', '.join(cx.violated)}; {counts}"
+    return Outcome(True, "caught", detail, data)
+
+
 RUNNERS: dict[str, Callable[[Obligation], Outcome]] = {
     fn.__name__: fn
     for fn in (
@@ -533,6 +555,7 @@ RUNNERS: dict[str, Callable[[Obligation], Outcome]] = {
         companion_recovery,
         companion_denial,
         cluster_counterexample,
+        explore_model,
     )
 }
 
@@ -848,6 +871,45 @@ def build(
             n=n,
             mode="async",
             dropped=a.name,
+        )
+    # The explicit-state explorer over the runtime core itself (baton explore).
+    explore_models = [(2, 1, 1, "async"), (3, 0, 1, "async")]
+    if not quick:
+        explore_models += [(2, 1, 1, "sync"), (3, 1, 1, "async"), (2, 2, 2, "async")]
+    for n, w, p, mode in explore_models:
+        add(
+            f"explore.N{n}.W{w}.P{p}.{mode}",
+            "explore",
+            tuple(properties.PROPERTY_IDS),
+            "explicit-state",
+            "explore_model",
+            f"every reachable state of the runtime core, <= {w} writes, <= {p} promotions",
+            n=n,
+            writes=w,
+            promotions=p,
+            mode=mode,
+            expect="pass",
+        )
+    for name, n, p, target in (
+        ("restart_keeps_authority", 2, 1, "P6-S1"),
+        ("reinstate_during_attempt", 2, 1, "P6-S1"),
+        ("concurrent_attempts", 3, 2, "P6-A3"),
+        ("untruthful_force", 2, 1, "P6-A1"),
+    ):
+        add(
+            f"mutant.explore.{name}",
+            "mutant",
+            (target,),
+            "explicit-state",
+            "explore_model",
+            f"the runtime core variant '{name}' yields a counterexample to {target}",
+            n=n,
+            writes=0 if name == "concurrent_attempts" else 1,
+            promotions=p,
+            mode="async",
+            mutant=name,
+            targets=[target],
+            expect="violation",
         )
     return obs
 
