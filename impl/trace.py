@@ -750,7 +750,10 @@ _REQUIRED: dict[str, tuple[Field, ...]] = {
 _ALLOWED_KEYS: dict[str, frozenset[str]] = {
     k.name: frozenset(["seq", "kind", "meta", *(f.name for f in k.fields)]) for k in KINDS
 }
-_FIELDS: dict[str, dict[str, Field]] = {k.name: {f.name: f for f in k.fields} for k in KINDS}
+_REQUIRED_NAMES: dict[str, frozenset[str]] = {
+    k: frozenset(["seq", "kind", *(f.name for f in fields)]) for k, fields in _REQUIRED.items()
+}
+_FIELD_LIST: dict[str, tuple[Field, ...]] = {k.name: k.fields for k in KINDS}
 
 
 def validate_event(
@@ -773,19 +776,27 @@ def validate_event(
         raise _bad(source, line, "seq", f"expected a non-negative integer, got {seq!r}")
     if last_seq is not None and seq <= last_seq:
         raise _bad(source, line, "seq", f"seq {seq} does not increase (previous {last_seq})")
-    fields = _FIELDS[kind]
-    for key in event:
-        if key not in _ALLOWED_KEYS[kind]:
-            raise _bad(source, line, key, f"unknown field for kind {kind!r}")
-    for fld in _REQUIRED[kind]:
-        if fld.name not in event:
-            raise _bad(source, line, fld.name, f"missing field (required for kind {kind!r})")
-    for key, value in event.items():
-        spec = fields.get(key)
-        if spec is not None:
-            _check_field(source, line, kind, spec, value, nodes)
-        elif key == "meta":
-            _check_field(source, line, kind, META_FIELD, value, nodes)
+    if not event.keys() <= _ALLOWED_KEYS[kind]:
+        for key in event:
+            if key not in _ALLOWED_KEYS[kind]:
+                raise _bad(source, line, key, f"unknown field for kind {kind!r}")
+    if not _REQUIRED_NAMES[kind] <= event.keys():
+        for fld in _REQUIRED[kind]:
+            if fld.name not in event:
+                raise _bad(source, line, fld.name, f"missing field (required for kind {kind!r})")
+    for fld in _FIELD_LIST[kind]:
+        name = fld.name
+        if name not in event:
+            continue
+        value = event[name]
+        # Fast paths for the hot fields (lsn, epoch, node): exact types, no call.
+        if fld.type == "int" and type(value) is int and value >= 0:
+            continue
+        if fld.type == "node" and type(value) is str and value in nodes:
+            continue
+        _check_field(source, line, kind, fld, value, nodes)
+    if "meta" in event:
+        _check_field(source, line, kind, META_FIELD, event["meta"], nodes)
     return event
 
 

@@ -13,7 +13,9 @@ core, never written by hand:
   produce (``baton.events``) and the final authority; each expected trace is
   checked by the oracle before it is written (it must conform).
 * ``trace``: the example traces in ``examples/traces`` (conforming and
-  deliberately broken) with the oracle's expected verdict.
+  deliberately broken) with the oracle's expected verdict, and the traces of
+  the runtime's example scenarios (``baton run examples/*.json``), which must
+  conform.
 
 One vector is one JSON line ``{"id", "family", "input", "expected"}`` (schema:
 ``baton schema vectors``). Output is byte-identical for the same Baton
@@ -389,6 +391,42 @@ def trace_vectors(traces_dir: Path) -> Iterator[dict[str, Any]]:
         }
 
 
+def runtime_trace_vectors(scenarios_dir: Path) -> Iterator[dict[str, Any]]:
+    """The runtime's example scenarios (``baton run``) on real directories, as trace vectors.
+
+    Each run's trace must conform (the reference obeys its own oracle); the
+    vector records the trace and that verdict."""
+    import contextlib
+    import tempfile
+
+    from baton import cli
+
+    for path in sorted(scenarios_dir.glob("*.json")):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "trace.jsonl"
+            argv = ["run", str(path), "--dir", str(Path(tmp) / "nodes"), "--trace", str(out)]
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = cli.main([*argv, "--quiet"])
+            if code != 0:
+                raise AssertionError(f"baton run {path.name} exited {code}")
+            text = out.read_text(encoding="utf-8")
+        verdict = oracle.check_stream(io.StringIO(text), path.name)
+        if verdict.status != "conforms":
+            raise AssertionError(f"baton run {path.name}: {oracle.render(verdict)}")
+        yield {
+            "id": f"trace/run_{path.stem}",
+            "family": "trace",
+            "input": {"trace": text},
+            "expected": {"status": "conforms", "exit": 0, "violations": [], "error": None},
+        }
+
+
+def default_scenarios_dir() -> Path | None:
+    """examples/ of a source checkout (the runtime's scenarios), if there is one."""
+    here = Path(__file__).resolve().parent.parent / "examples"
+    return here if here.is_dir() and any(here.glob("*.json")) else None
+
+
 def default_traces_dir() -> Path | None:
     """examples/traces of a source checkout, if there is one."""
     here = Path(__file__).resolve().parent.parent / "examples" / "traces"
@@ -452,14 +490,22 @@ consumed and agreed.
 """
 
 
-def generate(out_dir: Path, traces_dir: Path | None = None) -> dict[str, Any]:
-    """Write every vector file, the manifest and the README; return the manifest."""
+def generate(
+    out_dir: Path, traces_dir: Path | None = None, scenarios_dir: Path | None = None
+) -> dict[str, Any]:
+    """Write every vector file, the manifest and the README; return the manifest.
+
+    ``traces_dir``: example traces (examples/traces); ``scenarios_dir``: the
+    runtime's scenario files (examples/*.json), run with ``baton run``."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    traces = list(trace_vectors(traces_dir)) if traces_dir is not None else []
+    if scenarios_dir is not None:
+        traces += list(runtime_trace_vectors(scenarios_dir))
     files: dict[str, list[dict[str, Any]]] = {
         "lifecycle.jsonl": list(lifecycle_vectors()),
         "validation.jsonl": list(validation_vectors()),
         "scenarios.jsonl": list(scenario_vectors()),
-        "traces.jsonl": list(trace_vectors(traces_dir)) if traces_dir is not None else [],
+        "traces.jsonl": traces,
     }
     hashes: dict[str, str] = {}
     counts: dict[str, int] = {}

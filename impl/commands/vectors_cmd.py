@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="example traces to include as trace vectors (default: examples/traces of the "
         "source tree, when present)",
     )
+    parser.add_argument(
+        "--scenarios",
+        metavar="DIR",
+        help="runtime scenario files (*.json) to run with 'baton run' and include as trace "
+        "vectors (default: examples/ of the source tree, when present)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
     traces = Path(args.traces) if args.traces else vectors.default_traces_dir()
     if traces is not None and not traces.is_dir():
         raise UsageError(f"--traces {traces} is not a directory")
-    manifest = vectors.generate(out, traces)
+    scenarios = Path(args.scenarios) if args.scenarios else vectors.default_scenarios_dir()
+    if scenarios is not None and not scenarios.is_dir():
+        raise UsageError(f"--scenarios {scenarios} is not a directory")
+    manifest = vectors.generate(out, traces, scenarios)
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
     print(f"wrote {manifest['total']} vectors to {out}/ ({counts}); see {out}/README.md")
     return 0
