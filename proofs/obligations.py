@@ -72,6 +72,10 @@ class Obligation:
     description: str
     params: dict[str, Any] = field(default_factory=dict)
 
+    def verdict_fails_proof(self) -> bool:
+        """A failure of this obligation is a property violation (not a missed mutant)."""
+        return self.group not in ("mutant", "assumption", "companion") and bool(self.properties)
+
     @property
     def n(self) -> int | None:
         value = self.params.get("n")

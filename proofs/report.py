@@ -152,10 +152,50 @@ def to_json(rows: list[tuple[Obligation, Outcome]], *, quick: bool, wall: float)
                 "detail": out.detail,
                 "seconds": round(out.seconds, 3),
                 "counterexample": out.counterexample,
+                "violations": violations_of(ob, out),
             }
             for ob, out in rows
         ],
     }
+
+
+def violations_of(ob: Obligation, out: Outcome) -> list[dict[str, Any]]:
+    """The obligation's counterexample as records of the one verdict format.
+
+    A caught mutant or dropped assumption contributes the violations its
+    counterexample shows (that is what makes it *caught*); a failed proof
+    contributes one violation naming the obligation. Witnesses contribute none.
+    """
+    from baton.verdict import make_violation
+
+    from .counterexample import explain
+
+    cx = out.counterexample or {}
+    if ob.group in ("mutant", "assumption") and out.passed and cx.get("steps"):
+        last = cx["steps"][-1]
+        return [
+            make_violation(
+                ob.name,
+                pid,
+                explain(pid, last["state"]),
+                step=int(last["index"]),
+                event={"action": last["action"], "nodes": last["nodes"]},
+                state=last["state"],
+            ).to_dict()
+            for pid in cx.get("violated", [])
+        ]
+    if ob.group in ("mutant", "assumption") and out.passed and cx.get("context"):
+        return [
+            make_violation(
+                ob.name,
+                "P6-F1",
+                f"the variant allows a promotion whose preconditions fail: {out.detail}",
+                state={"context": cx["context"]},
+            ).to_dict()
+        ]
+    if not out.passed and ob.verdict_fails_proof():
+        return [make_violation(ob.name, ob.properties[0], out.detail or out.verdict).to_dict()]
+    return []
 
 
 def outcome_dict(outcome: Outcome) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 from baton.proofs import counterexample, induction, obligations
 from baton.spec.cluster import Config
+from referencing import Registry, Resource
 
 
 def _baton(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -94,7 +95,13 @@ def test_verify_quick_passes_and_report_matches_schema(tmp_path: object) -> None
     schema = json.loads(
         resources.files("baton").joinpath("schemas/report.schema.json").read_text("utf-8")
     )
-    jsonschema.validate(report, schema)
+    verdict_schema = json.loads(
+        resources.files("baton").joinpath("schemas/verdict.schema.json").read_text("utf-8")
+    )
+    registry = Registry().with_resource(
+        verdict_schema["$id"], Resource.from_contents(verdict_schema)
+    )
+    jsonschema.Draft202012Validator(schema, registry=registry).validate(report)
     assert report["passed"] is True
     groups = {o["group"] for o in report["obligations"]}
     assert {
@@ -106,7 +113,10 @@ def test_verify_quick_passes_and_report_matches_schema(tmp_path: object) -> None
         "companion",
         "mutant",
     } <= groups
-    assert all(o["result"] == "caught" for o in report["obligations"] if o["group"] == "mutant")
+    mutants = [o for o in report["obligations"] if o["group"] == "mutant"]
+    assert all(o["result"] == "caught" for o in mutants)
+    # Caught means: a counterexample, reported in the one verdict format.
+    assert all(o["violations"] for o in mutants)
 
 
 def test_verify_usage_errors_exit_2() -> None:

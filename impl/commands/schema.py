@@ -1,4 +1,4 @@
-"""Print a JSON Schema: the trace format, the verdict format or the vectors format.
+"""Print a JSON Schema: the trace, verdict, vectors or verify-report format.
 
 The schemas are generated from the same tables the code uses (baton.trace.KINDS,
 baton.verdict, baton.vectors) and shipped as impl/schemas/*.json; this prints the
@@ -8,6 +8,7 @@ examples:
   baton schema trace
   baton schema verdict > verdict.schema.json
   baton schema vectors
+  baton schema report          # the JSON of 'baton verify --json FILE'
 
 exit status: 0 printed, 2 unknown schema name.
 """
@@ -23,6 +24,7 @@ SCHEMAS: dict[str, str] = {
     "trace": "trace.schema.json",
     "verdict": "verdict.schema.json",
     "vectors": "vectors.schema.json",
+    "report": "report.schema.json",
 }
 
 
