@@ -91,6 +91,15 @@ RULES: tuple[Rule, ...] = (
         "operator (audited)",
     ),
     Rule(
+        "validation_context",
+        "P6-F1",
+        ("lifecycle", "validation", "data", "durability", "authority"),
+        "the recorded context describes the cluster the trace shows: wal_end is the candidate's "
+        "durable WAL end, ack_bound bounds the acknowledged writes, a writable candidate is "
+        "PrimaryActive, a halted one Halted, and the old primary is not 'Unavailable' while "
+        "another node admits writes (a decision on false facts is not proven safe)",
+    ),
+    Rule(
         "single_writer",
         "P6-A1",
         ("lifecycle", "data", "durability", "authority"),
@@ -641,6 +650,7 @@ class Checker:
                 "begin_validation.",
             )
         ctx, decision = e["context"], e["decision"]
+        self._context_matches_trace(e, node)
         if "wal_end" in e and "ack_bound" in e:
             pos = position_of(e["wal_end"], e["ack_bound"])
             if pos != ctx["position"]:
@@ -673,6 +683,37 @@ class Checker:
             )
         self._explained(decision, e["invariants"], "validation decision")
         node.validated = decision
+
+    def _context_matches_trace(self, e: dict[str, Any], node: NodeSummary) -> None:
+        """The validator decided on facts the trace contradicts (P6-F1)."""
+        ctx = e["context"]
+        problems = []
+        end = runs_len(node.wal)
+        if "wal_end" in e and e["wal_end"] != end:
+            problems.append(
+                f"wal_end is {e['wal_end']} but {node.name}'s durable WAL ends at {end}"
+            )
+        acked = runs_len(self.acked)
+        bound = e.get("ack_bound")
+        if bound is not None and bound < acked:
+            problems.append(
+                f"ack_bound {bound} is below the {acked} writes already acknowledged, so it is "
+                "no upper bound"
+            )
+        if node.writable and ctx["role"] != "PrimaryActive":
+            problems.append(f"{node.name} admits writes but the context says {ctx['role']}")
+        if node.role == "Halted" and ctx["role"] != "Halted":
+            problems.append(f"{node.name} is halted but the context says {ctx['role']}")
+        writers = [n.name for n in self.nodes.values() if n.writable and n is not node]
+        if writers and ctx["primary_status"] == "Unavailable":
+            problems.append(f"the old primary is 'Unavailable' but {writers[0]} admits writes")
+        if problems:
+            self.fail(
+                "validation_context",
+                "P6-F1",
+                f"the validation of {e['attempt']!r} decided on facts the trace contradicts: "
+                f"{'; '.join(problems)}. A decision on false facts is not proven safe.",
+            )
 
     # --- durability and authority ---
 

@@ -40,16 +40,16 @@ def _baton(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
 
 
 def test_conforming_trace_exits_0() -> None:
-    """A conforming full trace: exit 0 and the verdict says CONFORMS with 12/12 rules."""
+    """A conforming full trace: exit 0 and the verdict says CONFORMS with 13/13 rules."""
     code, out, _ = _baton("check", str(TRACES / "good_failover.jsonl"))
-    assert code == 0 and "CONFORMS" in out and "12/12" in out
+    assert code == 0 and "CONFORMS" in out and "13/13" in out
 
 
 def test_violation_exits_1_with_line_invariant_and_state() -> None:
     """P6-S1: the lost-ack trace exits 1 naming line, invariant, explanation and state."""
     code, out, _ = _baton("check", str(TRACES / "broken_s1_lost_ack.jsonl"))
     assert code == 1
-    assert "line 18 (seq 17): P6-S1 broken (rule acked_writes_preserved)" in out
+    assert "line 20 (seq 19): P6-S1 broken (rule acked_writes_preserved)" in out
     assert "acknowledged write" in out and "state before the event" in out
 
 

@@ -74,6 +74,11 @@ def test_p6_f1_validator_allows_unknown_primary() -> None:
     _check_broken("broken_f1_allows_unknown_primary")
 
 
+def test_p6_f1_context_contradicts_the_trace() -> None:
+    """P6-F1: a validation whose ack_bound is below the writes already acknowledged is caught."""
+    _check_broken("broken_f1_context_contradicts_trace")
+
+
 def test_p6_d1_decision_differs_from_spec() -> None:
     """P6-D1: a denial with a reason other than the spec's for that context is caught."""
     _check_broken("broken_d1_wrong_denial_reason")

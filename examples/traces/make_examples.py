@@ -198,6 +198,12 @@ BROKEN: dict[str, tuple[Mutation, str, str, str | None]] = {
         "validation_decision",
         "val",
     ),
+    "broken_f1_context_contradicts_trace": (
+        with_field("val", ack_bound=1, context={**GOOD_CTX, "position": "Ahead"}),
+        "P6-F1",
+        "validation_context",
+        "val",
+    ),
     "broken_d1_wrong_denial_reason": (
         with_field("val2", decision="mvcc_unknown", invariants=["P6-F1"]),
         "P6-D1",
@@ -256,7 +262,15 @@ BROKEN: dict[str, tuple[Mutation, str, str, str | None]] = {
         "demote1",
     ),
     "broken_s1_lost_ack": (
-        insert_after("ack2", t.write("n1", 3, 1), t.ack("n1", 3, 1)),
+        # The hazard of DESIGN.md: the old primary comes back after the approval and
+        # acknowledges a write before the candidate's marker is durable.
+        insert_after(
+            "approve",
+            t.restart("n1", "Primary", 1),
+            t.reinstate("n1", 1),
+            t.write("n1", 3, 1),
+            t.ack("n1", 3, 1),
+        ),
         "P6-S1",
         "acked_writes_preserved",
         "complete",
