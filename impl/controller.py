@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from baton import core
-from baton.errors import InapplicableRequest, ProtocolError, UnknownNode
+from baton.errors import DuplicateRequest, InapplicableRequest, ProtocolError, UnknownNode
 from baton.validator import Verdict
 
 
@@ -110,6 +110,13 @@ class Controller:
         self.driver.note_request(req, c)
         try:
             self.driver.apply(core.Request(c, req.force))
+        except DuplicateRequest as exc:
+            # The core names nodes by index; the operator knows them by name.
+            named = DuplicateRequest(
+                req.candidate, self.driver.names[int(exc.in_progress)], exc.state
+            )
+            self.driver.note_rejection(req, c, named)
+            raise named from None
         except ProtocolError as exc:
             self.driver.note_rejection(req, c, exc)
             raise

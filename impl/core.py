@@ -710,7 +710,7 @@ def _error_for(s: ClusterState, action: Action, why: str) -> ProtocolError:
     if isinstance(action, Request) and s.nodes[action.candidate].up:
         busy = s.in_flight()
         if busy is not None:
-            return DuplicateRequest(f"n{action.candidate}", f"n{busy}", s.nodes[busy].lifecycle)
+            return DuplicateRequest(str(action.candidate), str(busy), s.nodes[busy].lifecycle)
     if isinstance(action, Request):
         return InapplicableRequest(f"promotion request for node {action.candidate}: {why}")
     event = {

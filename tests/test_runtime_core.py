@@ -149,7 +149,7 @@ def test_duplicate_request_is_rejected_without_disturbing_the_attempt() -> None:
     state = run(core.initial_state(3), Crash(0), Request(1), BeginValidation(1))
     with pytest.raises(DuplicateRequest) as info:
         core.step(state, Request(2))
-    assert info.value.in_progress == "n1"
+    assert info.value.in_progress == "1"  # the core names nodes by index
     assert core.refusal(state, Request(1)) is not None
     assert state.nodes[1].lifecycle == "PromotionValidating"
 
