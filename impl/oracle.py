@@ -640,8 +640,8 @@ class Checker:
     def _validation(self, e: dict[str, Any]) -> None:
         name, attempt = e["node"], e["attempt"]
         node = self._up(name, "no_implicit_retry", "P6-F3", "a validation")
-        if node.attempt != attempt or node.lifecycle != "PromotionValidating":
-            again = node.attempt == attempt and node.validated is not None
+        again = node.attempt == attempt and node.validated is not None
+        if again or node.attempt != attempt or node.lifecycle != "PromotionValidating":
             self.fail(
                 "no_implicit_retry" if again else "attempt_observable",
                 "P6-F3" if again else "P6-O1",

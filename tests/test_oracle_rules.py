@@ -139,6 +139,16 @@ def test_p6_f2_recovery_reads_neither_old_nor_new() -> None:
     _check_broken("broken_f2_recovers_a_guess")
 
 
+def test_p6_f3_second_validation_in_one_attempt() -> None:
+    """P6-F3: validating twice within one request (a hidden retry) is caught."""
+    events, lines = EX.numbered(EX.base())
+    val = next(e for e in events if e["kind"] == "validation")
+    twice = t.number([*events[: lines["val"]], val, *events[lines["val"] :]])
+    twice[-1]["events"] = len(twice) - 1
+    verdict = oracle.check_events(twice)
+    assert [(v.invariant, v.line) for v in verdict.violations] == [("P6-F3", lines["val"] + 1)]
+
+
 def test_every_rule_has_a_broken_example() -> None:
     """Every oracle rule and every invariant it reports has a broken trace above."""
     rules = {rule for _, _, rule, _ in EX.BROKEN.values()}
