@@ -213,3 +213,57 @@ def test_dropping_force_is_truthful_shows_the_two_writer_counterexample() -> Non
 def promote_after(state: core.ClusterState, decide: core.Action) -> core.ClusterState:
     state = run(state, decide, BeginTransition(1))
     return run(state, *(MarkerOp(1, op) for op in core.MARKER_OPS), Complete(1))
+
+
+# Actions whose spec counterpart has no choice beyond the node parameters, so a
+# refusal by the core must mean the spec's action is disabled too.
+CHOICE_FREE = (
+    core.Write,
+    core.Ack,
+    core.Replicate,
+    core.Diverge,
+    core.Restart,
+    core.Reinstate,
+    core.Demote,
+    core.StepDown,
+    core.Designate,
+    core.Reject,
+    core.BeginValidation,
+    core.BeginTransition,
+    core.MarkerOp,
+    core.Complete,
+    core.Acknowledge,
+    core.Request,
+)
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_core_refuses_only_what_the_spec_disables(mode: str) -> None:
+    """No needless refusal: an action the core refuses is disabled in the spec too."""
+    import z3
+    from baton.spec import cluster as spec_cluster
+    from baton.spec.concrete import bind
+
+    cfg = Config(n=2, mode=mode)
+    rng = random.Random(11)
+    state = core.initial_state(2, mode)
+    checked = 0
+    for _ in range(12):
+        s_vars = spec_cluster.fresh_state(2, "s")
+        t_vars = spec_cluster.fresh_state(2, "t")
+        solver = z3.Solver()
+        solver.add(bind(core.to_snapshot(state), s_vars))
+        formulas: dict[str, list[z3.BoolRef]] = {}
+        for act in spec_cluster.actions(cfg, s_vars, t_vars, "x"):
+            formulas.setdefault(f"{act.name}{list(act.nodes)}", []).append(act.formula)
+        for action in core.candidate_actions(state):
+            if not isinstance(action, CHOICE_FREE) or core.refusal(state, action) is None:
+                continue
+            for name in core.spec_action_names(action):
+                solver.push()
+                solver.add(z3.Or(*formulas[name]))
+                assert solver.check() == z3.unsat, (action, core.refusal(state, action))
+                solver.pop()
+                checked += 1
+        state, _ = core.step(state, rng.choice(core.enabled_actions(state)))
+    assert checked > 100
