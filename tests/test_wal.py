@@ -198,8 +198,7 @@ def test_failed_fsync_poisons_the_handle(disk: PosixDisk) -> None:
     """Plan item 6 (fsyncgate): after a failed fsync nothing is acknowledged and no retry
     through the same handle is trusted; reopening from disk is the only way on."""
     Wal.create(disk, NAME)
-    # The first fsync is open's own (recovery makes what it read durable); fail the second.
-    faulty = FaultyDisk(disk, FaultPlan(nth=2, errno=errno.EIO, ops=frozenset({"fsync"})))
+    faulty = FaultyDisk(disk, FaultPlan(nth=1, errno=errno.EIO, ops=frozenset({"fsync"})))
     wal, _ = Wal.open(faulty, NAME)
     wal.append(1, b"unacknowledged")
     with pytest.raises(DiskFault):
