@@ -15,13 +15,23 @@ from pathlib import Path
 
 import pytest
 from baton import failpoints
-from baton.errors import DiskFault, MarkerCorrupt, MarkerMissing, NotInitialised
+from baton.errors import (
+    DiskFault,
+    IdentityCorrupt,
+    MarkerCorrupt,
+    MarkerMissing,
+    NotInitialised,
+    ProtocolError,
+)
 from baton.identity import (
     IDENTITY_FILE,
     NodeIdentity,
     cleanup_temp_files,
     encode_frame,
+    encode_identity,
     initialise_node,
+    read_identity,
+    recover_node,
 )
 from baton.marker import (
     MARKER_FILE,
@@ -236,3 +246,44 @@ def test_variant_hook_rejects_unknown_steps() -> None:
     """The mutant hook is checked: a misspelt step is an error, not a skipped fsync."""
     with pytest.raises(ValueError, match="unknown marker write steps"):
         write_marker(SimDisk(), PRIMARY, variant=("write_temp", "fsync-temp"))
+
+
+# --- the identity (plan item 4) ---------------------------------------------------------
+
+
+def test_identity_roundtrip_and_every_bit_flip_rejected(disk: PosixDisk) -> None:
+    """Plan item 4: the identity reads back; any single-bit flip is IdentityCorrupt
+    naming the file (the node refuses to start rather than guess who it is)."""
+    assert read_identity(disk) == IDENTITY
+    good = encode_identity(IDENTITY)
+    for bit in range(len(good) * 8):
+        flipped = bytearray(good)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        disk.write_file(IDENTITY_FILE, bytes(flipped))
+        with pytest.raises(IdentityCorrupt) as caught:
+            read_identity(disk)
+        assert caught.value.path == IDENTITY_FILE
+        reason_kind(caught.value.reason)
+
+
+def test_initialise_refuses_an_initialised_directory(disk: PosixDisk) -> None:
+    """Init happens once: a second init would overwrite the marker (epochs backwards)."""
+    with pytest.raises(ProtocolError, match="already holds an initialised node"):
+        initialise_node(disk, IDENTITY, PRIMARY)
+
+
+def test_initialise_refuses_a_marker_of_another_node(tmp_path: Path) -> None:
+    """The first marker must name the directory's own node."""
+    with pytest.raises(ValueError):
+        initialise_node(PosixDisk(tmp_path), IDENTITY, Marker("n2", "n2", 1, None))
+
+
+def test_interrupted_init_can_be_rerun(tmp_path: Path) -> None:
+    """Plan item 4: a crash before the identity landed leaves NotInitialised, and init
+    simply runs again over the leftovers."""
+    real = PosixDisk(tmp_path)
+    write_marker(real, HANDED_OVER)  # a leftover of an interrupted init
+    with pytest.raises(NotInitialised):
+        recover_node(real)
+    initialise_node(real, IDENTITY, PRIMARY)
+    assert recover_node(real).marker == PRIMARY
