@@ -321,6 +321,7 @@ class Checker:
                 node.role, node.writable = "Primary", True
             self.nodes[name] = node
         self.max_epoch: int = header["epoch"]
+        self.standby: str | None = None  # sync mode: named by the last designate line
         self.acked: Runs = []
         self.pending: dict[str, tuple[str, bool, int]] = {}  # attempt -> (node, force, line)
         self.violations: list[Violation] = []
@@ -838,6 +839,7 @@ class Checker:
 
     def _designate(self, e: dict[str, Any]) -> None:
         self._up(e["primary"], "single_writer", "P6-A1", "a standby designation")
+        self.standby = e["standby"]
 
     def _end(self, e: dict[str, Any]) -> None:
         if e["events"] != self.events - 1:
@@ -904,6 +906,8 @@ class Checker:
                 "durable in its WAL. An acknowledgement means the write is fsynced first.",
             )
             return
+        if self.mode == "sync":
+            self._sync_standby_holds(node, lsn)
         acked_len = runs_len(self.acked)
         if lsn >= acked_len:
             if not runs_is_prefix(self.acked, wal):
@@ -923,6 +927,27 @@ class Checker:
                 "P6-S2",
                 f"{node.name} acknowledges up to lsn {lsn}, but its entries there differ from the "
                 f"acknowledged history ({runs_text(self.acked)}).",
+            )
+
+    def _sync_standby_holds(self, node: NodeSummary, lsn: int) -> None:
+        """Sync mode: an acknowledgement waits until a standby holds the entries durably.
+
+        The designated standby when the trace names one, else any other node."""
+        holders = [
+            n.name
+            for n in self.nodes.values()
+            if n is not node
+            and (self.standby is None or n.name == self.standby)
+            and runs_common(n.wal, node.wal) >= lsn
+        ]
+        if not holders:
+            who = f"the standby {self.standby}" if self.standby else "no other node"
+            self.fail(
+                "acked_writes_preserved",
+                "P6-S1",
+                f"sync mode: {node.name} acknowledges up to lsn {lsn} but {who} holds those "
+                "entries durably. A synchronous acknowledgement waits for the standby, so that "
+                "a failover to it loses nothing.",
             )
 
     def _replicate(self, e: dict[str, Any]) -> None:

@@ -186,6 +186,34 @@ def test_p6_s1_ack_of_entry_not_durable() -> None:
     assert [x.invariant for x in v.violations] == ["P6-S1"]
 
 
+def test_p6_s1_sync_ack_without_standby() -> None:
+    """P6-S1: in sync mode an ack before any standby holds the entry is caught; after
+    replication to the designated standby it passes."""
+    head = t.header(["n1", "n2", "n3"], "sync", "n1")
+    early = t.number([head, t.write("n1", 1, 1), t.ack("n1", 1, 1)])
+    assert [v.invariant for v in oracle.check_events(early).violations] == ["P6-S1"]
+    ok = t.number(
+        [
+            head,
+            t.designate("n1", "n3"),
+            t.write("n1", 1, 1),
+            t.replicate("n1", "n3", 1, 1, 1),
+            t.ack("n1", 1, 1),
+        ]
+    )
+    assert oracle.check_events(ok).status == "conforms"
+    wrong_standby = t.number(
+        [
+            head,
+            t.designate("n1", "n3"),
+            t.write("n1", 1, 1),
+            t.replicate("n1", "n2", 1, 1, 1),
+            t.ack("n1", 1, 1),
+        ]
+    )
+    assert [v.line for v in oracle.check_events(wrong_standby).violations] == [5]
+
+
 def test_all_lists_every_violation() -> None:
     """--all keeps going: two independent violations are both reported, in order."""
     events = _ev([t.write("n2", 1, 1), t.write("n1", 5, 1)])

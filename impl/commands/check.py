@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from baton.cli import UsageError
+from baton.errors import UsageError
 from baton.oracle import check_stream, render
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from baton.cli import UsageError
+from baton.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
