@@ -1,0 +1,255 @@
+"""SPIN vs the explorer on the same model, side by side in one run.
+
+For each bounded model (N nodes, <= W writes, <= P promotion requests, mode)
+this generates the Promela twin (bench/spin/promela.py), compiles SPIN's
+verifier, runs it exhaustively (breadth first, like the explorer; and depth
+first, SPIN's fastest mode), runs ``baton explore`` on the same bounds with and
+without symmetry reduction, and prints states, transitions, seconds, states/s
+and peak RSS for both, plus the ratios. It checks that both count the same
+reachable states. Then the unbounded Z3 proof for N=3
+(baton.proofs.induction.prove) next to SPIN's exhaustive run of the largest
+bounded N=3 model.
+
+Run on demand, never in CI:
+  .venv/bin/python bench/spin/run.py              # the full table (~10 min on 2 cores)
+  .venv/bin/python bench/spin/run.py --quick      # small models only (~1 min)
+Installs SPIN (Debian package ``spin``) and gcc with apt-get if missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+import promela  # noqa: E402
+
+
+@dataclass
+class Run:
+    """One checker run on one model."""
+
+    states: int
+    transitions: int
+    depth: int
+    seconds: float
+    rss_mb: float
+    verdict: str
+
+    @property
+    def rate(self) -> float:
+        return self.states / self.seconds if self.seconds > 0 else 0.0
+
+
+def ensure_spin() -> str:
+    """Path of ``spin``; installs the Debian packages spin and gcc if missing."""
+    if not (shutil.which("spin") and shutil.which("gcc")):
+        print("installing spin and gcc (apt-get) ...", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "spin", "gcc"], check=True, env=env)
+    spin = shutil.which("spin")
+    assert spin is not None
+    return spin
+
+
+def _wait_rss(cmd: list[str], cwd: str | None = None) -> tuple[str, float, float]:
+    """Run ``cmd``; return its stdout, wall seconds and its own peak RSS (MB)."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode()
+    return text, seconds, usage.ru_maxrss / 1024
+
+
+def hash_bits(states: int) -> int:
+    """SPIN's -w: a hash table of about twice the expected states (allocating a
+    far larger one costs SPIN a second of page faults on small models)."""
+    return max(18, min(28, (2 * states).bit_length()))
+
+
+def spin_run(
+    model: tuple[int, int, int, str],
+    mutant: str | None = None,
+    bfs: bool = True,
+    bits: int = 24,
+) -> tuple[Run, float]:
+    """SPIN on the twin: (the run, compile seconds). States include SPIN's extra
+    pre-initialisation state (see README)."""
+    n, w, p, mode = model
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "model.pml").write_text(promela.generate(n, w, p, mode, mutant))
+        start = time.perf_counter()
+        subprocess.run(["spin", "-a", "model.pml"], cwd=tmp, check=True, capture_output=True)
+        flags = ["-O2", "-DSAFETY", "-DNOREDUCE", "-DMEMLIM=16000"] + (["-DBFS"] if bfs else [])
+        subprocess.run(["gcc", *flags, "-o", "pan", "pan.c"], cwd=tmp, check=True)
+        compile_seconds = time.perf_counter() - start
+        text, seconds, rss = _wait_rss(["./pan", "-m1000000", f"-w{bits}"], cwd=tmp)
+    states = int(re.search(r"(\d+) states, stored", text).group(1))  # type: ignore[union-attr]
+    trans = int(re.search(r"(\d+) transitions", text).group(1))  # type: ignore[union-attr]
+    depth = int(re.search(r"depth reached (\d+)", text).group(1))  # type: ignore[union-attr]
+    errors = int(re.search(r"errors: (\d+)", text).group(1))  # type: ignore[union-attr]
+    return Run(
+        states, trans, depth, seconds, rss, "violation" if errors else "pass"
+    ), compile_seconds
+
+
+def explorer_run(
+    model: tuple[int, int, int, str], symmetry: bool, mutant: str | None = None
+) -> Run:
+    """``baton explore`` in its own process (so its peak RSS is its own)."""
+    n, w, p, mode = model
+    cmd = [sys.executable, "-m", "baton.cli", "explore", "--nodes", str(n), "--writes", str(w)]
+    cmd += ["--promotions", str(p), "--mode", mode, "--json", "--quiet"]
+    cmd += ["--symmetry" if symmetry else "--no-symmetry"]
+    if mutant:
+        cmd += ["--mutant", mutant]
+    text, _wall, rss = _wait_rss(cmd)
+    data = json.loads(text)
+    return Run(
+        data["states"],
+        data["transitions"],
+        data["max_depth"],
+        data["seconds"],
+        rss,
+        data["verdict"],
+    )
+
+
+def induction_seconds(n: int = 3) -> tuple[float, bool, float]:
+    """The unbounded Z3 proof for N=n (async): seconds, proven, peak RSS of its process."""
+    code = (
+        "import time, json;"
+        "from baton.proofs.induction import prove;"
+        "from baton.spec.cluster import Config;"
+        "t = time.perf_counter();"
+        f"r = prove(Config(n={n}));"
+        "print(json.dumps({'s': time.perf_counter() - t, 'ok': bool(r.proven)}))"
+    )
+    text, _wall, rss = _wait_rss([sys.executable, "-c", code])
+    data = json.loads(text.strip().splitlines()[-1])
+    return float(data["s"]), bool(data["ok"]), rss
+
+
+MODELS: list[tuple[int, int, int, str]] = [
+    (2, 1, 1, "async"),
+    (2, 2, 2, "async"),
+    (2, 2, 2, "sync"),
+    (3, 1, 1, "async"),
+    (3, 1, 1, "sync"),
+    (3, 1, 2, "async"),
+    (3, 2, 2, "async"),
+]
+QUICK_MODELS = MODELS[:5]
+MUTANT_MODELS: list[tuple[str, tuple[int, int, int, str]]] = [
+    ("restart_keeps_authority", (2, 1, 1, "async")),
+    ("concurrent_attempts", (3, 0, 2, "async")),
+]
+LARGEST_N3 = (3, 3, 3, "async")
+
+
+def label(model: tuple[int, int, int, str]) -> str:
+    n, w, p, mode = model
+    return f"N={n} W={w} P={p} {mode}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small models only")
+    parser.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
+    args = parser.parse_args()
+    ensure_spin()
+    rows: list[dict[str, Any]] = []
+    print("## Exhaustive search, same model (no violation expected)\n")
+    print(
+        "| model | SPIN states | explorer states (no sym / sym) | same count | "
+        "SPIN BFS s | SPIN DFS s | explorer s (no sym / sym) | SPIN BFS st/s | explorer st/s "
+        "(no sym) | rate ratio | SPIN RSS MB | explorer RSS MB |"
+    )
+    print("|---" * 12 + "|")
+    for model in QUICK_MODELS if args.quick else MODELS:
+        ex = explorer_run(model, symmetry=False)
+        ex_sym = explorer_run(model, symmetry=True)
+        bits = hash_bits(ex.states)
+        sp, _c = spin_run(model, bfs=True, bits=bits)
+        sp_dfs, _c2 = spin_run(model, bfs=False, bits=bits)
+        # SPIN stores one more state (before the initialising d_step) and counts
+        # two more transitions (that step, and the initial state as "stored").
+        same = sp.states == ex.states + 1 and sp.transitions == ex.transitions + 2
+        rows.append(
+            {
+                "model": label(model),
+                "spin_bfs": asdict(sp),
+                "spin_dfs": asdict(sp_dfs),
+                "explorer": asdict(ex),
+                "explorer_symmetry": asdict(ex_sym),
+                "same_count": same,
+            }
+        )
+        print(
+            f"| {label(model)} | {sp.states:,} | {ex.states:,} / {ex_sym.states:,} | "
+            f"{'yes' if same else 'NO'} | {sp.seconds:.3f} | {sp_dfs.seconds:.3f} | "
+            f"{ex.seconds:.2f} / {ex_sym.seconds:.2f} | {sp.rate:,.0f} | {ex.rate:,.0f} | "
+            f"{sp.rate / max(ex.rate, 1e-9):.0f}x | {sp.rss_mb:.0f} | {ex.rss_mb:.0f} |",
+            flush=True,
+        )
+    print("\n## Time to verdict on a known-bad model (first violation, BFS)\n")
+    print("| mutant | model | SPIN s | explorer s | explorer cx steps | ratio |")
+    print("|---" * 6 + "|")
+    for mutant, model in MUTANT_MODELS:
+        sp, _c = spin_run(model, mutant=mutant, bfs=True, bits=18)
+        ex = explorer_run(model, symmetry=True, mutant=mutant)
+        rows.append(
+            {"mutant": mutant, "model": label(model), "spin": asdict(sp), "explorer": asdict(ex)}
+        )
+        print(
+            f"| {mutant} | {label(model)} | {sp.seconds:.3f} ({sp.verdict}) | "
+            f"{ex.seconds:.2f} ({ex.verdict}) | {ex.depth} | "
+            f"{ex.seconds / max(sp.seconds, 1e-9):.0f}x |",
+            flush=True,
+        )
+    if not args.quick:
+        print("\n## Unbounded Z3 proof (N=3) vs SPIN's largest bounded N=3 model\n")
+        z3_s, proven, z3_rss = induction_seconds(3)
+        sp, _c = spin_run(LARGEST_N3, bfs=False, bits=26)
+        rows.append(
+            {
+                "induction_n3": {"seconds": z3_s, "proven": proven, "rss_mb": z3_rss},
+                "spin_largest": {"model": label(LARGEST_N3), **asdict(sp)},
+            }
+        )
+        print("| check | what | seconds | peak RSS MB |")
+        print("|---|---|---|---|")
+        print(
+            f"| Z3 induction | N=3 async, unbounded writes/epochs/promotions, "
+            f"{'proven' if proven else 'NOT proven'} | {z3_s:.1f} | {z3_rss:.0f} |"
+        )
+        print(
+            f"| SPIN DFS | {label(LARGEST_N3)}: {sp.states:,} states, exhaustive ({sp.verdict}) "
+            f"| {sp.seconds:.1f} | {sp.rss_mb:.0f} |"
+        )
+        print(f"\nratio SPIN / Z3: {sp.seconds / max(z3_s, 1e-9):.1f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
