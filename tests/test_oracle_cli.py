@@ -178,3 +178,32 @@ def test_check_via_subprocess_never_tracebacks(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_simulation_traces_conform_and_a_mutant_is_caught(tmp_path: Path) -> None:
+    """Self-conformance with `baton simulate`: seeded runs conform (P6-A1..P6-O2); the
+    restart_keeps_authority mutant's trace is caught as P6-A1 (a fenced primary acks)."""
+    if "simulate" not in cli.COMMANDS:
+        pytest.skip("no 'baton simulate' in this tree")
+    for seed, mode in ((1, "async"), (5, "sync"), (7, "async")):
+        out = tmp_path / f"sim{seed}.jsonl"
+        code, _, _ = _baton(
+            "simulate", "--seed", str(seed), "--steps", "300", "--mode", mode, "--trace", str(out)
+        )
+        assert code == 0
+        code, text, _ = _baton("check", str(out), "--require-full")
+        assert code == 0, text
+    out = tmp_path / "mutant.jsonl"
+    _baton(
+        "simulate",
+        "--seed",
+        "3",
+        "--steps",
+        "400",
+        "--mutant",
+        "restart_keeps_authority",
+        "--trace",
+        str(out),
+    )
+    code, text, _ = _baton("check", str(out), "--json")
+    assert code == 1 and json.loads(text)["violations"][0]["invariant"] == "P6-A1"
