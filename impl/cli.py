@@ -44,8 +44,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # One line, no traceback, exit 2 -- and say where help is.
