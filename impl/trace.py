@@ -686,7 +686,7 @@ def _check_field(
         if not isinstance(value, bool):
             raise _bad(source, line, name, f"expected true or false, got {value!r}")
     elif t == "node":
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not value:
             raise _bad(source, line, name, f"expected a node name, got {value!r}")
         if nodes and value not in nodes:
             raise _bad(
