@@ -3,7 +3,8 @@
 Reads a Baton trace (JSON Lines, format v1: 'baton schema trace') from a file
 or from standard input ('-'), streaming and in constant memory, and checks
 every event against the spec's rules: lifecycle table (P6-D2), validation
-decisions (P6-D1, P6-F1), single writer (P6-A1), atomic transfer (P6-A2),
+decisions and the facts they rest on (P6-D1, P6-F1), audited force (P6-A1a),
+single writer (P6-A1), atomic transfer (P6-A2),
 epoch fencing (P6-A3), acknowledged writes preserved (P6-S1), prefix history
 (P6-S2), crash recovery (P6-F2), no implicit retry (P6-F3), observable and
 explained attempts (P6-O1, P6-O2). It stops at the first violation and prints
@@ -16,7 +17,8 @@ failure (exit 1).
 
 examples:
   baton check run.jsonl
-  baton run examples/clean_failover.json --trace - | baton check -
+  baton run examples/clean_failover.json --dir /tmp/r1 --trace run.jsonl && baton check run.jsonl
+  python examples/adapter/failover_sim.py | python examples/adapter/log_to_trace.py | baton check -
   baton check --all --json examples/traces/broken_s1_lost_ack.jsonl
   baton check --require-full run.jsonl
 
