@@ -713,12 +713,15 @@ class FaultPlan:
     """Fail the ``nth`` counted operation (1-based) with ``errno``; ``forever``: and all after.
 
     ``ops`` limits which operations count (None: every operation, reads included).
+    ``partial``: a failing ``write_file``/``append`` first writes half its data,
+    as a real ``write`` may before ENOSPC or EIO.
     """
 
     nth: int
     errno: int = errno_codes.EIO
     forever: bool = False
     ops: frozenset[str] | None = None
+    partial: bool = False
 
     def __post_init__(self) -> None:
         if self.nth < 1:
@@ -744,7 +747,7 @@ class FaultyDisk:
         self.count = 0
         self.faults_injected = 0
 
-    def _gate(self, op: str, path: str) -> None:
+    def _gate(self, op: str, path: str, data: bytes = b"") -> None:
         if self.plan.ops is not None and op not in self.plan.ops:
             return
         self.count += 1
@@ -752,6 +755,8 @@ class FaultyDisk:
             self.faults_injected += 1
             if op == "fsync" and isinstance(self.inner, SimDisk):
                 self.inner.drop_unsynced_data(path)
+            if self.plan.partial and op in ("write_file", "append"):
+                getattr(self.inner, op)(path, data[: len(data) // 2])
             raise _fault(path, self.plan.errno, f"injected fault on {op} (operation #{self.count})")
 
     def read(self, path: str) -> bytes | None:
@@ -759,11 +764,11 @@ class FaultyDisk:
         return self.inner.read(path)
 
     def write_file(self, path: str, data: bytes) -> None:
-        self._gate("write_file", path)
+        self._gate("write_file", path, data)
         self.inner.write_file(path, data)
 
     def append(self, path: str, data: bytes) -> None:
-        self._gate("append", path)
+        self._gate("append", path, data)
         self.inner.append(path, data)
 
     def fsync(self, path: str) -> None:

@@ -90,30 +90,33 @@ def _check_restart_and_crashes(sim: SimDisk, expect: Expect, context: str) -> in
     return checked
 
 
+@pytest.mark.parametrize("partial", [False, True], ids=["clean", "half-written"])
 @pytest.mark.parametrize("forever", [False, True], ids=["once", "forever"])
 @pytest.mark.parametrize("code", ERRNOS, ids=[errno.errorcode[c] for c in ERRNOS])
 def test_fault_at_every_operation_is_raised_and_recoverable(
-    code: int, forever: bool, record_property: Callable[[str, object], None]
+    code: int, forever: bool, partial: bool, record_property: Callable[[str, object], None]
 ) -> None:
-    """Plan item 6, P6-S1, P6-F2: fail the Nth operation for every N; the fault reaches
-    the caller, nothing after it is acknowledged, and restart or crash recovers a
-    state that keeps every acknowledgement and exactly the old or the new marker."""
+    """Plan item 6, P6-S1, P6-F2: fail the Nth operation for every N (a failing write
+    may first land half its data); the fault reaches the caller, nothing after it is
+    acknowledged, and restart or crash recovers a state that keeps every
+    acknowledgement and exactly the old or the new marker."""
     states = 0
     for nth in range(1, TOTAL_OPS + 1):
         sim = SimDisk()
-        disk = FaultyDisk(sim, FaultPlan(nth=nth, errno=code, forever=forever))
+        plan = FaultPlan(nth=nth, errno=code, forever=forever, partial=partial)
+        disk = FaultyDisk(sim, plan)
         driver = Driver(disk)
         driver.run()
         assert disk.faults_injected > 0
         assert driver.fault is not None, f"fault at operation {nth} was swallowed"
         assert driver.fault.errno == code
         states += _check_restart_and_crashes(sim, driver.expect, f"fault at op {nth}")
-    if code == errno.EIO and not forever:
+    if code == errno.EIO and not forever and not partial:
         record_property(
             "durability",
             f"I/O faults: every one of {TOTAL_OPS} operations failed with EIO/ENOSPC/EROFS, "
-            f"once and forever ({6 * TOTAL_OPS} runs); EIO-once alone checked {states} "
-            "crash states",
+            f"once and forever, clean and half-written ({12 * TOTAL_OPS} runs); "
+            f"EIO-once-clean alone checked {states} crash states",
         )
 
 

@@ -263,3 +263,12 @@ def test_failpoint_env_spec_is_checked(spec: str) -> None:
     """BATON_FAILPOINT with an unknown name or a bad count is an error naming it."""
     with pytest.raises(failpoints.FailpointError, match="BATON_FAILPOINT"):
         failpoints._parse(spec)
+
+
+def test_partial_fault_leaves_half_the_write() -> None:
+    """Plan item 6: a failing write may land part of its data before the error."""
+    sim = SimDisk(CrashState(files=(("f", b""),), dirs=()))
+    disk = FaultyDisk(sim, FaultPlan(nth=1, errno=errno.ENOSPC, partial=True))
+    with pytest.raises(DiskFault, match="ENOSPC"):
+        disk.append("f", b"abcd")
+    assert sim.read("f") == b"ab"
