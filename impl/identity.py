@@ -28,7 +28,6 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from baton import failpoints
 from baton.errors import IdentityCorrupt, NotInitialised, ProtocolError, StorageError
 from baton.storage import Disk
 
@@ -50,6 +49,7 @@ __all__ = [
     "initialise_node",
     "read_identity",
     "recover_node",
+    "remove_quietly",
     "unique_token",
     "write_durably",
 ]
@@ -165,37 +165,28 @@ class BodyReader:
             raise self.error(self.path, f"malformed body: {len(self.body) - self.pos} extra bytes")
 
 
-def write_durably(disk: Disk, path: str, data: bytes, *, step_prefix: str | None = None) -> None:
+def write_durably(disk: Disk, path: str, data: bytes) -> None:
     """Replace ``path`` atomically and durably: unique temp, fsync, rename, fsync_dir.
 
-    PostgreSQL's ``durable_rename`` order. ``step_prefix`` names the failpoints
-    (``<prefix>.write_temp`` ...) when the write is on the promotion path.
+    PostgreSQL's ``durable_rename`` order (the marker has its own copy of these
+    steps, with failpoints and the mutant hook: :func:`baton.marker.write_marker`).
     On a fault before the rename the temp file is removed (best effort) and
     the fault re-raised; after the rename, the outcome is unknown until
     recovery reads the disk.
     """
     tmp = f"{path}{TEMP_INFIX}{unique_token()}"
-    parent = os.path.dirname(path)
-
-    def step(name: str) -> None:
-        if step_prefix is not None:
-            failpoints.hit(f"{step_prefix}.{name}")
-
     try:
-        step("write_temp")
         disk.write_file(tmp, data)
-        step("fsync_temp")
         disk.fsync(tmp)
     except BaseException:
-        _remove_quietly(disk, tmp)
+        remove_quietly(disk, tmp)
         raise
-    step("rename")
     disk.rename(tmp, path)
-    step("fsync_dir")
-    disk.fsync_dir(parent)
+    disk.fsync_dir(os.path.dirname(path))
 
 
-def _remove_quietly(disk: Disk, path: str) -> None:
+def remove_quietly(disk: Disk, path: str) -> None:
+    """Remove a temp file if it exists; a failure here is ignored (recovery cleans up)."""
     try:
         if disk.exists(path):
             disk.remove(path)

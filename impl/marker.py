@@ -34,6 +34,7 @@ from baton.identity import (
     decode_frame,
     encode_frame,
     pack_name,
+    remove_quietly,
     unique_token,
 )
 from baton.storage import Disk
@@ -138,18 +139,8 @@ def write_marker(
                 disk.fsync_dir("")
     except BaseException:
         if not renamed:
-            _remove_temp_quietly(disk, tmp)
+            remove_quietly(disk, tmp)
         raise
-
-
-def _remove_temp_quietly(disk: Disk, tmp: str) -> None:
-    from baton.errors import StorageError
-
-    try:
-        if disk.exists(tmp):
-            disk.remove(tmp)
-    except StorageError:
-        pass  # garbage either way; recovery removes leftover temp files
 
 
 def read_marker(disk: Disk, expected_node: str | None = None) -> Marker:
