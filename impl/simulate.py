@@ -53,6 +53,33 @@ from baton import core
 from baton.errors import DuplicateRequest, ProtocolError
 from baton.events import Recorder
 
+# --- coverage: what the runs exercised ---------------------------------------------------------
+
+
+@dataclass
+class Coverage:
+    """Distinct lifecycle transitions, denial reasons and crash points exercised.
+
+    One registry per process (:data:`COVERAGE`); the simulation and the
+    stateful tests add to it and the test suite prints it at the end."""
+
+    transitions: set[str] = field(default_factory=set)
+    denials: set[str] = field(default_factory=set)
+    crash_points: set[str] = field(default_factory=set)
+    runs: int = 0
+    steps: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.runs} runs, {self.steps} steps: {len(self.transitions)} distinct lifecycle "
+            f"transitions, {len(self.denials)} denial reasons, "
+            f"{len(self.crash_points)} crash points"
+        )
+
+
+COVERAGE = Coverage()
+
+
 # --- mutants: deliberately broken runtimes ------------------------------------------------
 
 StepFn = Callable[
@@ -345,7 +372,9 @@ class Simulation:
             raise ValueError("the simulation runs 3 to 5 nodes")
         self.cfg = cfg
         self.rng = random.Random(cfg.seed)
-        mode = cfg.mode or self.rng.choice(core.MODES)
+        # Always draw the mode, so that a replay naming it (--mode) sees the same stream.
+        drawn = self.rng.choice(core.MODES)
+        mode = cfg.mode or drawn
         self.cfg.mode = mode
         self.step_fn: StepFn = core.step if cfg.mutant is None else MUTANTS[cfg.mutant][0]
         self.state = core.initial_state(cfg.nodes, mode)
@@ -445,6 +474,11 @@ class Simulation:
             violation = str(exc)
             self.note(f"VIOLATION {violation}")
         text = self.out.getvalue()
+        COVERAGE.runs += 1
+        COVERAGE.steps += self.applied
+        COVERAGE.transitions |= self.transitions
+        COVERAGE.denials |= self.denials
+        COVERAGE.crash_points |= {f"sim: {p}" for p in self.crash_points}
         return SimResult(
             config=self.cfg,
             trace=text,
@@ -528,7 +562,10 @@ class Simulation:
             self.heal_at = 0
             self.note("net: partition healed")
         roll = rng.random()
-        if roll < 0.25:
+        writing = any(n.volatile is not None and n.volatile.marker_stage for n in self.state.nodes)
+        if writing and rng.random() < 0.15:
+            self.crash()  # the marker write is the hazard: crash inside it often (P6-F2)
+        elif roll < 0.25:
             self.client()
         elif roll < 0.45:
             self.ship()
@@ -582,6 +619,10 @@ class Simulation:
         if not up:
             return
         i = self.rng.choice(up)
+        writing = [j for j in up if (self.state.nodes[j].volatile or core.Volatile()).marker_stage]
+        if writing and self.rng.random() < 0.6:
+            # Bias towards the interesting crash points: mid marker write (P6-F2).
+            i = writing[0]
         vol = self.state.nodes[i].volatile
         assert vol is not None
         stage = vol.marker_stage
