@@ -580,13 +580,25 @@ QUICK_MUTANTS = (
 # Mutants also searched for one specific property, so that every cluster
 # property has a mutant that breaks *it* (the first violation found is often
 # another property's: here P6-S1 comes one step before P6-S2).
-TARGETED = {"allow_behind_candidate": "P6-S2"}
+TARGETED = {
+    "allow_behind_candidate": "P6-S2",
+    "force_overrides_active": "P6-A1",
+    "restart_keeps_authority": "P6-S1",
+    "force_is_truthful": "P6-A1",
+}
 # Mutants and dropped assumptions that need two candidates besides the primary.
 NEEDS_THREE = {"concurrent_attempts", "single_controller"}
-# Reasons the cluster model can produce (roles Disabled/Uninitialized exist only
+# Roles Disabled/Uninitialized exist only in the validation domain, not the cluster;
 # at the validation level, where every reason is shown reachable).
+# Reasons whose cluster witness needs a halted or divergent replica: that takes
+# two promotions in sync mode (over 20 steps), beyond the companion depth. They
+# are shown reachable over the validation domain (validation.reasons) and by the
+# runtime's tests; every other reason has a cluster witness here.
+CLUSTER_DEEP_REASONS = frozenset({"candidate_halted", "history_divergent"})
 CLUSTER_REASONS = tuple(
-    r for r in validation.REASON_NAMES if r not in {"candidate_disabled", "candidate_uninitialized"}
+    r
+    for r in validation.REASON_NAMES
+    if r not in {"candidate_disabled", "candidate_uninitialized"} | CLUSTER_DEEP_REASONS
 )
 
 
@@ -876,6 +888,20 @@ def build(
             mode="async",
             dropped=a.name,
         )
+        if a.name in TARGETED:
+            pid = TARGETED[a.name]
+            add(
+                f"assumption.{a.name}.{pid}",
+                "assumption",
+                (pid,),
+                "z3-bmc",
+                "cluster_counterexample",
+                f"dropping it admits a violation of {pid} specifically: {a.statement}",
+                n=n,
+                mode="async",
+                dropped=a.name,
+                targets=[pid],
+            )
     # The explicit-state explorer over the runtime core itself (baton explore).
     explore_models = [(2, 1, 1, "async"), (3, 0, 1, "async")]
     if not quick:

@@ -163,7 +163,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "force_overrides_active",
         "force overrides a primary observed Active.",
-        ("P6-A1a", "P6-A1"),
+        ("P6-A1a", "P6-A3", "P6-A1", "P6-A2"),
     ),
     Mutant(
         "rename_before_fsync",
@@ -173,22 +173,22 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "skip_dir_fsync",
         "The marker write skips the directory fsync after the rename.",
-        ("P6-S1", "P6-F2"),
+        ("P6-S1",),
     ),
     Mutant(
         "restart_keeps_authority",
         "A restarted primary admits writes at once, without reinstatement.",
-        ("P6-A1", "P6-S1"),
+        ("P6-A3", "P6-S1"),
     ),
     Mutant(
         "reinstate_during_attempt",
         "The controller reinstates a restarted primary while an attempt is in flight.",
-        ("P6-S1", "P6-A1"),
+        ("P6-A3",),
     ),
     Mutant(
         "concurrent_attempts",
         "Attempts for different candidates may run at once.",
-        ("P6-A1", "P6-A3"),
+        ("P6-A3",),
     ),
     Mutant(
         "retry_after_denial",
