@@ -45,6 +45,7 @@ __all__ = [
     "Marker",
     "decode_marker",
     "encode_marker",
+    "perform_marker_step",
     "read_marker",
     "write_marker",
 ]
@@ -127,20 +128,33 @@ def write_marker(
     renamed = False
     try:
         for step in variant:
-            failpoints.hit(f"marker.{step}")
-            if step == "write_temp":
-                disk.write_file(tmp, data)
-            elif step == "fsync_temp":
-                disk.fsync(tmp)
-            elif step == "rename":
-                disk.rename(tmp, MARKER_FILE)
-                renamed = True
-            else:
-                disk.fsync_dir("")
+            perform_marker_step(disk, step, tmp, data)
+            renamed = renamed or step == "rename"
     except BaseException:
         if not renamed:
             remove_quietly(disk, tmp)
         raise
+
+
+def perform_marker_step(disk: Disk, step: str, temp: str, data: bytes) -> None:
+    """One file operation of the marker write, behind its failpoint (P6-F2).
+
+    The one place the marker's file operations are performed: used by
+    :func:`write_marker` and by the node, which runs the promotion's marker
+    write one step per core action. So the fsync mutants and failpoints that
+    cover this function cover both paths.
+    """
+    failpoints.hit(f"marker.{step}")
+    if step == "write_temp":
+        disk.write_file(temp, data)
+    elif step == "fsync_temp":
+        disk.fsync(temp)
+    elif step == "rename":
+        disk.rename(temp, MARKER_FILE)
+    elif step == "fsync_dir":
+        disk.fsync_dir("")
+    else:
+        raise ValueError(f"unknown marker write step {step!r}")
 
 
 def read_marker(disk: Disk, expected_node: str | None = None) -> Marker:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from baton import core, failpoints
+from baton import core
 from baton.errors import MarkerCorrupt, MarkerMissing, NotInitialised
 from baton.identity import (
     TEMP_INFIX,
@@ -37,7 +37,15 @@ from baton.identity import (
     unique_token,
     write_durably,
 )
-from baton.marker import MARKER_FILE, MARKER_STEPS, Marker, encode_marker, read_marker, write_marker
+from baton.marker import (
+    MARKER_FILE,
+    MARKER_STEPS,
+    Marker,
+    encode_marker,
+    perform_marker_step,
+    read_marker,
+    write_marker,
+)
 from baton.storage import Disk
 from baton.wal import RecoveryReport, Wal
 
@@ -164,8 +172,8 @@ class Node:
     def marker_op(self, op: str, epoch: int) -> None:
         """One file operation of the promotion's marker write (P6-F2).
 
-        Same operations, order and failpoints as baton.marker.write_marker,
-        split so that each is one step of the core.
+        The same operations and failpoints as baton.marker.write_marker (both
+        call perform_marker_step), split so that each is one step of the core.
         """
         if op not in MARKER_STEPS:
             raise ValueError(f"unknown marker operation {op!r}")
@@ -174,17 +182,10 @@ class Node:
         temp = self._marker_temp
         if temp is None:
             raise AssertionError(f"marker operation {op} before write_temp")
-        failpoints.hit(f"marker.{op}")
-        if op == "write_temp":
-            new = Marker(self.name, self.name, epoch, self.marker.holder)
-            self.disk.write_file(temp, encode_marker(new))
-        elif op == "fsync_temp":
-            self.disk.fsync(temp)
-        elif op == "rename":
-            self.disk.rename(temp, MARKER_FILE)
-        else:
-            self.disk.fsync_dir("")
-            self._marker = Marker(self.name, self.name, epoch, self.marker.holder)
+        new = Marker(self.name, self.name, epoch, self.marker.holder)
+        perform_marker_step(self.disk, op, temp, encode_marker(new))
+        if op == MARKER_STEPS[-1]:
+            self._marker = new
             self._marker_temp = None
 
     # --- deliberate damage, for scenarios and tests (through the Disk only) ---
