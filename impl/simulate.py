@@ -82,6 +82,9 @@ COVERAGE = Coverage()
 
 # --- mutants: deliberately broken runtimes ------------------------------------------------
 
+_core_step = core.step
+"""The real step, captured at import: mutants wrap it (and tests may patch core.step)."""
+
 StepFn = Callable[
     [core.ClusterState, core.Action], tuple[core.ClusterState, tuple[core.Effect, ...]]
 ]
@@ -91,7 +94,7 @@ def _restart_keeps_authority(
     s: core.ClusterState, a: core.Action
 ) -> tuple[core.ClusterState, tuple[core.Effect, ...]]:
     """A restarted primary admits writes at once (no fencing, drops ``fenced_restart``)."""
-    t, effects = core.step(s, a)
+    t, effects = _core_step(s, a)
     if isinstance(a, core.Restart) and t.nodes[a.node].durable.marker_role == "Primary":
         node = t.nodes[a.node]
         assert node.volatile is not None
@@ -104,7 +107,7 @@ def _no_epoch_bump(
     s: core.ClusterState, a: core.Action
 ) -> tuple[core.ClusterState, tuple[core.Effect, ...]]:
     """A promotion re-uses the highest epoch instead of granting highest + 1 (P6-A3)."""
-    t, effects = core.step(s, a)
+    t, effects = _core_step(s, a)
     if isinstance(a, core.BeginTransition):
         node = t.nodes[a.candidate]
         t = t.with_node(
@@ -118,16 +121,16 @@ def _ack_unsynced_standby(
 ) -> tuple[core.ClusterState, tuple[core.Effect, ...]]:
     """Sync mode acknowledges before the standby holds the WAL (async semantics)."""
     if isinstance(a, core.Ack) and s.mode == "sync":
-        t, effects = core.step(replace(s, mode="async"), a)
+        t, effects = _core_step(replace(s, mode="async"), a)
         return replace(t, mode="sync"), effects
-    return core.step(s, a)
+    return _core_step(s, a)
 
 
 def _restart_forgets_epoch(
     s: core.ClusterState, a: core.Action
 ) -> tuple[core.ClusterState, tuple[core.Effect, ...]]:
     """Recovery reads a stale epoch (epoch 1) from disk: epochs go backwards."""
-    t, effects = core.step(s, a)
+    t, effects = _core_step(s, a)
     if isinstance(a, core.Restart) and t.nodes[a.node].durable.epoch > 1:
         node = t.nodes[a.node]
         t = t.with_node(a.node, replace(node, durable=replace(node.durable, epoch=1)))

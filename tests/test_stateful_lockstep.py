@@ -185,8 +185,12 @@ class LockstepMachine(RuleBasedStateMachine):
         disk_before = self.read_back()
         why = core.refusal(before, action)
         if why is not None:
-            with pytest.raises(ProtocolError):
+            try:
                 self.cluster.apply(action)
+            except ProtocolError:
+                pass
+            else:
+                raise AssertionError(f"{action.label()} was accepted; the model refuses: {why}")
             assert self.state == before
             assert self.read_back() == disk_before, "a refused action changed the disk"
             event(f"refused {action.name}: {_normalise(why)}")
@@ -229,6 +233,43 @@ class LockstepMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         failpoints.uninstall()
 
+    # --- steering: a uniformly chosen enabled action (reaches the deep states) ---
+
+    def enabled_step(self, pick: int) -> None:
+        """One of the actions the model enables now, so that runs get past the refusals to
+        failovers, marker writes and recoveries. Crashes and restarts go through the
+        shell (the disk decides a crash's outcome); an Unknown observation is never
+        used for a forced request while another node admits writes (force_is_truthful)."""
+        s = self.state
+        options = [
+            a
+            for a in core.enabled_actions(s)
+            if not (isinstance(a, core.Crash) and a.outcome not in (None, "new"))
+            and not (
+                isinstance(a, core.Decide)
+                and a.observation.primary_uncertain
+                and (s.nodes[a.candidate].volatile or core.Volatile()).forced
+                and any(n.writable for j, n in enumerate(s.nodes) if j != a.candidate)
+            )
+        ]
+        action = options[pick % len(options)]
+        if isinstance(action, core.Crash):
+            self.crash_node(action.node, pick)
+        elif isinstance(action, core.Restart):
+            self.restart(action.node)
+        else:
+            self.do(action)
+
+    @precondition(lambda self: self.cluster is not None)
+    @rule(pick=st.integers(min_value=0, max_value=255))
+    def any_enabled_action(self, pick: int) -> None:
+        self.enabled_step(pick)
+
+    @precondition(lambda self: self.cluster is not None)
+    @rule(pick=st.integers(min_value=0, max_value=255))
+    def another_enabled_action(self, pick: int) -> None:
+        self.enabled_step(pick)
+
     # --- data path ---
 
     @rule(i=nodes)
@@ -257,6 +298,9 @@ class LockstepMachine(RuleBasedStateMachine):
     @rule(i=nodes, pick=st.integers(min_value=0, max_value=63))
     def crash(self, i: int, pick: int) -> None:
         """Crash between steps; on the simulated disk, unsynced data may be lost."""
+        self.crash_node(i, pick)
+
+    def crash_node(self, i: int, pick: int) -> None:
         assert self.cluster is not None
         before = self.state
         if not before.nodes[i].up:
@@ -339,6 +383,26 @@ class LockstepMachine(RuleBasedStateMachine):
             event("ill-advised: lagging candidate")
         self.do(core.Request(c, force))
 
+    @precondition(lambda self: self.cluster is not None and self.state.in_flight() is None)
+    @rule(force=st.booleans(), pick=st.integers(min_value=0, max_value=63))
+    def fail_over(self, force: bool, pick: int) -> None:
+        """Steer to the deep states: crash the writable node(s), then request promotion of
+        the most up-to-date replica that is up (each part checked as its own step)."""
+        for i in self.state.writable_nodes():
+            self.crash_node(i, pick)
+        replicas = [
+            i for i, n in enumerate(self.state.nodes) if n.up and n.durable.marker_role == "Replica"
+        ]
+        if not replicas:
+            event("fail over: no replica is up")
+            return
+        c = max(replicas, key=lambda i: len(self.state.nodes[i].durable.wal))
+        event("fail over")
+        self.do(core.Request(c, force))
+        if self._in("PromotionRequested") == c:
+            self.do(core.BeginValidation(c))
+            self.do(core.Decide(c, core.Observation(primary_uncertain=force)))
+
     def _in(self, lifecycle: str) -> int | None:
         c = self.state.in_flight() if self.cluster is not None else None
         return c if c is not None and self.state.nodes[c].lifecycle == lifecycle else None
@@ -353,8 +417,8 @@ class LockstepMachine(RuleBasedStateMachine):
     @precondition(lambda self: self._in("PromotionValidating") is not None)
     @rule(
         uncertain=st.booleans(),
-        bound_known=st.booleans(),
-        mvcc=st.sampled_from(("Preserved", "Preserved", "Violated", "Unknown")),
+        bound_known=st.sampled_from((True, True, True, False)),
+        mvcc=st.sampled_from(("Preserved", "Preserved", "Preserved", "Violated", "Unknown")),
     )
     def decide(self, uncertain: bool, bound_known: bool, mvcc: str) -> None:
         """Validate. The old primary's status is observed Unknown only when that is
@@ -390,6 +454,39 @@ class LockstepMachine(RuleBasedStateMachine):
             self.do(core.MarkerOp(c, core.MARKER_OPS[vol.marker_stage]))
         else:
             self.do(core.Complete(c))
+
+    @precondition(
+        lambda self: (
+            self._in("PromotionApproved") is not None
+            or self._in("AuthorityTransitioning") is not None
+        )
+    )
+    @rule(
+        crash_at=st.integers(min_value=0, max_value=len(core.MARKER_OPS) + 1),
+        pick=st.integers(min_value=0, max_value=63),
+    )
+    def transition_through(self, crash_at: int, pick: int) -> None:
+        """Run the marker write step by step (each step checked) and crash the candidate
+        after ``crash_at`` operations -- a power cut mid-write on the simulated disk -- or,
+        past the last one, complete the promotion (P6-F2, P6-A2)."""
+        c = self._in("PromotionApproved")
+        if c is not None:
+            self.do(core.BeginTransition(c))
+        c = self._in("AuthorityTransitioning")
+        if c is None:
+            return  # an armed failpoint fired
+        while True:
+            vol = self.state.nodes[c].volatile
+            if vol is None:
+                return
+            if vol.marker_stage == crash_at:
+                event(f"crash of the candidate after {crash_at} marker operation(s)")
+                self.crash_node(c, pick)
+                return
+            if vol.marker_stage == len(core.MARKER_OPS):
+                self.do(core.Complete(c))
+                return
+            self.do(core.MarkerOp(c, core.MARKER_OPS[vol.marker_stage]))
 
     @precondition(
         lambda self: (
