@@ -46,3 +46,32 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
         terminalreporter.section("durability summary")
         for line in sorted(lines):
             terminalreporter.write_line(line)
+
+
+import pytest  # noqa: E402 - appended section (simulation coverage), kept self-contained
+
+
+class _SimulationCoverageReport:
+    """Prints what the lockstep machine and the simulation exercised (RELIABILITY.md
+    items 10-11): distinct lifecycle transitions, denial reasons and crash points."""
+
+    def pytest_terminal_summary(self, terminalreporter):  # type: ignore[no-untyped-def]
+        import sys
+
+        simulate = sys.modules.get("baton.simulate")
+        coverage = getattr(simulate, "COVERAGE", None)
+        if coverage is None or coverage.runs == 0:
+            return
+        terminalreporter.section("simulation and lockstep coverage")
+        terminalreporter.write_line(coverage.summary())
+        terminalreporter.write_line("denial reasons: " + ", ".join(sorted(coverage.denials)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _register_simulation_coverage_report(pytestconfig):  # type: ignore[no-untyped-def]
+    # A plugin object, not a second module-level pytest_terminal_summary (which would
+    # replace the durability one above).
+    if not pytestconfig.pluginmanager.has_plugin("baton-simulation-coverage"):
+        pytestconfig.pluginmanager.register(
+            _SimulationCoverageReport(), "baton-simulation-coverage"
+        )
