@@ -48,9 +48,10 @@ import io
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from baton import core
-from baton.errors import DuplicateRequest, ProtocolError
+from baton.errors import BatonError, DuplicateRequest, ProtocolError
 from baton.events import Recorder
 
 # --- coverage: what the runs exercised ---------------------------------------------------------
@@ -324,6 +325,10 @@ class SimConfig:
     """async or sync; None picks one from the seed."""
     untruthful: bool = False
     mutant: str | None = None
+    disk: str = "none"
+    """"none": the pure core alone; "sim": the runtime shell (baton.cluster) on
+    simulated disks, where a crash is a power cut that keeps any crash state the
+    journaled-Linux model allows and every restart is checked against the model."""
 
 
 @dataclass
@@ -356,6 +361,8 @@ def replay_command(cfg: SimConfig) -> str:
         cmd += " --untruthful-operator"
     if cfg.mutant is not None:
         cmd += f" --mutant {cfg.mutant}"
+    if cfg.disk != "none":
+        cmd += f" --disk {cfg.disk}"
     return cmd
 
 
@@ -380,10 +387,22 @@ class Simulation:
         mode = cfg.mode or drawn
         self.cfg.mode = mode
         self.step_fn: StepFn = core.step if cfg.mutant is None else MUTANTS[cfg.mutant][0]
+        if cfg.disk not in ("none", "sim"):
+            raise ValueError(f"disk must be 'none' or 'sim', not {cfg.disk!r}")
+        if cfg.disk == "sim" and cfg.mutant is not None:
+            raise ValueError("mutants wrap the pure core; run them without --disk sim")
         self.state = core.initial_state(cfg.nodes, mode)
         self.names = [f"n{i + 1}" for i in range(cfg.nodes)]
         self.out = io.StringIO()
         self.recorder = Recorder(self.names, mode, self.names[0], stream=self.out)
+        self.cluster: Any = None
+        if cfg.disk == "sim":
+            from baton.cluster import RuntimeCluster
+            from baton.storage import SimDisk
+
+            disks = [SimDisk() for _ in range(cfg.nodes)]
+            self.cluster = RuntimeCluster(disks, mode, recorder=self.recorder)
+            self.cluster.disk_after_crash = self._power_cut
         self.clock = 0
         self.msg_seq = 0
         self.inflight: list[tuple[int, int, Message]] = []  # (deliver_at, seq, message)
@@ -407,11 +426,29 @@ class Simulation:
     def note(self, text: str) -> None:
         self.log.append(f"t={self.clock} {text}")
 
+    def _power_cut(self, i: int, disk: Any) -> Any:
+        """A crash on the simulated disk keeps a random journaled-Linux crash state."""
+        from baton.storage import PersistenceModel
+
+        states = disk.crash_states(PersistenceModel.JOURNALED)
+        return disk.crash(states[self.rng.randrange(len(states))])
+
     def apply(self, action: core.Action) -> tuple[core.Effect, ...]:
         before = self.state
-        after, effects = self.step_fn(before, action)
+        if self.cluster is None:
+            after, effects = self.step_fn(before, action)
+            self.recorder.record(effects)
+        else:
+            # The shell steps the core, performs the effects on disk and records them.
+            if isinstance(action, core.Crash):
+                self.cluster.crash(action.node)
+            elif isinstance(action, core.Restart):
+                self.cluster.restart(action.node)  # recovery must equal the model
+            else:
+                self.cluster.apply(action)
+            after = self.cluster.state
+            effects = _observed_effects(before, action, after)
         self.state = after
-        self.recorder.record(effects)
         self.note(action.label())
         for e in effects:
             if isinstance(e, core.Emit) and e.kind == "transition":
@@ -473,8 +510,12 @@ class Simulation:
                 self.world_event()
             self.quiesce()
             self.recorder.close()
-        except Violation as exc:
-            violation = str(exc)
+        except (Violation, BatonError) as exc:
+            # BatonError: the shell found the disk disagreeing with the model
+            # (DiskModelMismatch) or recovery failed closed where it must not.
+            violation = (
+                f"{type(exc).__name__}: {exc}" if not isinstance(exc, Violation) else str(exc)
+            )
             self.note(f"VIOLATION {violation}")
         text = self.out.getvalue()
         COVERAGE.runs += 1
@@ -618,6 +659,9 @@ class Simulation:
                 self.send(Message("ship", p, r, entry=entry, epoch=prim.durable.epoch))
 
     def crash(self) -> None:
+        if self.cluster is not None:
+            self.crash_on_disk()
+            return
         up = [i for i, n in enumerate(self.state.nodes) if n.up]
         if not up:
             return
@@ -637,6 +681,27 @@ class Simulation:
             point = f"AuthorityTransitioning after {core.MARKER_OPS[stage - 1]} -> {outcome}"
         self.crash_points.add(point)
         self.apply(core.Crash(i, outcome))
+
+    def crash_on_disk(self) -> None:
+        """A power cut: the disk, not the simulation, decides how a marker write lands."""
+        up = [i for i, n in enumerate(self.state.nodes) if n.up]
+        if not up:
+            return
+        i = self.rng.choice(up)
+        writing = [j for j in up if (self.state.nodes[j].volatile or core.Volatile()).marker_stage]
+        if writing and self.rng.random() < 0.6:
+            i = writing[0]
+        vol = self.state.nodes[i].volatile
+        assert vol is not None
+        stage = vol.marker_stage
+        self.apply(core.Crash(i, None))
+        found = self.state.nodes[i].durable
+        if stage == 0:
+            point = f"{vol.lifecycle} (disk)"
+        else:
+            landed = {"Primary": "new", "Torn": "torn"}.get(found.marker_role, "old")
+            point = f"AuthorityTransitioning after {core.MARKER_OPS[stage - 1]} -> {landed} (disk)"
+        self.crash_points.add(point)
 
     def restart(self) -> None:
         down = [i for i, n in enumerate(self.state.nodes) if not n.up]
@@ -752,6 +817,27 @@ class Simulation:
             return
         obs = core.Observation(primary_uncertain=uncertain)
         self.apply(core.Decide(c, obs))
+
+
+def _observed_effects(
+    before: core.ClusterState, action: core.Action, after: core.ClusterState
+) -> tuple[core.Effect, ...]:
+    """The effects of the step the shell took from ``before`` to ``after``.
+
+    The core is pure, so re-stepping it gives the effects the shell performed;
+    a crash is the one step whose outcome the disk chose: find it."""
+    if isinstance(action, core.Crash):
+        for outcome in (None, "old", "new", "torn"):
+            crash = core.Crash(action.node, outcome)
+            if core.refusal(before, crash) is None:
+                nxt, effects = core.step(before, crash)
+                if nxt == after:
+                    return effects
+        raise Violation(f"no crash outcome the spec allows explains node {action.node}'s disk")
+    nxt, effects = core.step(before, action)
+    if nxt != after:
+        raise Violation(f"the shell's state after {action.label()} is not the core's")
+    return effects
 
 
 def simulate(cfg: SimConfig) -> SimResult:

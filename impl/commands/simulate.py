@@ -11,6 +11,7 @@ examples:
   baton simulate --seed 7                       one run, summary and trace sha256
   baton simulate --seed 7 --steps 500 --nodes 5 --trace run.jsonl
   baton simulate --seeds 0..999                 many runs, one summary line
+  baton simulate --seeds 0..99 --disk sim       the runtime shell on simulated disks
   baton simulate --seed 3 --log                 print the run's event log
   baton simulate --seeds 0..200 --untruthful-operator   the force_is_truthful counterexample
   baton simulate --seeds 0..200 --mutant restart_keeps_authority   a broken runtime is caught
@@ -44,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mutant", choices=sorted(MUTANTS), help="run a deliberately broken runtime"
     )
+    parser.add_argument(
+        "--disk",
+        choices=("none", "sim"),
+        default="none",
+        help="sim: run the runtime shell on simulated disks (power cuts, recovery checked)",
+    )
     parser.add_argument("--trace", metavar="FILE", help="write the run's trace (one seed only)")
     parser.add_argument("--log", action="store_true", help="print the run's event log")
 
@@ -59,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(f"--seeds: {exc}") from exc
+    if args.disk == "sim" and args.mutant:
+        raise UsageError("--mutant wraps the pure core: run it without --disk sim")
     if args.trace and len(seeds) != 1:
         raise UsageError("--trace needs a single --seed")
     failed = 0
@@ -73,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             mode=args.mode,
             untruthful=args.untruthful_operator,
             mutant=args.mutant,
+            disk=args.disk,
         )
         result = simulate(cfg)
         transitions |= result.transitions
