@@ -171,7 +171,21 @@ def violations_of(ob: Obligation, out: Outcome) -> list[dict[str, Any]]:
     from .counterexample import explain
 
     cx = out.counterexample or {}
-    if ob.group in ("mutant", "assumption") and out.passed and cx.get("steps"):
+    runner = ob.params.get("runner")
+    if runner == "explore_model" and out.passed and cx.get("violated"):
+        steps = list(cx.get("steps") or [])
+        return [
+            make_violation(
+                ob.name,
+                pid,
+                f"the runtime-core variant reaches a state violating {pid} after "
+                f"{len(steps)} steps: {' -> '.join(map(str, steps))}",
+                step=len(steps),
+                event={"action": steps[-1]} if steps else None,
+            ).to_dict()
+            for pid in cx["violated"]
+        ]
+    if runner == "cluster_counterexample" and out.passed and cx.get("steps"):
         last = cx["steps"][-1]
         return [
             make_violation(
@@ -184,7 +198,7 @@ def violations_of(ob: Obligation, out: Outcome) -> list[dict[str, Any]]:
             ).to_dict()
             for pid in cx.get("violated", [])
         ]
-    if ob.group in ("mutant", "assumption") and out.passed and cx.get("context"):
+    if runner == "validation_mutant" and out.passed and cx.get("context"):
         return [
             make_violation(
                 ob.name,

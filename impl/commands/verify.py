@@ -191,4 +191,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json != "-":
         print(report.render_table(rows))
         print(text)
+        if len(indices) < len(obs):
+            print(
+                f"Note: only {len(indices)} of {len(obs)} obligations ran (--only): a subset, "
+                "not a full verification."
+            )
     return 0 if ok else 1
