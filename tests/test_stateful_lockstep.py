@@ -462,13 +462,14 @@ class LockstepMachine(RuleBasedStateMachine):
         )
     )
     @rule(
-        crash_at=st.integers(min_value=0, max_value=len(core.MARKER_OPS) + 1),
+        crash_at=st.integers(min_value=0, max_value=len(core.MARKER_OPS) + 2),
         pick=st.integers(min_value=0, max_value=63),
     )
     def transition_through(self, crash_at: int, pick: int) -> None:
         """Run the marker write step by step (each step checked) and crash the candidate
         after ``crash_at`` operations -- a power cut mid-write on the simulated disk -- or,
-        past the last one, complete the promotion (P6-F2, P6-A2)."""
+        past the last one, complete the promotion (P6-F2, P6-A2); past that, crash the new
+        primary and restart it: recovery keeps the new authority (P6-F2)."""
         c = self._in("PromotionApproved")
         if c is not None:
             self.do(core.BeginTransition(c))
@@ -485,6 +486,11 @@ class LockstepMachine(RuleBasedStateMachine):
                 return
             if vol.marker_stage == len(core.MARKER_OPS):
                 self.do(core.Complete(c))
+                if crash_at > len(core.MARKER_OPS) + 1 and self.state.nodes[c].up:
+                    event("crash and restart of the new primary")
+                    self.crash_node(c, pick)
+                    self.restart(c)
+                    assert self.state.nodes[c].durable.marker_role == "Primary"
                 return
             self.do(core.MarkerOp(c, core.MARKER_OPS[vol.marker_stage]))
 
