@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import os
 import pstats
 import subprocess
 import sys
@@ -93,14 +92,21 @@ PARSE = "import json, sys\nfor line in open(sys.argv[1], encoding='utf-8'):\n   
 
 def timed(cmd: list[str]) -> tuple[float, float, int, str]:
     """Run ``cmd``: wall seconds, its peak RSS (MB), exit code, output."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        out.seek(0)
-        text = out.read().decode()
-    return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), text
+    # /usr/bin/time measures the child's own peak RSS; os.wait4 on a child of this
+    # process would count the pages it shared with this (large) parent before exec.
+    with tempfile.NamedTemporaryFile() as rss:
+        start = time.perf_counter()
+        with tempfile.TemporaryFile() as out:
+            wrapped = ["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd]
+            proc = subprocess.Popen(wrapped, stdout=out, stderr=subprocess.STDOUT)
+            code = proc.wait()
+            seconds = time.perf_counter() - start
+            out.seek(0)
+            text = out.read().decode()
+        lines = Path(rss.name).read_text().strip().splitlines()
+        # /usr/bin/time writes "Command exited with non-zero status N" before %M.
+        peak = int(lines[-1]) / 1024 if lines else float("nan")
+    return seconds, peak, code, text
 
 
 def main() -> int:
@@ -124,7 +130,7 @@ def main() -> int:
             path.read_bytes()
             c_s, c_rss, code, text = timed([py, "-m", "baton.cli", "check", str(path)])
             p_s, p_rss, _pc, _pt = timed([py, "-c", PARSE, str(path)])
-            verdict = text.strip().splitlines()[0] if text.strip() else "?"
+            verdict = text.strip().splitlines()[0].split(": ", 1)[-1] if text.strip() else "?"
             if code != 0:
                 verdict = f"EXIT {code}: {verdict}"
             print(

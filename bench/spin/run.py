@@ -68,15 +68,34 @@ def ensure_spin() -> str:
 
 def _wait_rss(cmd: list[str], cwd: str | None = None) -> tuple[str, float, float]:
     """Run ``cmd``; return its stdout, wall seconds and its own peak RSS (MB)."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        text = out.read().decode()
-    return text, seconds, usage.ru_maxrss / 1024
+    with tempfile.NamedTemporaryFile() as rss:
+        start = time.perf_counter()
+        with tempfile.TemporaryFile() as out:
+            proc = subprocess.Popen(
+                [*peak_rss_wrapper(rss.name), *cmd], cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+            )
+            proc.wait()
+            seconds = time.perf_counter() - start
+            out.seek(0)
+            text = out.read().decode()
+        return text, seconds, read_peak_rss(rss.name)
+
+
+def peak_rss_wrapper(path: str) -> list[str]:
+    """``/usr/bin/time -f %M -o path``: the child's own peak RSS.
+
+    Not os.wait4 on a child of this (large) Python process: a forked child's
+    ru_maxrss includes the parent's pages it shared before exec."""
+    if not shutil.which("time") or not Path("/usr/bin/time").exists():
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "install", "-y", "-qq", "time"], check=True, env=env)
+    return ["/usr/bin/time", "-f", "%M", "-o", path]
+
+
+def read_peak_rss(path: str) -> float:
+    """MB, from the last line /usr/bin/time wrote."""
+    lines = Path(path).read_text().strip().splitlines()
+    return int(lines[-1]) / 1024 if lines else float("nan")
 
 
 def hash_bits(states: int) -> int:
