@@ -527,7 +527,7 @@ def explore_model(ob: Obligation) -> Outcome:
     cx = result.counterexample
     if cx is None:
         return Outcome(False, "missed", f"no counterexample within {bounds.label()}; {counts}")
-    data = {"violated": cx.violated, "steps": [st.action for st in cx.steps]}
+    data = {"violated": cx.violated, "steps": [st.action for st in cx.steps[1:]]}
     detail = f"{len(cx) - 1}-step counterexample violates {', '.join(cx.violated)}; {counts}"
     return Outcome(True, "caught", detail, data)
 
