@@ -6,7 +6,11 @@ by tests/test_simulate.py: naming ``--mode`` skipped a random draw, so the
 and the untruthful operator were first caught keep failing (P6-A1, P6-A3,
 P6-S1, item 11), and the same seeds pass on the real runtime; the shrunk
 lockstep sequence start(n=2) / request(1) / request(1) raises
-DuplicateRequest and changes neither the model nor the disk.
+DuplicateRequest and changes neither the model nor the disk; seed 1192 on
+simulated disks, where a candidate shipped WAL entries tagged with an epoch
+whose marker was not yet durable -- a power cut then erased that epoch, yet
+the receivers had "seen" it (item 11's "seen epoch e+1" check fired on a
+simulator bug, fixed in ``Simulation.ship``).
 
 If a deliberate change to the simulator shifts the random stream, re-pin the
 seeds with ``baton simulate --seeds 0..150 --mutant NAME`` (the first
@@ -71,3 +75,10 @@ def test_shrunk_duplicate_request_on_the_same_candidate(tmp_path: Path) -> None:
     assert cluster.state == before
     assert [node.read_durable() for node in cluster.nodes] == disk_before
     cluster.close()
+
+
+def test_seed_1192_candidate_does_not_leak_a_non_durable_epoch() -> None:
+    """Item 11: no node hears of an epoch before its marker is durable (seed 1192)."""
+    cfg = SimConfig(seed=1192, steps=400, nodes=5, mode="sync", disk="sim")
+    result = simulate(cfg)
+    assert result.ok, result.violation
