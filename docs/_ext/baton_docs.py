@@ -55,22 +55,21 @@ def _csv_cell(text: str) -> str:
 # Presentation only: where each state is drawn. The edges come from the spec;
 # a state missing here fails the build rather than being silently dropped.
 _LAYOUT: dict[str, tuple[float, float]] = {
-    "Steady": (100, 210),
-    "PromotionRequested": (300, 80),
-    "PromotionValidating": (520, 80),
-    "PromotionApproved": (740, 80),
-    "AuthorityTransitioning": (960, 80),
-    "PromotionSucceeded": (960, 330),
-    "PromotionDenied": (520, 330),
+    "Steady": (120, 240),
+    "PromotionRequested": (390, 60),
+    "PromotionValidating": (740, 60),
+    "PromotionApproved": (1010, 180),
+    "AuthorityTransitioning": (1010, 350),
+    "PromotionSucceeded": (580, 430),
+    "PromotionDenied": (580, 240),
 }
 # Bend of an edge (pixels, perpendicular to the straight line) where a
-# straight one would overlap another edge or node.
+# straight one would overlap another edge.
 _BEND: dict[tuple[str, str], float] = {
-    ("Steady", "PromotionRequested"): -28,
-    ("PromotionRequested", "Steady"): -28,
-    ("PromotionSucceeded", "Steady"): -150,
+    ("Steady", "PromotionRequested"): -30,
+    ("PromotionRequested", "Steady"): -30,
 }
-_BOX_W, _BOX_H = 190.0, 46.0
+_BOX_W, _BOX_H = 220.0, 48.0
 
 
 def _clip(cx: float, cy: float, tx: float, ty: float) -> tuple[float, float]:
@@ -91,7 +90,7 @@ def lifecycle_svg(transitions: list[tuple[str, str, str]], states: tuple[str, ..
     if missing:
         raise RuntimeError(f"docs/_ext/baton_docs.py: no diagram position for states {missing}")
     parts = [
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1080 460" '
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1130 470" '
         'role="img" aria-label="Promotion lifecycle state diagram" '
         'style="max-width:100%;height:auto;font-family:sans-serif">',
         "<defs><marker id='arrow' viewBox='0 0 10 10' refX='10' refY='5' "
@@ -114,7 +113,7 @@ def lifecycle_svg(transitions: list[tuple[str, str, str]], states: tuple[str, ..
         # The label sits on the curve's midpoint (t = 0.5 of the quadratic).
         lx, ly = (sx + 2 * qx + ex) / 4, (sy + 2 * qy + ey) / 4
         parts.append(
-            f"<text x='{lx:.1f}' y='{ly - 6:.1f}' text-anchor='middle' font-size='14' "
+            f"<text x='{lx:.1f}' y='{ly - 6:.1f}' text-anchor='middle' font-size='17' "
             f"fill='#1a4d8f' paint-order='stroke' stroke='white' stroke-width='4'>"
             f"{html.escape(event)}</text>"
         )
@@ -124,7 +123,7 @@ def lifecycle_svg(transitions: list[tuple[str, str, str]], states: tuple[str, ..
         parts.append(
             f"<rect x='{x - _BOX_W / 2:.1f}' y='{y - _BOX_H / 2:.1f}' width='{_BOX_W:.0f}' "
             f"height='{_BOX_H:.0f}' rx='12' fill='{fill}' stroke='#444' stroke-width='1.5'/>"
-            f"<text x='{x:.1f}' y='{y + 5:.1f}' text-anchor='middle' font-size='14' "
+            f"<text x='{x:.1f}' y='{y + 5:.1f}' text-anchor='middle' font-size='15' "
             f"font-weight='bold'>{html.escape(state)}</text>"
         )
     parts.append("</svg>")
