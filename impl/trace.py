@@ -37,35 +37,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from baton import _table
 from baton.errors import InputError
 
 FORMAT = "baton-trace"
 VERSION = 1
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
 
-# --- the spec's vocabulary, restated (tests check equality with baton.spec) ---------
+# --- the spec's vocabulary (tests check equality with baton.spec) ---------------------
 
-STATE_NAMES: tuple[str, ...] = (
-    "Steady",
-    "PromotionRequested",
-    "PromotionValidating",
-    "PromotionApproved",
-    "AuthorityTransitioning",
-    "PromotionSucceeded",
-    "PromotionDenied",
-)
-EVENT_NAMES: tuple[str, ...] = (
-    "request",
-    "begin_validation",
-    "reject",
-    "approve",
-    "deny",
-    "begin_transition",
-    "complete",
-    "acknowledge",
-    "timeout",
-    "retry",
-)
+# Lifecycle states and events come from the table generated from the spec, so
+# the trace format cannot drift from it; the validation context is restated.
+STATE_NAMES: tuple[str, ...] = _table.STATES
+EVENT_NAMES: tuple[str, ...] = _table.EVENTS
 CONTEXT_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("role", ("Disabled", "Uninitialized", "ReplicaActive", "PrimaryActive", "Halted")),
     ("halt_reason", ("none", "history_divergence", "wal_corruption", "operator_halt")),

@@ -140,18 +140,7 @@ def _standby_holds_acked(cfg: Config, s: State) -> z3.BoolRef:
 
 
 def _one_primary_per_epoch(cfg: Config, s: State) -> z3.BoolRef:
-    return z3.And(
-        *[
-            z3.Not(
-                z3.And(
-                    s.role[i] == MROLE["Primary"],
-                    s.role[j] == MROLE["Primary"],
-                    s.epoch[i] == s.epoch[j],
-                )
-            )
-            for i, j in combinations(range(s.n), 2)
-        ]
-    )
+    return properties.one_primary_per_epoch(s)
 
 
 def _one_attempt(cfg: Config, s: State) -> z3.BoolRef:

@@ -55,20 +55,26 @@ def atomic_transfer(s: State) -> z3.BoolRef:
     )
 
 
+def one_primary_per_epoch(s: State) -> z3.BoolRef:
+    """No two primary markers share an epoch (part of P6-A3)."""
+    return z3.And(
+        *[
+            z3.Not(
+                z3.And(
+                    s.role[i] == MROLE["Primary"],
+                    s.role[j] == MROLE["Primary"],
+                    s.epoch[i] == s.epoch[j],
+                )
+            )
+            for i, j in combinations(range(s.n), 2)
+        ]
+    )
+
+
 def epoch_fencing(s: State) -> z3.BoolRef:
     """P6-A3: a writable node holds the highest epoch; one primary marker per epoch."""
     top = [z3.Implies(writable(s, i), holds_max_epoch(s, i)) for i in range(s.n)]
-    unique = [
-        z3.Not(
-            z3.And(
-                s.role[i] == MROLE["Primary"],
-                s.role[j] == MROLE["Primary"],
-                s.epoch[i] == s.epoch[j],
-            )
-        )
-        for i, j in combinations(range(s.n), 2)
-    ]
-    return z3.And(*top, *unique)
+    return z3.And(*top, one_primary_per_epoch(s))
 
 
 def acked_preserved(s: State) -> z3.BoolRef:
