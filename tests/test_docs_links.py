@@ -86,3 +86,25 @@ def test_diagram_draws_every_transition_and_state() -> None:
     assert svg.count("<rect") == len(lifecycle.STATE_NAMES)
     for state in lifecycle.STATE_NAMES:
         assert f">{state}</text>" in svg
+
+
+def test_stale_counterexamples_are_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A counterexample stamp that does not match the model marks the page STALE."""
+    from baton.spec import cluster
+
+    (tmp_path / "counterexamples").mkdir()
+    (tmp_path / "counterexamples" / "stamp.json").write_text('{"model_sha256": "0"}')
+    monkeypatch.setattr(baton_docs, "DATA", tmp_path)
+    page = baton_docs._assumptions_rst(cluster)
+    assert "**STALE.**" in page
+    assert all(f"No committed counterexample for ``{a.name}``" in page for a in cluster.ASSUMPTIONS)
+
+
+def test_committed_counterexamples_cover_every_assumption() -> None:
+    """Each environment assumption has a committed counterexample that violates an invariant."""
+    from baton.spec import cluster
+
+    folder = ROOT / "docs" / "_data" / "counterexamples"
+    for assumption in cluster.ASSUMPTIONS:
+        text = (folder / f"{assumption.name}.txt").read_text(encoding="utf-8")
+        assert "violates P6-" in text and "Caught" in text
