@@ -1,0 +1,58 @@
+"""Tests written to kill mutants that survived bench/mutation/run.py.
+
+Each test names the surviving mutant it kills (file:line and the mutation) so
+docs/mutation.md can point at it; the invariant it protects is named where one
+applies. Covers: ValidationContext immutability and its error messages
+(impl/validator.py), the marker's on-disk file name (impl/marker.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from baton.identity import NodeIdentity, initialise_node
+from baton.marker import Marker, read_marker
+from baton.storage import PosixDisk
+from baton.validator import ValidationContext
+
+
+def _context(**overrides: object) -> ValidationContext:
+    fields: dict[str, object] = {
+        "role": "ReplicaActive",
+        "primary_status": "Unavailable",
+        "force": False,
+        "wal_end": 5,
+        "ack_bound": 5,
+        "prefix": "Compatible",
+    }
+    fields.update(overrides)
+    return ValidationContext(**fields)  # type: ignore[arg-type]
+
+
+def test_validation_context_is_immutable() -> None:
+    """validator.py:48 `frozen=True -> False`: a context checked in __post_init__
+    must not change afterwards, or a validated context could be edited into an
+    unsafe one between validation and promotion (P6-A1)."""
+    ctx = _context()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.force = True  # type: ignore[misc]
+
+
+def test_unknown_role_message_names_the_role() -> None:
+    """validator.py:68 message mutated to "XX...XX": the operator-facing message
+    names the rejected role exactly."""
+    with pytest.raises(ValueError, match=r"^unknown role 'Leader'$"):
+        _context(role="Leader")
+
+
+def test_marker_file_is_named_marker_on_disk(tmp_path: Path) -> None:
+    """marker.py:53 `MARKER_FILE = "marker" -> "XXmarkerXX"`: the on-disk name is
+    part of the durable format (P6-F2); a node upgraded in place must find the
+    marker its previous version wrote."""
+    disk = PosixDisk(tmp_path)
+    marker = Marker("n1", "n1", 1, None)
+    initialise_node(disk, NodeIdentity("n1", "c1", "t1"), marker)
+    assert (tmp_path / "marker").is_file()
+    assert read_marker(disk) == marker
