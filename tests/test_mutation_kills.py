@@ -4,6 +4,10 @@ Each test names the surviving mutant it kills (file:line and the mutation) so
 docs/mutation.md can point at it; the invariant it protects is named where one
 applies. Covers: ValidationContext immutability and its error messages
 (impl/validator.py), the marker's on-disk file name (impl/marker.py).
+
+Test names start with the module they target and imports are local, so
+bench/mutation/run.py can select ``-k <module>`` and a mutant of one module
+never fails (falsely kills) the run of another module mutated in parallel.
 """
 
 from __future__ import annotations
@@ -12,45 +16,36 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from baton.identity import NodeIdentity, initialise_node
-from baton.marker import Marker, read_marker
-from baton.storage import PosixDisk
-from baton.validator import ValidationContext
 
 
-def _context(**overrides: object) -> ValidationContext:
-    fields: dict[str, object] = {
-        "role": "ReplicaActive",
-        "primary_status": "Unavailable",
-        "force": False,
-        "wal_end": 5,
-        "ack_bound": 5,
-        "prefix": "Compatible",
-    }
-    fields.update(overrides)
-    return ValidationContext(**fields)  # type: ignore[arg-type]
-
-
-def test_validation_context_is_immutable() -> None:
+def test_validator_context_is_immutable() -> None:
     """validator.py:48 `frozen=True -> False`: a context checked in __post_init__
     must not change afterwards, or a validated context could be edited into an
     unsafe one between validation and promotion (P6-A1)."""
-    ctx = _context()
+    from baton.validator import ValidationContext
+
+    ctx = ValidationContext("ReplicaActive", "Unavailable", False, 5, 5, "Compatible")
     with pytest.raises(dataclasses.FrozenInstanceError):
         ctx.force = True  # type: ignore[misc]
 
 
-def test_unknown_role_message_names_the_role() -> None:
+def test_validator_unknown_role_message_names_the_role() -> None:
     """validator.py:68 message mutated to "XX...XX": the operator-facing message
     names the rejected role exactly."""
+    from baton.validator import ValidationContext
+
     with pytest.raises(ValueError, match=r"^unknown role 'Leader'$"):
-        _context(role="Leader")
+        ValidationContext("Leader", "Unavailable", False, 5, 5, "Compatible")
 
 
 def test_marker_file_is_named_marker_on_disk(tmp_path: Path) -> None:
     """marker.py:53 `MARKER_FILE = "marker" -> "XXmarkerXX"`: the on-disk name is
     part of the durable format (P6-F2); a node upgraded in place must find the
     marker its previous version wrote."""
+    from baton.identity import NodeIdentity, initialise_node
+    from baton.marker import Marker, read_marker
+    from baton.storage import PosixDisk
+
     disk = PosixDisk(tmp_path)
     marker = Marker("n1", "n1", 1, None)
     initialise_node(disk, NodeIdentity("n1", "c1", "t1"), marker)
