@@ -51,3 +51,16 @@ def test_marker_file_is_named_marker_on_disk(tmp_path: Path) -> None:
     initialise_node(disk, NodeIdentity("n1", "c1", "t1"), marker)
     assert (tmp_path / "marker").is_file()
     assert read_marker(disk) == marker
+
+
+def test_marker_epoch_bound_is_exactly_two_to_the_64() -> None:
+    """marker.py:79-80 `< 1 << 64` -> `<= 1 << 64` / `< 2 << 64` / `< 1 << 65` and the
+    message mutated to "XX...XX": the epoch is a u64 on disk (P6-F2); 2**64 - 1
+    encodes, 2**64 is refused with a ValueError naming the epoch (not a
+    struct.error from deeper down)."""
+    from baton.marker import Marker, decode_marker, encode_marker
+
+    largest = Marker("n1", "n1", (1 << 64) - 1, None)
+    assert decode_marker(encode_marker(largest)) == largest
+    with pytest.raises(ValueError, match=rf"^epoch {1 << 64} out of range$"):
+        encode_marker(Marker("n1", "n1", 1 << 64, None))
