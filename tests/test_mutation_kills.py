@@ -13,6 +13,7 @@ never fails (falsely kills) the run of another module mutated in parallel.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,55 @@ def test_marker_epoch_bound_is_exactly_two_to_the_64() -> None:
     assert decode_marker(encode_marker(largest)) == largest
     with pytest.raises(ValueError, match=rf"^epoch {1 << 64} out of range$"):
         encode_marker(Marker("n1", "n1", 1 << 64, None))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"role": "Halted"}, "halt_reason is required exactly when the role is Halted"),
+        (
+            {"halt_reason": "wal_corruption"},
+            "halt_reason is required exactly when the role is Halted",
+        ),
+        ({"role": "Halted", "halt_reason": "bored"}, "unknown halt reason 'bored'"),
+        ({"primary_status": "Gone"}, "unknown primary status 'Gone'"),
+        ({"prefix": "Maybe"}, "unknown prefix compatibility 'Maybe'"),
+        ({"mvcc": "Sometimes"}, "unknown MVCC visibility 'Sometimes'"),
+    ],
+)
+def test_validator_context_messages_name_the_bad_field(
+    overrides: dict[str, object], message: str
+) -> None:
+    """validator.py:69-80 messages mutated to "XX...XX" (and the Halted/halt_reason
+    pairing): each rejection of a malformed context says exactly what is wrong."""
+    from baton.validator import ValidationContext
+
+    fields: dict[str, object] = {
+        "role": "ReplicaActive",
+        "primary_status": "Unavailable",
+        "force": False,
+        "wal_end": 5,
+        "ack_bound": 5,
+        "prefix": "Compatible",
+    }
+    fields.update(overrides)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        ValidationContext(**fields)  # type: ignore[arg-type]
+
+
+def test_validator_every_explanation_is_a_sentence_citing_its_invariant() -> None:
+    """validator.py explanation strings mutated to "XX...XX": every verdict's
+    explanation ends by citing the invariant the verdict names (P6-O2), over the
+    whole abstract domain."""
+    from baton import validator
+    from baton.spec import validation as spec
+
+    seen: set[str] = set()
+    for point in spec.decision_table():
+        for wal_end, bound in validator.POSITION_REPRESENTATIVES[point[4]]:
+            verdict = validator.validate(validator.context_for_point(point, wal_end, bound))
+            cited = verdict.invariants[-1] if isinstance(verdict, validator.Allowed) else None
+            invariant = verdict.invariant if isinstance(verdict, validator.Denied) else cited
+            assert verdict.explanation.endswith(f"{invariant})"), verdict.explanation
+            seen.add(verdict.reason)
+    assert validator.ALLOWED in seen and len(seen) == len(spec.CHECKS) + 1
