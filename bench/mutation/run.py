@@ -150,6 +150,10 @@ def _restore(originals: dict[str, bytes]) -> None:
         if path.read_bytes() != data:
             path.write_bytes(data)
             print(f"   restored {f} to its pre-run content", flush=True)
+        # mutmut keeps a pristine copy beside the file while a mutant is applied.
+        backup = path.with_name(path.name + ".bak")
+        if backup.exists() and backup.read_bytes() == data:
+            backup.unlink()
 
 
 def report(cache: Path, show_survivors: bool) -> None:
