@@ -117,3 +117,53 @@ def test_validator_every_explanation_is_a_sentence_citing_its_invariant() -> Non
             assert verdict.explanation.endswith(f"{invariant})"), verdict.explanation
             seen.add(verdict.reason)
     assert validator.ALLOWED in seen and len(seen) == len(spec.CHECKS) + 1
+
+
+def test_marker_temp_file_name_is_marker_infix_token(tmp_path: Path) -> None:
+    """marker.py:127 temp name wrapped in "XX...XX": a write stopped before the
+    rename leaves ``marker.tmp.<token>``, the name cleanup_temp_files recognises
+    after a crash (P6-F2)."""
+    from baton.identity import TEMP_INFIX
+    from baton.marker import MARKER_FILE, Marker, write_marker
+    from baton.storage import PosixDisk
+
+    disk = PosixDisk(tmp_path)
+    write_marker(disk, Marker("n1", "n1", 1, None), variant=("write_temp",), token="t0")
+    assert disk.listdir("") == [f"{MARKER_FILE}{TEMP_INFIX}t0"]
+
+
+def test_marker_read_errors_say_exactly_what_is_wrong(tmp_path: Path) -> None:
+    """marker.py:172-179 messages mutated to "XX...XX": the fail-closed errors of
+    read_marker carry their exact reasons (P6-F2)."""
+    from baton.errors import MarkerCorrupt, MarkerMissing, NotInitialised
+    from baton.identity import IDENTITY_FILE, NodeIdentity, initialise_node
+    from baton.marker import MARKER_FILE, Marker, read_marker
+    from baton.storage import PosixDisk
+
+    disk = PosixDisk(tmp_path)
+    with pytest.raises(NotInitialised) as never:
+        read_marker(disk)
+    assert never.value.reason == "no marker and no identity: never initialised"
+    initialise_node(disk, NodeIdentity("n1", "c1", "t1"), Marker("n1", "n1", 1, None))
+    with pytest.raises(MarkerCorrupt) as other:
+        read_marker(disk, expected_node="n2")
+    assert other.value.reason == "marker belongs to node 'n1', this directory to 'n2'"
+    (tmp_path / MARKER_FILE).unlink()
+    assert (tmp_path / IDENTITY_FILE).exists()
+    with pytest.raises(MarkerMissing) as gone:
+        read_marker(disk)
+    assert gone.value.reason == (
+        "the node is initialised (identity present) but its marker is gone"
+    )
+
+
+def test_marker_unknown_write_steps_are_named() -> None:
+    """marker.py:125,157 messages mutated to "XX...XX": a bad step list is refused
+    naming the steps."""
+    from baton.marker import Marker, perform_marker_step, write_marker
+    from baton.storage import SimDisk
+
+    with pytest.raises(ValueError, match=r"^unknown marker write steps: \['bogus'\]$"):
+        write_marker(SimDisk(), Marker("n1", "n1", 1, None), variant=("bogus",))
+    with pytest.raises(ValueError, match=r"^unknown marker write step 'bogus'$"):
+        perform_marker_step(SimDisk(), "bogus", "t", b"")
