@@ -167,3 +167,33 @@ def test_marker_unknown_write_steps_are_named() -> None:
         write_marker(SimDisk(), Marker("n1", "n1", 1, None), variant=("bogus",))
     with pytest.raises(ValueError, match=r"^unknown marker write step 'bogus'$"):
         perform_marker_step(SimDisk(), "bogus", "t", b"")
+
+
+def test_validator_verdicts_are_frozen_values() -> None:
+    """validator.py:81,102 `frozen=True -> False` / @dataclass removed, :97 @property
+    removed: verdicts compare by value, cannot be edited after the decision
+    (P6-O2: the recorded verdict is the one that was decided), and
+    ``allowed`` is the boolean True, not a bound method that is merely truthy."""
+    from baton.validator import Allowed, Denied
+
+    allowed = Allowed()
+    assert allowed == Allowed() and allowed.allowed is True
+    denied = Denied("primary_active", "P6-A1", "the old primary is observed Active (P6-A1)")
+    assert denied.allowed is False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        allowed.explanation = "edited"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        denied.reason = "allowed"  # type: ignore[misc]
+
+
+def test_validator_allowed_explanation_is_the_documented_sentence() -> None:
+    """validator.py:87-90 parts of the allowed explanation mutated to "XX...XX":
+    the sentence an operator reads on success lists every proven invariant."""
+    from baton.validator import Allowed
+
+    assert Allowed().explanation == (
+        "allowed: the candidate is an active replica, no other node is observed to admit "
+        "writes, its WAL reaches the proven acknowledged bound, its history is a prefix of "
+        "the committed history and MVCC visibility is preserved (P6-A1, P6-S1, P6-S2, "
+        "P6-S3, P6-F1)"
+    )
