@@ -197,3 +197,69 @@ def test_validator_allowed_explanation_is_the_documented_sentence() -> None:
         "the committed history and MVCC visibility is preserved (P6-A1, P6-S1, P6-S2, "
         "P6-S3, P6-F1)"
     )
+
+
+def test_wal_record_bytes_are_the_documented_format() -> None:
+    """wal.py:42-44 magic/version/kind constants mutated: the record header is
+    ``>HBBIQQ`` = magic 0xBA7A, version 1, kind 0 (data), payload length, LSN,
+    epoch; a changed constant would make old WAL files unreadable (P6-S1)."""
+    import zlib
+
+    from baton.wal import encode_record
+
+    head = bytes.fromhex("ba7a01000000000200000000000000070000000000000003") + b"ab"
+    assert encode_record(7, 3, b"ab") == head + zlib.crc32(head).to_bytes(4, "big")
+
+
+def test_wal_payload_limit_is_exactly_one_mebibyte() -> None:
+    """wal.py:45,88-89 `MAX_PAYLOAD = 1 << 20` -> 2 << 20 / 1 << 21, `>` -> `>=`,
+    message mutated: 2**20 bytes encode, one more is refused naming both sizes."""
+    from baton.wal import RECORD_OVERHEAD, encode_record
+
+    assert len(encode_record(1, 1, bytes(1 << 20))) == (1 << 20) + RECORD_OVERHEAD
+    with pytest.raises(ValueError, match=rf"^payload of {(1 << 20) + 1} bytes exceeds {1 << 20}$"):
+        encode_record(1, 1, bytes((1 << 20) + 1))
+
+
+def test_wal_recovery_report_defaults_and_descriptions() -> None:
+    """wal.py:60-82 RecoveryReport frozen, its defaults ("" / 1 / None) and its
+    describe() text mutated: a clean report equals one with explicit defaults
+    and both descriptions read exactly as the operator docs show."""
+    from baton.wal import RecoveryReport, WalRecord
+
+    clean = RecoveryReport("wal", 3, 3)
+    assert clean == RecoveryReport("wal", 3, 3, None, 0, 0, None) and clean.clean
+    assert clean.describe() == "wal: 3 records, end LSN 3, clean"
+    torn = RecoveryReport("wal", 2, 2, 56, 10, 1, "incomplete header: 10 of 24 bytes")
+    assert torn.describe() == (
+        "wal: torn tail at offset 56 (incomplete header: 10 of 24 bytes); "
+        "dropped 10 bytes (1 partial record); kept 2 records, end LSN 2"
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        clean.records = 4  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        WalRecord(1, 1, b"").lsn = 2  # type: ignore[misc]
+
+
+def test_wal_torn_tail_reasons_are_exact(tmp_path: Path) -> None:
+    """wal.py:106-115 `<` -> `<=`, `end - pos` -> `end + pos`, reasons mutated: a
+    tail holding exactly a header (no CRC) is an incomplete RECORD, a shorter one
+    an incomplete header, and the report says how many bytes were missing (P6-S1:
+    the synced records before it are kept)."""
+    from baton.storage import PosixDisk
+    from baton.wal import RECORD_OVERHEAD, Wal, encode_record
+
+    disk = PosixDisk(tmp_path)
+    good = encode_record(1, 1, b"x")
+    header_only = encode_record(2, 1, b"")[: RECORD_OVERHEAD - 4]
+    for tail, reason in [
+        (
+            header_only,
+            f"incomplete record: needs {RECORD_OVERHEAD} bytes, {len(header_only)} remain",
+        ),
+        (header_only[:10], f"incomplete header: 10 of {len(header_only)} bytes"),
+    ]:
+        (tmp_path / "wal").write_bytes(good + tail)
+        wal, report = Wal.open(disk, "wal")
+        assert [r.lsn for r in wal.entries()] == [1]
+        assert report.reason == reason and report.truncated_at == len(good)
