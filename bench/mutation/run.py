@@ -93,7 +93,7 @@ def _has_children(pid: int) -> bool:
     return False
 
 
-def run_module(name: str, workdir: Path = REPO, stall_seconds: float = 90.0) -> None:
+def run_module(name: str, workdir: Path = REPO, stall_seconds: float = 30.0) -> None:
     """Run mutmut on one module; refuse to leave a mutated file behind.
 
     mutmut 2.x can hang between mutants when it recycles its worker process
