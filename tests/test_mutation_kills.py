@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -242,24 +243,39 @@ def test_wal_recovery_report_defaults_and_descriptions() -> None:
 
 
 def test_wal_torn_tail_reasons_are_exact(tmp_path: Path) -> None:
-    """wal.py:106-115 `<` -> `<=`, `end - pos` -> `end + pos`, reasons mutated: a
+    """wal.py:106-115 `<` -> `<=`, `>` -> `>=` on the length, `end - pos` ->
+    `end + pos`, reasons mutated: a
     tail holding exactly a header (no CRC) is an incomplete RECORD, a shorter one
-    an incomplete header, and the report says how many bytes were missing (P6-S1:
-    the synced records before it are kept)."""
+    an incomplete header, zeros a bad magic, an oversized length implausible; the
+    report says exactly which (P6-S1: the synced records before it are kept)."""
     from baton.storage import PosixDisk
     from baton.wal import RECORD_OVERHEAD, Wal, encode_record
 
     disk = PosixDisk(tmp_path)
     good = encode_record(1, 1, b"x")
     header_only = encode_record(2, 1, b"")[: RECORD_OVERHEAD - 4]
+    huge_header = struct.pack(">HBBIQQ", 0xBA7A, 1, 0, (1 << 20) + 1, 2, 1)
     for tail, reason in [
         (
             header_only,
             f"incomplete record: needs {RECORD_OVERHEAD} bytes, {len(header_only)} remain",
         ),
         (header_only[:10], f"incomplete header: 10 of {len(header_only)} bytes"),
+        (bytes(30), "bad magic 0x0000 (zeros mean a torn write)"),
+        (huge_header, f"implausible payload length {(1 << 20) + 1}"),
     ]:
         (tmp_path / "wal").write_bytes(good + tail)
         wal, report = Wal.open(disk, "wal")
         assert [r.lsn for r in wal.entries()] == [1]
         assert report.reason == reason and report.truncated_at == len(good)
+
+
+def test_wal_record_of_exactly_the_payload_limit_reads_back(tmp_path: Path) -> None:
+    """wal.py:111 `length > MAX_PAYLOAD` -> `>=`: a record the encoder accepts
+    (payload of exactly 2**20 bytes) is read back, not cut as implausible (P6-S1)."""
+    from baton.storage import PosixDisk
+    from baton.wal import Wal, encode_record
+
+    (tmp_path / "wal").write_bytes(encode_record(1, 1, bytes(1 << 20)))
+    wal, report = Wal.open(PosixDisk(tmp_path), "wal")
+    assert report.clean and [len(r.payload) for r in wal.entries()] == [1 << 20]
