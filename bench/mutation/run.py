@@ -193,6 +193,79 @@ def report(cache: Path, show_survivors: bool) -> None:
         print("see a diff with: .venv/bin/mutmut show <id>")
 
 
+def verify_survivors(workdir: Path) -> None:
+    """Re-test each recorded survivor against a private copy of the package.
+
+    Each survivor's diff (``mutmut show``) is applied to a copy of the committed
+    ``impl/``, ``spec/`` and ``proofs/`` laid out as the ``baton`` package under a
+    temporary directory, which PYTHONPATH puts before the editable install; the
+    working tree is never touched, so this is safe while other runs go on.
+    """
+    import shutil
+    import tempfile
+
+    db = sqlite3.connect(workdir / ".mutmut-cache")
+    survivors = db.execute(
+        "SELECT m.id, s.filename, l.line_number FROM Mutant m "
+        "JOIN Line l ON m.line = l.id JOIN SourceFile s ON l.sourcefile = s.id "
+        "WHERE m.status = 'bad_survived' ORDER BY s.filename, l.line_number"
+    ).fetchall()
+    module_of = {f: name for name, (files, _) in MODULES.items() for f in files}
+    with tempfile.TemporaryDirectory() as tmp:
+        pristine = Path(tmp) / "pristine"
+        pristine.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", "HEAD", "impl", "spec", "proofs"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(pristine)], input=archive, check=True)
+        (pristine / "impl").rename(pristine / "baton")
+        (pristine / "spec").rename(pristine / "baton" / "spec")
+        (pristine / "proofs").rename(pristine / "baton" / "proofs")
+        for mutant_id, filename, line_number in survivors:
+            diff = subprocess.run(
+                [str(REPO / ".venv/bin/mutmut"), "show", str(mutant_id)],
+                cwd=workdir,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            copy = Path(tmp) / "mutant"
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(pristine, copy)
+            patch = diff[diff.index("--- ") :]
+            subprocess.run(
+                ["patch", "-s", "-p1", "-d", str(copy / "baton")],
+                input=patch,
+                text=True,
+                check=True,
+            )
+            name = module_of[filename]
+            tests = [t for t in MODULES[name][1] if (REPO / t).exists()]
+            result = subprocess.run(
+                [
+                    str(REPO / ".venv/bin/python"),
+                    "-m",
+                    "pytest",
+                    "-x",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    *tests,
+                    "-k",
+                    f"{name} or not mutation_kills",
+                ],
+                cwd=REPO,
+                env=dict(os.environ, CI="true", PYTHONPATH=str(copy)),
+                capture_output=True,
+                check=False,
+            )
+            verdict = "KILLED now" if result.returncode != 0 else "still survives"
+            print(f"#{mutant_id} {filename}:{line_number + 1}: {verdict}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help=f"subset of {sorted(MODULES)}")
@@ -205,11 +278,19 @@ def main() -> int:
         help="run mutmut from here (a directory of symlinks to the repository's top level "
         "lets two modules with disjoint imports run at once, each with its own cache)",
     )
+    parser.add_argument(
+        "--verify-survivors",
+        action="store_true",
+        help="re-test recorded survivors against a private patched copy (safe alongside runs)",
+    )
     parser.add_argument("--survivors", action="store_true", help="list surviving mutants")
     args = parser.parse_args()
     unknown = set(args.modules) - set(MODULES)
     if unknown:
         parser.error(f"unknown modules {sorted(unknown)}; choose from {sorted(MODULES)}")
+    if args.verify_survivors:
+        verify_survivors(args.workdir)
+        return 0
     if not args.report:
         for name in args.modules or list(MODULES):
             run_module(name, args.workdir)
