@@ -279,3 +279,25 @@ def test_wal_record_of_exactly_the_payload_limit_reads_back(tmp_path: Path) -> N
     (tmp_path / "wal").write_bytes(encode_record(1, 1, bytes(1 << 20)))
     wal, report = Wal.open(PosixDisk(tmp_path), "wal")
     assert report.clean and [len(r.payload) for r in wal.entries()] == [1 << 20]
+
+
+@pytest.mark.parametrize(("version", "kind"), [(2, 0), (1, 1)])
+def test_wal_unsupported_record_is_corruption_not_a_torn_tail(
+    tmp_path: Path, version: int, kind: int
+) -> None:
+    """wal.py:121-122 `or` -> `and`, fatal=True -> False, message mutated: a
+    record whose checksum holds but whose version OR kind is unknown was written
+    so; it is refused as corruption, never cut as a torn tail (P6-S1, P6-S2)."""
+    import zlib
+
+    from baton.errors import WalCorruption
+    from baton.storage import PosixDisk
+    from baton.wal import Wal
+
+    head = struct.pack(">HBBIQQ", 0xBA7A, version, kind, 1, 1, 1) + b"x"
+    (tmp_path / "wal").write_bytes(head + zlib.crc32(head).to_bytes(4, "big"))
+    with pytest.raises(WalCorruption) as refused:
+        Wal.open(PosixDisk(tmp_path), "wal")
+    assert refused.value.reason == (
+        f"record at offset 0 (LSN 1): unsupported record version {version} kind {kind}"
+    )
