@@ -477,8 +477,23 @@ def gen_trace_schema() -> None:
     _write("trace_schema.rst", "\n".join(out) + "\n")
 
 
+KNOWN_PAGES: frozenset[str] = frozenset(
+    {"oracle", "runtime", "durability", "explorer", "testing", "benchmarks"}
+)
+
+
+def gen_extra_pages() -> None:
+    """A toctree for Markdown pages other engineers add beyond the known ones."""
+    extra = sorted(p.stem for p in DOCS.glob("*.md") if p.stem not in KNOWN_PAGES)
+    lines = [".. toctree::", "   :maxdepth: 1", "   :caption: More", ""]
+    _write(
+        "extra_pages.rst", "\n".join(lines + [f"   {e}" for e in extra]) + "\n" if extra else "\n"
+    )
+
+
 def generate_all() -> None:
     GEN.mkdir(exist_ok=True)
+    gen_extra_pages()
     gen_model()
     gen_invariants()
     gen_proofs()
