@@ -301,3 +301,25 @@ def test_wal_unsupported_record_is_corruption_not_a_torn_tail(
     assert refused.value.reason == (
         f"record at offset 0 (LSN 1): unsupported record version {version} kind {kind}"
     )
+
+
+def test_wal_sequence_errors_and_missing_file_say_exactly_what_is_wrong(tmp_path: Path) -> None:
+    """wal.py:124,126,172 messages mutated to "XX...XX": an LSN gap (P6-S2), an
+    epoch going backwards (P6-S2) and a vanished WAL each carry their exact reason."""
+    from baton.errors import WalCorruption, WalMissing
+    from baton.storage import PosixDisk
+    from baton.wal import Wal, encode_record
+
+    disk = PosixDisk(tmp_path)
+    with pytest.raises(WalMissing) as missing:
+        Wal.open(disk, "wal")
+    assert missing.value.reason == "WAL file is missing"
+    first = encode_record(1, 2, b"a")
+    for second, reason in [
+        (encode_record(3, 2, b"b"), "LSN 3 out of sequence (expected 2)"),
+        (encode_record(2, 1, b"b"), "epoch 1 goes backwards (previous record epoch 2)"),
+    ]:
+        (tmp_path / "wal").write_bytes(first + second)
+        with pytest.raises(WalCorruption) as refused:
+            Wal.open(disk, "wal")
+        assert refused.value.reason == f"record at offset {len(first)} (LSN 2): {reason}"
