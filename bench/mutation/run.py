@@ -199,7 +199,8 @@ def verify_survivors(workdir: Path) -> None:
     Each survivor's diff (``mutmut show``) is applied to a copy of the committed
     ``impl/``, ``spec/`` and ``proofs/`` laid out as the ``baton`` package under a
     temporary directory, which PYTHONPATH puts before the editable install; the
-    working tree is never touched, so this is safe while other runs go on.
+    working tree is never touched. Killed survivors are marked killed in the
+    cache, as a mutmut rerun would; do this while no mutmut run is active.
     """
     import shutil
     import tempfile
@@ -210,6 +211,7 @@ def verify_survivors(workdir: Path) -> None:
         "JOIN Line l ON m.line = l.id JOIN SourceFile s ON l.sourcefile = s.id "
         "WHERE m.status = 'bad_survived' ORDER BY s.filename, l.line_number"
     ).fetchall()
+    killed: list[int] = []
     module_of = {f: name for name, (files, _) in MODULES.items() for f in files}
     with tempfile.TemporaryDirectory() as tmp:
         pristine = Path(tmp) / "pristine"
@@ -264,6 +266,13 @@ def verify_survivors(workdir: Path) -> None:
             )
             verdict = "KILLED now" if result.returncode != 0 else "still survives"
             print(f"#{mutant_id} {filename}:{line_number + 1}: {verdict}", flush=True)
+            if result.returncode != 0:
+                killed.append(mutant_id)
+    # Record the kills as mutmut's own rerun would (run only when no run is active).
+    with db:
+        db.executemany(
+            "UPDATE Mutant SET status = 'ok_killed' WHERE id = ?", [(k,) for k in killed]
+        )
 
 
 def main() -> int:
@@ -281,7 +290,8 @@ def main() -> int:
     parser.add_argument(
         "--verify-survivors",
         action="store_true",
-        help="re-test recorded survivors against a private patched copy (safe alongside runs)",
+        help="re-test recorded survivors against a private patched copy and record the "
+        "kills in the cache (run it when no mutmut run is active)",
     )
     parser.add_argument("--survivors", action="store_true", help="list surviving mutants")
     args = parser.parse_args()
