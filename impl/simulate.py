@@ -663,18 +663,25 @@ class Simulation:
                     entry = prim.durable.wal[-1] if prim.durable.wal else (0, 0)
                 self.send(Message("ship", p, r, entry=entry, epoch=prim.durable.epoch))
 
-    def crash(self) -> None:
-        if self.cluster is not None:
-            self.crash_on_disk()
-            return
+    def _crash_victim(self) -> int | None:
+        """A running node to crash, or None when every node is down."""
         up = [i for i, n in enumerate(self.state.nodes) if n.up]
         if not up:
-            return
+            return None
         i = self.rng.choice(up)
         writing = [j for j in up if (self.state.nodes[j].volatile or core.Volatile()).marker_stage]
         if writing and self.rng.random() < 0.6:
             # Bias towards the interesting crash points: mid marker write (P6-F2).
             i = writing[0]
+        return i
+
+    def crash(self) -> None:
+        if self.cluster is not None:
+            self.crash_on_disk()
+            return
+        i = self._crash_victim()
+        if i is None:
+            return
         vol = self.state.nodes[i].volatile
         assert vol is not None
         stage = vol.marker_stage
@@ -689,13 +696,9 @@ class Simulation:
 
     def crash_on_disk(self) -> None:
         """A power cut: the disk, not the simulation, decides how a marker write lands."""
-        up = [i for i, n in enumerate(self.state.nodes) if n.up]
-        if not up:
+        i = self._crash_victim()
+        if i is None:
             return
-        i = self.rng.choice(up)
-        writing = [j for j in up if (self.state.nodes[j].volatile or core.Volatile()).marker_stage]
-        if writing and self.rng.random() < 0.6:
-            i = writing[0]
         vol = self.state.nodes[i].volatile
         assert vol is not None
         stage = vol.marker_stage
