@@ -323,3 +323,164 @@ def test_wal_sequence_errors_and_missing_file_say_exactly_what_is_wrong(tmp_path
         with pytest.raises(WalCorruption) as refused:
             Wal.open(disk, "wal")
         assert refused.value.reason == f"record at offset {len(first)} (LSN 2): {reason}"
+
+
+def test_marker_body_errors_name_the_field_they_stop_in() -> None:
+    """marker.py:93-99 field labels ("node", "holder", "epoch", "previous-holder
+    flag", "previous holder") and the bad-flag message mutated to "XX...XX": a
+    checksummed but malformed body is refused (P6-F2) with a reason naming the
+    field where decoding stopped, so an operator knows what is wrong on disk."""
+    from baton.errors import MarkerCorrupt
+    from baton.identity import encode_frame, pack_name
+    from baton.marker import MARKER_FORMAT_VERSION, MARKER_MAGIC, decode_marker
+
+    node, holder = pack_name("n1"), pack_name("n2")
+    epoch = struct.pack(">Q", 7)
+    cases = {
+        b"": "malformed body: node length runs past the end",
+        node[:2]: "malformed body: node runs past the end",
+        node: "malformed body: holder length runs past the end",
+        node + holder + epoch[:3]: "malformed body: epoch runs past the end",
+        node + holder + epoch: "malformed body: previous-holder flag runs past the end",
+        node + holder + epoch + b"\x02": "malformed body: previous-holder flag 2",
+        node + holder + epoch + b"\x01": "malformed body: previous holder length runs past the end",
+        node + holder + epoch + b"\x01" + pack_name("n1") + b"!": "malformed body: 1 extra bytes",
+    }
+    for body, reason in cases.items():
+        frame = encode_frame(MARKER_MAGIC, MARKER_FORMAT_VERSION, body)
+        with pytest.raises(MarkerCorrupt) as refused:
+            decode_marker(frame, "dir/marker")
+        assert refused.value.reason == reason, body
+        assert "dir/marker" in str(refused.value)
+    whole = node + holder + epoch + b"\x01" + pack_name("n1")
+    decoded = decode_marker(encode_frame(MARKER_MAGIC, MARKER_FORMAT_VERSION, whole))
+    assert (decoded.node, decoded.holder, decoded.epoch, decoded.previous_holder) == (
+        "n1",
+        "n2",
+        7,
+        "n1",
+    )
+
+
+def test_wal_clean_open_cuts_nothing_and_reports_defaults(tmp_path: Path) -> None:
+    """wal.py:177 `while pos < len(data)` -> `<=`: at the end of a whole WAL there is
+    no record to parse; recovery must not report (or perform) a cut of zero bytes."""
+    from baton.storage import PosixDisk
+    from baton.wal import RecoveryReport, Wal, encode_record
+
+    data = encode_record(1, 1, b"a") + encode_record(2, 1, b"b")
+    (tmp_path / "wal").write_bytes(data)
+    wal, report = Wal.open(PosixDisk(tmp_path), "wal")
+    assert report == RecoveryReport("wal", 2, 2)
+    assert (tmp_path / "wal").read_bytes() == data and wal.end_lsn == 2
+
+
+def test_wal_first_record_may_have_epoch_zero(tmp_path: Path) -> None:
+    """wal.py:176 `last_epoch = 0` -> `1`: the WAL enforces that epochs never go
+    backwards (P6-S2), not a floor; the floor is the marker's business, so a
+    first record at epoch 0 is read back, not refused as going backwards."""
+    from baton.storage import PosixDisk
+    from baton.wal import Wal, encode_record
+
+    (tmp_path / "wal").write_bytes(encode_record(1, 0, b"a") + encode_record(2, 0, b"b"))
+    wal, report = Wal.open(PosixDisk(tmp_path), "wal")
+    assert report.clean and [r.epoch for r in wal.entries()] == [0, 0]
+
+
+def test_wal_torn_checksum_reason_shows_both_sums(tmp_path: Path) -> None:
+    """wal.py:119 checksum reason mutated to "XX...XX": a last record whose bytes
+    are all there but do not match their CRC is a torn tail, cut and reported
+    with the stored and computed CRC32 (P6-S1: the records before it are kept)."""
+    import zlib
+
+    from baton.storage import PosixDisk
+    from baton.wal import Wal, encode_record
+
+    good, last = encode_record(1, 1, b"a"), bytearray(encode_record(2, 1, b"b"))
+    last[-5] ^= 0x01  # the payload byte
+    stored = int.from_bytes(last[-4:], "big")
+    computed = zlib.crc32(bytes(last[:-4]))
+    (tmp_path / "wal").write_bytes(good + bytes(last))
+    _wal, report = Wal.open(PosixDisk(tmp_path), "wal")
+    assert report.reason == f"checksum mismatch (stored {stored:08x}, computed {computed:08x})"
+    assert (report.records, report.truncated_at) == (1, len(good))
+
+
+def test_wal_torn_tail_with_magic_bytes_inside_is_still_a_torn_tail(tmp_path: Path) -> None:
+    """wal.py:136 `parsed = None`, :140 `pos - 1` / `pos = None`: the search for a
+    valid record after a bad one must skip a WAL magic that starts no valid
+    record (here inside the torn record's own payload) and move forward, or a
+    torn tail would be mistaken for corruption (or the search would never end)."""
+    from baton.storage import PosixDisk
+    from baton.wal import Wal, encode_record
+
+    good = encode_record(1, 1, b"a")
+    payload = b"xx" + bytes.fromhex("ba7a") + b"yy" + bytes.fromhex("ba7a") + b"zz"
+    torn = encode_record(2, 1, payload)[:-3]  # the CRC did not fully land
+    (tmp_path / "wal").write_bytes(good + torn)
+    wal, report = Wal.open(PosixDisk(tmp_path), "wal")
+    assert [r.lsn for r in wal.entries()] == [1]
+    assert (report.truncated_at, report.bytes_dropped) == (len(good), len(torn))
+
+
+def test_wal_corruption_names_the_valid_record_that_follows(tmp_path: Path) -> None:
+    """wal.py:138 LSN taken from the epoch field / None, :193 `pos + 1` -> `pos + 2`,
+    :198 message mutated: one stray byte before a whole record is corruption, not
+    a torn tail (a valid record follows it, P6-S1), and the error names that
+    record's LSN and offset exactly."""
+    from baton.errors import WalCorruption
+    from baton.storage import PosixDisk
+    from baton.wal import Wal, encode_record
+
+    first = encode_record(1, 3, b"a")
+    (tmp_path / "wal").write_bytes(first + b"\x00" + encode_record(2, 5, b"b"))
+    with pytest.raises(WalCorruption) as halted:
+        Wal.open(PosixDisk(tmp_path), "wal")
+    at = len(first)
+    assert halted.value.reason == (
+        f"record at offset {at} (LSN 2): bad magic 0x00ba (zeros mean a torn write); "
+        f"a valid record (LSN 2) follows at offset {at + 1}, so this is not a torn tail"
+    )
+
+
+VALIDATOR_EXPLANATIONS = {
+    "candidate_is_primary": "the candidate already admits writes (P6-A1)",
+    "candidate_disabled": "the candidate has replication disabled (P6-S1)",
+    "candidate_uninitialized": "the candidate was never initialised from the primary (P6-S1)",
+    "candidate_halted": "the candidate's replication is halted (history_divergence) (P6-S2)",
+    "primary_active": "the old primary is observed Active (P6-A1)",
+    "force_cannot_override_active_primary": (
+        "force was given but the old primary is observed Active; force never overrides "
+        "that (P6-A1a)"
+    ),
+    "primary_status_unknown": (
+        "the old primary's status is Unknown and the request was not forced (P6-F1)"
+    ),
+    "ack_bound_unknown": "no upper bound on acknowledged writes is proven (P6-F1)",
+    "candidate_behind_ack_bound": (
+        "the candidate's durable WAL ends at 0, before the acknowledged bound 1 (P6-S1)"
+    ),
+    "history_unknown": (
+        "it is unknown whether the candidate's WAL is a prefix of the committed history (P6-F1)"
+    ),
+    "history_divergent": "the candidate's WAL diverges from the committed history (P6-S2)",
+    "mvcc_unknown": "MVCC visibility preservation is unknown (P6-F1)",
+    "mvcc_violated": "promoting the candidate would violate MVCC visibility (P6-S3)",
+}
+
+
+def test_validator_each_denial_explains_itself_in_its_documented_words() -> None:
+    """validator.py:160 (and every other denial text) mutated to "XX...XX": the
+    explanation is what the operator and the oracle's reader see for a denial
+    (P6-O2); each reason's sentence is pinned, on the first domain point that
+    produces it."""
+    from baton import validator
+    from baton.spec import validation as spec
+
+    found: dict[str, str] = {}
+    for point in spec.decision_table():
+        wal_end, bound = validator.POSITION_REPRESENTATIVES[point[4]][0]
+        verdict = validator.validate(validator.context_for_point(point, wal_end, bound))
+        if isinstance(verdict, validator.Denied):
+            found.setdefault(verdict.reason, verdict.explanation)
+    assert found == VALIDATOR_EXPLANATIONS
