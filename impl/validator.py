@@ -254,6 +254,14 @@ def conformance_mismatches() -> list[str]:
 
     table = spec.decision_table()
     mismatches: list[str] = []
+    # The equivalence argument needs each representative to be in its relation.
+    for relation, representatives in POSITION_REPRESENTATIVES.items():
+        for wal_end, bound in representatives:
+            actual = ack_position(wal_end, bound)
+            if actual != relation:
+                mismatches.append(
+                    f"representative end={wal_end} bound={bound} is {actual}, not {relation}"
+                )
     for point, expected in table.items():
         for wal_end, bound in POSITION_REPRESENTATIVES[point[4]]:
             verdict = validate(context_for_point(point, wal_end, bound))

@@ -484,3 +484,50 @@ def test_validator_each_denial_explains_itself_in_its_documented_words() -> None
         if isinstance(verdict, validator.Denied):
             found.setdefault(verdict.reason, verdict.explanation)
     assert found == VALIDATOR_EXPLANATIONS
+
+
+def test_validator_conformance_check_reports_each_kind_of_mismatch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """validator.py POSITION_REPRESENTATIVES values and conformance messages mutated:
+    the equal-on-the-whole-domain check (P6-F1, P6-D1) must itself fail when a
+    representative leaves its order relation, when a decision or an invariant
+    differs from the spec's, or when the domain is not the documented 1512
+    points -- and say which, exactly."""
+    from baton import validator
+    from baton.spec import validation as spec
+
+    assert validator.conformance_mismatches() == []
+    for relation, representatives in validator.POSITION_REPRESENTATIVES.items():
+        assert {validator.ack_position(e, b) for e, b in representatives} == {relation}
+        assert len(set(representatives)) == len(representatives) >= 2
+
+    real = validator.validate
+    monkeypatch.setattr(validator, "validate", lambda ctx: validator.Allowed())
+    decisions = validator.conformance_mismatches()
+    assert decisions and all(
+        re.fullmatch(r"\(.+\) end=\d+ bound=(\d+|None): runtime allowed, spec \w+", line)
+        for line in decisions
+    ), decisions[:3]
+
+    def wrong_invariant(ctx: validator.ValidationContext) -> validator.Verdict:
+        verdict = real(ctx)
+        if isinstance(verdict, validator.Denied):
+            return validator.Denied(verdict.reason, "P6-ZZ", verdict.explanation)
+        return verdict
+
+    monkeypatch.setattr(validator, "validate", wrong_invariant)
+    invariants = validator.conformance_mismatches()
+    assert invariants and all(
+        re.fullmatch(r"\(.+\): runtime invariant P6-ZZ, spec P6-[A-Z][0-9]+a?", line)
+        for line in invariants
+    ), invariants[:3]
+
+    monkeypatch.setattr(validator, "validate", real)
+    one_point = dict(list(spec.decision_table().items())[:1])
+    monkeypatch.setattr(spec, "decision_table", lambda: one_point)
+    assert validator.conformance_mismatches() == ["the spec's domain has 1 points, expected 1512"]
+    monkeypatch.setitem(validator.POSITION_REPRESENTATIVES, "Equal", ((1, 0),))
+    assert "representative end=1 bound=0 is Ahead, not Equal" in (
+        validator.conformance_mismatches()
+    )
