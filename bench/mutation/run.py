@@ -33,6 +33,17 @@ REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".mutmut-cache"
 PYTEST = ".venv/bin/python -m pytest -x -q -p no:cacheprovider"
 
+# The durability suite (fast: about 7 s in all) exercises the storage modules far
+# beyond their unit tests; a mutant it kills is killed by the README test command.
+_DURABILITY = [
+    "tests/test_crash_recovery.py",
+    "tests/test_io_errors.py",
+    "tests/test_fsync_mutants.py",
+    "tests/test_storage_boundary.py",
+    "tests/test_crash_enumeration.py",
+    "tests/test_kill.py",
+]
+
 # module -> (files mutated, fast test selection that exercises them)
 MODULES: dict[str, tuple[list[str], list[str]]] = {
     "validator": (
@@ -49,16 +60,16 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "marker": (
         ["impl/marker.py"],
-        ["tests/test_marker.py", "tests/test_fsync_mutants.py", "tests/test_mutation_kills.py"],
+        ["tests/test_marker.py", *_DURABILITY, "tests/test_mutation_kills.py"],
     ),
-    "wal": (["impl/wal.py"], ["tests/test_wal.py", "tests/test_mutation_kills.py"]),
+    "wal": (["impl/wal.py"], ["tests/test_wal.py", *_DURABILITY, "tests/test_mutation_kills.py"]),
     "controller": (
         ["impl/controller.py"],
         ["tests/test_controller.py", "tests/test_mutation_kills.py"],
     ),
     "recovery": (
         ["impl/identity.py"],
-        ["tests/test_crash_recovery.py", "tests/test_mutation_kills.py"],
+        ["tests/test_wal.py", "tests/test_marker.py", *_DURABILITY, "tests/test_mutation_kills.py"],
     ),
 }
 
