@@ -531,3 +531,129 @@ def test_validator_conformance_check_reports_each_kind_of_mismatch(
     assert "representative end=1 bound=0 is Ahead, not Equal" in (
         validator.conformance_mismatches()
     )
+
+
+def test_lifecycle_in_flight_states_are_approve_until_complete() -> None:
+    """lifecycle.py IN_FLIGHT_STATES mutated ("XX...XX" / None): the hazardous gap
+    of DESIGN.md is exactly the states entered by ``approve`` and left by
+    ``complete`` -- the states in which the candidate's WAL is frozen (P6-S1)."""
+    from baton import lifecycle
+
+    approved = {to for (_, event), to in lifecycle.TRANSITIONS.items() if event == "approve"}
+    completing = {state for (state, event) in lifecycle.TRANSITIONS if event == "complete"}
+    between = {
+        to
+        for (state, _), to in lifecycle.TRANSITIONS.items()
+        if state in approved and to in completing
+    }
+    in_flight = lifecycle.IN_FLIGHT_STATES
+    assert in_flight == approved | between
+    assert in_flight == {"PromotionApproved", "AuthorityTransitioning"}
+
+
+def test_lifecycle_machine_legality_errors_and_repr() -> None:
+    """lifecycle.py `in` -> `not in` in is_allowed, the unknown-state message and
+    the repr mutated: legality is exactly the generated table (P6-D2), an unknown
+    state is refused by name, and the machine shows its state."""
+    from baton import lifecycle
+
+    for state in lifecycle.STATES:
+        for event in lifecycle.EVENTS:
+            assert lifecycle.is_allowed(state, event) == ((state, event) in lifecycle.TRANSITIONS)
+    with pytest.raises(ValueError, match=r"^unknown lifecycle state 'Nowhere'$"):
+        lifecycle.PromotionState("Nowhere")
+    machine = lifecycle.PromotionState()
+    machine.fire("request")
+    assert repr(machine) == "PromotionState('PromotionRequested')"
+
+
+def test_recovery_frames_fit_one_sector_exactly() -> None:
+    """identity.py:61 `MAX_FRAME = 511` -> 512, :88 `>` -> `>=`, :89 message, :105
+    `<` -> `<=`: a frame of exactly 511 bytes encodes (one 512-byte sector holds
+    it whole, the atomic-write assumption behind P6-F2), 512 is refused by name,
+    and the smallest frame -- an empty body -- decodes."""
+    from baton.errors import IdentityCorrupt
+    from baton.identity import MAX_FRAME, MIN_FRAME, decode_frame, encode_frame
+
+    assert MAX_FRAME == 511
+    assert len(encode_frame(b"TEST", 1, bytes(511 - MIN_FRAME))) == 511
+    with pytest.raises(ValueError, match=r"^frame of 512 bytes exceeds 511$"):
+        encode_frame(b"TEST", 1, bytes(512 - MIN_FRAME))
+    smallest = encode_frame(b"TEST", 1, b"")
+    assert len(smallest) == MIN_FRAME
+    assert decode_frame("f", smallest, b"TEST", 1, IdentityCorrupt) == b""
+
+
+def test_recovery_frame_and_name_errors_say_exactly_what_is_wrong() -> None:
+    """identity.py:122 version message, :130 name-length message mutated: the
+    fail-closed reasons an operator reads are exact."""
+    from baton.errors import IdentityCorrupt
+    from baton.identity import decode_frame, encode_frame, pack_name
+
+    with pytest.raises(IdentityCorrupt) as version:
+        decode_frame("f", encode_frame(b"TEST", 2, b""), b"TEST", 1, IdentityCorrupt)
+    assert version.value.reason == "unsupported format version 2 (this Baton reads 1)"
+    with pytest.raises(ValueError, match=r"^name '' must be 1\.\.64 UTF-8 bytes$"):
+        pack_name("")
+
+
+def test_recovery_identity_body_errors_name_the_field() -> None:
+    """identity.py:141-165 BodyReader (`pos + n` -> `pos - n`, `<= MAX_NAME_BYTES` ->
+    `<`, every reason mutated to "XX...XX"): a checksummed but malformed identity
+    body is refused with IdentityCorrupt naming the field and what is wrong; a
+    name of exactly 64 bytes is valid."""
+    from baton.errors import IdentityCorrupt
+    from baton.identity import IDENTITY_MAGIC, IDENTITY_VERSION, decode_identity, encode_frame
+
+    def refused(body: bytes) -> str:
+        with pytest.raises(IdentityCorrupt) as error:
+            decode_identity(encode_frame(IDENTITY_MAGIC, IDENTITY_VERSION, body), "d/identity")
+        assert "d/identity" in str(error.value)
+        return error.value.reason
+
+    def name(raw: bytes) -> bytes:
+        return bytes([len(raw)]) + raw
+
+    longest = b"n" * 64
+    assert decode_identity(
+        encode_frame(IDENTITY_MAGIC, IDENTITY_VERSION, name(longest) + name(b"c") + name(b"t"))
+    ).node_id == longest.decode("ascii")
+    assert refused(b"") == "malformed body: node id length runs past the end"
+    assert refused(b"\x05ab") == "malformed body: node id runs past the end"
+    assert refused(b"\x00") == "malformed body: node id length 0"
+    assert refused(bytes([65]) + b"n" * 65) == "malformed body: node id length 65"
+    assert refused(b"\x02\xff\xfe") == "malformed body: node id is not UTF-8"
+    assert refused(name(b"n") + name(b"c")) == "malformed body: token length runs past the end"
+    whole = name(b"n") + name(b"c") + name(b"t")
+    assert refused(whole + b"!?") == "malformed body: 2 extra bytes"
+
+
+def test_recovery_temp_names_are_final_name_infix_pid_counter() -> None:
+    """identity.py:69 `count(1)` -> 2, :78 token and :177 temp name wrapped in
+    "XX...XX": a temp file is ``<final>.tmp.<pid>.<n>`` with n counting from 1
+    in each process -- the pattern cleanup_temp_files removes after a crash and
+    that never collides across processes (STYLE.md: no shared temp name)."""
+    import errno
+    import subprocess
+    import sys
+
+    from baton.errors import StorageError
+    from baton.identity import write_durably
+    from baton.storage import FaultPlan, FaultyDisk, SimDisk
+
+    probe = (
+        "import os\n"
+        "from baton.identity import unique_token\n"
+        "print(unique_token() == f'{os.getpid()}.1', unique_token() == f'{os.getpid()}.2')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["True", "True"]
+
+    inner = SimDisk()
+    disk = FaultyDisk(inner, FaultPlan(nth=1, errno=errno.EIO, ops=frozenset({"rename"})))
+    with pytest.raises(StorageError):
+        write_durably(disk, "identity", b"data")
+    (left,) = inner.listdir("")
+    assert re.fullmatch(r"identity\.tmp\.\d+\.\d+", left), left

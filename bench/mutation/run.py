@@ -55,6 +55,9 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         [
             "tests/test_runtime_lifecycle.py",
             "tests/test_generate.py",
+            # The core and the explorer are the table's users (frozen WAL, legality).
+            "tests/test_runtime_core.py",
+            "tests/test_explore.py",
             "tests/test_mutation_kills.py",
         ],
     ),
