@@ -623,6 +623,7 @@ def test_recovery_identity_body_errors_name_the_field() -> None:
     assert refused(b"\x00") == "malformed body: node id length 0"
     assert refused(bytes([65]) + b"n" * 65) == "malformed body: node id length 65"
     assert refused(b"\x02\xff\xfe") == "malformed body: node id is not UTF-8"
+    assert refused(name(b"n")) == "malformed body: cluster id length runs past the end"
     assert refused(name(b"n") + name(b"c")) == "malformed body: token length runs past the end"
     whole = name(b"n") + name(b"c") + name(b"t")
     assert refused(whole + b"!?") == "malformed body: 2 extra bytes"
@@ -657,3 +658,20 @@ def test_recovery_temp_names_are_final_name_infix_pid_counter() -> None:
         write_durably(disk, "identity", b"data")
     (left,) = inner.listdir("")
     assert re.fullmatch(r"identity\.tmp\.\d+\.\d+", left), left
+
+
+def test_recovery_identity_bytes_are_the_documented_format() -> None:
+    """identity.py:213 `IDENTITY_VERSION = 1` -> 2, :216 NodeIdentity `frozen=False`:
+    the identity file is ``BTID | length | version 1 | node id | cluster id |
+    token | crc32`` (a changed version would make every existing node refuse to
+    start), and an identity is an immutable value."""
+    import dataclasses
+    import zlib
+
+    from baton.identity import NodeIdentity, encode_identity
+
+    identity = NodeIdentity("n1", "c1", "t")
+    head = b"BTID" + struct.pack(">HB", 19, 1) + b"\x02n1\x02c1\x01t"
+    assert encode_identity(identity) == head + zlib.crc32(head).to_bytes(4, "big")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        identity.token = "u"  # type: ignore[misc]
