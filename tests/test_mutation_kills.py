@@ -675,3 +675,63 @@ def test_recovery_identity_bytes_are_the_documented_format() -> None:
     assert encode_identity(identity) == head + zlib.crc32(head).to_bytes(4, "big")
     with pytest.raises(dataclasses.FrozenInstanceError):
         identity.token = "u"  # type: ignore[misc]
+
+
+def test_controller_request_and_result_are_frozen_values_with_safe_defaults() -> None:
+    """controller.py:40,53 `frozen=False`, defaults `force=None`, `reason=""`,
+    `primary_uncertain=None`, `interrupted=""`: a request is not forced, carries
+    no reason and asserts nothing about the primary unless the operator says so
+    (P6-A1a: force is explicit); a result is interrupted only when a node died;
+    neither can be edited after the fact (the audit trail, P6-O1)."""
+    import dataclasses
+
+    from baton.controller import AttemptResult, PromotionRequest
+
+    request = PromotionRequest("n1", "alice")
+    assert request == PromotionRequest("n1", "alice", False, None, False, "Preserved")
+    assert request.force is False and request.primary_uncertain is False
+    assert request.reason is None
+    result = AttemptResult("n1", "Steady", None)
+    assert result == AttemptResult("n1", "Steady", None, None) and result.interrupted is None
+    for value, field in ((request, "force"), (result, "state")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, field, True)
+
+
+def test_controller_refusals_name_the_candidate_and_the_problem() -> None:
+    """controller.py:127,155,157 messages mutated to "XX...XX": an ill-formed
+    request is refused with a message naming the candidate and what is wrong."""
+    from baton import core
+    from baton.controller import Controller, CoreDriver, PromotionRequest
+    from baton.errors import InapplicableRequest
+
+    state, _ = core.step(core.initial_state(3), core.Crash(0))
+    ctl = Controller(CoreDriver(state))
+    with pytest.raises(InapplicableRequest) as nobody:
+        ctl.request_promotion(PromotionRequest("n1", operator=""))
+    assert str(nobody.value) == "promotion request for 'n1': no operator identity given"
+    with pytest.raises(InapplicableRequest) as bad_reason:
+        ctl.request_promotion(PromotionRequest("n2", operator="alice", reason=7))  # type: ignore[arg-type]
+    assert str(bad_reason.value) == "promotion request for 'n2': the reason must be text"
+
+
+def test_controller_candidate_crash_mid_transition_ends_the_attempt_in_steady() -> None:
+    """controller.py:149 `"Steady"` -> "XXSteadyXX": a candidate that dies during
+    the marker write ends the attempt; its lifecycle restarts in Steady (the
+    crash semantics of every lifecycle state) and nothing retries (P6-F3)."""
+    from baton import core
+    from baton.controller import Controller, CoreDriver, PromotionRequest
+
+    class CrashAfterRename(CoreDriver):
+        def apply(self, action: core.Action) -> tuple[core.Effect, ...]:
+            effects = super().apply(action)
+            if isinstance(action, core.MarkerOp) and action.op == "rename":
+                super().apply(core.Crash(action.candidate, "new"))
+            return effects
+
+    state, _ = core.step(core.initial_state(3), core.Crash(0))
+    driver = CrashAfterRename(state)
+    result = Controller(driver).request_promotion(PromotionRequest("n1", operator="alice"))
+    assert (result.state, result.interrupted) == ("Steady", "n1")
+    assert result.verdict is not None and result.verdict.allowed
+    assert not driver.state.nodes[1].up
