@@ -735,3 +735,32 @@ def test_controller_candidate_crash_mid_transition_ends_the_attempt_in_steady() 
     assert (result.state, result.interrupted) == ("Steady", "n1")
     assert result.verdict is not None and result.verdict.allowed
     assert not driver.state.nodes[1].up
+
+
+def test_recovery_init_and_read_refusals_are_exact() -> None:
+    """identity.py:242,273,275 messages mutated, :249 RecoveredNode `frozen=False`:
+    reading a directory without a node, initialising one twice, or with a marker
+    of another node is refused with an exact reason; what recovery returns is
+    an immutable record of what it read (P6-F2)."""
+    import dataclasses
+
+    from baton.errors import NotInitialised, ProtocolError
+    from baton.identity import NodeIdentity, initialise_node, read_identity, recover_node
+    from baton.marker import Marker
+    from baton.storage import SimDisk
+
+    disk = SimDisk()
+    with pytest.raises(NotInitialised) as empty:
+        read_identity(disk)
+    assert empty.value.reason == "no identity file: this directory holds no Baton node"
+    identity = NodeIdentity("n1", "c1", "t")
+    with pytest.raises(ValueError, match=r"^marker names node 'n2', identity 'n1'$"):
+        initialise_node(disk, identity, Marker("n2", "n2", 1, None))
+    initialise_node(disk, identity, Marker("n1", "n1", 1, None))
+    with pytest.raises(
+        ProtocolError, match=r"^identity: directory already holds an initialised node$"
+    ):
+        initialise_node(disk, identity, Marker("n1", "n1", 1, None))
+    recovered = recover_node(disk)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        recovered.marker = Marker("n1", "n2", 2, "n1")  # type: ignore[misc]
