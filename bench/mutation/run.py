@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -251,13 +252,8 @@ def verify_survivors(workdir: Path) -> None:
             copy = Path(tmp) / "mutant"
             shutil.rmtree(copy, ignore_errors=True)
             shutil.copytree(pristine, copy)
-            patch = diff[diff.index("--- ") :]
-            subprocess.run(
-                ["patch", "-s", "-p1", "-d", str(copy / "baton")],
-                input=patch,
-                text=True,
-                check=True,
-            )
+            target = copy / "baton" / Path(filename).relative_to("impl")
+            target.write_text(apply_unified_diff(target.read_text(), diff))
             name = module_of[filename]
             tests = [t for t in MODULES[name][1] if (REPO / t).exists()]
             result = subprocess.run(
@@ -282,11 +278,42 @@ def verify_survivors(workdir: Path) -> None:
             print(f"#{mutant_id} {filename}:{line_number + 1}: {verdict}", flush=True)
             if result.returncode != 0:
                 killed.append(mutant_id)
-    # Record the kills as mutmut's own rerun would (run only when no run is active).
-    with db:
-        db.executemany(
-            "UPDATE Mutant SET status = 'ok_killed' WHERE id = ?", [(k,) for k in killed]
-        )
+                # Recorded at once, as mutmut's own rerun would (no run may be active),
+                # so an interrupted verification keeps what it established.
+                with db:
+                    db.execute("UPDATE Mutant SET status = 'ok_killed' WHERE id = ?", (mutant_id,))
+    print(f"{len(killed)} of {len(survivors)} survivors killed by the current tests")
+
+
+def apply_unified_diff(source: str, diff: str) -> str:
+    """Apply mutmut's one-file unified diff to ``source``.
+
+    Not patch(1): mutmut pads a hunk at the end of a file with a context line
+    the file does not have, which patch rejects. Hunks are applied by their
+    line numbers, and every removed line is checked against the source.
+    """
+    lines = source.splitlines(keepends=True)
+    out: list[str] = []
+    pos = 0  # index into lines of the next line not yet copied
+    for hunk in re.finditer(
+        r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@\n((?:[ +-].*\n?)*)", diff, re.M
+    ):
+        start = int(hunk.group(1)) - 1
+        out += lines[pos:start]
+        pos = start
+        for row in hunk.group(2).splitlines(keepends=True):
+            tag, text = row[0], row[1:]
+            if tag == "+":
+                out.append(text if text.endswith("\n") else text + "\n")
+                continue
+            if pos >= len(lines):
+                break  # mutmut's padding past the end of the file
+            if lines[pos].rstrip("\n") != text.rstrip("\n"):
+                raise ValueError(f"diff does not match line {pos + 1}: {text!r}")
+            if tag == " ":
+                out.append(lines[pos])
+            pos += 1
+    return "".join(out + lines[pos:])
 
 
 def main() -> int:
