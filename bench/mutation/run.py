@@ -216,6 +216,7 @@ def verify_survivors(workdir: Path) -> None:
     temporary directory, which PYTHONPATH puts before the editable install; the
     working tree is never touched. Killed survivors are marked killed in the
     cache, as a mutmut rerun would; do this while no mutmut run is active.
+    Mutants a stalled run left untested are tested the same way.
     """
     import shutil
     import tempfile
@@ -224,7 +225,7 @@ def verify_survivors(workdir: Path) -> None:
     survivors = db.execute(
         "SELECT m.id, s.filename, l.line_number FROM Mutant m "
         "JOIN Line l ON m.line = l.id JOIN SourceFile s ON l.sourcefile = s.id "
-        "WHERE m.status = 'bad_survived' ORDER BY s.filename, l.line_number"
+        "WHERE m.status IN ('bad_survived', 'untested') ORDER BY s.filename, l.line_number"
     ).fetchall()
     killed: list[int] = []
     module_of = {f: name for name, (files, _) in MODULES.items() for f in files}
@@ -282,6 +283,11 @@ def verify_survivors(workdir: Path) -> None:
                 # so an interrupted verification keeps what it established.
                 with db:
                     db.execute("UPDATE Mutant SET status = 'ok_killed' WHERE id = ?", (mutant_id,))
+            else:
+                with db:  # an untested mutant (left by a stalled run) is now tested
+                    db.execute(
+                        "UPDATE Mutant SET status = 'bad_survived' WHERE id = ?", (mutant_id,)
+                    )
     print(f"{len(killed)} of {len(survivors)} survivors killed by the current tests")
 
 
