@@ -11,8 +11,11 @@ Crashes are decided by the disk, checked by the core. When a node dies
 (:meth:`crash`, or an armed failpoint firing while one of its effects runs),
 the shell reads the node's directory back and asks the core for the crash
 outcome (old, new or torn marker) that yields exactly what is on disk -- from
-the state before or after the interrupted step. If no outcome the spec allows
-explains the disk, that is a bug and :class:`DiskModelMismatch` says so.
+the state before or after the interrupted step, or after the part of it that
+is a spec step of its own (:func:`baton.core.partial_steps`: a replicate that
+adopted the primary's epoch but did not take the entry). If no outcome the
+spec allows explains the disk, that is a bug and :class:`DiskModelMismatch`
+says so.
 A restart reads the directory (:meth:`Node.recover`) and its result must
 equal the core's durable state for that node, or again the mismatch is
 reported: disk and model are cross-checked at every restart.
@@ -121,6 +124,8 @@ class RuntimeCluster:
         self._crashed_during_last = set()
         before = self._state
         after, effects = core.step(before, action)
+        # A crash between two of the step's durable writes can leave these states too.
+        partial = [core.step(before, a)[0] for a in core.partial_steps(before, action)]
         done: list[core.Effect] = []
         try:
             for effect in effects:
@@ -129,14 +134,14 @@ class RuntimeCluster:
         except NodeCrashed as crash:
             self.recorder.record([e for e in done if not isinstance(e, core.Emit)])
             self.say(f"{self._names[crash.node]}: failpoint {crash.failpoint} fired")
-            self._resolve_crash(crash.node, (after, before))
+            self._resolve_crash(crash.node, (after, *partial, before))
             return tuple(done)
         except StorageError as fault:
             # A failed write or fsync is fatal for the node (fsyncgate): it crashes and
             # restarts from disk; nothing it was doing is acknowledged.
             node = self._performing if self._performing is not None else 0
             self.say(f"{self._names[node]}: disk fault ({fault}); the node stops")
-            self._resolve_crash(node, (after, before))
+            self._resolve_crash(node, (after, *partial, before))
             return tuple(done)
         finally:
             self._performing = None

@@ -275,6 +275,20 @@ class Replicate(Action):
 
 
 @dataclass(frozen=True)
+class Adopt(Action):
+    """The epoch half of a Replicate that raises the replica's epoch, alone.
+
+    Replicate persists the adopted epoch (marker) before the entry (WAL); a
+    crash between the two durable writes leaves this step's state. The
+    explorer takes it as a step of its own, so that crash state is explored.
+    """
+
+    name: ClassVar[str] = "adopt"
+    primary: int
+    replica: int
+
+
+@dataclass(frozen=True)
 class Diverge(Action):
     """A replica whose WAL is not a prefix of the primary's halts (history_divergence)."""
 
@@ -404,6 +418,7 @@ ACTION_TYPES: tuple[type[Action], ...] = (
     Write,
     Ack,
     Replicate,
+    Adopt,
     Diverge,
     Crash,
     Restart,
@@ -600,6 +615,11 @@ def refusal(s: ClusterState, action: Action) -> str | None:
             why = _replication_base(s, p, r)
             if why is None and not _is_prefix(s.nodes[r].durable.wal, s.nodes[p].durable.wal):
                 return f"n{r}'s WAL is not a prefix of n{p}'s (history divergence)"
+            return why
+        case Adopt(primary=p, replica=r):
+            why = refusal(s, Replicate(p, r))
+            if why is None and s.nodes[r].durable.epoch == s.nodes[p].durable.epoch:
+                return f"n{r} already holds n{p}'s epoch {s.nodes[p].durable.epoch}"
             return why
         case Diverge(primary=p, replica=r):
             why = _replication_base(s, p, r)
@@ -840,6 +860,11 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
                 SyncWal(r),
                 Emit("replicate", {"from": p, "to": r, "entry": entry, "epoch": new_epoch}),
             ]
+        case Adopt(primary=p, replica=r):
+            new_epoch = s.nodes[p].durable.epoch
+            rep = s.nodes[r]
+            t = s.with_node(r, replace(rep, durable=replace(rep.durable, epoch=new_epoch)))
+            effects.append(PersistMarker(r, "Replica", new_epoch))
         case Diverge(primary=p, replica=r):
             rep = s.nodes[r]
             t = s.with_node(r, replace(rep, durable=replace(rep.durable, marker_role="Halted")))
@@ -1049,6 +1074,7 @@ def candidate_actions(
         for r in range(n):
             if p != r:
                 yield Replicate(p, r)
+                yield Adopt(p, r)
                 yield Diverge(p, r)
     for i in range(n):
         yield Crash(i, None)
@@ -1092,6 +1118,21 @@ def environment_allows(s: ClusterState, action: Action) -> bool:
         others = [j for j in s.writable_nodes() if j != action.candidate]
         return not (forced and others)
     return True
+
+
+def partial_steps(s: ClusterState, action: Action) -> tuple[Action, ...]:
+    """Spec steps whose durable effects are a proper prefix of ``action``'s.
+
+    A crash inside ``action`` (a failpoint or a disk fault between two of its
+    durable writes) can leave the state after one of these instead of the
+    state before or after ``action``: Replicate persists an adopted epoch
+    before it appends the entry, so it can stop after Adopt.
+    """
+    if isinstance(action, Replicate):
+        adopt = Adopt(action.primary, action.replica)
+        if refusal(s, adopt) is None:
+            return (adopt,)
+    return ()
 
 
 def enabled_actions(
@@ -1149,7 +1190,11 @@ def spec_action_names(action: Action) -> tuple[str, ...]:
     match action:
         case MarkerOp(candidate=c, op=op):
             return (f"marker_{op}[{c}]",)
-        case Replicate(primary=p, replica=r) | Diverge(primary=p, replica=r):
+        case (
+            Replicate(primary=p, replica=r)
+            | Adopt(primary=p, replica=r)
+            | Diverge(primary=p, replica=r)
+        ):
             return (f"{action.name}[{p}, {r}]",)
         case Designate(primary=p, standby=j):
             return (f"designate[{p}, {j}]",)

@@ -65,11 +65,14 @@ class _Replayer:
         return [model.eval(v, model_completion=True) for v in self.s.all_vars()]
 
     def run(
-        self, steps: list[tuple[str, tuple[int, ...], dict[str, str]]]
-    ) -> tuple[list[list[z3.ExprRef]], z3.ModelRef] | None:
-        """Replay ``steps``; return the states and the last model if it ends in a violation."""
+        self, steps: list[tuple[str, tuple[int, ...], dict[str, str]]], *, fixed: bool = True
+    ) -> tuple[list[list[z3.ExprRef]], z3.ModelRef, list[dict[str, str]]] | None:
+        """Replay ``steps``; if it ends in a violation, return the states, the last
+        model and the environment's choices each step took. ``fixed``: keep the
+        recorded choices; otherwise any choices the model allows."""
         values = self.initial()
         states = [values]
+        taken: list[dict[str, str]] = []
         model: z3.ModelRef | None = None
         for index, (name, nodes, choices) in enumerate(steps):
             act = self.by_key.get((name, nodes))
@@ -80,7 +83,8 @@ class _Replayer:
             solver.add(act.formula)
             # Keep the environment's choices (observations, crash outcomes) of the
             # original path, so that replaying it takes the same branch.
-            solver.add(*_fix_choices(act, choices))
+            if fixed:
+                solver.add(*_fix_choices(act, choices))
             if index == len(steps) - 1:
                 solver.add(self.bad)
             if solver.check() != z3.sat:
@@ -88,9 +92,17 @@ class _Replayer:
             model = solver.model()
             values = [model.eval(v, model_completion=True) for v in self.t.all_vars()]
             states.append(values)
+            taken.append(
+                {
+                    str(var).split("@")[0]: str(model.eval(var, model_completion=True))
+                    for var in act.choices
+                }
+                if not fixed
+                else choices
+            )
         if model is None:
             return None
-        return states, model
+        return states, model, taken
 
 
 def _fix_choices(act: cluster.Action, choices: dict[str, str]) -> list[z3.BoolRef]:
@@ -159,7 +171,9 @@ def _shrink(
     if result is None:  # pragma: no cover - the raw path is a real path by construction
         raise AssertionError("counterexample does not replay")
     # Remove single steps while the rest still ends in a violation; then pairs
-    # (a crash and its restart only go together).
+    # (a crash and its restart only go together). A shorter path may need other
+    # environment choices (a denial observed after a crash that is removed), so
+    # a path that does not replay with the recorded choices is tried with free ones.
     changed = True
     while changed:
         changed = False
@@ -170,11 +184,13 @@ def _shrink(
             candidate = [st for k, st in enumerate(current) if k not in drop]
             if not candidate:
                 continue
-            attempt = replayer.run(candidate)
+            attempt = replayer.run(candidate) or replayer.run(candidate, fixed=False)
             if attempt is not None:
-                current, result, changed = candidate, attempt, True
+                taken = attempt[2]
+                current = [(n, ns, c) for (n, ns, _), c in zip(candidate, taken, strict=True)]
+                result, changed = attempt, True
                 break
-    states, model = result
+    states, model, _taken = result
     # Describe each state by binding the replayer's state variables to its values.
     trace = Trace(cfg)
     for index, values in enumerate(states):

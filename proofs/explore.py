@@ -65,6 +65,7 @@ from baton.core import (
     Ack,
     Acknowledge,
     Action,
+    Adopt,
     BeginTransition,
     BeginValidation,
     ClusterState,
@@ -161,6 +162,8 @@ def _candidates(s: ClusterState) -> Iterator[Action]:
                 and len(rep.durable.wal) < len(prim.durable.wal)
             ):
                 yield Replicate(p, r)
+                if rep.durable.epoch < prim.durable.epoch:
+                    yield Adopt(p, r)
                 yield Diverge(p, r)
     for i in range(n):
         node = nodes[i]

@@ -40,8 +40,10 @@ Actions
 Client ``write`` (append and fsync) and ``ack`` on a writable primary (sync
 mode: only once the standby holds the whole WAL); ``replicate`` the next
 entry to a replica whose WAL is a prefix (replicas refuse a lower-epoch
-primary and adopt the primary's epoch); ``diverge`` (a replica that is not a
-prefix halts); ``crash`` (volatile state lost; a marker write in flight lands
+primary and adopt the primary's epoch); ``adopt`` (the epoch half of such a
+replicate alone: the runtime persists the adopted epoch before the entry, and
+a crash between the two leaves exactly this); ``diverge`` (a replica that is
+not a prefix halts); ``crash`` (volatile state lost; a marker write in flight lands
 as old, new or -- in broken variants -- torn); ``restart``; ``reinstate`` (the
 controller lets a restarted primary admit writes again); ``demote`` (a
 primary that sees a higher epoch rejoins as a replica); ``step_down`` (a
@@ -649,6 +651,16 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
                     continue
                 st.lcp(r, j, new_len if j == p else _min(s.lcp(p, j), new_len))
             yield Action("replicate", (p, r), st.build(z3.And(base, is_prefix)))
+
+            # adopt: the first half of a replicate that raises the replica's epoch.
+            # The runtime makes the new epoch durable (its marker) before it appends
+            # the entry (its WAL): two durable writes, so a crash between them leaves
+            # the epoch adopted and the entry not taken -- this state.
+            st = _Step(s, t)
+            st.node("epoch", r, s.epoch[p])
+            yield Action(
+                "adopt", (p, r), st.build(z3.And(base, is_prefix, s.epoch[r] < s.epoch[p]))
+            )
 
             st = _Step(s, t)
             st.node("role", r, MROLE["Halted"])

@@ -221,6 +221,7 @@ CHOICE_FREE = (
     core.Write,
     core.Ack,
     core.Replicate,
+    core.Adopt,
     core.Diverge,
     core.Restart,
     core.Reinstate,

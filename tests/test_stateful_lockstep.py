@@ -163,14 +163,24 @@ class LockstepMachine(RuleBasedStateMachine):
         claimed = core.spec_action_names(action)
         crashed = [i for i in range(after.n) if before.nodes[i].up and not after.nodes[i].up]
         if crashed and not isinstance(action, core.Crash):
-            # A failpoint fired inside the action: either nothing of it reached the disk
-            # (one spec step: crash) or it did (two: the action, then crash).
+            # A failpoint fired inside the action: nothing of it reached the disk (one
+            # spec step: crash), all of it did (two: the action, then crash), or the
+            # part of it that is a spec step of its own did (core.partial_steps).
             i = crashed[0]
             event(f"failpoint fired inside {action.name}")
             if not spec.explains(snap_before, snap_after, (f"crash[{i}]",)):
-                mid = core.to_snapshot(core.step(before, action)[0])
-                assert spec.explains(snap_before, mid, claimed), action.label()
-                assert spec.explains(mid, snap_after, (f"crash[{i}]",)), action.label()
+                firsts = [(action, claimed)] + [
+                    (part, core.spec_action_names(part))
+                    for part in core.partial_steps(before, action)
+                ]
+                explained = []
+                for first, names in firsts:
+                    mid = core.to_snapshot(core.step(before, first)[0])
+                    if spec.explains(mid, snap_after, (f"crash[{i}]",)):
+                        assert spec.explains(snap_before, mid, names), first.label()
+                        explained.append(first.name)
+                assert explained, f"no spec path explains a crash inside {action.label()}"
+                event(f"crash after {explained[0]}")
         else:
             assert spec.explains(snap_before, snap_after, claimed), (
                 f"{action.label()} is not a step of the spec: "

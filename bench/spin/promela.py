@@ -167,6 +167,12 @@ def generate(
                     f"{wal(r, f'wlen[{r}]')} = {wal(p, f'wlen[{r}]')}; wlen[{r}]++; epoch[{r}] = epoch[{p}];"
                 ],
             )
+            # adopt: a replicate's epoch half alone (a crash between its two writes).
+            action(
+                f"adopt({p},{r})",
+                f"{base} && {node_prefix(r, p)} && epoch[{r}] < epoch[{p}]",
+                [f"epoch[{r}] = epoch[{p}];"],
+            )
             action(f"diverge({p},{r})", f"{base} && !{node_prefix(r, p)}", [f"role[{r}] = HALTED;"])
     down = "up[{i}] = 0; act[{i}] = 0; lc[{i}] = STEADY; forced[{i}] = 0; stage[{i}] = 0;"
     for i in nodes:
