@@ -261,27 +261,30 @@ def verify_survivors(workdir: Path) -> None:
                 continue
             name = module_of[filename]
             tests = [t for t in MODULES[name][1] if (REPO / t).exists()]
-            result = subprocess.run(
-                [
-                    str(REPO / ".venv/bin/python"),
-                    "-m",
-                    "pytest",
-                    "-x",
-                    "-q",
-                    "-p",
-                    "no:cacheprovider",
-                    *tests,
-                    "-k",
-                    f"{name} or not mutation_kills",
-                ],
-                cwd=REPO,
-                env=dict(os.environ, CI="true", PYTHONPATH=str(copy)),
-                capture_output=True,
-                check=False,
-            )
-            verdict = "KILLED now" if result.returncode != 0 else "still survives"
+            command = [
+                str(REPO / ".venv/bin/python"),
+                "-m",
+                "pytest",
+                "-x",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                *tests,
+                "-k",
+                f"{name} or not mutation_kills",
+            ]
+            env = dict(os.environ, CI="true", PYTHONPATH=str(copy))
+            try:
+                # A mutant that makes the tests loop is detected, as mutmut's timeout is.
+                result = subprocess.run(
+                    command, cwd=REPO, env=env, capture_output=True, check=False, timeout=120
+                )
+                detected = result.returncode != 0
+                verdict = "KILLED now" if detected else "still survives"
+            except subprocess.TimeoutExpired:
+                detected, verdict = True, "KILLED now (the tests time out)"
             print(f"#{mutant_id} {filename}:{line_number + 1}: {verdict}", flush=True)
-            if result.returncode != 0:
+            if detected:
                 killed.append(mutant_id)
                 # Recorded at once, as mutmut's own rerun would (no run may be active),
                 # so an interrupted verification keeps what it established.
