@@ -128,11 +128,12 @@ class Controller:
         self.driver.apply(core.BeginValidation(c))
         obs = core.Observation(primary_uncertain=req.primary_uncertain, mvcc=req.mvcc)
         effects = self.driver.apply(core.Decide(c, obs))
-        verdict = next(
+        # Exactly one validation result per decision (P6-O1); unpacking checks it.
+        (verdict,) = [
             e.data["verdict"]
             for e in effects
             if isinstance(e, core.Emit) and e.kind == "validation"
-        )
+        ]
         if not verdict.allowed:
             return AttemptResult(req.candidate, self.driver.state.nodes[c].lifecycle, verdict)
         return self._transition(req.candidate, c, verdict)
