@@ -764,3 +764,82 @@ def test_recovery_init_and_read_refusals_are_exact() -> None:
     recovered = recover_node(disk)
     with pytest.raises(dataclasses.FrozenInstanceError):
         recovered.marker = Marker("n1", "n2", 2, "n1")  # type: ignore[misc]
+
+
+def test_wal_handle_epochs_start_at_zero_and_never_go_back() -> None:
+    """wal.py:237 empty `last_epoch` 0 -> 1, :256-257 message mutated: a fresh WAL
+    takes a record of any epoch; a lower epoch after a higher one is refused,
+    naming both (P6-S2: epochs along a WAL never decrease)."""
+    from baton.errors import ProtocolError
+    from baton.storage import SimDisk
+    from baton.wal import Wal
+
+    wal = Wal.create(SimDisk(), "wal")
+    assert wal.last_epoch == 0
+    assert wal.append(0, b"a") == 1
+    wal.append(3, b"b")
+    with pytest.raises(ProtocolError) as backwards:
+        wal.append(2, b"c")
+    assert (
+        str(backwards.value) == "wal: append in epoch 2 after epoch 3 (epochs never go backwards)"
+    )
+
+
+@pytest.mark.parametrize("operation", ["append", "fsync", "truncate"])
+def test_wal_failed_operation_poisons_the_handle_naming_the_failure(operation: str) -> None:
+    """wal.py:246-247, 265, 279, 297 poison reasons mutated ("XX...XX" / None): after a
+    failed append, fsync or truncate the handle refuses every later use, saying
+    which operation failed and why (fsyncgate: reopen from disk, never retry)."""
+    from baton.errors import DiskFault
+    from baton.storage import FaultPlan, FaultyDisk, SimDisk
+    from baton.wal import Wal
+
+    inner = SimDisk()
+    Wal.create(inner, "wal").append(1, b"a")
+    # Opening fsyncs what it read (operation #1 of the fsyncs): fail the next one.
+    plan = FaultPlan(nth=2 if operation == "fsync" else 1, ops=frozenset({operation}))
+    wal, _ = Wal.open(FaultyDisk(inner, plan), "wal")
+    with pytest.raises(DiskFault) as first:
+        if operation == "append":
+            wal.append(1, b"b")
+        elif operation == "fsync":
+            wal.append(1, b"b")
+            wal.sync()
+        else:
+            wal.truncate_after(0)
+    expected = (
+        f"WAL handle unusable after an earlier failure ({operation} failed: "
+        f"{first.value.reason}); reopen from disk"
+    )
+    for later in (lambda: wal.append(1, b"c"), wal.sync, lambda: wal.truncate_after(0)):
+        with pytest.raises(DiskFault) as refused:
+            later()
+        assert refused.value.reason == expected
+
+
+def test_wal_truncate_after_cuts_at_record_boundaries_of_its_own_appends() -> None:
+    """wal.py:268 record end offsets (`0` -> `1`, `+` -> `-`), :288 bounds (`0 <=` ->
+    `1 <=` / `0 <`, `<= end` -> `<`), :290 message, :292 empty size `0` -> `1`:
+    truncating the records this handle appended leaves exactly the records kept,
+    byte for byte; 0 and the end are valid cut points; beyond the end is refused."""
+    from baton.errors import ProtocolError
+    from baton.storage import SimDisk
+    from baton.wal import Wal, encode_record
+
+    disk = SimDisk()
+    wal = Wal.create(disk, "wal")
+    for payload in (b"a", b"bb", b"ccc"):
+        wal.append(1, payload)
+    wal.sync()
+    wal.truncate_after(3)  # the end: nothing to cut
+    assert disk.read("wal") == b"".join(
+        encode_record(k, 1, p) for k, p in ((1, b"a"), (2, b"bb"), (3, b"ccc"))
+    )
+    wal.truncate_after(1)
+    assert disk.read("wal") == encode_record(1, 1, b"a")
+    assert (wal.end_lsn, wal.synced_lsn) == (1, 1)
+    with pytest.raises(ProtocolError) as beyond:
+        wal.truncate_after(2)
+    assert str(beyond.value) == "wal: cannot truncate after LSN 2 (end 1)"
+    wal.truncate_after(0)
+    assert disk.read("wal") == b"" and (wal.end_lsn, wal.synced_lsn) == (0, 0)
