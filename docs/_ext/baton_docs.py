@@ -478,7 +478,7 @@ def gen_trace_schema() -> None:
 
 
 KNOWN_PAGES: frozenset[str] = frozenset(
-    {"oracle", "runtime", "durability", "explorer", "testing", "benchmarks"}
+    {"oracle", "runtime", "durability", "mutation", "explorer", "testing", "benchmarks"}
 )
 
 
