@@ -50,6 +50,15 @@ def _csv_cell(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+def _plain_text(text: str, limit: int) -> str:
+    """Free text (e.g. an obligation's detail) shown as typed, at most ``limit``
+    characters: inline markup characters are escaped, so a path such as
+    ``marker_rename[1]`` cut after its underscore is not read as a reference."""
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " ..."
+    return "".join("\\" + ch if ch in "\\*`|_" else ch for ch in text)
+
+
 # --- Lifecycle diagram -------------------------------------------------------
 
 # Presentation only: where each state is drawn. The edges come from the spec;
@@ -390,7 +399,7 @@ def gen_proofs() -> None:
         out_lines.append(
             f"   ``{r['name']}``, {_csv_cell(', '.join(r.get('properties', [])))}, "
             f"{r.get('method', '')}, {mark}, {r.get('seconds', 0):.2f}, "
-            f"{_csv_cell(str(r.get('detail', ''))[:200])}"
+            f"{_csv_cell(_plain_text(str(r.get('detail', '')), 200))}"
         )
     _write("proof_report.rst", "\n".join(out_lines) + "\n")
 
