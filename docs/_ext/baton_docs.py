@@ -402,6 +402,11 @@ def gen_proofs() -> None:
             f"{_csv_cell(_plain_text(str(r.get('detail', '')), 200))}"
         )
     _write("proof_report.rst", "\n".join(out_lines) + "\n")
+    if fresh and (failed or not data.get("passed")):
+        # A build that measured a failing verify must not publish as if all were well.
+        raise SystemExit(
+            "docs: baton verify --quick failed during the build (see _gen/proof_report.rst)"
+        )
 
 
 # --- CLI reference -----------------------------------------------------------
