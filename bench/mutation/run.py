@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -32,7 +33,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".mutmut-cache"
-PYTEST = ".venv/bin/python -m pytest -x -q -p no:cacheprovider"
 
 # The durability suite (fast: about 7 s in all) exercises the storage modules far
 # beyond their unit tests; a mutant it kills is killed by the README test command.
@@ -77,6 +77,28 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
 }
 
+
+def pytest_command(name: str, python: str = ".venv/bin/python") -> list[str]:
+    """The pytest command that tests a mutant of module ``name`` (from the repository root).
+
+    -x: the first failing test kills the mutant. tests/test_mutation_kills.py is
+    shared: only this module's tests there are selected.
+    """
+    tests = [t for t in MODULES[name][1] if (REPO / t).exists()]
+    return [
+        python,
+        "-m",
+        "pytest",
+        "-x",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *tests,
+        "-k",
+        f"{name} or not mutation_kills",
+    ]
+
+
 STATUSES = ("ok_killed", "bad_timeout", "ok_suspicious", "bad_survived", "skipped", "untested")
 
 
@@ -118,11 +140,9 @@ def run_module(name: str, workdir: Path = REPO, stall_seconds: float = 30.0) -> 
     cache. Whatever happens, each target file is restored byte for byte.
     """
     cache = workdir / ".mutmut-cache"
-    files, tests = MODULES[name]
+    files = MODULES[name][0]
     originals = {f: (REPO / f).read_bytes() for f in files}
-    # test_mutation_kills.py is shared: select only this module's tests there.
-    selected = " ".join(t for t in tests if (REPO / t).exists())
-    runner = f"{PYTEST} {selected} -k '{name} or not mutation_kills'"
+    runner = shlex.join(pytest_command(name))
     env = dict(os.environ, CI="true")
     cmd = [
         str(REPO / ".venv/bin/mutmut"),
@@ -260,19 +280,7 @@ def verify_survivors(workdir: Path) -> None:
                 print(f"#{mutant_id} {filename}:{line_number + 1}: not applied ({exc})")
                 continue
             name = module_of[filename]
-            tests = [t for t in MODULES[name][1] if (REPO / t).exists()]
-            command = [
-                str(REPO / ".venv/bin/python"),
-                "-m",
-                "pytest",
-                "-x",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                *tests,
-                "-k",
-                f"{name} or not mutation_kills",
-            ]
+            command = pytest_command(name, python=str(REPO / ".venv/bin/python"))
             env = dict(os.environ, CI="true", PYTHONPATH=str(copy))
             try:
                 # A mutant that makes the tests loop is detected, as mutmut's timeout is.
