@@ -815,6 +815,14 @@ def _set_lc(node: NodeState, state: str, **changes: Any) -> NodeState:
     return replace(node, volatile=replace(node.volatile, lifecycle=state, **changes))
 
 
+def _adopt(s: ClusterState, p: int, r: int) -> tuple[ClusterState, list[Effect]]:
+    """Replica ``r`` takes primary ``p``'s epoch, durably (its marker)."""
+    new_epoch = s.nodes[p].durable.epoch
+    rep = s.nodes[r]
+    t = s.with_node(r, replace(rep, durable=replace(rep.durable, epoch=new_epoch)))
+    return t, [PersistMarker(r, "Replica", new_epoch)]
+
+
 def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, ...]]:
     """Apply one action. Refused actions raise a ProtocolError and change nothing.
 
@@ -842,29 +850,23 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
                 Emit("ack", {"node": p, "upto": len(wal), "epoch": s.nodes[p].durable.epoch}),
             ]
         case Replicate(primary=p, replica=r):
-            prim, rep = s.nodes[p], s.nodes[r]
-            entry = prim.durable.wal[len(rep.durable.wal)]
-            new_epoch = prim.durable.epoch
-            t = s.with_node(
-                r,
-                replace(
-                    rep,
-                    durable=replace(rep.durable, wal=(*rep.durable.wal, entry), epoch=new_epoch),
-                ),
+            entry = s.nodes[p].durable.wal[len(s.nodes[r].durable.wal)]
+            new_epoch = s.nodes[p].durable.epoch
+            if new_epoch != s.nodes[r].durable.epoch:
+                # The replica adopts the primary's epoch, durably, before taking its
+                # entries: Adopt's step is this step's first part (partial_steps).
+                t, effects = _adopt(s, p, r)
+            rep = t.nodes[r]
+            t = t.with_node(
+                r, replace(rep, durable=replace(rep.durable, wal=(*rep.durable.wal, entry)))
             )
-            if new_epoch != rep.durable.epoch:
-                # The replica adopts the primary's epoch, durably, before taking its entries.
-                effects.append(PersistMarker(r, "Replica", new_epoch))
             effects += [
                 AppendWal(r, entry),
                 SyncWal(r),
                 Emit("replicate", {"from": p, "to": r, "entry": entry, "epoch": new_epoch}),
             ]
         case Adopt(primary=p, replica=r):
-            new_epoch = s.nodes[p].durable.epoch
-            rep = s.nodes[r]
-            t = s.with_node(r, replace(rep, durable=replace(rep.durable, epoch=new_epoch)))
-            effects.append(PersistMarker(r, "Replica", new_epoch))
+            t, effects = _adopt(s, p, r)
         case Diverge(primary=p, replica=r):
             rep = s.nodes[r]
             t = s.with_node(r, replace(rep, durable=replace(rep.durable, marker_role="Halted")))
@@ -1126,7 +1128,8 @@ def partial_steps(s: ClusterState, action: Action) -> tuple[Action, ...]:
     A crash inside ``action`` (a failpoint or a disk fault between two of its
     durable writes) can leave the state after one of these instead of the
     state before or after ``action``: Replicate persists an adopted epoch
-    before it appends the entry, so it can stop after Adopt.
+    before it appends the entry (its step begins with Adopt's), so it can stop
+    after Adopt.
     """
     if isinstance(action, Replicate):
         adopt = Adopt(action.primary, action.replica)
