@@ -13,6 +13,7 @@ raise a named error and change nothing; the state is a hashable value.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 from baton import core
@@ -268,3 +269,20 @@ def test_core_refuses_only_what_the_spec_disables(mode: str) -> None:
                 checked += 1
         state, _ = core.step(state, rng.choice(core.enabled_actions(state)))
     assert checked > 100
+
+
+def test_adopt_is_the_epoch_half_of_a_replicate_and_only_when_epochs_differ() -> None:
+    """P6-A3: a replica's durable epoch only grows. Adopt takes the primary's epoch
+    without the entry (the state a crash inside Replicate can leave) and is refused,
+    saying why, once the replica holds that epoch."""
+    state = promote(run(core.initial_state(3), Write(0), Ack(0), Replicate(0, 1), Crash(0)), 1)
+    state = run(state, Write(1))
+    assert core.partial_steps(state, Replicate(1, 2)) == (core.Adopt(1, 2),)
+    adopted = run(state, core.Adopt(1, 2))
+    replicated = run(state, Replicate(1, 2))
+    assert adopted.nodes[2].durable == replace(state.nodes[2].durable, epoch=2)
+    assert replicated.nodes[2].durable.epoch == adopted.nodes[2].durable.epoch == 2
+    assert core.partial_steps(adopted, Replicate(1, 2)) == ()
+    with pytest.raises(ActionNotEnabled) as info:
+        core.step(adopted, core.Adopt(1, 2))
+    assert "n2 already holds n1's epoch 2" in str(info.value)
