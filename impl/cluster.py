@@ -19,16 +19,30 @@ says so.
 A restart reads the directory (:meth:`Node.recover`) and its result must
 equal the core's durable state for that node, or again the mismatch is
 reported: disk and model are cross-checked at every restart.
+
+One process per node directory (``single_controller``): a cluster over real
+directories holds each one under an exclusive OS lock
+(:class:`baton.dirlock.DirectoryLock`) from the moment it opens it until
+:meth:`RuntimeCluster.close` or the process's end; a second process is refused
+with :class:`baton.errors.DirectoryLocked`, naming the directory and the holder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from baton import core, failpoints
-from baton.controller import PromotionRequest
-from baton.errors import BatonError, DuplicateRequest, StorageError, UnknownNode
+from baton.controller import OperatorAction, PromotionRequest
+from baton.dirlock import DirectoryLock
+from baton.errors import (
+    BatonError,
+    DuplicateRequest,
+    ForceContradicted,
+    StorageError,
+    UnknownNode,
+)
 from baton.events import Recorder
 from baton.node import Node
 from baton.storage import Disk, PosixDisk
@@ -65,6 +79,7 @@ class RuntimeCluster:
         *,
         create: bool = True,
     ) -> None:
+        self._locks = _lock_directories(disks)
         self.nodes = [Node(f"n{i}", disk) for i, disk in enumerate(disks)]
         self._names = tuple(node.name for node in self.nodes)
         self._state = core.initial_state(len(disks), mode)
@@ -108,12 +123,32 @@ class RuntimeCluster:
             raise UnknownNode(name, self._names)
         return self._names.index(name)
 
-    def note_request(self, request: PromotionRequest, candidate: int) -> None:
-        self.recorder.request_arrived(candidate, request.force, request.operator, request.reason)
+    def note_request(
+        self, request: PromotionRequest, candidate: int, dropped: tuple[str, ...] = ()
+    ) -> None:
+        self.recorder.request_arrived(
+            candidate, request.force, request.operator, request.reason, dropped
+        )
 
     def note_rejection(self, request: PromotionRequest, candidate: int, error: Exception) -> None:
-        code = "duplicate_request" if isinstance(error, DuplicateRequest) else "inapplicable"
+        if isinstance(error, DuplicateRequest):
+            code = "duplicate_request"
+        elif isinstance(error, ForceContradicted):
+            code = "force_contradicted"
+        else:
+            code = "inapplicable"
         self.recorder.request_refused(candidate, code, str(error))
+
+    def audit(self, entry: OperatorAction) -> None:
+        self.recorder.audit(entry)
+
+    @contextmanager
+    def acting_for(self, operator: str) -> Iterator[None]:
+        previous, self.recorder.operator = self.recorder.operator, operator
+        try:
+            yield
+        finally:
+            self.recorder.operator = previous
 
     def crashed(self, node: int) -> bool:
         return node in self._crashed_during_last
@@ -245,3 +280,20 @@ class RuntimeCluster:
     def close(self) -> None:
         failpoints.uninstall()
         self.recorder.close()
+        for lock in self._locks:
+            lock.release()
+        self._locks = []
+
+
+def _lock_directories(disks: Sequence[Disk]) -> list[DirectoryLock]:
+    """Lock every real node directory, or none (DirectoryLocked names the holder)."""
+    locks: list[DirectoryLock] = []
+    try:
+        for disk in disks:
+            if isinstance(disk, PosixDisk):
+                locks.append(DirectoryLock(disk.root).acquire())
+    except BaseException:
+        for lock in locks:
+            lock.release()
+        raise
+    return locks

@@ -16,10 +16,26 @@ What the controller refuses, explicitly and without changing anything:
   attempt in flight is not disturbed -- serialised attempts);
 * a request for a node that is down (InapplicableRequest).
 
+* a forced request over a primary marked uncertain while the runtime itself
+  sees another node admitting writes (ForceContradicted, P6-A1a): the spec
+  assumes ``force_is_truthful``, and the runtime does not let an operator's
+  word override what it observes. A demonstration may drop that assumption,
+  but only by naming it (``drop_assumptions={"force_is_truthful"}``); the
+  trace then records the request that relied on the dropped assumption.
+
 It never retries on its own (P6-F3): a denied attempt stays denied until the
 operator acknowledges it and makes a new request; an attempt interrupted by a
 crash is gone (recovery re-enters Steady) and nothing restarts it. Every
 forced request is audited (P6-A1a) before anything else happens.
+
+One controller at a time (``single_controller``): every operator action runs
+under a lock shared by all controllers of one driver, so any number of threads
+can call it and attempts are still serialised. (Across processes, the node
+directories' OS locks, :mod:`baton.dirlock`, keep a second process out.)
+
+Every operator action -- request (forced or not), acknowledge, reinstate --
+names its operator and is audited through :meth:`Driver.audit`, refused ones
+included (an unknown candidate too).
 
 The controller only decides which core action comes next; performing them
 (disk, events) is the :class:`Driver`'s job, so it can run over real
@@ -28,13 +44,27 @@ directories (:mod:`baton.cluster`) or over the bare core in tests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 from baton import core
-from baton.errors import DuplicateRequest, InapplicableRequest, ProtocolError, UnknownNode
+from baton.errors import (
+    DuplicateRequest,
+    ForceContradicted,
+    InapplicableRequest,
+    ProtocolError,
+    UnknownNode,
+)
 from baton.validator import Verdict
+
+# Assumptions of baton.spec.cluster.ASSUMPTIONS that a caller may drop, by name, to
+# demonstrate what breaks. The others the runtime enforces unconditionally (the
+# controller lock, the directory locks, the fenced restart) or cannot observe.
+DROPPABLE_ASSUMPTIONS: tuple[str, ...] = ("force_is_truthful",)
 
 
 @dataclass(frozen=True)
@@ -48,6 +78,27 @@ class PromotionRequest:
     # What the operator tells the validator beyond the cluster state.
     primary_uncertain: bool = False
     mvcc: str = "Preserved"
+
+
+@dataclass(frozen=True)
+class OperatorAction:
+    """One audited operator action: who did what to which node, and how it ended.
+
+    ``action`` is ``request``, ``acknowledge`` or ``reinstate``; ``target`` is
+    the node name as the operator gave it (possibly unknown); ``outcome`` is
+    ``accepted``, ``refused`` (a ProtocolError; nothing changed) or ``failed``
+    (anything else, e.g. a disk fault), with ``detail`` the error's message.
+    ``dropped_assumptions`` names what a demonstration relied on being false.
+    """
+
+    action: str
+    operator: str
+    target: str
+    outcome: str
+    force: bool = False
+    reason: str | None = None
+    detail: str | None = None
+    dropped_assumptions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,21 +127,58 @@ class Driver(Protocol):
     def apply(self, action: core.Action) -> tuple[core.Effect, ...]:
         """Step the core and perform the effects; raise ProtocolError if refused."""
 
-    def note_request(self, request: PromotionRequest, candidate: int) -> None:
-        """Record the request's arrival (start event); audit it if forced (P6-A1a)."""
+    def note_request(
+        self, request: PromotionRequest, candidate: int, dropped: tuple[str, ...] = ()
+    ) -> None:
+        """Record the request's arrival (start event); audit it if forced (P6-A1a).
+
+        ``dropped`` names the assumptions this request relies on being dropped.
+        """
 
     def note_rejection(self, request: PromotionRequest, candidate: int, error: Exception) -> None:
         """Record that a request was refused before entering the lifecycle."""
+
+    def audit(self, entry: OperatorAction) -> None:
+        """Record one operator action and its outcome (refused ones included)."""
+
+    def acting_for(self, operator: str) -> AbstractContextManager[None]:
+        """While open, what the driver records is attributed to ``operator``."""
 
     def crashed(self, node: int) -> bool:
         """Whether ``node`` went down while the last action's effects were performed."""
 
 
-class Controller:
-    """Serialises promotion attempts over one cluster and drives each to its end."""
+_LOCKS: weakref.WeakKeyDictionary[object, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
 
-    def __init__(self, driver: Driver) -> None:
+
+def _lock_for(driver: object) -> threading.RLock:
+    """The one lock of ``driver``, shared by every controller over it (single_controller)."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(driver)
+        if lock is None:
+            lock = _LOCKS[driver] = threading.RLock()
+        return lock
+
+
+class Controller:
+    """Serialises promotion attempts over one cluster and drives each to its end.
+
+    ``drop_assumptions`` names spec assumptions the controller stops enforcing,
+    for demonstrations only (see :data:`DROPPABLE_ASSUMPTIONS`).
+    """
+
+    def __init__(self, driver: Driver, *, drop_assumptions: frozenset[str] = frozenset()) -> None:
+        unknown = sorted(set(drop_assumptions) - set(DROPPABLE_ASSUMPTIONS))
+        if unknown:
+            raise ValueError(
+                f"cannot drop assumption(s) {', '.join(unknown)}: only "
+                f"{', '.join(DROPPABLE_ASSUMPTIONS)} can be dropped (the runtime enforces or "
+                "cannot observe the others)"
+            )
         self.driver = driver
+        self.drop_assumptions = frozenset(drop_assumptions)
+        self._lock = _lock_for(driver)
 
     def index_of(self, name: str) -> int:
         names = tuple(self.driver.names)
@@ -98,17 +186,60 @@ class Controller:
             raise UnknownNode(name, names)
         return names.index(name)
 
+    @contextmanager
+    def _operator_action(self, entry: OperatorAction) -> Iterator[list[OperatorAction]]:
+        """Serialise the action, attribute what it records, audit how it ended.
+
+        The body may replace the entry (e.g. to name a dropped assumption) by
+        appending to the yielded list; a ProtocolError marks it refused.
+        """
+        with self._lock, self.driver.acting_for(entry.operator):
+            final = [entry]
+            try:
+                yield final
+            except ProtocolError as exc:
+                self.driver.audit(_ended(final[-1], "refused", exc))
+                raise
+            except Exception as exc:  # a disk fault, a bug: still on the record
+                self.driver.audit(_ended(final[-1], "failed", exc))
+                raise
+            self.driver.audit(final[-1])
+
     def request_promotion(self, req: PromotionRequest) -> AttemptResult:
         """Run one attempt for ``req``; raise a ProtocolError if it is refused.
 
         Refusals change nothing in the cluster. Approval is followed at once by
         the transition; the marker is durable before the node is writable.
         """
-        c = self.index_of(req.candidate)  # an unknown node is no request at all
-        # Recorded (and, if forced, audited) first: the record exists even if the
-        # request is then refused (P6-A1a, P6-O1).
-        self.driver.note_request(req, c)
+        entry = OperatorAction(
+            "request", req.operator, req.candidate, "accepted", req.force, req.reason
+        )
+        with self._operator_action(entry) as final:
+            c = self.index_of(req.candidate)  # an unknown node: refused, audited, no attempt
+            dropped = self._relied_on_dropped(req, c)
+            if dropped:
+                final.append(
+                    OperatorAction(
+                        "request",
+                        req.operator,
+                        req.candidate,
+                        "accepted",
+                        req.force,
+                        req.reason,
+                        dropped_assumptions=dropped,
+                    )
+                )
+            # Recorded (and, if forced, audited) first: the record exists even if the
+            # request is then refused (P6-A1a, P6-O1).
+            self.driver.note_request(req, c, dropped)
+            return self._attempt(req, c)
+
+    def _attempt(self, req: PromotionRequest, c: int) -> AttemptResult:
         try:
+            writers = self._contradicting_writers(req, c)
+            if writers and "force_is_truthful" not in self.drop_assumptions:
+                names = tuple(self.driver.names[j] for j in writers)
+                raise ForceContradicted(req.candidate, names)
             self.driver.apply(core.Request(c, req.force))
         except DuplicateRequest as exc:
             # The core names nodes by index; the operator knows them by name.
@@ -138,6 +269,27 @@ class Controller:
             return AttemptResult(req.candidate, self.driver.state.nodes[c].lifecycle, verdict)
         return self._transition(req.candidate, c, verdict)
 
+    def _contradicting_writers(self, req: PromotionRequest, c: int) -> tuple[int, ...]:
+        """Nodes the runtime sees admitting writes that a forced, uncertain request denies.
+
+        The spec's own environment predicate decides (core.environment_allows on
+        the decision this request would lead to), not a second copy of it here.
+        """
+        state = self.driver.state
+        request = core.Request(c, req.force)
+        if core.refusal(state, request) is not None:
+            return ()  # the core refuses the request itself, with its own reason
+        requested, _ = core.step(state, request)
+        decision = core.Decide(c, core.Observation(primary_uncertain=req.primary_uncertain))
+        if core.environment_allows(requested, decision):
+            return ()
+        return tuple(j for j in state.writable_nodes() if j != c)
+
+    def _relied_on_dropped(self, req: PromotionRequest, c: int) -> tuple[str, ...]:
+        if "force_is_truthful" in self.drop_assumptions and self._contradicting_writers(req, c):
+            return ("force_is_truthful",)
+        return ()
+
     def _transition(self, name: str, c: int, verdict: Verdict) -> AttemptResult:
         steps: list[core.Action] = [core.BeginTransition(c)]
         steps += [core.MarkerOp(c, op) for op in core.MARKER_OPS]
@@ -152,19 +304,47 @@ class Controller:
 
     @staticmethod
     def _ill_formed(req: PromotionRequest) -> str | None:
-        if not req.operator or not req.operator.strip():
+        if not _has_identity(req.operator):
             return "no operator identity given"
         if req.reason is not None and not isinstance(req.reason, str):
             return "the reason must be text"
         return None
 
-    def acknowledge(self, candidate: str) -> None:
+    def acknowledge(self, candidate: str, *, operator: str) -> None:
         """The operator acknowledges the attempt's outcome; its state returns to Steady."""
-        self.driver.apply(core.Acknowledge(self.index_of(candidate)))
+        entry = OperatorAction("acknowledge", operator, candidate, "accepted")
+        with self._operator_action(entry):
+            _require_identity("acknowledge", operator)
+            self.driver.apply(core.Acknowledge(self.index_of(candidate)))
 
-    def reinstate(self, node: str) -> None:
+    def reinstate(self, node: str, *, operator: str) -> None:
         """Let a fenced primary admit writes again (only when the core's gate holds)."""
-        self.driver.apply(core.Reinstate(self.index_of(node)))
+        entry = OperatorAction("reinstate", operator, node, "accepted")
+        with self._operator_action(entry):
+            _require_identity("reinstate", operator)
+            self.driver.apply(core.Reinstate(self.index_of(node)))
+
+
+def _has_identity(operator: object) -> bool:
+    return isinstance(operator, str) and bool(operator.strip())
+
+
+def _require_identity(action: str, operator: str) -> None:
+    if not _has_identity(operator):
+        raise InapplicableRequest(f"{action} refused: no operator identity given")
+
+
+def _ended(entry: OperatorAction, outcome: str, error: Exception) -> OperatorAction:
+    return OperatorAction(
+        entry.action,
+        entry.operator,
+        entry.target,
+        outcome,
+        entry.force,
+        entry.reason,
+        f"{type(error).__name__}: {error}",
+        entry.dropped_assumptions,
+    )
 
 
 class CoreDriver:
@@ -180,6 +360,7 @@ class CoreDriver:
         self.requests: list[PromotionRequest] = []
         self.audits: list[PromotionRequest] = []
         self.rejections: list[tuple[PromotionRequest, Exception]] = []
+        self.audit_log: list[OperatorAction] = []
 
     @property
     def state(self) -> core.ClusterState:
@@ -194,13 +375,22 @@ class CoreDriver:
         self.log.extend(effects)
         return effects
 
-    def note_request(self, request: PromotionRequest, candidate: int) -> None:
+    def note_request(
+        self, request: PromotionRequest, candidate: int, dropped: tuple[str, ...] = ()
+    ) -> None:
         self.requests.append(request)
         if request.force:
             self.audits.append(request)
 
     def note_rejection(self, request: PromotionRequest, candidate: int, error: Exception) -> None:
         self.rejections.append((request, error))
+
+    def audit(self, entry: OperatorAction) -> None:
+        self.audit_log.append(entry)
+
+    @contextmanager
+    def acting_for(self, operator: str) -> Iterator[None]:
+        yield
 
     def crashed(self, node: int) -> bool:
         return not self._state.nodes[node].up

@@ -153,3 +153,23 @@ class DirectoryLocked(UsageError):
         super().__init__(f"directory {path} is in use by another Baton process ({holder})")
         self.path = path
         self.holder = holder
+
+
+class ForceContradicted(InapplicableRequest):
+    """A forced request over an uncertain primary while the runtime sees a writer.
+
+    The spec assumes ``force_is_truthful``: an operator forces over a primary of
+    Unknown status only when no other node really admits writes. When the runtime
+    itself observes a node admitting writes, the operator's word is contradicted
+    and the request is refused (P6-A1a), unless the caller dropped that
+    assumption by name for a demonstration.
+    """
+
+    def __init__(self, candidate: str, writers: tuple[str, ...]) -> None:
+        super().__init__(
+            f"forced promotion of {candidate!r} refused: the primary is marked uncertain, but "
+            f"{', '.join(writers)} admits writes (force_is_truthful; P6-A1a, P6-A1)"
+        )
+        self.candidate = candidate
+        self.writers = writers
+        self.assumption = "force_is_truthful"

@@ -7,6 +7,13 @@ the operator: the state entered, the reason, the invariant IDs, the
 explanation (P6-O1, P6-O2). Requests get an attempt ID when they arrive;
 every event of the attempt carries it.
 
+Operator actions are audited: every request, acknowledgement and
+reinstatement, accepted or refused, is kept in :attr:`Recorder.audit_log`
+(and in the trace: events recorded while an operator acts carry
+``meta.operator``; the full audit log is the ``end`` line's ``meta.audit``).
+Text an operator supplies (a reason, a name) is escaped in every line meant
+for people (:func:`escape_text`), so a newline cannot forge an output line.
+
 Observability never influences a decision: the recorder only reads effects
 the core already returned, and nothing in :mod:`baton.core` or
 :mod:`baton.controller` reads anything back from it.
@@ -14,13 +21,29 @@ the core already returned, and nothing in :mod:`baton.core` or
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from baton import core, trace
 from baton.validator import Allowed, ValidationContext, Verdict, ack_position
 
+if TYPE_CHECKING:
+    from baton.controller import OperatorAction
+
 PRODUCER = "baton run (reference runtime)"
+
+
+def escape_text(text: object) -> str:
+    """Operator-supplied text made safe for one output line.
+
+    Every character that is not printable (newline, carriage return, escape
+    sequences, Unicode line separators) is shown as its backslash escape, so
+    the text cannot end the line it is printed on or forge another.
+    """
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text)
+    )
 
 
 def context_object(ctx: ValidationContext) -> dict[str, Any]:
@@ -59,46 +82,97 @@ class Recorder:
             if stream is not None
             else None
         )
+        self._stream = stream
         self.say = say or (lambda line: None)
         self._attempts = 0
         self._pending: dict[int, str] = {}  # candidate -> attempt id of the request arriving
         self._current: dict[int, str] = {}  # candidate -> attempt id in the lifecycle
         self.events: list[dict[str, Any]] = []
+        self.audit_log: list[dict[str, Any]] = []
+        # The operator whose action is being performed (set by the cluster while the
+        # controller acts): the events it causes carry meta.operator.
+        self.operator: str | None = None
+        self._closed = False
 
     # --- writing ---
 
     def _emit(self, event: dict[str, Any]) -> None:
+        if self.operator is not None:
+            event["meta"] = {**event.get("meta", {}), "operator": self.operator}
         self.events.append(event)
         if self.writer is not None:
             self.writer.emit(event)
 
     def close(self) -> None:
+        """Finish the trace: the ``end`` line carries the whole audit log in its meta."""
+        if self._closed:
+            return
+        self._closed = True
         if self.writer is not None:
-            self.writer.close()
+            end = trace.end(self.writer.count)
+            if self.audit_log:
+                end["meta"] = {"audit": self.audit_log}
+            self.writer.emit(end)
+        if self._stream is not None:
+            self._stream.flush()
+
+    # --- the audit log ---
+
+    def audit(self, entry: OperatorAction) -> None:
+        """Keep one operator action; say refused ones and dropped assumptions."""
+        record = {k: v for k, v in dataclasses.asdict(entry).items() if v not in (None, ())}
+        self.audit_log.append(record)
+        if entry.outcome != "accepted":
+            self.say(
+                escape_text(
+                    f"AUDIT {entry.outcome} {entry.action} of {entry.target!r} by "
+                    f"{entry.operator!r}: {entry.detail}"
+                )
+            )
 
     # --- requests (before the core sees them) ---
 
     def request_arrived(
-        self, candidate: int, force: bool, operator: str, reason: str | None
+        self,
+        candidate: int,
+        force: bool,
+        operator: str,
+        reason: str | None,
+        dropped: Sequence[str] = (),
     ) -> str:
-        """A request's start event (P6-O1); forced requests are audited (P6-A1a)."""
+        """A request's start event (P6-O1); forced requests are audited (P6-A1a).
+
+        ``dropped`` names assumptions this request relies on being dropped (a
+        demonstration): the event's ``meta.dropped_assumptions`` records them.
+        """
         self._attempts += 1
         attempt = f"a{self._attempts}"
         self._pending[candidate] = attempt
         event = trace.request(self.names[candidate], attempt, force, operator or None, reason)
+        meta: dict[str, Any] = {}
         if force:
-            event["meta"] = {"audit": {"operator": operator, "reason": reason, "force": True}}
+            meta["audit"] = {"operator": operator, "reason": reason, "force": True}
             self.say(
-                f"AUDIT forced promotion request for {self.names[candidate]} by "
-                f"{operator!r} (reason: {reason or 'none given'}) [P6-A1a]"
+                escape_text(
+                    f"AUDIT forced promotion request for {self.names[candidate]} by "
+                    f"{operator!r} (reason: {reason or 'none given'}) [P6-A1a]"
+                )
             )
+        if dropped:
+            meta["dropped_assumptions"] = list(dropped)
+            self.say(
+                f"ASSUMPTION DROPPED for this request: {', '.join(dropped)} -- the spec's "
+                "guarantees that rest on it no longer hold"
+            )
+        if meta:
+            event["meta"] = meta
         self._emit(event)
         return attempt
 
     def request_refused(self, candidate: int, reason: str, message: str) -> None:
         attempt = self._pending.pop(candidate, f"a{self._attempts}")
         self._emit(trace.reject(self.names[candidate], attempt, reason))
-        self.say(f"refused: {message}")
+        self.say(escape_text(f"refused: {message}"))
 
     # --- effects of a core step ---
 

@@ -16,9 +16,12 @@ A scenario is one JSON object::
     }
 
 Nodes are named ``n0 .. n{N-1}``; ``n0`` starts as the primary at epoch 1.
-The first step is ``init``. Every step may carry ``"expect_error": NAME`` (the
-step must be refused with that error class, e.g. ``DuplicateRequest``) and a
-``"note"`` (printed). Step kinds and their fields (``?`` = optional, default):
+The first step is ``init``. A demonstration may add a top-level
+``"drop_assumptions": ["force_is_truthful"]`` to stop the runtime enforcing
+that assumption (the trace records every request that relied on it). Every
+step may carry ``"expect_error": NAME`` (the step must be refused with that
+error class, e.g. ``DuplicateRequest``) and a ``"note"`` (printed). Step
+kinds and their fields (``?`` = optional, default):
 
 =============  ===========================================================
 ``init``       ``nodes`` (2..9), ``mode`` ("async" | "sync")
@@ -29,12 +32,12 @@ step must be refused with that error class, e.g. ``DuplicateRequest``) and a
 ``crash``      ``node``, ``at``? a failpoint: armed now, the node crashes
                when a later step reaches it
 ``restart``    ``node``
-``reinstate``  ``node``
+``reinstate``  ``node``, ``operator``? "scenario"
 ``demote``     ``node``
 ``request``    ``candidate``, ``operator``, ``force``? false, ``reason``?,
                ``uncertain``? false (the old primary's status is Unknown),
                ``mvcc``? "Preserved"
-``acknowledge`` ``candidate``
+``acknowledge`` ``candidate``, ``operator``? "scenario"
 ``corrupt_marker`` ``node`` (flip one byte of its marker file)
 ``tear_wal``   ``node``, ``bytes``? 5 (garbage appended as a torn tail)
 ``expect``     ``node``? and any of ``role``, ``epoch``, ``writable``,
@@ -81,7 +84,7 @@ STEP_KINDS: dict[str, dict[str, FieldSpec]] = {
     "designate": {"primary": _req(str), "standby": _req(str)},
     "crash": {"node": _req(str), "at": _opt(str)},
     "restart": {"node": _req(str)},
-    "reinstate": {"node": _req(str)},
+    "reinstate": {"node": _req(str), "operator": _opt(str)},
     "demote": {"node": _req(str)},
     "request": {
         "candidate": _req(str),
@@ -91,7 +94,7 @@ STEP_KINDS: dict[str, dict[str, FieldSpec]] = {
         "uncertain": _opt(bool),
         "mvcc": _opt(str),
     },
-    "acknowledge": {"candidate": _req(str)},
+    "acknowledge": {"candidate": _req(str), "operator": _opt(str)},
     "corrupt_marker": {"node": _req(str)},
     "tear_wal": {"node": _req(str), "bytes": _opt(int)},
     "expect": {
@@ -144,6 +147,7 @@ class Scenario:
     mode: str
     steps: tuple[Step, ...]
     source: str
+    drop_assumptions: tuple[str, ...] = ()
 
 
 def _step_lines(text: str) -> list[int]:
@@ -185,7 +189,7 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         raise InputError(source, exc.lineno, None, f"not valid JSON: {exc.msg}") from None
     if not isinstance(data, dict):
         raise InputError(source, 1, None, "a scenario is a JSON object with a 'steps' list")
-    unknown_top = set(data) - {"name", "description", "steps"}
+    unknown_top = set(data) - {"name", "description", "steps", "drop_assumptions"}
     if unknown_top:
         raise InputError(source, 1, sorted(unknown_top)[0], "unknown top-level field")
     raw_steps = data.get("steps")
@@ -208,6 +212,7 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
     mode = first.get("mode", "async")
     if mode not in ("async", "sync"):
         raise InputError(source, first.line, "mode", f"must be 'async' or 'sync', not {mode!r}")
+    dropped = _dropped_assumptions(data.get("drop_assumptions", []), source)
     names = tuple(f"n{i}" for i in range(n))
     for step in steps[1:]:
         if step.kind == "init":
@@ -220,7 +225,25 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         mode=mode,
         steps=tuple(steps[1:]),
         source=source,
+        drop_assumptions=dropped,
     )
+
+
+def _dropped_assumptions(value: Any, source: str) -> tuple[str, ...]:
+    """A demonstration may drop a spec assumption, but only by naming it."""
+    from baton.controller import DROPPABLE_ASSUMPTIONS
+
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(source, 1, "drop_assumptions", "must be a list of assumption names")
+    for name in value:
+        if name not in DROPPABLE_ASSUMPTIONS:
+            raise InputError(
+                source,
+                1,
+                "drop_assumptions",
+                f"{name!r} cannot be dropped (droppable: {', '.join(DROPPABLE_ASSUMPTIONS)})",
+            )
+    return tuple(value)
 
 
 def _parse_step(raw: Any, index: int, line: int, source: str) -> Step:
@@ -320,17 +343,20 @@ def execute(
     """
     from baton.cluster import RuntimeCluster
     from baton.controller import Controller
-    from baton.events import Recorder
+    from baton.events import Recorder, escape_text
 
     recorder = Recorder(sc.nodes, sc.mode, sc.nodes[0], trace_stream, say)
     cluster = RuntimeCluster.on_directories(root, len(sc.nodes), sc.mode, recorder)
-    runner = _Runner(sc, cluster, Controller(cluster), say)
+    controller = Controller(cluster, drop_assumptions=frozenset(sc.drop_assumptions))
+    if sc.drop_assumptions:
+        say(f"ASSUMPTIONS DROPPED for this run: {', '.join(sc.drop_assumptions)}")
+    runner = _Runner(sc, cluster, controller, say)
     outcome = Outcome(steps_run=0)
     try:
         for step in sc.steps:
             say(f"--- step {step.index + 1} (line {step.line}): {_describe(step)}")
             if step.get("note"):
-                say(f"    note: {step.get('note')}")
+                say(f"    note: {escape_text(step.get('note'))}")
             try:
                 runner.run(step)
             except StepFailed as exc:
@@ -359,7 +385,10 @@ def execute(
 
 
 def _describe(step: Step) -> str:
-    parts = [f"{k}={v}" for k, v in step.fields.items() if k not in ("do", "note")]
+    from baton.events import escape_text
+
+    # Field values are operator text: escaped, so a newline cannot forge a line.
+    parts = [f"{k}={escape_text(v)}" for k, v in step.fields.items() if k not in ("do", "note")]
     return step.kind + (" " + " ".join(parts) if parts else "")
 
 
@@ -420,7 +449,7 @@ class _Runner:
         elif kind == "restart":
             cl.restart(self.idx(step.get("node")))
         elif kind == "reinstate":
-            self.controller.reinstate(step.get("node"))
+            self.controller.reinstate(step.get("node"), operator=step.get("operator", "scenario"))
         elif kind == "demote":
             cl.apply(core.Demote(self.idx(step.get("node"))))
         elif kind == "request":
@@ -440,7 +469,9 @@ class _Runner:
             else:
                 self.say(f"    attempt for {result.candidate} ended in {result.state}")
         elif kind == "acknowledge":
-            self.controller.acknowledge(step.get("candidate"))
+            self.controller.acknowledge(
+                step.get("candidate"), operator=step.get("operator", "scenario")
+            )
         elif kind == "corrupt_marker":
             cl.nodes[self.idx(step.get("node"))].corrupt_marker()
             self.say(f"    flipped a byte of {step.get('node')}'s marker")

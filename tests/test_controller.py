@@ -30,7 +30,7 @@ def test_approved_request_runs_to_success() -> None:
     assert driver.state.nodes[1].writable and driver.state.nodes[1].durable.epoch == 2
     ops = [e.op for e in driver.log if isinstance(e, core.MarkerFileOp)]
     assert ops == list(core.MARKER_OPS)
-    ctl.acknowledge("n1")
+    ctl.acknowledge("n1", operator="alice")
     assert driver.state.nodes[1].lifecycle == "Steady"
 
 
@@ -101,7 +101,7 @@ def test_forced_promotion_over_unknown_primary() -> None:
     req = PromotionRequest("n1", operator="carol", force=True, primary_uncertain=True)
     assert ctl.request_promotion(req).state == "PromotionSucceeded"
     unforced = PromotionRequest("n2", operator="carol", primary_uncertain=True)
-    ctl.acknowledge("n1")
+    ctl.acknowledge("n1", operator="alice")
     driver2 = CoreDriver(core.step(core.initial_state(3), core.Crash(0))[0])
     result = Controller(driver2).request_promotion(unforced)
     assert result.verdict is not None and result.verdict.reason == "primary_status_unknown"

@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from baton.cli import UsageError
+from baton.dirlock import LOCK_FILE, DirectoryLock
 from baton.storage import write_artifact
 
 
@@ -49,9 +50,16 @@ def run(args: argparse.Namespace) -> int:
     except InputError as exc:
         raise UsageError(str(exc)) from None
     root: Path = args.dir
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--dir {root}: cannot create: {exc.strerror or exc}") from None
+    # One process per directory (single_controller): the lock is taken before the
+    # directory is inspected, so two runs racing on one --dir cannot both pass the check.
+    root_lock = DirectoryLock(root).acquire()
+    if any(entry.name != LOCK_FILE for entry in root.iterdir()):
+        root_lock.release()
         raise UsageError(f"--dir {root}: must be a new or empty directory")
-    root.mkdir(parents=True, exist_ok=True)
 
     def say(line: str) -> None:
         if not args.quiet:
@@ -65,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if trace_stream is not None:
             write_artifact(args.trace, trace_stream.getvalue())
+        root_lock.release()
     if outcome.failed:
         print(f"baton run: {outcome.failed}", file=sys.stderr)
         return 1

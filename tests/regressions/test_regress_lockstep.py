@@ -33,7 +33,7 @@ def _promoted_with_a_lagging_replica(disks: list[Disk]) -> RuntimeCluster:
     controller = Controller(cluster)
     result = controller.request_promotion(PromotionRequest("n1", operator="alice"))
     assert result.state == "PromotionSucceeded"
-    controller.acknowledge("n1")
+    controller.acknowledge("n1", operator="t")
     lagging = cluster.state.nodes[2].durable
     assert (lagging.epoch, lagging.wal) == (1, ())
     return cluster
