@@ -1,6 +1,6 @@
 """Baton's error families, under one base.
 
-Two families are kept apart (STYLE.md, pattern 5): *caller misuse* -- asking
+Two families are kept apart: *caller misuse* -- asking
 the protocol for something it forbids -- and *bad input* from disk, peers or
 files handed to the CLI. Every error carries the facts a reader needs (state
 and event, file and reason, line and field) as attributes, not only in the

@@ -8,7 +8,7 @@ two ways:
   hit (default 1) the process writes ``failpoint hit: name`` to stderr and
   kills itself with SIGKILL (``BATON_FAILPOINT_ACTION=exit`` uses
   ``os._exit(137)`` instead) -- nothing is flushed, nothing cleaned up, exactly
-  like a power cut of the process (RELIABILITY.md, plan item 8);
+  like a power cut of the process;
 * :func:`install` a callback, for in-process tests (it may raise).
 
 Zero cost when unused: :func:`hit` checks one module-level flag first.
@@ -34,6 +34,7 @@ FAILPOINTS: tuple[str, ...] = (
     "marker.fsync_dir",
     "wal.append",
     "wal.fsync",
+    "wal.synced_end",
 )
 """Every failpoint, in the order a promotion followed by a synced write meets them."""
 

@@ -1,6 +1,6 @@
 """A node's durable identity, and the node directory's init and recovery sequence.
 
-RELIABILITY.md, plan item 4: "never initialised" is different from "marker
+"Never initialised" is different from "marker
 lost". The identity file is the *commit point* of initialisation: it is
 written last, after the first marker and the empty WAL are durable. So
 
@@ -72,7 +72,7 @@ _tokens = itertools.count(1)
 def unique_token() -> str:
     """A temp-file suffix unique within this machine's processes (pid + counter).
 
-    Never a fixed shared temp name (STYLE.md anti-pattern): two writers, or a
+    Never a fixed shared temp name: two writers, or a
     writer and a leftover of a crashed one, never share a temp file.
     """
     return f"{os.getpid()}.{next(_tokens)}"
@@ -289,7 +289,7 @@ def recover_node(disk: Disk, wal_name: str = "wal") -> RecoveredNode:
     WalMissing), and a final directory fsync: everything recovery returns is
     durable when it returns, even after a process-only crash.
     Idempotent: recovering, crashing and recovering again gives the same
-    result (RELIABILITY.md, plan item 7).
+    result.
     """
     from baton.marker import read_marker
     from baton.wal import Wal

@@ -16,7 +16,7 @@ holder (length-prefixed UTF-8), epoch (u64), a previous-holder flag and name.
 The write (:func:`write_marker`) is PostgreSQL's ``durable_rename``: unique
 temp file, fsync it, rename over ``marker``, fsync the directory. Each step is
 a failpoint (``marker.write_temp`` ...) and the ``variant`` argument lets the
-fsync-mutant tests drop or reorder steps (RELIABILITY.md, plan item 5).
+fsync-mutant tests drop or reorder steps.
 """
 
 from __future__ import annotations

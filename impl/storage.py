@@ -1,6 +1,6 @@
 """The one storage interface: every byte Baton persists goes through a :class:`Disk`.
 
-RELIABILITY.md, plan item 1: no ``os.fsync``, ``os.replace`` or write-mode
+No ``os.fsync``, ``os.replace`` or write-mode
 ``open`` outside this module (``tests/test_storage_boundary.py`` scans the
 package). Three implementations:
 
@@ -272,7 +272,7 @@ def write_artifact(path: str | os.PathLike[str], text: str) -> None:
     """Write a non-durable output file (a report, generated code) for the CLI.
 
     Not for node state: nothing here is synced. It exists so that the rule
-    "write-mode open only in baton.storage" (plan item 1) has one exit for
+    "write-mode open only in baton.storage" has one exit for
     artefacts that a crash may simply make the user regenerate.
     """
     with open(path, "w", encoding="utf-8") as handle:

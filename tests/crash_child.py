@@ -13,9 +13,8 @@ other node, epoch + 1) before every K-th append. It prints, flushing each line:
 * ``ACK <lsn>`` only after ``Wal.sync`` returned for that record -- the
   acknowledgement the parent holds the disk to.
 
-Run with ``BATON_FAILPOINT=name[:count]`` to be SIGKILLed at that failpoint
-(RELIABILITY.md, plan item 8). Payloads are ``w<lsn>`` so the parent can check
-them.
+Run with ``BATON_FAILPOINT=name[:count]`` to be SIGKILLed at that failpoint.
+Payloads are ``w<lsn>`` so the parent can check them.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """Every crash state of the marker write, node init and WAL appends, under both models.
 
-Covers RELIABILITY.md plan items 2, 3, 4, 7 and 11 and the invariants P6-F2
-(recovery yields exactly the old or the new authority), P6-S1 (no
-acknowledged write lost), P6-A3 (epochs never go backwards on disk).
+Covers the invariants P6-F2 (recovery yields exactly the old or the new
+authority), P6-S1 (no acknowledged write lost, and none cut silently later:
+the durable synced end covers every record recovery returns, and a bit flip
+in the last acknowledged record of every recovered state is refused, not
+cut), P6-A3 (epochs never go backwards on disk); a node whose init returned
+is found again; recovery's repairs are durable and idempotent.
 
 The harness runs a *workload* -- up to three operations after a node is
 initialised, CrashMonkey-style -- on a :class:`~baton.storage.SimDisk`. Before
@@ -51,7 +54,14 @@ from baton.errors import (
 from baton.identity import NodeIdentity, encode_identity, initialise_node, recover_node
 from baton.marker import MARKER_STEPS, Marker, write_marker
 from baton.storage import CrashState, PersistenceModel, SimDisk
-from baton.wal import Wal, encode_record
+from baton.wal import (
+    RECORD_OVERHEAD,
+    Wal,
+    encode_record,
+    encode_synced_slot,
+    read_synced_end,
+    synced_end_path,
+)
 
 JOURNALED = PersistenceModel.JOURNALED
 ALICE_WEAK = PersistenceModel.ALICE_WEAK
@@ -72,7 +82,7 @@ class HarnessDisk:
     """A SimDisk that calls ``observe()`` before every mutating operation.
 
     With ``skip_site`` set, the one ``fsync``/``fsync_dir`` call made from that
-    source line does nothing: an fsync mutant (RELIABILITY.md, plan item 5).
+    source line does nothing: an fsync mutant (tests/test_fsync_mutants.py).
     """
 
     def __init__(self, inner: SimDisk, observe: Callable[[], None], skip_site: Site | None) -> None:
@@ -142,14 +152,14 @@ class HarnessDisk:
 class Expect:
     """What the workload has been promised so far; every crash state must honour it.
 
-    ``initialised``: init returned, so recovery must find the node (plan item 4).
+    ``initialised``: init returned, so recovery must find the node.
     ``markers``: the markers recovery may return -- the last durable one, plus
     the one being written while a write is in flight (P6-F2).
     ``written``: every record that may appear, in order, as (epoch, payload);
     ``acked``: records 1..acked were synced and must appear (P6-S1).
     ``wal_created``: the WAL exists durably (else WalMissing is expected).
     ``repaired``: a recovery returned, so its repairs must be durable: the
-    next recovery finds no torn tail and no temp file (plan item 7).
+    next recovery finds no torn tail and no temp file.
     """
 
     initialised: bool = True
@@ -208,13 +218,22 @@ def _recover_and_check(disk: SimDisk, expect: Expect, model: PersistenceModel) -
             return Verdict(
                 "error", f"LSN {record.lsn} recovered as {record!r}, written {payload!r}"
             )
+    # P6-S1, fail closed: every record recovery returned -- every acknowledged one
+    # among them -- is covered by the durable synced end, so damage to it later is
+    # refused (WalCorruption), never cut as a torn tail.
+    synced_end = read_synced_end(disk, "wal").lsn
+    if synced_end != len(records):
+        return Verdict(
+            "error",
+            f"recovery returned {len(records)} records but the synced end says {synced_end}",
+        )
     if expect.repaired and (not node.wal_report.clean or node.removed_temp_files):
         return Verdict(
             "error",
             "a recovery had returned, yet its repairs were not durable: "
             f"{node.wal_report.describe()}; temp files {node.removed_temp_files}",
         )
-    # Plan item 7: crash right after this recovery; recovering again must agree
+    # Crash right after this recovery; recovering again must agree
     # and find nothing left to repair.
     try:
         again = recover_node(disk.crash())
@@ -227,9 +246,33 @@ def _recover_and_check(disk: SimDisk, expect: Expect, model: PersistenceModel) -
     return Verdict("ok" if node.wal_report.clean else "ok, torn tail cut")
 
 
+def _damage_to_last_acknowledged_is_refused(state: CrashState, expect: Expect) -> bool:
+    """Flip a payload bit of the last acknowledged record in the crash state itself:
+    recovery must refuse it (WalCorruption at that LSN), not cut it as a torn tail
+    (P6-S1) -- whatever the crash left of the synced-end file."""
+    disk = SimDisk(state)
+    end = sum(RECORD_OVERHEAD + len(payload) for _, payload in expect.written[: expect.acked])
+    data = bytearray(disk.read("wal") or b"")
+    data[end - 5] ^= 0x01  # the last payload byte, or the header's last byte if empty
+    disk.write_file("wal", bytes(data))
+    disk.fsync("wal")
+    try:
+        Wal.open(disk, "wal")
+    except WalCorruption as exc:
+        return exc.lsn == expect.acked
+    return False
+
+
 def judge(state: CrashState, expect: Expect, model: PersistenceModel) -> Verdict:
     """Recover ``state`` from scratch and check it against ``expect``."""
-    return _recover_and_check(SimDisk(state), expect, model)
+    verdict = _recover_and_check(SimDisk(state), expect, model)
+    if (
+        verdict.violation is None
+        and expect.acked
+        and not _damage_to_last_acknowledged_is_refused(state, expect)
+    ):
+        return Verdict("error", f"a bit flip in acknowledged LSN {expect.acked} was not refused")
+    return verdict
 
 
 # --- workloads ---------------------------------------------------------------------------------
@@ -306,6 +349,8 @@ def _setup(workload: str) -> tuple[SimDisk, Expect]:
         torn = encode_record(2, 1, b"torn-away")
         disk.write_file("wal", whole + torn[: len(torn) // 2])
         disk.fsync("wal")
+        disk.append(synced_end_path("wal"), encode_synced_slot(1, len(whole)))
+        disk.fsync(synced_end_path("wal"))
         disk.write_file("marker.tmp.999.1", b"leftover")
         disk.fsync("marker.tmp.999.1")
         disk.fsync_dir("")
@@ -444,20 +489,22 @@ def run_workload(
 PINNED_STATE_COUNTS: dict[PersistenceModel, dict[str, int]] = {
     # Distinct crash images per workload (union over its crash points): regression
     # data, as Stateright pins state counts. A change means the protocol's file
-    # operations or the persistence model changed -- update deliberately.
-    JOURNALED: {"I": 12, "C": 2, "T": 2, "R": 4, "IP": 3, "MP": 3, "aP": 4, "A": 4, "a": 4,
-                "M": 6, "AA": 7, "Aa": 7, "AM": 9, "aA": 7, "aa": 7, "aM": 24, "MA": 9, "Ma": 9,
-                "MM": 11, "AAA": 10, "AAa": 10, "AAM": 12, "AaA": 10, "Aaa": 10, "AaM": 27,
-                "AMA": 12, "AMa": 12, "AMM": 14, "aAA": 10, "aAa": 10, "aAM": 12, "aaA": 10,
-                "aaa": 10, "aaM": 42, "aMA": 27, "aMa": 27, "aMM": 44, "MAA": 12, "MAa": 12,
-                "MAM": 14, "MaA": 12, "Maa": 12, "MaM": 29, "MMA": 14, "MMa": 14, "MMM": 16},
-    ALICE_WEAK: {"I": 18, "C": 2, "T": 2, "R": 4, "IP": 4, "MP": 6, "aP": 6, "A": 6, "a": 6,
-                 "M": 11, "AA": 11, "Aa": 11, "AM": 16, "aA": 26, "aa": 26, "aM": 66, "MA": 16,
-                 "Ma": 16, "MM": 20, "AAA": 16, "AAa": 16, "AAM": 21, "AaA": 31, "Aaa": 31,
-                 "AaM": 71, "AMA": 21, "AMa": 21, "AMM": 25, "aAA": 31, "aAa": 31, "aAM": 36,
-                 "aaA": 106, "aaa": 106, "aaM": 286, "aMA": 86, "aMa": 86, "aMM": 120, "MAA": 21,
-                 "MAa": 21, "MAM": 26, "MaA": 36, "Maa": 36, "MaM": 75, "MMA": 25, "MMa": 25,
-                 "MMM": 29},
+    # operations or the persistence model changed -- update deliberately. (They
+    # grew when each sync began recording the synced end in wal.synced.)
+    JOURNALED: {"I": 13, "C": 2, "T": 5, "R": 4, "IP": 3, "MP": 3, "aP": 7, "A": 7, "a": 4,
+                "M": 6, "AA": 13, "Aa": 10, "AM": 12, "aA": 10, "aa": 7, "aM": 24, "MA": 12,
+                "Ma": 9, "MM": 11, "AAA": 19, "AAa": 16, "AAM": 18, "AaA": 16, "Aaa": 13,
+                "AaM": 30, "AMA": 18, "AMa": 15, "AMM": 17, "aAA": 16, "aAa": 13, "aAM": 15,
+                "aaA": 13, "aaa": 10, "aaM": 42, "aMA": 30, "aMa": 27, "aMM": 44, "MAA": 18,
+                "MAa": 15, "MAM": 17, "MaA": 15, "Maa": 12, "MaM": 29, "MMA": 17, "MMa": 14,
+                "MMM": 16},
+    ALICE_WEAK: {"I": 20, "C": 2, "T": 7, "R": 4, "IP": 4, "MP": 6, "aP": 11, "A": 11, "a": 6,
+                 "M": 11, "AA": 21, "Aa": 16, "AM": 21, "aA": 31, "aa": 26, "aM": 66, "MA": 21,
+                 "Ma": 16, "MM": 20, "AAA": 31, "AAa": 26, "AAM": 31, "AaA": 41, "Aaa": 36,
+                 "AaM": 76, "AMA": 31, "AMa": 26, "AMM": 30, "aAA": 41, "aAa": 36, "aAM": 41,
+                 "aaA": 111, "aaa": 106, "aaM": 286, "aMA": 91, "aMa": 86, "aMM": 120,
+                 "MAA": 31, "MAa": 26, "MAM": 31, "MaA": 41, "Maa": 36, "MaM": 75, "MMA": 30,
+                 "MMa": 25, "MMM": 29},
 }  # fmt: skip
 
 TYPED_ERROR_OUTCOMES = {
@@ -544,3 +591,19 @@ def test_crash_states_include_nothing_kept_and_everything_kept(model: Persistenc
     assert disk.durable_state() in states
     assert disk.volatile_state() in states
     assert disk.durable_state() != disk.volatile_state()
+
+
+def test_mutant_that_ignores_the_synced_end_cuts_an_acknowledged_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The companion of the synced-end checks: a WAL recovery that ignores what
+    wal.synced says (as before it existed) treats a damaged acknowledged last
+    record as a torn tail and cuts it -- the judge reports it."""
+    import baton.wal
+
+    real = baton.wal.read_synced_end
+    monkeypatch.setattr(
+        baton.wal, "read_synced_end", lambda disk, name: replace(real(disk, name), lsn=0, end=0)
+    )
+    run = run_workload("A", JOURNALED)
+    assert any("bit flip in acknowledged LSN 1 was not refused" in v for v in run.violations)

@@ -1,6 +1,6 @@
 """Crashes *during* recovery: recover, crash anywhere, recover == recover once.
 
-Covers RELIABILITY.md plan item 7 and P6-F2 / P6-S1. Every distinct crash
+Covers P6-F2 / P6-S1. Every distinct crash
 state reached by the workloads of ``tests/test_crash_enumeration.py`` (both
 persistence models) that recovery has to *repair* -- a torn WAL tail to cut,
 leftover temp files to remove -- is recovered once undisturbed; then the
@@ -41,7 +41,7 @@ def _workload_states(model: PersistenceModel) -> set[CrashState]:
 def test_recovery_is_idempotent_under_crashes_during_recovery(
     record_property: Callable[[str, object], None],
 ) -> None:
-    """Plan item 7, P6-F2, P6-S1: a crash at any point of recovery leaves a disk from
+    """P6-F2, P6-S1: a crash at any point of recovery leaves a disk from
     which recovery gives the same marker and records as recovering once."""
     repaired = checked = failed_closed = 0
     for model in MODELS:

@@ -1,12 +1,12 @@
 """fsync mutants: every fsync and directory fsync of the durable layer is needed.
 
-RELIABILITY.md, plan item 5: turning any single ``fsync`` or ``fsync_dir``
+Turning any single ``fsync`` or ``fsync_dir``
 call into a no-op must make the crash-state suite fail. The call sites are
 found by scanning the source of ``baton.marker``, ``baton.wal`` and
 ``baton.identity`` with ``ast`` (so a new call site is mutated
 automatically); each mutant runs the workloads of
 ``tests/test_crash_enumeration.py`` under both persistence models until a
-crash state violates P6-F2 / P6-S1 / plan item 7. Reordered marker writes
+crash state violates P6-F2 / P6-S1 / durable, idempotent recovery. Reordered marker writes
 (through ``write_marker``'s ``variant`` hook) are mutants too.
 """
 
@@ -34,10 +34,11 @@ from test_crash_enumeration import (
 
 MUTATED_MODULES: tuple[ModuleType, ...] = (baton.marker, baton.wal, baton.identity)
 
-PINNED_SITE_COUNT = 9
+PINNED_SITE_COUNT = 12
 """marker: fsync of the temp file, directory fsync; wal: create's directory fsync, the
-fsync after cutting a torn tail, sync, truncate_after; identity: write_durably's fsync
-and directory fsync, cleanup_temp_files' directory fsync. A tenth means a new call
+fsync after cutting a torn tail, sync, the synced end's fsync in sync, in truncate_after
+and in recovery, truncate_after's WAL fsync; identity: write_durably's fsync and
+directory fsync, cleanup_temp_files' directory fsync. A thirteenth means a new call
 site: pin it deliberately."""
 
 MARKER_VARIANT_MUTANTS: dict[str, tuple[str, ...]] = {

@@ -1,6 +1,6 @@
 """I/O errors: fail the Nth operation with EIO, ENOSPC or EROFS, once or forever.
 
-Covers RELIABILITY.md plan items 6 and 7 and P6-S1 / P6-F2: a fault is never
+Covers P6-S1 / P6-F2: a fault is never
 swallowed; nothing is acknowledged after a failed fsync, and no retried fsync
 is trusted (fsyncgate); whatever the fault, the disk then recovers -- after a
 process restart or after any machine crash -- to a state that keeps every
@@ -22,7 +22,7 @@ from baton.errors import DiskFault
 from baton.identity import initialise_node, recover_node
 from baton.marker import write_marker
 from baton.storage import FaultPlan, FaultyDisk, PersistenceModel, SimDisk
-from baton.wal import Wal, encode_record
+from baton.wal import Wal, encode_record, encode_synced_slot, synced_end_path
 from test_crash_enumeration import (
     FIRST_MARKER,
     HANDED_OVER,
@@ -96,7 +96,7 @@ def _check_restart_and_crashes(sim: SimDisk, expect: Expect, context: str) -> in
 def test_fault_at_every_operation_is_raised_and_recoverable(
     code: int, forever: bool, partial: bool, record_property: Callable[[str, object], None]
 ) -> None:
-    """Plan item 6, P6-S1, P6-F2: fail the Nth operation for every N (a failing write
+    """P6-S1, P6-F2: fail the Nth operation for every N (a failing write
     may first land half its data); the fault reaches the caller, nothing after it is
     acknowledged, and restart or crash recovers a state that keeps every
     acknowledgement and exactly the old or the new marker."""
@@ -140,8 +140,11 @@ def _needs_repair() -> SimDisk:
     sim = SimDisk()
     initialise_node(sim, IDENTITY, FIRST_MARKER)
     torn = encode_record(2, 1, b"torn")
-    sim.write_file("wal", encode_record(1, 1, b"kept") + torn[:10])
+    kept = encode_record(1, 1, b"kept")
+    sim.write_file("wal", kept + torn[:10])
     sim.fsync("wal")
+    sim.append(synced_end_path("wal"), encode_synced_slot(1, len(kept)))  # LSN 1 was synced
+    sim.fsync(synced_end_path("wal"))
     sim.write_file("marker.tmp.7.7", b"x")
     sim.fsync_dir("")
     return sim.crash()
@@ -156,7 +159,7 @@ def _recovery_ops() -> int:
 @pytest.mark.parametrize("forever", [False, True], ids=["once", "forever"])
 @pytest.mark.parametrize("code", ERRNOS, ids=[errno.errorcode[c] for c in ERRNOS])
 def test_faults_during_recovery_then_recover_again(code: int, forever: bool) -> None:
-    """Plan item 7: a fault at any operation of recovery is raised (the node does not
+    """A fault at any operation of recovery is raised (the node does not
     start on a half-repaired disk), and the next recovery -- after a restart or any
     crash -- yields the same node as an undisturbed recovery."""
     expected = recover_node(_needs_repair())
@@ -174,7 +177,7 @@ def test_faults_during_recovery_then_recover_again(code: int, forever: bool) -> 
 
 
 def test_enospc_on_append_leaves_nothing_acknowledged() -> None:
-    """Plan item 6: disk full while appending: the append raises, the handle is poisoned,
+    """Disk full while appending: the append raises, the handle is poisoned,
     and the record never counts as written."""
     sim = SimDisk()
     initialise_node(sim, IDENTITY, FIRST_MARKER)

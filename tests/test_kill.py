@@ -1,14 +1,16 @@
 """Real processes killed with SIGKILL at every failpoint and at seeded random moments.
 
-Covers RELIABILITY.md plan item 8 and P6-F2 / P6-S1 on a real directory: the
+Covers P6-F2 / P6-S1 on a real directory, with real processes: the
 child (``tests/crash_child.py``) runs promotions (marker writes) and a stream
 of synced WAL appends, printing ``ACK <lsn>`` only after ``sync`` returned. It
 is SIGKILLed at a pinned failpoint (``BATON_FAILPOINT``) or after a seeded
 random number of acknowledgements plus a seeded random delay. The parent then
 recovers the directory itself and checks: the marker is exactly the old or
 the new one (the new one if its write had returned), every acknowledged LSN
-is present with its payload; then it restarts the child, which must recover
-and carry on, and checks again.
+is present with its payload and covered by the durable synced end (so, on a
+copy of the directory, a bit flip in the last acknowledged record is refused
+with WalCorruption, never cut); then it restarts the child, which must
+recover and carry on, and checks again.
 
 What a process kill cannot show: losses of a *machine* crash (the page cache
 survives a SIGKILL). Those are covered by the simulated disk
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,10 +32,11 @@ from pathlib import Path
 
 import pytest
 from baton import failpoints
-from baton.errors import NotInitialised
+from baton.errors import NotInitialised, WalCorruption
 from baton.identity import NodeIdentity, initialise_node, recover_node
 from baton.marker import Marker
 from baton.storage import PosixDisk
+from baton.wal import RECORD_OVERHEAD, Wal, read_synced_end
 
 CHILD = Path(__file__).with_name("crash_child.py")
 IDENTITY = NodeIdentity("n1", "c1", "kill-test")
@@ -47,6 +51,8 @@ KILL_CASES: tuple[tuple[str, bool], ...] = (
     ("wal.append", True),
     ("wal.fsync", True),
     ("wal.fsync:5", True),  # mid-stream, after the first promotion
+    ("wal.synced_end", True),  # the record is durable, its synced end not yet
+    ("wal.synced_end:4", True),
     ("marker.rename:2", True),  # the second promotion
     ("marker.fsync_dir", False),  # during init: the node must not look initialised
 )
@@ -123,6 +129,27 @@ def _check_disk(directory: Path, history: History) -> None:
         assert record.payload == f"w{record.lsn}".encode(), f"LSN {record.lsn} not whole"
     epochs = [r.epoch for r in node.wal.entries()]
     assert epochs == sorted(epochs), "epochs go backwards on disk"
+    assert read_synced_end(PosixDisk(directory), "wal").lsn >= max(history.acked, default=0)
+
+
+def _damage_to_last_acknowledged_is_refused(
+    directory: Path, history: History, scratch: Path
+) -> None:
+    """P6-S1, fail closed: on a copy of the killed node's directory, flip a bit of the
+    last acknowledged record; recovery must refuse it, not cut it as a torn tail."""
+    if not history.acked:
+        return
+    last = max(history.acked)
+    copy = scratch / "damaged"
+    shutil.copytree(directory, copy, ignore=shutil.ignore_patterns(".baton.lock"))
+    wal_file = copy / "wal"
+    data = bytearray(wal_file.read_bytes())
+    end = sum(RECORD_OVERHEAD + len(f"w{lsn}") for lsn in range(1, last + 1))
+    data[end - 5] ^= 0x01
+    wal_file.write_bytes(bytes(data))
+    with pytest.raises(WalCorruption) as refused:
+        Wal.open(PosixDisk(copy), "wal")
+    assert refused.value.lsn == last
 
 
 def _restart_and_check(directory: Path, history: History) -> None:
@@ -156,23 +183,27 @@ _hit: set[str] = set()
 
 @pytest.mark.parametrize(("spec", "initialised"), KILL_CASES, ids=[c[0] for c in KILL_CASES])
 def test_sigkill_at_failpoint(tmp_path: Path, spec: str, initialised: bool) -> None:
-    """Plan item 8, P6-F2, P6-S1: killed at the failpoint, the directory recovers to
-    exactly the old or new marker with every acknowledged write, and the node restarts."""
-    history = _prepare(tmp_path, initialised)
-    run = _run_child(tmp_path, spec)
+    """P6-F2, P6-S1: killed at the failpoint, the directory recovers to exactly the old
+    or new marker with every acknowledged write, protected by the synced end, and the
+    node restarts."""
+    node_dir = tmp_path / "node"
+    node_dir.mkdir()
+    history = _prepare(node_dir, initialised)
+    run = _run_child(node_dir, spec)
     name = spec.split(":")[0]
     assert run.returncode == -signal.SIGKILL, (run.returncode, run.stderr)
     assert f"failpoint hit: {name}" in run.stderr
     _hit.add(name)
     history.absorb(run.stdout)
-    _check_disk(tmp_path, history)
-    _restart_and_check(tmp_path, history)
+    _check_disk(node_dir, history)
+    _damage_to_last_acknowledged_is_refused(node_dir, history, tmp_path)
+    _restart_and_check(node_dir, history)
 
 
 def test_sigkill_at_random_moments(
     tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
-    """Plan item 8: SIGKILL after a seeded random number of acknowledgements plus a
+    """SIGKILL after a seeded random number of acknowledgements plus a
     seeded random delay (landing anywhere: mid-append, mid-fsync, mid-promotion)."""
     rng = random.Random(SEED)
     for attempt in range(RANDOM_KILLS):
@@ -216,7 +247,7 @@ def test_sigkill_at_random_moments(
 
 
 def test_zz_every_failpoint_was_hit(record_property: Callable[[str, object], None]) -> None:
-    """Plan item 8: the pinned list is covered -- each failpoint fired in some kill case."""
+    """The pinned list is covered -- each failpoint fired in some kill case."""
     if len(_hit) < len({c[0].split(":")[0] for c in KILL_CASES}):
         pytest.skip("run with the kill cases (not selected)")
     record_property(

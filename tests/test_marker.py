@@ -1,7 +1,7 @@
 """The authority marker on a real directory: format, every bit flip and truncation,
 missing vs never initialised, temp files, the write's steps and failpoints.
 
-Covers RELIABILITY.md plan items 4 and 9 and P6-F2 (a torn, truncated or
+Covers P6-F2 (a torn, truncated or
 mis-checksummed marker fails closed with MarkerCorrupt naming the file and the
 reason; never a guess).
 """
@@ -65,7 +65,7 @@ def test_roundtrip_on_disk(disk: PosixDisk) -> None:
     write_marker(disk, HANDED_OVER)
     assert read_marker(disk) == HANDED_OVER
     assert read_marker(disk).role == "Replica" and PRIMARY.role == "Primary"
-    assert disk.listdir("") == sorted([IDENTITY_FILE, MARKER_FILE, "wal"])  # no temp left
+    assert disk.listdir("") == sorted([IDENTITY_FILE, MARKER_FILE, "wal", "wal.synced"])  # no temp
 
 
 names = st.text(
@@ -128,7 +128,7 @@ def reason_kind(reason: str) -> str:
 def test_every_bit_flip_of_the_marker_is_rejected(
     disk: PosixDisk, record_property: Callable[[str, object], None]
 ) -> None:
-    """Plan item 9, P6-F2: each of the marker file's single-bit flips is MarkerCorrupt
+    """P6-F2: each of the marker file's single-bit flips is MarkerCorrupt
     naming the file and the reason (CRC32 detects every single-bit error)."""
     good = encode_marker(HANDED_OVER)
     tally: Counter[str] = Counter()
@@ -148,7 +148,7 @@ def test_every_bit_flip_of_the_marker_is_rejected(
 def test_every_truncation_of_the_marker_is_rejected(
     disk: PosixDisk, record_property: Callable[[str, object], None]
 ) -> None:
-    """Plan item 9, P6-F2: every proper prefix (0 .. n-1 bytes) is MarkerCorrupt, and so
+    """P6-F2: every proper prefix (0 .. n-1 bytes) is MarkerCorrupt, and so
     is the file with bytes appended."""
     good = encode_marker(HANDED_OVER)
     tally: Counter[str] = Counter()
@@ -185,7 +185,7 @@ def test_marker_of_another_node_is_rejected(disk: PosixDisk) -> None:
 
 
 def test_missing_marker_after_init_is_not_a_fresh_start(disk: PosixDisk) -> None:
-    """Plan item 4: identity present and marker gone is MarkerMissing, never NotInitialised."""
+    """Identity present and marker gone is MarkerMissing, never NotInitialised."""
     disk.remove(MARKER_FILE)
     with pytest.raises(MarkerMissing) as caught:
         read_marker(disk)
@@ -193,7 +193,7 @@ def test_missing_marker_after_init_is_not_a_fresh_start(disk: PosixDisk) -> None
 
 
 def test_never_initialised_directory(tmp_path: Path) -> None:
-    """Plan item 4: an empty directory is NotInitialised (neither identity nor marker)."""
+    """An empty directory is NotInitialised (neither identity nor marker)."""
     with pytest.raises(NotInitialised):
         read_marker(PosixDisk(tmp_path))
 
@@ -209,7 +209,7 @@ def test_leftover_temp_files_are_ignored_then_cleaned(disk: PosixDisk) -> None:
 
 
 def test_temp_names_are_unique() -> None:
-    """No fixed shared temp name (STYLE.md anti-pattern): two writes use two names."""
+    """No fixed shared temp name: two writes use two names."""
     seen: list[str] = []
 
     class Spy(SimDisk):
@@ -224,7 +224,7 @@ def test_temp_names_are_unique() -> None:
 
 
 def test_write_steps_hit_their_failpoints_in_order() -> None:
-    """Plan item 8: each marker step is a failpoint, met in the pinned order."""
+    """Each marker step is a failpoint, met in the pinned order."""
     hits: list[str] = []
     with failpoints.installed(hits.append):
         write_marker(SimDisk(), PRIMARY)
@@ -248,11 +248,11 @@ def test_variant_hook_rejects_unknown_steps() -> None:
         write_marker(SimDisk(), PRIMARY, variant=("write_temp", "fsync-temp"))
 
 
-# --- the identity (plan item 4) ---------------------------------------------------------
+# --- the identity ---------------------------------------------------------
 
 
 def test_identity_roundtrip_and_every_bit_flip_rejected(disk: PosixDisk) -> None:
-    """Plan item 4: the identity reads back; any single-bit flip is IdentityCorrupt
+    """The identity reads back; any single-bit flip is IdentityCorrupt
     naming the file (the node refuses to start rather than guess who it is)."""
     assert read_identity(disk) == IDENTITY
     good = encode_identity(IDENTITY)
@@ -279,7 +279,7 @@ def test_initialise_refuses_a_marker_of_another_node(tmp_path: Path) -> None:
 
 
 def test_interrupted_init_can_be_rerun(tmp_path: Path) -> None:
-    """Plan item 4: a crash before the identity landed leaves NotInitialised, and init
+    """A crash before the identity landed leaves NotInitialised, and init
     simply runs again over the leftovers."""
     real = PosixDisk(tmp_path)
     write_marker(real, HANDED_OVER)  # a leftover of an interrupted init

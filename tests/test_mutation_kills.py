@@ -265,6 +265,7 @@ def test_wal_torn_tail_reasons_are_exact(tmp_path: Path) -> None:
         (huge_header, f"implausible payload length {(1 << 20) + 1}"),
     ]:
         (tmp_path / "wal").write_bytes(good + tail)
+        (tmp_path / "wal.synced").write_bytes(b"")  # nothing synced yet
         wal, report = Wal.open(disk, "wal")
         assert [r.lsn for r in wal.entries()] == [1]
         assert report.reason == reason and report.truncated_at == len(good)
@@ -277,6 +278,7 @@ def test_wal_record_of_exactly_the_payload_limit_reads_back(tmp_path: Path) -> N
     from baton.wal import Wal, encode_record
 
     (tmp_path / "wal").write_bytes(encode_record(1, 1, bytes(1 << 20)))
+    (tmp_path / "wal.synced").write_bytes(b"")  # nothing synced yet
     wal, report = Wal.open(PosixDisk(tmp_path), "wal")
     assert report.clean and [len(r.payload) for r in wal.entries()] == [1 << 20]
 
@@ -296,6 +298,7 @@ def test_wal_unsupported_record_is_corruption_not_a_torn_tail(
 
     head = struct.pack(">HBBIQQ", 0xBA7A, version, kind, 1, 1, 1) + b"x"
     (tmp_path / "wal").write_bytes(head + zlib.crc32(head).to_bytes(4, "big"))
+    (tmp_path / "wal.synced").write_bytes(b"")  # nothing synced yet
     with pytest.raises(WalCorruption) as refused:
         Wal.open(PosixDisk(tmp_path), "wal")
     assert refused.value.reason == (
@@ -320,6 +323,7 @@ def test_wal_sequence_errors_and_missing_file_say_exactly_what_is_wrong(tmp_path
         (encode_record(2, 1, b"b"), "epoch 1 goes backwards (previous record epoch 2)"),
     ]:
         (tmp_path / "wal").write_bytes(first + second)
+        (tmp_path / "wal.synced").write_bytes(b"")  # nothing synced yet
         with pytest.raises(WalCorruption) as refused:
             Wal.open(disk, "wal")
         assert refused.value.reason == f"record at offset {len(first)} (LSN 2): {reason}"
@@ -370,6 +374,7 @@ def test_wal_clean_open_cuts_nothing_and_reports_defaults(tmp_path: Path) -> Non
 
     data = encode_record(1, 1, b"a") + encode_record(2, 1, b"b")
     (tmp_path / "wal").write_bytes(data)
+    (tmp_path / "wal.synced").write_bytes(b"")  # nothing synced yet
     wal, report = Wal.open(PosixDisk(tmp_path), "wal")
     assert report == RecoveryReport("wal", 2, 2)
     assert (tmp_path / "wal").read_bytes() == data and wal.end_lsn == 2
@@ -383,6 +388,7 @@ def test_wal_first_record_may_have_epoch_zero(tmp_path: Path) -> None:
     from baton.wal import Wal, encode_record
 
     (tmp_path / "wal").write_bytes(encode_record(1, 0, b"a") + encode_record(2, 0, b"b"))
+    (tmp_path / "wal.synced").write_bytes(b"")  # nothing synced yet
     wal, report = Wal.open(PosixDisk(tmp_path), "wal")
     assert report.clean and [r.epoch for r in wal.entries()] == [0, 0]
 
@@ -401,6 +407,7 @@ def test_wal_torn_checksum_reason_shows_both_sums(tmp_path: Path) -> None:
     stored = int.from_bytes(last[-4:], "big")
     computed = zlib.crc32(bytes(last[:-4]))
     (tmp_path / "wal").write_bytes(good + bytes(last))
+    (tmp_path / "wal.synced").write_bytes(b"")  # nothing synced yet
     _wal, report = Wal.open(PosixDisk(tmp_path), "wal")
     assert report.reason == f"checksum mismatch (stored {stored:08x}, computed {computed:08x})"
     assert (report.records, report.truncated_at) == (1, len(good))
@@ -418,6 +425,7 @@ def test_wal_torn_tail_with_magic_bytes_inside_is_still_a_torn_tail(tmp_path: Pa
     payload = b"xx" + bytes.fromhex("ba7a") + b"yy" + bytes.fromhex("ba7a") + b"zz"
     torn = encode_record(2, 1, payload)[:-3]  # the CRC did not fully land
     (tmp_path / "wal").write_bytes(good + torn)
+    (tmp_path / "wal.synced").write_bytes(b"")  # nothing synced yet
     wal, report = Wal.open(PosixDisk(tmp_path), "wal")
     assert [r.lsn for r in wal.entries()] == [1]
     assert (report.truncated_at, report.bytes_dropped) == (len(good), len(torn))
@@ -434,6 +442,7 @@ def test_wal_corruption_names_the_valid_record_that_follows(tmp_path: Path) -> N
 
     first = encode_record(1, 3, b"a")
     (tmp_path / "wal").write_bytes(first + b"\x00" + encode_record(2, 5, b"b"))
+    (tmp_path / "wal.synced").write_bytes(b"")  # nothing synced yet
     with pytest.raises(WalCorruption) as halted:
         Wal.open(PosixDisk(tmp_path), "wal")
     at = len(first)
@@ -795,7 +804,9 @@ def test_wal_failed_operation_poisons_the_handle_naming_the_failure(operation: s
     from baton.wal import Wal
 
     inner = SimDisk()
-    Wal.create(inner, "wal").append(1, b"a")
+    created = Wal.create(inner, "wal")
+    created.append(1, b"a")
+    created.sync()  # the synced end is recorded: opening appends nothing to it
     # Opening fsyncs what it read (operation #1 of the fsyncs): fail the next one.
     plan = FaultPlan(nth=2 if operation == "fsync" else 1, ops=frozenset({operation}))
     wal, _ = Wal.open(FaultyDisk(inner, plan), "wal")

@@ -2,7 +2,7 @@
 
 Covers: every (state, event) pair -- legal pairs reach the spec's successor,
 illegal ones raise IllegalTransition with state and event and leave the state
-unchanged (P6-D2); the transitions DESIGN.md names as forbidden are
+unchanged (P6-D2); the transitions the spec names as forbidden are
 impossible by any event; timeout and retry never move (P6-F3); recovery
 re-enters Steady.
 """
@@ -35,7 +35,7 @@ def test_every_pair_is_decided_by_the_spec(state: str, event: str) -> None:
 
 @pytest.mark.parametrize(("source", "target"), spec.NAMED_FORBIDDEN)
 def test_named_forbidden_transitions_are_impossible(source: str, target: str) -> None:
-    """DESIGN.md's forbidden transitions: no event takes source to target."""
+    """The spec's named forbidden transitions: no event takes source to target."""
     for event in lifecycle.EVENTS:
         assert lifecycle.TRANSITIONS.get((source, event)) != target
 

@@ -1,7 +1,7 @@
 """The storage layer itself: PosixDisk, the SimDisk persistence models, FaultyDisk,
 failpoint arming.
 
-Covers RELIABILITY.md plan items 1, 2 and 6: the simulated disk's volatile view
+Covers : the simulated disk's volatile view
 behaves like the real filesystem (a differential test against PosixDisk on a
 temporary directory), and each persistence model allows exactly the crash
 states it claims -- a directory entry durable only after the parent's fsync,
@@ -44,7 +44,7 @@ def _files(states: list[CrashState]) -> set[tuple[tuple[str, bytes], ...]]:
 
 
 def test_posix_disk_operations(tmp_path: Path) -> None:
-    """Plan item 1: the real implementation does what the interface says."""
+    """The real implementation does what the interface says."""
     disk = PosixDisk(tmp_path)
     assert disk.read("f") is None and not disk.exists("f")
     disk.write_file("f", b"abc")
@@ -132,7 +132,7 @@ def _view(disk: Disk) -> tuple[object, ...]:
 
 @given(st.lists(OPS, max_size=12))
 def test_simdisk_volatile_view_matches_posix(ops: list[tuple[str, str, object]]) -> None:
-    """Plan item 2: before any crash, SimDisk answers every read as the real filesystem
+    """Before any crash, SimDisk answers every read as the real filesystem
     does, and fails the same operations (differential test on a real temp dir)."""
     with tempfile.TemporaryDirectory() as root:
         real, sim = PosixDisk(root), SimDisk()
@@ -148,7 +148,7 @@ def test_simdisk_volatile_view_matches_posix(ops: list[tuple[str, str, object]])
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.value)
 def test_new_entry_is_durable_only_after_directory_fsync(model: PersistenceModel) -> None:
-    """Plan item 2: fsync of a new file makes its data durable, not its name."""
+    """Fsync of a new file makes its data durable, not its name."""
     disk = SimDisk()
     disk.write_file("f", b"data")
     disk.fsync("f")
@@ -227,7 +227,7 @@ def test_crash_starts_from_the_chosen_image() -> None:
 
 @pytest.mark.parametrize("forever", [False, True])
 def test_faulty_disk_fails_the_nth_operation(forever: bool) -> None:
-    """Plan item 6: the Nth counted operation fails; then either recovers or keeps failing."""
+    """The Nth counted operation fails; then either recovers or keeps failing."""
     disk = FaultyDisk(SimDisk(), FaultPlan(nth=2, errno=errno.EROFS, forever=forever))
     disk.write_file("a", b"1")
     with pytest.raises(DiskFault, match="EROFS: injected fault on write_file") as caught:
@@ -252,7 +252,7 @@ def test_fault_plan_is_validated() -> None:
 
 
 def test_failpoints_cost_nothing_unless_armed() -> None:
-    """Plan item 8: unarmed, hit() returns at once -- even for a name that is not pinned."""
+    """Unarmed, hit() returns at once -- even for a name that is not pinned."""
     failpoints.hit("not.a.failpoint")
     with failpoints.installed(lambda name: None), pytest.raises(failpoints.FailpointError):
         failpoints.hit("not.a.failpoint")
@@ -266,7 +266,7 @@ def test_failpoint_env_spec_is_checked(spec: str) -> None:
 
 
 def test_partial_fault_leaves_half_the_write() -> None:
-    """Plan item 6: a failing write may land part of its data before the error."""
+    """A failing write may land part of its data before the error."""
     sim = SimDisk(CrashState(files=(("f", b""),), dirs=()))
     disk = FaultyDisk(sim, FaultPlan(nth=1, errno=errno.ENOSPC, partial=True))
     with pytest.raises(DiskFault, match="ENOSPC"):

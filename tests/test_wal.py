@@ -1,9 +1,12 @@
 """The WAL on a real directory: append/sync/reopen, torn tails, corruption, every bit
-flip and truncation of each record class, epochs, truncate_after, poisoning.
+flip and truncation of each record class, epochs, truncate_after, poisoning, and
+the durable synced end (``<wal>.synced``) that tells a torn tail from a damaged
+synced record.
 
-Covers RELIABILITY.md plan items 6, 9 and 11 and P6-S1 (acknowledged = synced
-records survive at their LSN), P6-S2 (no gap or reordering: LSNs 1, 2, 3 ...),
-P6-A3 (epochs never go backwards on disk).
+Covers P6-S1 (acknowledged = synced records survive at their LSN, and a damaged
+or missing synced record is refused, never cut), P6-S2 (no gap or reordering:
+LSNs 1, 2, 3 ...), P6-A3 (epochs never go backwards on disk), and fsyncgate (a
+failed fsync poisons the handle).
 """
 
 from __future__ import annotations
@@ -17,7 +20,16 @@ import pytest
 from baton import failpoints
 from baton.errors import DiskFault, ProtocolError, WalCorruption, WalMissing
 from baton.storage import Disk, FaultPlan, FaultyDisk, PosixDisk, SimDisk
-from baton.wal import RECORD_OVERHEAD, Wal, encode_record
+from baton.wal import (
+    COMPACT_AFTER_SLOTS,
+    RECORD_OVERHEAD,
+    SLOT_SIZE,
+    Wal,
+    encode_record,
+    encode_synced_slot,
+    read_synced_end,
+    synced_end_path,
+)
 
 NAME = "wal"
 PAYLOADS = (b"first", b"second!", b"third..")
@@ -28,11 +40,13 @@ def disk(tmp_path: Path) -> PosixDisk:
     return PosixDisk(tmp_path)
 
 
-def _three_records(disk: Disk) -> bytes:
+def _three_records(disk: Disk, synced: int = 3) -> bytes:
+    """Three records in the WAL; the first ``synced`` of them synced (acknowledgeable)."""
     wal = Wal.create(disk, NAME)
-    for epoch, payload in zip((1, 1, 2), PAYLOADS, strict=True):
+    for lsn, (epoch, payload) in enumerate(zip((1, 1, 2), PAYLOADS, strict=True), start=1):
         wal.append(epoch, payload)
-    wal.sync()
+        if lsn == synced:
+            wal.sync()
     data = disk.read(NAME)
     assert data is not None
     return data
@@ -53,7 +67,7 @@ def test_append_sync_reopen(disk: PosixDisk) -> None:
 
 
 def test_missing_wal_is_an_error(disk: PosixDisk) -> None:
-    """Plan item 4: a WAL that vanished is WalMissing, never an empty fresh log."""
+    """A WAL that vanished is WalMissing, never an empty fresh log."""
     with pytest.raises(WalMissing):
         Wal.open(disk, NAME)
 
@@ -76,16 +90,17 @@ def _region(offset_in_record: int, record_len: int) -> str:
     return "body"
 
 
+@pytest.mark.parametrize("synced", [3, 2], ids=["all-synced", "last-unsynced"])
 def test_every_bit_flip_of_every_record_is_rejected_or_cut(
-    record_property: Callable[[str, object], None],
+    synced: int, record_property: Callable[[str, object], None]
 ) -> None:
-    """Plan item 9: a flipped bit in a record followed by valid ones is WalCorruption
-    naming the file, offset, LSN and reason; in the last record it is a torn tail,
-    cut and reported (the documented limit: it cannot be told from a torn write).
-    On the simulated disk: each cut is fsynced, which on a real disk costs seconds
-    over 824 flips; the real-disk path is the same code, tested in the other tests."""
+    """P6-S1: a flipped bit in a synced record -- or in any record followed by a valid
+    one -- is WalCorruption naming the file, offset, LSN and reason, and nothing is
+    cut; only in a last record past the synced end (never acknowledged) is it a torn
+    tail, cut and reported. On the simulated disk (each cut is fsynced: seconds on a
+    real disk over 824 flips; the real-disk path is the same code)."""
     disk = SimDisk()
-    good = _three_records(disk)
+    good = _three_records(disk, synced)
     spans = _record_spans(good)
     tally: Counter[str] = Counter()
     for index, (start, end) in enumerate(spans):
@@ -94,12 +109,13 @@ def test_every_bit_flip_of_every_record_is_rejected_or_cut(
             flipped[bit // 8] ^= 1 << (bit % 8)
             disk.write_file(NAME, bytes(flipped))
             region = _region(bit // 8 - start, end - start)
-            if index < len(spans) - 1:
+            if index < len(spans) - 1 or index < synced:
                 with pytest.raises(WalCorruption) as caught:
                     Wal.open(disk, NAME)
                 exc = caught.value
                 assert (exc.path, exc.offset, exc.lsn) == (NAME, start, index + 1), str(exc)
                 assert str(exc).startswith(f"{NAME}: record at offset {start} (LSN {index + 1}): ")
+                assert disk.read(NAME) == bytes(flipped)  # fail closed: nothing was cut
                 tally[f"{region}: WalCorruption"] += 1
             else:
                 wal, report = Wal.open(disk, NAME)
@@ -111,25 +127,33 @@ def test_every_bit_flip_of_every_record_is_rejected_or_cut(
     flips = len(good) * 8
     assert sum(tally.values()) == flips
     for region in ("header", "body", "checksum"):
-        assert tally[f"{region}: WalCorruption"] > 0 and tally[f"{region}: torn tail cut"] > 0
+        assert tally[f"{region}: WalCorruption"] > 0
+        assert (tally[f"{region}: torn tail cut"] > 0) == (synced < 3)
     record_property(
         "durability",
-        f"WAL bit flips handled {sum(tally.values())}/{flips} "
+        f"WAL bit flips ({synced} of 3 records synced) handled {sum(tally.values())}/{flips} "
         f"({', '.join(f'{k} {v}' for k, v in sorted(tally.items()))})",
     )
 
 
-def test_every_truncation_length_is_cut_to_the_last_whole_record(
-    record_property: Callable[[str, object], None],
+@pytest.mark.parametrize("synced", [3, 2], ids=["all-synced", "last-unsynced"])
+def test_every_truncation_length_is_refused_or_cut_to_the_last_whole_record(
+    synced: int, record_property: Callable[[str, object], None]
 ) -> None:
-    """Plan item 9, P6-S1: any prefix of the file recovers exactly the whole records in it;
-    a partial last record is cut and reported, a cut on a boundary is clean."""
+    """P6-S1: a prefix of the file that lacks part of a synced record is refused
+    (WalCorruption: synced records missing); past the synced end, a prefix recovers
+    exactly the whole records in it, a partial last record cut and reported."""
     disk = SimDisk()
-    good = _three_records(disk)
+    good = _three_records(disk, synced)
     ends = [end for _, end in _record_spans(good)]
-    torn = 0
+    torn = refused = 0
     for length in range(len(good)):
         disk.write_file(NAME, good[:length])
+        if length < ends[synced - 1]:
+            with pytest.raises(WalCorruption, match=f"LSN {synced}"):
+                Wal.open(disk, NAME)
+            refused += 1
+            continue
         wal, report = Wal.open(disk, NAME)
         whole = sum(1 for end in ends if end <= length)
         boundary = [0, *ends][whole]
@@ -137,9 +161,11 @@ def test_every_truncation_length_is_cut_to_the_last_whole_record(
         assert report.bytes_dropped == length - boundary
         assert report.clean == (length == boundary)
         torn += not report.clean
+    assert refused == ends[synced - 1] and (torn > 0) == (synced < 3)
     record_property(
         "durability",
-        f"WAL truncations handled {len(good)}/{len(good)} ({torn} torn tails cut and reported)",
+        f"WAL truncations ({synced} of 3 records synced) handled {len(good)}/{len(good)} "
+        f"({refused} refused: synced records missing; {torn} torn tails cut and reported)",
     )
 
 
@@ -195,7 +221,7 @@ def test_truncate_after_is_durable_and_lsns_continue(disk: PosixDisk) -> None:
 
 
 def test_failed_fsync_poisons_the_handle(disk: PosixDisk) -> None:
-    """Plan item 6 (fsyncgate): after a failed fsync nothing is acknowledged and no retry
+    """After a failed fsync nothing is acknowledged and no retry
     through the same handle is trusted; reopening from disk is the only way on."""
     Wal.create(disk, NAME)
     faulty = FaultyDisk(disk, FaultPlan(nth=1, errno=errno.EIO, ops=frozenset({"fsync"})))
@@ -211,10 +237,101 @@ def test_failed_fsync_poisons_the_handle(disk: PosixDisk) -> None:
 
 
 def test_append_and_sync_hit_their_failpoints(disk: PosixDisk) -> None:
-    """Plan item 8: wal.append before the write, wal.fsync before the fsync."""
+    """Wal.append before the write, wal.fsync before the fsync, wal.synced_end before
+    the synced end is recorded (a sync with nothing new records nothing)."""
     wal = Wal.create(disk, NAME)
     hits: list[str] = []
     with failpoints.installed(hits.append):
         wal.append(1, b"x")
         wal.sync()
-    assert hits == ["wal.append", "wal.fsync"]
+        wal.sync()
+    assert hits == ["wal.append", "wal.fsync", "wal.synced_end", "wal.fsync"]
+
+
+# --- the durable synced end ---------------------------------------------------------------
+
+
+def test_sync_records_the_synced_end_before_returning(disk: PosixDisk) -> None:
+    wal = Wal.create(disk, NAME)
+    assert read_synced_end(disk, NAME).lsn == 0
+    wal.append(1, b"a")
+    assert read_synced_end(disk, NAME).lsn == 0  # appended: not synced, not recorded
+    wal.append(1, b"bb")
+    wal.sync()
+    end = read_synced_end(disk, NAME)
+    assert (end.lsn, end.end, end.slots) == (2, 2 * RECORD_OVERHEAD + 3, 1)
+
+
+def test_a_synced_last_record_that_is_damaged_is_refused_not_cut(disk: PosixDisk) -> None:
+    """The case a WAL alone cannot tell from a torn tail: the synced end tells."""
+    good = _three_records(disk)
+    damaged = good[:-1] + bytes([good[-1] ^ 0x01])
+    disk.write_file(NAME, damaged)
+    with pytest.raises(WalCorruption, match=r"LSN 3.*synced.*refusing to cut") as caught:
+        Wal.open(disk, NAME)
+    assert caught.value.lsn == 3 and disk.read(NAME) == damaged
+
+
+def test_missing_synced_end_file_is_walmissing(disk: PosixDisk) -> None:
+    _three_records(disk)
+    disk.remove(synced_end_path(NAME))
+    with pytest.raises(WalMissing, match="synced-end file is missing"):
+        Wal.open(disk, NAME)
+
+
+def test_torn_last_slot_falls_back_to_the_slot_before(disk: PosixDisk) -> None:
+    """A slot append whose fsync never returned acknowledged nothing: ignored."""
+    wal = Wal.create(disk, NAME)
+    wal.append(1, b"a")
+    wal.sync()
+    wal.append(1, b"b")
+    disk.append(synced_end_path(NAME), encode_synced_slot(2, 999)[: SLOT_SIZE // 2])
+    end = read_synced_end(disk, NAME)
+    assert (end.lsn, end.slots, end.torn_slot) == (1, 1, True)
+    reopened, report = Wal.open(disk, NAME)
+    assert reopened.end_lsn == 2 and report.clean
+
+
+def test_a_corrupt_slot_followed_by_a_valid_one_is_corruption(disk: PosixDisk) -> None:
+    wal = Wal.create(disk, NAME)
+    for payload in (b"a", b"b"):
+        wal.append(1, payload)
+        wal.sync()
+    path = synced_end_path(NAME)
+    data = bytearray(disk.read(path) or b"")
+    data[5] ^= 0x10
+    disk.write_file(path, bytes(data))
+    with pytest.raises(WalCorruption, match="synced end cannot be trusted"):
+        Wal.open(disk, NAME)
+
+
+def test_a_synced_end_past_the_wal_is_refused(disk: PosixDisk) -> None:
+    good = _three_records(disk)
+    disk.write_file(NAME, good[: _record_spans(good)[1][1]])  # whole records 1..2 only
+    with pytest.raises(WalCorruption, match="synced records are missing"):
+        Wal.open(disk, NAME)
+
+
+def test_truncate_after_lowers_the_synced_end_first(disk: PosixDisk) -> None:
+    _three_records(disk)
+    wal, _ = Wal.open(disk, NAME)
+    hits: list[str] = []
+    wal.truncate_after(1)
+    assert read_synced_end(disk, NAME).lsn == 1
+    with failpoints.installed(hits.append):
+        wal.sync()  # nothing new since the cut: nothing recorded
+    assert hits == ["wal.fsync"]
+
+
+def test_recovery_compacts_a_long_synced_end_file() -> None:
+    disk = SimDisk()
+    wal = Wal.create(disk, NAME)
+    wal.append(1, b"x")
+    wal.sync()
+    path = synced_end_path(NAME)
+    slot = disk.read(path)
+    assert slot is not None
+    disk.write_file(path, slot * (COMPACT_AFTER_SLOTS + 1))
+    Wal.open(disk, NAME)
+    assert disk.read(path) == slot
+    assert read_synced_end(disk.crash(), NAME).lsn == 1  # durably
