@@ -29,9 +29,11 @@ with :class:`baton.errors.DirectoryLocked`, naming the directory and the holder.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from baton import core, failpoints
 from baton.controller import OperatorAction, PromotionRequest
@@ -40,12 +42,23 @@ from baton.errors import (
     BatonError,
     DuplicateRequest,
     ForceContradicted,
+    MarkerCorrupt,
+    MarkerMissing,
     StorageError,
     UnknownNode,
 )
 from baton.events import Recorder
+from baton.identity import write_durably
 from baton.node import Node
 from baton.storage import Disk, PosixDisk
+
+if TYPE_CHECKING:
+    from baton.resume import PreviousTrace
+
+# Sync mode: the designated standby, recorded durably by the primary that chose it
+# ("<standby name> <primary's epoch>"), so a cluster reopened from disk bounds
+# acknowledgements by the same standby.
+STANDBY_FILE = "standby"
 
 
 class DiskModelMismatch(BatonError):
@@ -92,9 +105,12 @@ class RuntimeCluster:
         # real filesystem keeps the page cache). Tests pass e.g. a SimDisk crash that
         # keeps only some unsynced operations, to enumerate every crash state.
         self.disk_after_crash: Callable[[int, Disk], Disk] | None = None
+        self.refused_to_start: list[tuple[str, str]] = []
         if create:
             for i, node in enumerate(self.nodes):
                 node.initialise(holder=self._names[0], epoch=1, token=f"{i}")
+        else:
+            self._state = self._read_directories(mode)
 
     @classmethod
     def on_directories(
@@ -107,6 +123,116 @@ class RuntimeCluster:
             disks.append(PosixDisk(Path(root) / f"n{i}"))
         PosixDisk(root).fsync_dir("")
         return cls(disks, mode, recorder)
+
+    @classmethod
+    def reopen_directories(
+        cls,
+        root: str | Path,
+        n: int,
+        mode: str,
+        recorder: Recorder | None = None,
+        previous: PreviousTrace | None = None,
+    ) -> RuntimeCluster:
+        """Reopen ``root/n0 .. root/n{N-1}`` after the process that ran them died.
+
+        Every node is recovered from its directory alone (:meth:`reopen`); with
+        the dead run's trace (``previous``), the trace is first brought level
+        with the disk (:func:`baton.resume.catch_up_events`), then records the
+        crash of every node it had up and the restart of every node.
+        """
+        disks: list[Disk] = []
+        for i in range(n):
+            path = Path(root) / f"n{i}"
+            if not path.is_dir():
+                raise StorageError(os.fspath(path), "no node directory to reopen")
+            disks.append(PosixDisk(path))
+        return cls.reopen(disks, mode, recorder, previous)
+
+    @classmethod
+    def reopen(
+        cls,
+        disks: Sequence[Disk],
+        mode: str,
+        recorder: Recorder | None = None,
+        previous: PreviousTrace | None = None,
+    ) -> RuntimeCluster:
+        """A cluster over existing node directories, each recovered from disk alone."""
+        cluster = cls(disks, mode, recorder, create=False)
+        try:
+            cluster._record_reopening(previous)
+        except BaseException:
+            cluster.close()
+            raise
+        return cluster
+
+    def _read_directories(self, mode: str) -> core.ClusterState:
+        """The core state a whole restart derives from the directories, nothing else.
+
+        Each node: marker, WAL (torn tail cut past the synced end; damage before it
+        refused), halt file, adopted epoch -- up, Steady and fenced (a primary
+        admits no writes until reinstated); a node whose marker is corrupt or
+        missing stays down (it refuses to start, P6-F2). Cluster-level facts:
+        the sync standby from the authority's ``standby`` file (else the default);
+        the acknowledged history, which only clients knew, is taken at its upper
+        bound -- everything the validator's own bound says may have been
+        acknowledged (the authority's WAL; in sync mode, its prefix the standby
+        holds) -- so nothing that was acknowledged is treated as free to lose.
+        """
+        nodes: list[core.NodeState] = []
+        for node in self.nodes:
+            try:
+                found = node.recover()
+            except (MarkerCorrupt, MarkerMissing) as exc:
+                self.refused_to_start.append((node.name, str(exc)))
+                nodes.append(core.NodeState(node.read_durable(), None))
+                continue
+            if not found.wal_report.clean:
+                self.say(f"{node.name}: WAL recovery: {found.wal_report.describe()}")
+            nodes.append(core.NodeState(found.durable, core.recover(found.durable)))
+        state = core.ClusterState(mode=mode, nodes=tuple(nodes))
+        standby = self._recorded_standby(state)
+        authority = core.old_primary(state)
+        acked: tuple[core.Entry, ...] = ()
+        if authority is not None:
+            acked = state.nodes[authority].durable.wal
+            if mode == "sync" and standby != authority:
+                held = state.nodes[standby].durable.wal
+                common = 0
+                while common < min(len(acked), len(held)) and acked[common] == held[common]:
+                    common += 1
+                acked = acked[:common]
+        return core.ClusterState(mode=mode, nodes=tuple(nodes), standby=standby, acked=acked)
+
+    def _recorded_standby(self, state: core.ClusterState) -> int:
+        default = core.ClusterState(mode=state.mode, nodes=state.nodes).standby
+        authority = core.old_primary(state)
+        if authority is None:
+            return default
+        data = self.nodes[authority].disk.read(STANDBY_FILE)
+        if data is None:
+            return default
+        name, _, epoch = data.decode("utf-8", "replace").strip().partition(" ")
+        if name in self._names and epoch == str(state.nodes[authority].durable.epoch):
+            return self._names.index(name)
+        return default
+
+    def _record_reopening(self, previous: PreviousTrace | None) -> None:
+        from baton.resume import catch_up_events
+
+        state = self._state
+        catch_up: list[dict[str, object]] = []
+        crashed: list[str] = []
+        if previous is not None:
+            catch_up = catch_up_events(
+                previous.nodes, self._names, [node.durable for node in state.nodes]
+            )
+            crashed = [name for name in self._names if previous.nodes[name].up]
+        restarted = [
+            (self._names[i], node.durable.marker_role, node.durable.epoch)
+            for i, node in enumerate(state.nodes)
+            if node.up
+        ]
+        self.recorder.resumed(catch_up, crashed, restarted, self.refused_to_start)
 
     # --- the Driver protocol ---
 
@@ -181,8 +307,16 @@ class RuntimeCluster:
         finally:
             self._performing = None
         self._state = after
+        if isinstance(action, core.Designate):
+            self._record_standby(action)
         self.recorder.record(effects)
         return effects
+
+    def _record_standby(self, action: core.Designate) -> None:
+        """Sync mode: the primary records its standby durably (read back on reopen)."""
+        epoch = self._state.nodes[action.primary].durable.epoch
+        record = f"{self._names[action.standby]} {epoch}\n".encode()
+        write_durably(self.nodes[action.primary].disk, STANDBY_FILE, record)
 
     def _perform(self, effect: core.Effect, after: core.ClusterState) -> None:
         match effect:

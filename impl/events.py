@@ -63,6 +63,27 @@ def verdict_invariants(verdict: Verdict) -> tuple[str, ...]:
     return verdict.invariants if isinstance(verdict, Allowed) else (verdict.invariant,)
 
 
+class ContinuedTrace:
+    """Appends events to a trace a dead run left, carrying on its ``seq`` numbering."""
+
+    def __init__(self, stream: IO[str], next_seq: int) -> None:
+        self._stream = stream
+        self._seq = next_seq
+
+    @property
+    def count(self) -> int:
+        """Lines in the trace so far (header included)."""
+        return self._seq
+
+    def emit(self, event: dict[str, Any]) -> dict[str, Any]:
+        numbered = dict(event)
+        numbered["seq"] = self._seq
+        self._seq += 1
+        self._stream.write(trace.encode(numbered) + "\n")
+        self._stream.flush()
+        return numbered
+
+
 class Recorder:
     """Writes trace events (optional) and operator lines for one cluster run."""
 
@@ -73,18 +94,21 @@ class Recorder:
         initial_primary: str,
         stream: IO[str] | None = None,
         say: Callable[[str], None] | None = None,
+        continuation: tuple[int, int] | None = None,
     ) -> None:
+        """``continuation``: (next seq, attempts so far) to continue a dead run's trace
+        in ``stream`` (no header; seq and attempt IDs carry on)."""
         self.names = tuple(names)
-        self.writer = (
-            trace.TraceWriter(
+        self.writer: trace.TraceWriter | ContinuedTrace | None = None
+        if stream is not None and continuation is not None:
+            self.writer = ContinuedTrace(stream, continuation[0])
+        elif stream is not None:
+            self.writer = trace.TraceWriter(
                 stream, names, mode, initial_primary, producer=PRODUCER, flush_each=True
             )
-            if stream is not None
-            else None
-        )
         self._stream = stream
         self.say = say or (lambda line: None)
-        self._attempts = 0
+        self._attempts = continuation[1] if continuation is not None else 0
         self._pending: dict[int, str] = {}  # candidate -> attempt id of the request arriving
         self._current: dict[int, str] = {}  # candidate -> attempt id in the lifecycle
         self.events: list[dict[str, Any]] = []
@@ -129,6 +153,32 @@ class Recorder:
                     f"{entry.operator!r}: {entry.detail}"
                 )
             )
+
+    # --- a run resumed from its directories ---
+
+    def resumed(
+        self,
+        catch_up: Sequence[dict[str, Any]],
+        crashed: Sequence[str],
+        restarted: Sequence[tuple[str, str, int]],
+        refused: Sequence[tuple[str, str]],
+    ) -> None:
+        """The prologue of a resumed run: the interrupted step's events the disk shows,
+        then every node the dead run had up crashes, and every node restarts from disk."""
+        for event in catch_up:
+            self._emit(event)
+            self.say(f"resume: the disk shows what the trace missed: {event['kind']} {event}")
+        for name in crashed:
+            self._emit(trace.crash(name))
+            self.say(f"{name} CRASHED (the whole process died)")
+        for name, role, epoch in restarted:
+            self._emit(trace.restart(name, role, epoch))
+            self.say(
+                f"{name} restarted from disk: {role} at epoch {epoch} (fenced: admits no "
+                "writes until reinstated)"
+            )
+        for name, why in refused:
+            self.say(escape_text(f"{name} refuses to start: {why}"))
 
     # --- requests (before the core sees them) ---
 

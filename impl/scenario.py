@@ -333,8 +333,15 @@ def execute(
     root: str,
     trace_stream: Any = None,
     say: Any = print,
+    *,
+    resume: bool = False,
+    previous: Any = None,
 ) -> Outcome:
     """Run ``sc`` against real node directories under ``root`` (PosixDisk).
+
+    With ``resume``, the directories already exist (their process died): they
+    are reopened from disk, and ``previous`` -- the dead run's trace
+    (:class:`baton.resume.PreviousTrace`), if any -- is continued.
 
     Prints every event and explanation through ``say``; writes the trace to
     ``trace_stream`` if given. Stops at the first unexpected refusal or failed
@@ -345,8 +352,16 @@ def execute(
     from baton.controller import Controller
     from baton.events import Recorder, escape_text
 
-    recorder = Recorder(sc.nodes, sc.mode, sc.nodes[0], trace_stream, say)
-    cluster = RuntimeCluster.on_directories(root, len(sc.nodes), sc.mode, recorder)
+    continuation = (previous.next_seq, previous.attempts) if previous is not None else None
+    recorder = Recorder(sc.nodes, sc.mode, sc.nodes[0], trace_stream, say, continuation)
+    if resume:
+        # The node directories of a run whose process died: each is recovered from
+        # disk alone, and ``previous`` (its trace) is continued (baton.resume).
+        cluster = RuntimeCluster.reopen_directories(
+            root, len(sc.nodes), sc.mode, recorder, previous
+        )
+    else:
+        cluster = RuntimeCluster.on_directories(root, len(sc.nodes), sc.mode, recorder)
     controller = Controller(cluster, drop_assumptions=frozenset(sc.drop_assumptions))
     if sc.drop_assumptions:
         say(f"ASSUMPTIONS DROPPED for this run: {', '.join(sc.drop_assumptions)}")

@@ -10,72 +10,160 @@ expectations. Every lifecycle transition and decision is printed with its
 invariant IDs and explanation; --trace writes them as a trace (format v1)
 that 'baton check' reads.
 
+With --resume, the node directories under --dir are those of a run whose
+process died (killed, power cut): each node is recovered from its directory
+alone -- marker, WAL (a torn tail past the synced end cut; damage before it
+refused), halt file, adopted epoch -- and comes back fenced (a primary admits
+no writes until reinstated); the scenario's steps then run on that cluster.
+With --trace, the dead run's trace is continued: first the events of the
+interrupted step that the disk shows happened, then a crash of every node it
+had up and a restart of every node, so 'baton check' reads both runs as one.
+
 Exit status: 0 every step went as the scenario expects; 1 a step was refused
 unexpectedly or an expectation failed (the step's line is named); 2 the
-scenario is malformed (line and field named) or --dir is not usable.
+scenario is malformed (line and field named), --dir or --trace is not
+usable, another process holds the directory, or the directories cannot be
+resumed (a damaged WAL, a disk the trace cannot be brought level with).
 
 Examples:
   baton run examples/clean_failover.json --dir /tmp/run1
   baton run examples/crash_mid_transition.json --dir /tmp/run2 --trace run2.jsonl
+  baton run --resume examples/resume/continue_after_kill.json --dir /tmp/run2 --trace run2.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from baton.cli import UsageError
 from baton.dirlock import LOCK_FILE, DirectoryLock
-from baton.storage import write_artifact
+
+if TYPE_CHECKING:
+    from baton.scenario import Scenario
+
+if TYPE_CHECKING:
+    pass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="scenario file (JSON)")
     parser.add_argument(
-        "--dir", required=True, type=Path, help="directory for the node directories (empty/new)"
+        "--dir",
+        required=True,
+        type=Path,
+        help="directory for the node directories (new or empty; with --resume, the dead run's)",
     )
-    parser.add_argument("--trace", type=Path, default=None, help="write the trace (JSON Lines)")
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        default=None,
+        help="write the trace (JSON Lines), event by event; with --resume, continue it",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reopen the node directories of a run whose process died (each node recovered "
+        "from its directory alone, primaries fenced) and run the scenario's steps on them",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only failures and the result")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
     from baton import scenario
-    from baton.errors import InputError
+    from baton.errors import InputError, StorageError
+    from baton.resume import ResumeMismatch
 
     try:
         sc = scenario.load(args.scenario)
     except InputError as exc:
         raise UsageError(str(exc)) from None
     root: Path = args.dir
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--dir {root}: cannot create: {exc.strerror or exc}") from None
+    trace_path: Path | None = args.trace
+    if trace_path is not None and _inside(trace_path, root):
+        raise UsageError(f"--trace {trace_path}: inside --dir {root}, where node state lives")
+    if args.resume:
+        if not root.is_dir():
+            raise UsageError(f"--dir {root}: no such directory to resume")
+    else:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--dir {root}: cannot create: {exc.strerror or exc}") from None
     # One process per directory (single_controller): the lock is taken before the
     # directory is inspected, so two runs racing on one --dir cannot both pass the check.
     root_lock = DirectoryLock(root).acquire()
-    if any(entry.name != LOCK_FILE for entry in root.iterdir()):
+    try:
+        return _run_locked(args, sc, root, trace_path)
+    except (ResumeMismatch, StorageError) as exc:
+        doing = "resume" if args.resume else "set up the nodes"
+        raise UsageError(f"--dir {root}: cannot {doing}: {exc}") from None
+    finally:
         root_lock.release()
-        raise UsageError(f"--dir {root}: must be a new or empty directory")
+
+
+def _run_locked(args: argparse.Namespace, sc: Scenario, root: Path, trace_path: Path | None) -> int:
+    from baton import scenario
+    from baton.errors import InputError
+    from baton.events import escape_text
+    from baton.resume import read_previous_trace
+
+    if not args.resume and any(entry.name != LOCK_FILE for entry in root.iterdir()):
+        raise UsageError(f"--dir {root}: must be a new or empty directory (or use --resume)")
 
     def say(line: str) -> None:
         if not args.quiet:
             print(line, flush=True)
 
-    # The trace is an artefact for people and 'baton check', not node state: it is
-    # collected in memory and written through storage.write_artifact at the end.
-    trace_stream = io.StringIO() if args.trace is not None else None
+    previous = None
+    if args.resume and trace_path is not None and trace_path.exists():
+        try:
+            previous = read_previous_trace(trace_path)
+        except (InputError, OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--trace {trace_path}: cannot continue it: {exc}") from None
+        if previous.cut:
+            say(f"resume: cut {previous.cut} from {trace_path}")
+    elif args.resume and trace_path is not None:
+        raise UsageError(
+            f"--trace {trace_path}: no such trace; --resume continues the dead run's trace"
+        )
+    # The trace is written event by event (flushed), so that a run whose process is
+    # killed leaves every event before the kill; --resume continues it.
     try:
-        outcome = scenario.execute(sc, os.fspath(root), trace_stream, say)
+        trace_stream = _open_trace(trace_path, previous.kept if previous is not None else None)
+    except OSError as exc:
+        raise UsageError(f"--trace {trace_path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        outcome = scenario.execute(
+            sc, os.fspath(root), trace_stream, say, resume=args.resume, previous=previous
+        )
     finally:
         if trace_stream is not None:
-            write_artifact(args.trace, trace_stream.getvalue())
-        root_lock.release()
+            trace_stream.close()
     if outcome.failed:
-        print(f"baton run: {outcome.failed}", file=sys.stderr)
+        print(f"baton run: {escape_text(outcome.failed)}", file=sys.stderr)
         return 1
-    print(f"baton run: {sc.name}: ok ({outcome.steps_run} steps)")
+    print(f"baton run: {escape_text(sc.name)}: ok ({outcome.steps_run} steps)")
     return 0
+
+
+def _open_trace(path: Path | None, kept: str | None) -> IO[str] | None:
+    """Open the trace for writing before anything runs (a bad path fails first)."""
+    if path is None:
+        return None
+    stream = open(path, "w", encoding="utf-8")  # noqa: SIM115 -- closed by the caller
+    if kept is not None:
+        stream.write(kept)  # the dead run's trace, minus a partial line or 'end'
+        stream.flush()
+    return stream
