@@ -376,7 +376,7 @@ def execute(
                 runner.run(step)
             except StepFailed as exc:
                 outcome.failed = f"{sc.source}:{step.line}: step {step.index + 1}: {exc}"
-                say(f"FAILED: {exc}")
+                say(escape_text(f"FAILED: {exc}"))
                 return outcome
             outcome.steps_run += 1
         unreached = cluster.armed_failpoints()
@@ -428,7 +428,9 @@ class _Runner:
         except (BatonError, FailpointError) as exc:
             names = {cls.__name__ for cls in type(exc).__mro__}
             if expected is not None and expected in names:
-                self.say(f"    refused as expected ({type(exc).__name__}): {exc}")
+                from baton.events import escape_text
+
+                self.say(escape_text(f"    refused as expected ({type(exc).__name__}): {exc}"))
                 return
             raise StepFailed(f"refused: {type(exc).__name__}: {exc}") from None
         if expected is not None:

@@ -412,3 +412,23 @@ def test_a_scenario_drops_an_assumption_only_by_name(tmp_path: Path) -> None:
     assert main(["run", str(scenario), "--dir", str(tmp_path / "b")]) == 1  # refused
     scenario.write_text(json.dumps({"steps": steps, "drop_assumptions": ["fenced_restart"]}))
     assert main(["run", str(scenario), "--dir", str(tmp_path / "c")]) == 2
+
+
+def test_two_baton_runs_racing_on_one_dir_make_one_cluster(tmp_path: Path) -> None:
+    """Two processes started together on one fresh --dir: one runs, the other is
+    refused (exit 2, one line); the directories hold one cluster with one authority."""
+    scenario = Path(__file__).resolve().parent.parent / "examples" / "clean_failover.json"
+    target = tmp_path / "d"
+    command = [sys.executable, "-m", "baton.cli", "run", str(scenario), "--dir", str(target)]
+    runs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [(run.wait(timeout=120), *run.communicate()) for run in runs]
+    assert sorted(code for code, _, _ in results) == [0, 2]
+    (_, _, refused_stderr) = next(r for r in results if r[0] == 2)
+    assert len(refused_stderr.strip().splitlines()) == 1 and "Traceback" not in refused_stderr
+    assert "in use by another Baton process" in refused_stderr or "new or empty" in refused_stderr
+    markers = [read_marker(_posix(target / f"n{i}")) for i in range(3)]
+    top = max(m.epoch for m in markers)
+    assert [m.node for m in markers if m.role == "Primary" and m.epoch == top] == ["n1"]
