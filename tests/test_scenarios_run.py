@@ -189,3 +189,34 @@ def test_crash_at_wal_fsync_loses_nothing_acknowledged(tmp_path: Path) -> None:
         {"do": "expect", "acked": 4},
     ]
     assert run(tmp_path, write_scenario(tmp_path, steps)) == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the core's (and the spec's) diverge guard requires the primary's WAL to be longer "
+    "than the replica's, so an equal-length divergent history is reported as 'already holds "
+    "every entry' (P6-S2); the fix belongs to baton.core._replication_base and spec diverge",
+)
+def test_divergent_replica_of_equal_length_halts_at_once(tmp_path: Path) -> None:
+    """P6-S2: a replica whose WAL differs from the primary's at any position halts with
+    history_divergence, even when both WALs have the same length."""
+    steps: list[dict[str, object]] = [
+        {"do": "write", "node": "n0", "count": 1},
+        {"do": "replicate", "from": "n0", "to": "n1"},
+        {"do": "ack", "node": "n0"},
+        {"do": "write", "node": "n0", "count": 1, "ack": False},  # lsn 2, epoch 1, never acked
+        {"do": "crash", "node": "n0"},
+        {"do": "request", "candidate": "n1", "operator": "op"},  # sync: the standby's bound
+        {"do": "expect", "verdict": "allowed"},
+        {"do": "acknowledge", "candidate": "n1"},
+        {"do": "write", "node": "n1", "count": 1, "ack": False},  # lsn 2, epoch 2
+        {"do": "restart", "node": "n0"},
+        {"do": "demote", "node": "n0"},
+        {"do": "replicate", "from": "n1", "to": "n0"},
+        {"do": "expect", "node": "n0", "role": "Halted"},
+    ]
+    path = tmp_path / "s.json"
+    path.write_text(
+        json.dumps({"steps": [{"do": "init", "nodes": 3, "mode": "sync"}, *steps]}, indent=1)
+    )
+    assert run(tmp_path, path) == 0
