@@ -195,3 +195,32 @@ def test_the_sync_standby_is_read_back_from_disk() -> None:
     assert reopened.state.standby == 2
     assert reopened.state.acked == ((1, 1),)  # held by the primary and its standby
     reopened.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trace", "{d}/n0/marker"], "inside --dir"),
+        (["--trace", "{t}/missing/t.jsonl"], "cannot write"),
+        (["--resume"], "no such directory to resume"),
+    ],
+    ids=["trace-inside-dir", "trace-in-missing-dir", "resume-nothing"],
+)
+def test_run_refuses_unusable_paths_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    root = tmp_path / "nodes"
+    argv = [a.format(d=root, t=tmp_path) for a in args]
+    status = main(["run", str(EXAMPLES / "clean_failover.json"), "--dir", str(root), *argv])
+    err = capsys.readouterr().err
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (root / "n0").exists()  # nothing ran
+
+
+def test_resume_with_a_trace_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "nodes"
+    assert main(["run", str(EXAMPLES / "clean_failover.json"), "--dir", str(root), "--quiet"]) == 0
+    missing = tmp_path / "none.jsonl"
+    assert main(["run", "--resume", str(_continuation(tmp_path)), "--dir", str(root),
+                 "--trace", str(missing)]) == 2  # fmt: skip
+    assert not missing.exists()
