@@ -1,10 +1,11 @@
 """One node's data directory: the thin I/O shell under the pure core.
 
 A node is a directory, reached only through the :class:`baton.storage.Disk`
-interface: its identity, its authority marker (``marker``), its WAL (``wal``)
-and, if it halted, a ``halt`` file naming the reason. This module performs
-the core's durable effects on that directory and reads it back; it decides
-nothing (decisions are :mod:`baton.core`'s).
+interface: its identity, its authority marker (``marker``), its WAL (``wal``,
+with its durable synced end in ``wal.synced``) and, if it halted, a ``halt``
+file naming the reason. This module performs the core's durable effects on
+that directory and reads it back; it decides nothing (decisions are
+:mod:`baton.core`'s).
 
 * :meth:`Node.recover` is the only way back from a crash: it reads identity,
   marker, halt file and WAL (cutting and reporting a torn tail) and returns

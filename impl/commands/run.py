@@ -4,9 +4,9 @@ The scenario (JSON; format in docs/runtime.md and 'baton.scenario') starts
 N nodes in directories under --dir (n0 .. n{N-1}; n0 is the primary at epoch
 1), then performs its steps: writes, replication, crashes (optionally at a
 named failpoint: marker.write_temp, marker.fsync_temp, marker.rename,
-marker.fsync_dir, wal.append, wal.fsync), restarts, reinstatement,
-promotion requests with or without force, acknowledgements, and
-expectations. Every lifecycle transition and decision is printed with its
+marker.fsync_dir, wal.append, wal.fsync, wal.synced_end), restarts,
+reinstatement, promotion requests with or without force, acknowledgements,
+and expectations. Every lifecycle transition and decision is printed with its
 invariant IDs and explanation; --trace writes them as a trace (format v1)
 that 'baton check' reads.
 
