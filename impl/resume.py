@@ -26,6 +26,7 @@ trace as one.
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ def read_previous_trace(path: Path) -> PreviousTrace:
         raw = raw[: raw.rfind("\n") + 1]
         cut.append("a partial last line")
     lines = raw.splitlines(keepends=True)
-    if lines and '"kind":"end"' in lines[-1].replace(" ", ""):
+    if lines and _kind_of(lines[-1]) == "end":
         lines.pop()
         cut.append("the 'end' line (the run is continued)")
     kept = "".join(lines)
@@ -86,6 +87,14 @@ def read_previous_trace(path: Path) -> PreviousTrace:
         nodes=checker.nodes,
         cut=" and ".join(cut) or None,
     )
+
+
+def _kind_of(line: str) -> object:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None  # read_events reports it, with its line number
+    return event.get("kind") if isinstance(event, dict) else None
 
 
 def _entry_epochs(node: NodeSummary) -> list[int]:
