@@ -273,3 +273,21 @@ def test_random_runs_survive_whole_process_restarts() -> None:
     assert reopenings == 4 * 6
     # Not vacuous: after reopenings, authority was given back and used.
     assert {"reinstate", "write", "replicate", "request"} <= after_reopening, after_reopening
+
+
+def test_resume_continues_a_finished_trace_and_one_with_a_partial_last_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, trace_file = tmp_path / "nodes", tmp_path / "trace.jsonl"
+    assert main(["run", str(EXAMPLES / "clean_failover.json"), "--dir", str(root),
+                 "--trace", str(trace_file), "--quiet"]) == 0  # fmt: skip
+    assert main(["run", "--resume", str(_continuation(tmp_path)), "--dir", str(root),
+                 "--trace", str(trace_file)]) == 0  # fmt: skip
+    assert "cut the 'end' line" in capsys.readouterr().out
+    assert main(["check", str(trace_file)]) == 0
+    text = trace_file.read_text()
+    trace_file.write_text(text[: text.rstrip("\n").rfind("\n") + 1] + '{"seq": 9')  # torn
+    assert main(["run", "--resume", str(_continuation(tmp_path)), "--dir", str(root),
+                 "--trace", str(trace_file)]) == 0  # fmt: skip
+    assert "cut a partial last line" in capsys.readouterr().out
+    assert main(["check", str(trace_file)]) == 0
