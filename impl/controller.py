@@ -47,6 +47,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -168,7 +169,7 @@ class Controller:
     for demonstrations only (see :data:`DROPPABLE_ASSUMPTIONS`).
     """
 
-    def __init__(self, driver: Driver, *, drop_assumptions: frozenset[str] = frozenset()) -> None:
+    def __init__(self, driver: Driver, *, drop_assumptions: AbstractSet[str] = frozenset()) -> None:
         unknown = sorted(set(drop_assumptions) - set(DROPPABLE_ASSUMPTIONS))
         if unknown:
             raise ValueError(
