@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from baton import core, failpoints
-from baton.controller import OperatorAction, PromotionRequest
+from baton.controller import OperatorAction, PromotionRequest, lock_for
 from baton.dirlock import DirectoryLock
 from baton.errors import (
     BatonError,
@@ -281,7 +281,12 @@ class RuntimeCluster:
 
     def apply(self, action: core.Action) -> tuple[core.Effect, ...]:
         """Step the core, perform its effects in order; a crash mid-way is resolved
-        from the disk (see the module docstring)."""
+        from the disk (see the module docstring). One step at a time: under the
+        cluster's lock, which its controllers share (single_controller)."""
+        with lock_for(self):
+            return self._apply(action)
+
+    def _apply(self, action: core.Action) -> tuple[core.Effect, ...]:
         self._crashed_during_last = set()
         before = self._state
         after, effects = core.step(before, action)
@@ -370,6 +375,10 @@ class RuntimeCluster:
 
     def crash(self, i: int) -> None:
         """Kill node ``i`` now (between steps): its volatile state is gone."""
+        with lock_for(self):
+            self._crash(i)
+
+    def _crash(self, i: int) -> None:
         if not self._state.nodes[i].up:
             self._state, _ = core.step(self._state, core.Crash(i))  # raises: already down
         self._resolve_crash(i, (self._state,))
@@ -397,6 +406,10 @@ class RuntimeCluster:
 
     def restart(self, i: int) -> None:
         """Start node ``i`` from its directory; recovery must agree with the core."""
+        with lock_for(self):
+            self._restart(i)
+
+    def _restart(self, i: int) -> None:
         if self._state.nodes[i].up:
             core.step(self._state, core.Restart(i))  # raises ActionNotEnabled
         found = self.nodes[i].recover()  # MarkerCorrupt / WalCorruption: refuses to start
@@ -409,7 +422,7 @@ class RuntimeCluster:
             raise DiskModelMismatch(
                 f"{self._names[i]}: recovery read {found.durable}, the core expects {expected}"
             )
-        self.apply(core.Restart(i))
+        self._apply(core.Restart(i))
 
     def close(self) -> None:
         failpoints.uninstall()

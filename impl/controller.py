@@ -153,8 +153,12 @@ _LOCKS: weakref.WeakKeyDictionary[object, threading.RLock] = weakref.WeakKeyDict
 _LOCKS_GUARD = threading.Lock()
 
 
-def _lock_for(driver: object) -> threading.RLock:
-    """The one lock of ``driver``, shared by every controller over it (single_controller)."""
+def lock_for(driver: object) -> threading.RLock:
+    """The one lock of ``driver``, shared by every controller over it (single_controller).
+
+    A driver may take it too, so that steps it is asked for directly (a write,
+    a crash) never interleave with a controller's.
+    """
     with _LOCKS_GUARD:
         lock = _LOCKS.get(driver)
         if lock is None:
@@ -179,7 +183,7 @@ class Controller:
             )
         self.driver = driver
         self.drop_assumptions = frozenset(drop_assumptions)
-        self._lock = _lock_for(driver)
+        self._lock = lock_for(driver)
 
     def index_of(self, name: str) -> int:
         names = tuple(self.driver.names)

@@ -153,7 +153,7 @@ def test_the_controller_lock_keeps_a_second_thread_out() -> None:
 
 def test_mutant_without_the_lock_lets_two_threads_in(monkeypatch: pytest.MonkeyPatch) -> None:
     """The companion of the test above: without the lock the rendezvous happens."""
-    monkeypatch.setattr(controller_module, "_lock_for", lambda _driver: nullcontext())
+    monkeypatch.setattr(controller_module, "lock_for", lambda _driver: nullcontext())
     driver = _Rendezvous(core.step(core.initial_state(3), core.Crash(0))[0])
     _race(driver)
     assert driver.most_inside == 2
@@ -432,3 +432,46 @@ def test_two_baton_runs_racing_on_one_dir_make_one_cluster(tmp_path: Path) -> No
     markers = [read_marker(_posix(target / f"n{i}")) for i in range(3)]
     top = max(m.epoch for m in markers)
     assert [m.node for m in markers if m.role == "Primary" and m.epoch == top] == ["n1"]
+
+
+@pytest.mark.usefixtures("eager_thread_switches")
+def test_direct_steps_and_controller_requests_from_many_threads_stay_in_lock_step() -> None:
+    """Writes applied to the cluster directly, and promotions through its controller,
+    from several threads at once: every step runs whole, one at a time (the
+    controller's lock is the cluster's), so the disk equals the core and the spec's
+    properties hold."""
+    from baton.spec.concrete import violated_properties
+
+    for _ in range(10):
+        cluster = _primary_lost(3)
+        cluster.restart(0)
+        ctl = Controller(cluster)
+        ctl.reinstate("n0", operator="t")
+        start = threading.Barrier(3)
+
+        def write(cluster: RuntimeCluster = cluster, start: threading.Barrier = start) -> None:
+            start.wait(timeout=10)
+            for _ in range(20):
+                with suppress(ActionNotEnabled):
+                    cluster.apply(core.Write(0))
+
+        def promote(name: str, ctl: Controller = ctl, start: threading.Barrier = start) -> None:
+            start.wait(timeout=10)
+            with suppress(DuplicateRequest):
+                ctl.request_promotion(PromotionRequest(name, "t"))
+
+        threads = [
+            threading.Thread(target=write),
+            threading.Thread(target=promote, args=("n1",)),
+            threading.Thread(target=promote, args=("n2",)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        state = cluster.state
+        assert len(state.writable_nodes()) <= 1
+        for i, node in enumerate(state.nodes):
+            assert cluster.nodes[i].read_durable() == node.durable
+        assert violated_properties(core.to_snapshot(state)) == []
+        cluster.close()
