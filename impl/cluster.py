@@ -106,11 +106,15 @@ class RuntimeCluster:
         # keeps only some unsynced operations, to enumerate every crash state.
         self.disk_after_crash: Callable[[int, Disk], Disk] | None = None
         self.refused_to_start: list[tuple[str, str]] = []
-        if create:
-            for i, node in enumerate(self.nodes):
-                node.initialise(holder=self._names[0], epoch=1, token=f"{i}")
-        else:
-            self._state = self._read_directories(mode)
+        try:
+            if create:
+                for i, node in enumerate(self.nodes):
+                    node.initialise(holder=self._names[0], epoch=1, token=f"{i}")
+            else:
+                self._state = self._read_directories(mode)
+        except BaseException:
+            self._release()  # a node that cannot be set up or read: let go of them all
+            raise
 
     @classmethod
     def on_directories(
@@ -146,6 +150,11 @@ class RuntimeCluster:
             if not path.is_dir():
                 raise StorageError(os.fspath(path), "no node directory to reopen")
             disks.append(PosixDisk(path))
+        extra = Path(root) / f"n{n}"
+        if extra.exists():
+            raise StorageError(
+                os.fspath(extra), f"the cluster has more than the {n} nodes asked for"
+            )
         return cls.reopen(disks, mode, recorder, previous)
 
     @classmethod
@@ -161,7 +170,7 @@ class RuntimeCluster:
         try:
             cluster._record_reopening(previous)
         except BaseException:
-            cluster.close()
+            cluster._release()  # nothing was recorded: the trace stays as it was
             raise
         return cluster
 
@@ -217,12 +226,20 @@ class RuntimeCluster:
         return default
 
     def _record_reopening(self, previous: PreviousTrace | None) -> None:
-        from baton.resume import catch_up_events
+        from baton.resume import ResumeMismatch, catch_up_events
 
         state = self._state
         catch_up: list[dict[str, object]] = []
         crashed: list[str] = []
         if previous is not None:
+            if tuple(previous.header["nodes"]) != self._names or previous.header["mode"] != (
+                state.mode
+            ):
+                raise ResumeMismatch(
+                    f"the trace is of nodes {', '.join(previous.header['nodes'])} in "
+                    f"{previous.header['mode']} mode, not {', '.join(self._names)} in "
+                    f"{state.mode} mode"
+                )
             catch_up = catch_up_events(
                 previous.nodes, self._names, [node.durable for node in state.nodes]
             )
@@ -425,8 +442,12 @@ class RuntimeCluster:
         self._apply(core.Restart(i))
 
     def close(self) -> None:
-        failpoints.uninstall()
+        """Finish the trace and let go of the directories."""
         self.recorder.close()
+        self._release()
+
+    def _release(self) -> None:
+        failpoints.uninstall()
         for lock in self._locks:
             lock.release()
         self._locks = []

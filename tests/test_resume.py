@@ -291,3 +291,37 @@ def test_resume_continues_a_finished_trace_and_one_with_a_partial_last_line(
                  "--trace", str(trace_file)]) == 0  # fmt: skip
     assert "cut a partial last line" in capsys.readouterr().out
     assert main(["check", str(trace_file)]) == 0
+
+
+@pytest.mark.parametrize(("nodes", "mode"), [(2, "async"), (3, "sync")], ids=["fewer", "mode"])
+def test_resume_refuses_a_scenario_that_does_not_match_the_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], nodes: int, mode: str
+) -> None:
+    root, trace_file = tmp_path / "nodes", tmp_path / "trace.jsonl"
+    assert main(["run", str(EXAMPLES / "clean_failover.json"), "--dir", str(root),
+                 "--trace", str(trace_file), "--quiet"]) == 0  # fmt: skip
+    scenario = tmp_path / "other.json"
+    steps = [{"do": "init", "nodes": nodes, "mode": mode}, {"do": "expect", "acked": 0}]
+    scenario.write_text(json.dumps({"steps": steps}))
+    capsys.readouterr()
+    before = trace_file.read_bytes()
+    assert main(["run", "--resume", str(scenario), "--dir", str(root),
+                 "--trace", str(trace_file)]) == 2  # fmt: skip
+    assert "cannot resume" in capsys.readouterr().err
+    assert trace_file.read_bytes() == before  # a refused resume leaves the trace as it was
+
+
+def test_a_refused_reopening_lets_go_of_the_directories(tmp_path: Path) -> None:
+    """A damaged acknowledged record refuses the reopening, and the directory locks
+    taken for it are released: after a repair, the same process can reopen."""
+    from baton.errors import WalCorruption
+
+    root = tmp_path / "nodes"
+    assert main(["run", str(EXAMPLES / "clean_failover.json"), "--dir", str(root), "--quiet"]) == 0
+    wal = root / "n1" / "wal"
+    good = wal.read_bytes()
+    wal.write_bytes(good[:-6] + bytes([good[-6] ^ 0x01]) + good[-5:])
+    with pytest.raises(WalCorruption):
+        RuntimeCluster.reopen_directories(root, 3, "async")
+    wal.write_bytes(good)
+    RuntimeCluster.reopen_directories(root, 3, "async").close()

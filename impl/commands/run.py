@@ -158,12 +158,37 @@ def _run_locked(args: argparse.Namespace, sc: Scenario, root: Path, trace_path: 
     return 0
 
 
-def _open_trace(path: Path | None, kept: str | None) -> IO[str] | None:
+def _open_trace(path: Path | None, kept: str | None) -> IO[str] | _ContinuedTraceFile | None:
     """Open the trace for writing before anything runs (a bad path fails first)."""
     if path is None:
         return None
-    stream = open(path, "w", encoding="utf-8")  # noqa: SIM115 -- closed by the caller
     if kept is not None:
-        stream.write(kept)  # the dead run's trace, minus a partial line or 'end'
-        stream.flush()
-    return stream
+        return _ContinuedTraceFile(path, len(kept.encode("utf-8")))
+    return open(path, "w", encoding="utf-8")  # closed by the caller
+
+
+class _ContinuedTraceFile:
+    """The dead run's trace, continued in place.
+
+    The file is cut (a partial last line, an 'end' line) and written only when
+    the first new event arrives -- after the cluster was reopened -- so a
+    resume refused before that leaves the trace exactly as it was.
+    """
+
+    def __init__(self, path: Path, keep: int) -> None:
+        self._handle = open(path, "r+b")  # noqa: SIM115 -- closed by close()
+        self._keep: int | None = keep
+
+    def write(self, text: str) -> int:
+        if self._keep is not None:
+            self._handle.seek(self._keep)
+            self._handle.truncate()
+            self._keep = None
+        self._handle.write(text.encode("utf-8"))
+        return len(text)
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
