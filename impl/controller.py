@@ -49,7 +49,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from baton import core
@@ -223,17 +223,7 @@ class Controller:
             c = self.index_of(req.candidate)  # an unknown node: refused, audited, no attempt
             dropped = self._relied_on_dropped(req, c)
             if dropped:
-                final.append(
-                    OperatorAction(
-                        "request",
-                        req.operator,
-                        req.candidate,
-                        "accepted",
-                        req.force,
-                        req.reason,
-                        dropped_assumptions=dropped,
-                    )
-                )
+                final.append(replace(entry, dropped_assumptions=dropped))
             # Recorded (and, if forced, audited) first: the record exists even if the
             # request is then refused (P6-A1a, P6-O1).
             self.driver.note_request(req, c, dropped)
@@ -340,16 +330,7 @@ def _require_identity(action: str, operator: str) -> None:
 
 
 def _ended(entry: OperatorAction, outcome: str, error: Exception) -> OperatorAction:
-    return OperatorAction(
-        entry.action,
-        entry.operator,
-        entry.target,
-        outcome,
-        entry.force,
-        entry.reason,
-        f"{type(error).__name__}: {error}",
-        entry.dropped_assumptions,
-    )
+    return replace(entry, outcome=outcome, detail=f"{type(error).__name__}: {error}")
 
 
 class CoreDriver:
