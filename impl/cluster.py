@@ -328,15 +328,15 @@ class RuntimeCluster:
             return tuple(done)
         finally:
             self._performing = None
-        self._state = after
         if isinstance(action, core.Designate):
-            self._record_standby(action)
+            self._record_standby(action, after)  # before the step counts as taken
+        self._state = after
         self.recorder.record(effects)
         return effects
 
-    def _record_standby(self, action: core.Designate) -> None:
+    def _record_standby(self, action: core.Designate, after: core.ClusterState) -> None:
         """Sync mode: the primary records its standby durably (read back on reopen)."""
-        epoch = self._state.nodes[action.primary].durable.epoch
+        epoch = after.nodes[action.primary].durable.epoch
         record = f"{self._names[action.standby]} {epoch}\n".encode()
         write_durably(self.nodes[action.primary].disk, STANDBY_FILE, record)
 
