@@ -49,7 +49,7 @@ EXIT_STATUS_HELP = (
 
 # How long after Ctrl-C the process may take to unwind on its own before the
 # watchdog kills its workers and exits (the promise is two seconds in all).
-INTERRUPT_GRACE_SECONDS = 1.5
+INTERRUPT_GRACE_SECONDS = 1.0
 
 __all__ = [
     "COMMANDS",
@@ -230,6 +230,7 @@ class _InterruptWatchdog:
                 return
             if signal.SIGINT in data:
                 self.signalled.set()
+                _quiet_teardown()
                 if self.finished.wait(INTERRUPT_GRACE_SECONDS):
                     return
                 _kill_workers()
@@ -250,16 +251,41 @@ class _InterruptWatchdog:
         os.close(self._read_fd)
 
 
+def _quiet_teardown() -> None:
+    # Objects torn down mid-call after Ctrl-C (a Z3 AST whose __del__ is hit by
+    # the interrupt, say) report "Exception ignored in ..." with a traceback;
+    # once baton is stopping, that is noise, not news.
+    sys.unraisablehook = lambda _unraisable: None
+
+
+# Ctrl-C goes to the whole foreground process group. Worker processes forked
+# while a command runs ignore it: the parent alone unwinds, then kills them,
+# so a worker never prints its own KeyboardInterrupt traceback.
+_children_ignore_sigint = False
+
+
+def _after_fork_in_child() -> None:
+    if _children_ignore_sigint:
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @contextlib.contextmanager
 def _interrupt_watchdog(command: str) -> Iterator[None]:
+    global _children_ignore_sigint
     # Signals reach only the main thread; elsewhere (an embedding), do nothing.
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     watchdog = _InterruptWatchdog(command)
+    _children_ignore_sigint = True
     try:
         yield
     finally:
+        _children_ignore_sigint = False
         watchdog.close()
 
 
@@ -299,9 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args._module.run(args))
     except KeyboardInterrupt:
         _kill_workers()
-        # Objects torn down mid-call (a Z3 solver, say) may complain while the
-        # interpreter exits; after Ctrl-C that is noise, not news.
-        sys.unraisablehook = lambda _unraisable: None
+        _quiet_teardown()
         with contextlib.suppress(OSError, ValueError):
             sys.stdout.flush()
         print(f"baton {command}: interrupted", file=sys.stderr)
