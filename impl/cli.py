@@ -258,34 +258,16 @@ def _quiet_teardown() -> None:
     sys.unraisablehook = lambda _unraisable: None
 
 
-# Ctrl-C goes to the whole foreground process group. Worker processes forked
-# while a command runs ignore it: the parent alone unwinds, then kills them,
-# so a worker never prints its own KeyboardInterrupt traceback.
-_children_ignore_sigint = False
-
-
-def _after_fork_in_child() -> None:
-    if _children_ignore_sigint:
-        with contextlib.suppress(ValueError, OSError):
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 @contextlib.contextmanager
 def _interrupt_watchdog(command: str) -> Iterator[None]:
-    global _children_ignore_sigint
     # Signals reach only the main thread; elsewhere (an embedding), do nothing.
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     watchdog = _InterruptWatchdog(command)
-    _children_ignore_sigint = True
     try:
         yield
     finally:
-        _children_ignore_sigint = False
         watchdog.close()
 
 
