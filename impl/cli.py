@@ -15,7 +15,9 @@ path and one set of exit statuses:
   in a bug report; ``BATON_DEBUG=1`` adds the full traceback;
 - 130: interrupted (Ctrl-C) -- no traceback, worker processes killed, and the
   process is gone within two seconds of the signal even if a solver call or
-  a worker pool does not return.
+  a worker pool does not return;
+- 143: terminated (SIGTERM) -- worker processes killed first, so none is
+  left running without its parent.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from types import TracebackType
+from typing import Any
 
 from baton import __version__
 from baton.errors import BatonError, UsageError
@@ -41,10 +44,11 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 EXIT_STATUS_HELP = (
     "Exit status: 0 success, 1 a check failed, 2 bad usage, bad input or an OS error, "
-    "3 internal error (a bug: please report it), 130 interrupted."
+    "3 internal error (a bug: please report it), 130 interrupted, 143 terminated."
 )
 
 # How long after Ctrl-C the process may take to unwind on its own before the
@@ -217,6 +221,12 @@ class _InterruptWatchdog:
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)
         self._previous_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        # SIGTERM would kill this process at once and orphan its workers; with a
+        # (no-op) Python handler it reaches the wakeup fd, and _watch ends both.
+        # An inherited SIG_IGN is respected.
+        self._previous_term: Any = None
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            self._previous_term = signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
         self._thread = threading.Thread(target=self._watch, name="baton-interrupt", daemon=True)
         self._thread.start()
 
@@ -228,6 +238,12 @@ class _InterruptWatchdog:
                 return
             if not data or self.finished.is_set():
                 return
+            if signal.SIGTERM in data:
+                _kill_workers()
+                with contextlib.suppress(OSError, ValueError):
+                    sys.stderr.write(f"baton {self.command}: terminated\n")
+                    sys.stderr.flush()
+                os._exit(EXIT_TERMINATED)
             if signal.SIGINT in data:
                 self.signalled.set()
                 _quiet_teardown()
@@ -246,6 +262,8 @@ class _InterruptWatchdog:
         self.finished.set()
         with contextlib.suppress(ValueError):
             signal.set_wakeup_fd(self._previous_fd)
+            if self._previous_term is not None:
+                signal.signal(signal.SIGTERM, self._previous_term)
         os.close(self._write_fd)  # wakes the thread with end-of-file
         self._thread.join(timeout=1)
         os.close(self._read_fd)

@@ -1,5 +1,8 @@
 """Ctrl-C: a long command stops within 2 s, exit status 130, no traceback, no stray processes.
 
+And SIGTERM (what a CI runner or a supervisor sends, to the parent alone):
+exit status 143, the worker processes killed rather than orphaned.
+
 Each test starts ``baton`` in its own process group and, once it is at work,
 sends SIGINT to the whole group -- what a terminal does on Ctrl-C, so worker
 processes receive it too. ``baton verify --quick`` runs Z3 in a worker pool:
@@ -99,6 +102,36 @@ def test_ctrl_c_stops_quickly_and_cleanly(command: str, tmp_path: Path) -> None:
     assert "Exception ignored" not in err_text
     assert err_text.rstrip().endswith(f"baton {command}: interrupted"), err_text
     # SIGKILL is delivered at once, but give the kernel a moment to finish it.
+    deadline = time.monotonic() + 1.0
+    while _live_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _live_members(process.pid) == [], "worker processes outlived baton"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_sigterm_to_the_parent_leaves_no_worker_running(tmp_path: Path) -> None:
+    """verify runs a worker pool; SIGTERM to baton alone must not orphan the workers."""
+    stderr = tmp_path / "stderr"
+    with stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "baton.cli", *COMMANDS["verify"]],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+    try:
+        _wait_for_output([stderr], process, limit=60)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    err_text = stderr.read_text(errors="replace")
+    assert status == 143, err_text
+    assert err_text.rstrip().endswith("baton verify: terminated"), err_text
     deadline = time.monotonic() + 1.0
     while _live_members(process.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
