@@ -1,11 +1,12 @@
 """The deterministic seeded cluster simulation (impl/simulate.py, ``baton simulate``).
 
-Covers RELIABILITY.md item 10 (same seed -> same trace bytes; many seeds in
-CI; a failing seed prints the command that replays it) and item 11 ("nothing
-lost": every acknowledged write survives every crash and failover at its LSN,
-one authority per epoch, epochs never go backwards, no acknowledgement in an
-older epoch than one seen), plus the P6 cluster properties P6-A1, P6-A2,
-P6-A3, P6-S1, P6-S2, P6-F2, P6-F3 through fast Python twins that are
+Covers determinism (same seed -> same trace bytes; many seeds in CI; a
+failing seed prints the command that replays it) and "nothing lost" (as
+docs/testing.md defines it: every acknowledged write survives every crash
+and failover at its LSN, one authority per epoch, epochs never go
+backwards, no acknowledgement in an older epoch than one seen), plus the P6
+cluster properties P6-A1, P6-A2, P6-A3, P6-S1, P6-S2, P6-F2, P6-F3
+through fast Python twins that are
 cross-checked here against the spec's Z3 predicates. The oracle (``baton
 check``) judges simulation traces independently. Every runtime mutant of
 :data:`baton.simulate.MUTANTS`, and dropping the ``force_is_truthful``
@@ -37,7 +38,7 @@ CI_SEEDS = range(0, 300)
 
 
 def test_same_seed_gives_byte_identical_trace() -> None:
-    """RELIABILITY.md item 10: a seed replays a run exactly (trace bytes and sha256)."""
+    """Determinism: a seed replays a run exactly (trace bytes and sha256)."""
     a = simulate(SimConfig(seed=11, nodes=4))
     b = simulate(SimConfig(seed=11, nodes=4))
     assert a.trace == b.trace and a.log == b.log
@@ -69,7 +70,7 @@ def test_ci_seeds_exercise_the_protocol() -> None:
         denials |= result.denials
         points |= result.crash_points
         modes.add(result.config.mode)
-    assert len(transitions) == 9  # the lifecycle's 9 transitions (DESIGN.md)
+    assert len(transitions) == 9  # the lifecycle's 9 transitions (docs/design.md)
     assert {"primary_active", "force_cannot_override_active_primary"} <= denials
     assert "duplicate_request" in denials
     for op in core.MARKER_OPS:
@@ -210,7 +211,7 @@ def test_disk_mode_seeds_keep_every_property_and_replay() -> None:
 def test_disk_mode_catches_a_dropped_marker_directory_fsync(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """P6-F2 / item 11: if the marker's directory fsync is skipped, a power cut after a
+    """P6-F2 / nothing lost: if the marker's directory fsync is skipped, a power cut after a
     'completed' promotion can bring the old marker back; some seed shows it."""
     from baton import node as node_module
 
