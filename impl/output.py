@@ -224,7 +224,9 @@ def console(stream: IO[str] | None = None) -> Console:
 
     Colour and highlighting appear only on a terminal; ``NO_COLOR`` (any
     non-empty value) turns colour off even there, ``FORCE_COLOR`` turns it on
-    in a pipe. Automatic highlighting and emoji codes are off, so text is
+    in a pipe. Automatic highlighting and emoji codes are off and lines are
+    never wrapped (soft wrap: a replay command or a sha256 stays on one line
+    for logs and for copying; tables still fit the width), so text is
     printed as given; pass operator-supplied text as ``rich.text.Text`` (or
     through ``rich.markup.escape``) so that brackets in it are not read as markup.
     """
@@ -236,4 +238,5 @@ def console(stream: IO[str] | None = None) -> Console:
         no_color=no_color,
         highlight=False,
         emoji=False,
+        soft_wrap=True,
     )

@@ -150,3 +150,11 @@ def test_console_colours_only_when_allowed(monkeypatch: pytest.MonkeyPatch) -> N
     text = render()
     assert red not in text
     assert "FAILED" in text
+
+
+def test_console_never_wraps_a_long_line() -> None:
+    """A replay command longer than the width stays on one line (logs, copy and paste)."""
+    stream = io.StringIO()
+    line = "baton simulate --seed 14 " + "--mutant restart_keeps_authority " * 6
+    console(stream).print(line)
+    assert stream.getvalue() == line + "\n"

@@ -38,6 +38,7 @@ from baton.output import (
     JUnitCase,
     add_output_args,
     check_output_path,
+    console,
     emit_json,
     write_junit,
 )
@@ -122,68 +123,95 @@ def _run_record(result: SimResult, seconds: float) -> dict[str, Any]:
     }
 
 
+def _progress(seeds: range, err: Any) -> Any:
+    """A live progress bar on a terminal for many seeds; nothing otherwise."""
+    from contextlib import nullcontext
+
+    if len(seeds) < 2 or not err.is_terminal:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    from rich.text import Text
+
     seeds = _validate(args)
     # Standard output belongs to a machine document when one is written there.
     machine_on_stdout = STDOUT in (args.json, args.junit, args.trace)
     human = sys.stderr if machine_on_stdout else sys.stdout
+    out, err = console(human), console(sys.stderr)
     failed = 0
     transitions: set[str] = set()
     denials: set[str] = set()
     crash_points: set[str] = set()
     records: list[dict[str, Any]] = []
     cases: list[JUnitCase] = []
-    for seed in seeds:
-        cfg = SimConfig(
-            seed=seed,
-            steps=args.steps,
-            nodes=args.nodes,
-            mode=args.mode,
-            untruthful=args.untruthful_operator,
-            mutant=args.mutant,
-            disk=args.disk,
-        )
-        started = time.perf_counter()
-        result = simulate(cfg)
-        seconds = time.perf_counter() - started
-        transitions |= result.transitions
-        denials |= result.denials
-        crash_points |= result.crash_points
-        records.append(_run_record(result, seconds))
-        cases.append(
-            JUnitCase(
-                name=f"seed {seed}",
-                classname="baton.simulate",
-                time=seconds,
-                failure=None
-                if result.ok
-                else f"{result.violation}\nreplay: {result.replay_command()}",
+    with _progress(seeds, err) as progress:
+        task = progress.add_task("simulating", total=len(seeds)) if progress else None
+        for seed in seeds:
+            cfg = SimConfig(
+                seed=seed,
+                steps=args.steps,
+                nodes=args.nodes,
+                mode=args.mode,
+                untruthful=args.untruthful_operator,
+                mutant=args.mutant,
+                disk=args.disk,
             )
-        )
-        if args.log:
-            print("\n".join(result.log), file=human)
-        if args.trace:
-            if args.trace == STDOUT:
-                sys.stdout.write(result.trace)
-            else:
-                with open(args.trace, "w", encoding="utf-8") as out:
-                    out.write(result.trace)
-        if len(seeds) == 1:
-            status = "ok" if result.ok else "FAILED"
-            print(
-                f"seed {seed}: {status}, mode {result.config.mode}, {result.steps_run} ticks, "
-                f"trace sha256 {result.sha256}",
-                file=human,
+            started = time.perf_counter()
+            result = simulate(cfg)
+            seconds = time.perf_counter() - started
+            transitions |= result.transitions
+            denials |= result.denials
+            crash_points |= result.crash_points
+            records.append(_run_record(result, seconds))
+            cases.append(
+                JUnitCase(
+                    name=f"seed {seed}",
+                    classname="baton.simulate",
+                    time=seconds,
+                    failure=None
+                    if result.ok
+                    else f"{result.violation}\nreplay: {result.replay_command()}",
+                )
             )
-        if not result.ok:
-            failed += 1
-            print(f"seed {seed} FAILED: {result.violation}", file=sys.stderr)
-            print(f"  replay: {result.replay_command()}", file=sys.stderr)
+            if args.log:
+                print("\n".join(result.log), file=human)
+            if args.trace:
+                if args.trace == STDOUT:
+                    sys.stdout.write(result.trace)
+                else:
+                    with open(args.trace, "w", encoding="utf-8") as trace_file:
+                        trace_file.write(result.trace)
+            if len(seeds) == 1:
+                line = Text(f"seed {seed}: ")
+                line.append("ok" if result.ok else "FAILED", "green" if result.ok else "bold red")
+                line.append(
+                    f", mode {result.config.mode}, {result.steps_run} ticks, "
+                    f"trace sha256 {result.sha256}"
+                )
+                out.print(line)
+            if not result.ok:
+                failed += 1
+                # Text, not markup: a violation may contain brackets ("[P6-S1]").
+                err.print(Text(f"seed {seed} FAILED: {result.violation}", style="red"))
+                err.print(Text(f"  replay: {result.replay_command()}"))
+            if progress is not None and task is not None:
+                progress.advance(task)
     summary = (
         f"{len(seeds)} run(s), {failed} failed; exercised {len(transitions)} distinct "
         f"transitions, {len(denials)} denial reasons, {len(crash_points)} crash points"
     )
-    print(summary, file=human)
+    out.print(Text(summary, style="bold red" if failed else ""))
     emit_json(
         {
             "ok": failed == 0,
