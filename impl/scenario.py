@@ -17,12 +17,14 @@ A scenario is one JSON object::
 
 Nodes are named ``n0 .. n{N-1}``; ``n0`` starts as the primary at epoch 1.
 The first step is ``init``. Every step may carry ``"expect_error": NAME`` (the
-step must be refused with that error class, e.g. ``DuplicateRequest``) and a
-``"note"`` (printed). Step kinds and their fields (``?`` = optional, default):
+step must be refused with that error class, e.g. ``DuplicateRequest``; the
+name must be one of Baton's errors, :func:`error_names`) and a ``"note"``
+(printed). Step kinds and their fields (``?`` = optional, default):
 
 =============  ===========================================================
 ``init``       ``nodes`` (2..9), ``mode`` ("async" | "sync")
-``write``      ``node``, ``count``? 1, ``ack``? true (acknowledge at once)
+``write``      ``node``, ``count``? 1 (at most 10000), ``ack``? true
+               (acknowledge at once)
 ``ack``        ``node``
 ``replicate``  ``from``, ``to``, ``count``? (default: every missing entry)
 ``designate``  ``primary``, ``standby`` (sync mode)
@@ -36,7 +38,8 @@ step must be refused with that error class, e.g. ``DuplicateRequest``) and a
                ``mvcc``? "Preserved"
 ``acknowledge`` ``candidate``
 ``corrupt_marker`` ``node`` (flip one byte of its marker file)
-``tear_wal``   ``node``, ``bytes``? 5 (garbage appended as a torn tail)
+``tear_wal``   ``node``, ``bytes``? 5, at most 65536 (garbage appended as
+               a torn tail)
 ``expect``     ``node``? and any of ``role``, ``epoch``, ``writable``,
                ``wal_end``, ``lifecycle``, ``up``; or ``verdict`` (reason of
                the last decision); or ``acked`` (acknowledged writes)

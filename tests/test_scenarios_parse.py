@@ -217,7 +217,11 @@ def test_baton_run_reports_hostile_files_in_one_line_exit_2(
 def test_shipped_schema_is_generated_and_valid() -> None:
     generated = scenario_schema()
     jsonschema.Draft202012Validator.check_schema(generated)
-    assert json.loads(SHIPPED_SCHEMA.read_text()) == generated
+    assert json.loads(SHIPPED_SCHEMA.read_text()) == generated, (
+        "impl/schemas/scenario.schema.json is out of date; regenerate it with: "
+        ".venv/bin/python -c 'import json; from baton.scenario import scenario_schema; "
+        "print(json.dumps(scenario_schema(), indent=2))' > impl/schemas/scenario.schema.json"
+    )
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
