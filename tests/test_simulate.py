@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from pathlib import Path
 
 import pytest
 from baton import core, oracle, trace
@@ -240,3 +241,29 @@ def test_disk_mode_catches_a_dropped_marker_directory_fsync(
 def test_disk_mode_refuses_mutants() -> None:
     """Mutants wrap the pure core; with the shell they would test nothing: usage error."""
     assert main(["simulate", "--seed", "1", "--disk", "sim", "--mutant", "no_epoch_bump"]) == 2
+
+
+def test_junit_and_json_have_one_case_per_seed(tmp_path: Path) -> None:
+    """CI output: --junit writes one test case per seed (a failing seed carries its
+    violation and replay command), --json the same runs; the exit status says it."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    from baton.cli import main
+
+    junit, report = tmp_path / "sim.xml", tmp_path / "sim.json"
+    argv = ["simulate", "--seeds", "13..14", "--mutant", "restart_keeps_authority"]
+    assert main([*argv, "--junit", str(junit), "--json", str(report)]) == 1
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert set(cases) == {"seed 13", "seed 14"}
+    failure = cases["seed 14"].find("failure")
+    assert failure is not None and failure.text is not None
+    assert "P6-A3" in failure.text and "replay: baton simulate --seed 14" in failure.text
+    assert cases["seed 13"].find("failure") is None
+    data = json.loads(report.read_text())
+    assert (data["runs"], data["failed"], data["ok"]) == (2, 1, False)
+    assert [run["seed"] for run in data["seeds"]] == [13, 14]
+    assert data["seeds"][1]["replay"].startswith("baton simulate --seed 14")
