@@ -69,6 +69,8 @@ __all__ = [
 
 # name -> (module, one-line help). The module provides ``add_arguments(parser)``
 # and ``run(args) -> int``; its docstring becomes the subcommand's description.
+# Optional: ``OUTPUT_OPTIONS`` and ``output_node_dirs(args)`` (see
+# _check_machine_outputs) so that its output paths are checked up front.
 COMMANDS: dict[str, tuple[str, str]] = {
     "spec": (
         "baton.commands.spec_cmd",
@@ -289,14 +291,28 @@ def _interrupt_watchdog(command: str) -> Iterator[None]:
         watchdog.close()
 
 
+DEFAULT_OUTPUT_OPTIONS: tuple[str, ...] = ("json", "junit")
+
+
 def _check_machine_outputs(args: argparse.Namespace) -> None:
-    """Check ``--json FILE`` / ``--junit FILE`` of any command before it starts its work."""
+    """Check every output path of the command before it starts its work.
+
+    ``--json FILE`` and ``--junit FILE`` always; a command module adds its own
+    output options by name in ``OUTPUT_OPTIONS`` (e.g. ``("trace",)``) and the
+    directories it must not write into (node directories, say) through
+    ``output_node_dirs(args)``. A value that is not a path (``--json`` as a
+    flag) is skipped.
+    """
     from baton.output import check_output_path
 
-    for name in ("json", "junit"):
+    module = args._module
+    names = DEFAULT_OUTPUT_OPTIONS + tuple(getattr(module, "OUTPUT_OPTIONS", ()))
+    node_dirs_of = getattr(module, "output_node_dirs", None)
+    node_dirs = tuple(node_dirs_of(args)) if callable(node_dirs_of) else ()
+    for name in dict.fromkeys(names):
         value = getattr(args, name, None)
         if isinstance(value, str | os.PathLike):
-            check_output_path(value)
+            check_output_path(value, node_dirs=node_dirs)
 
 
 def _silence_broken_pipe() -> None:

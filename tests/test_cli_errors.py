@@ -107,6 +107,22 @@ def test_simulate_trace_inside_a_node_directory_is_refused(
     assert (node / "marker").read_bytes() == b"marker bytes"
 
 
+def test_a_command_names_the_node_directories_its_outputs_must_avoid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook a command uses (output_node_dirs) refuses even a node directory
+    that holds no node yet -- what ``baton run --trace DIR/n0/...`` needs."""
+    nodes = tmp_path / "nodes"
+    nodes.mkdir()
+    monkeypatch.setattr(
+        "baton.commands.simulate.output_node_dirs", lambda _args: [nodes], raising=False
+    )
+    monkeypatch.setattr("baton.commands.simulate.simulate", _never)
+    code, _, err = _run(["simulate", "--trace", str(nodes / "t.jsonl")], capsys)
+    assert code == 2
+    _one_line_error(err, "simulate", "refusing to write inside node directory")
+
+
 def test_any_command_json_file_is_checked_before_it_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,12 +37,14 @@ from baton.output import (
     STDOUT,
     JUnitCase,
     add_output_args,
-    check_output_path,
     console,
     emit_json,
     write_junit,
 )
 from baton.simulate import MUTANTS, SimConfig, SimResult, parse_seeds, simulate
+
+# Checked by baton.cli before run() starts (with --json and --junit).
+OUTPUT_OPTIONS = ("trace",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,10 +98,6 @@ def _validate(args: argparse.Namespace) -> range:
         raise UsageError("--mutant wraps the pure core: run it without --disk sim")
     if args.trace and len(seeds) != 1:
         raise UsageError("--trace needs a single --seed")
-    for option in ("trace", "json", "junit"):
-        value = getattr(args, option)
-        if value is not None:
-            check_output_path(value)
     machine_on_stdout = [o for o in ("json", "junit") if getattr(args, o) == STDOUT]
     if args.trace == STDOUT:
         machine_on_stdout.append("trace")
