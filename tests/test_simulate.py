@@ -6,9 +6,9 @@ docs/testing.md defines it: every acknowledged write survives every crash
 and failover at its LSN, one authority per epoch, epochs never go
 backwards, no acknowledgement in an older epoch than one seen), plus the P6
 cluster properties P6-A1, P6-A2, P6-A3, P6-S1, P6-S2, P6-F2, P6-F3
-through fast Python twins that are
-cross-checked here against the spec's Z3 predicates. The oracle (``baton
-check``) judges simulation traces independently. Every runtime mutant of
+through fast Python twins that are cross-checked here against the spec's
+Z3 predicates. The oracle (``baton check``) judges simulation traces
+independently. Every runtime mutant of
 :data:`baton.simulate.MUTANTS`, and dropping the ``force_is_truthful``
 assumption, must make some seed fail.
 """
@@ -49,7 +49,7 @@ def test_same_seed_gives_byte_identical_trace() -> None:
 
 @pytest.mark.parametrize("nodes", [3, 4, 5])
 def test_ci_seeds_keep_every_property(nodes: int) -> None:
-    """Items 10-11 and P6-A1..P6-F3: a hundred seeds per cluster size, none fails."""
+    """Nothing lost and P6-A1..P6-F3: a hundred seeds per cluster size, none fails."""
     failures = []
     for seed in CI_SEEDS[(nodes - 3) * 100 : (nodes - 2) * 100]:
         result = simulate(SimConfig(seed=seed, nodes=nodes))
@@ -144,7 +144,7 @@ def test_untruthful_operator_breaks_single_authority_the_truthful_one_does_not()
 
 
 def test_nothing_lost_catches_an_acknowledged_write_missing_after_failover() -> None:
-    """Item 11: a writable node without an acknowledged write is reported, at its LSN."""
+    """Nothing lost: a writable node without an acknowledged write is reported, at its LSN."""
     s = core.initial_state(3)
     ledger = Ledger()
     s1, effects = core.step(s, core.Write(0))
@@ -163,7 +163,7 @@ def test_nothing_lost_catches_an_acknowledged_write_missing_after_failover() -> 
 
 
 def test_nothing_lost_catches_epochs_going_backwards_and_two_authorities() -> None:
-    """Item 11: an epoch that goes backwards on disk, two authorities in one epoch."""
+    """Nothing lost: an epoch that goes backwards on disk, two authorities in one epoch."""
     ledger = Ledger(durable_epoch={1: 3})
     s = core.initial_state(3)
     effects = (core.PersistMarker(1, "Replica", 2),)
@@ -194,7 +194,7 @@ def test_the_network_drops_partitions_and_the_log_shows_it() -> None:
 
 
 def test_disk_mode_seeds_keep_every_property_and_replay() -> None:
-    """Item 10 on the simulated disk: crashes are power cuts that keep any journaled-Linux
+    """Determinism on the simulated disk: crashes are power cuts that keep any journaled-Linux
     crash state; every restart's recovery equals the model; nothing lost; same seed, same
     trace; the oracle accepts the traces."""
     failures = []

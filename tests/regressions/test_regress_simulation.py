@@ -41,7 +41,7 @@ Unknown status; the new marker lands while the old primary still writes (P6-A3/P
 
 @pytest.mark.parametrize("seed", range(0, 20))
 def test_naming_the_mode_replays_the_same_run(seed: int) -> None:
-    """Item 10: the printed replay command (which names --mode) gives the same trace."""
+    """Determinism: the printed replay command (which names --mode) gives the same trace."""
     first = simulate(SimConfig(seed=seed))
     replay = simulate(SimConfig(seed=seed, mode=first.config.mode))
     assert replay.sha256 == first.sha256
@@ -78,7 +78,7 @@ def test_shrunk_duplicate_request_on_the_same_candidate(tmp_path: Path) -> None:
 
 
 def test_seed_1192_candidate_does_not_leak_a_non_durable_epoch() -> None:
-    """Item 11: no node hears of an epoch before its marker is durable (seed 1192)."""
+    """Nothing lost: no node hears of an epoch before its marker is durable (seed 1192)."""
     cfg = SimConfig(seed=1192, steps=400, nodes=5, mode="sync", disk="sim")
     result = simulate(cfg)
     assert result.ok, result.violation
