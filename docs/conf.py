@@ -27,9 +27,11 @@ myst_heading_anchors = 3
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": False}
 autodoc_typehints = "description"
-html_theme = "alabaster"
-html_theme_options = {"page_width": "1240px", "sidebar_width": "240px", "body_max_width": "none"}
+html_theme = "furo"
+html_theme_options = {"navigation_with_keys": True, "top_of_page_buttons": []}
 html_title = "Baton"
+html_static_path = ["_static"]
+html_css_files = ["baton.css"]
 nitpicky = False
 suppress_warnings = ["myst.xref_missing"]
 

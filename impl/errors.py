@@ -1,10 +1,13 @@
 """Baton's error families, under one base.
 
-Two families are kept apart: *caller misuse* -- asking
-the protocol for something it forbids -- and *bad input* from disk, peers or
-files handed to the CLI. Every error carries the facts a reader needs (state
-and event, file and reason, line and field) as attributes, not only in the
-message.
+Two families are kept apart: *caller misuse* -- asking the protocol for
+something it forbids -- and *bad input* from disk, peers or files handed to
+the CLI. Every error carries the facts a reader needs (state and event, file
+and reason, line and field) as attributes, not only in the message.
+
+The CLI (:mod:`baton.cli`) reports any of them that reaches it on one line
+with exit status 2; anything else that escapes a command is a bug in Baton
+(exit status 3).
 """
 
 from __future__ import annotations

@@ -20,12 +20,14 @@ The first step is ``init``. A demonstration may add a top-level
 ``"drop_assumptions": ["force_is_truthful"]`` to stop the runtime enforcing
 that assumption (the trace records every request that relied on it). Every
 step may carry ``"expect_error": NAME`` (the step must be refused with that
-error class, e.g. ``DuplicateRequest``) and a ``"note"`` (printed). Step
-kinds and their fields (``?`` = optional, default):
+error class, e.g. ``DuplicateRequest``; the name must be one of Baton's
+errors, :func:`error_names`) and a ``"note"`` (printed). Step kinds and their
+fields (``?`` = optional, default):
 
 =============  ===========================================================
 ``init``       ``nodes`` (2..9), ``mode`` ("async" | "sync")
-``write``      ``node``, ``count``? 1, ``ack``? true (acknowledge at once)
+``write``      ``node``, ``count``? 1 (at most 10000), ``ack``? true
+               (acknowledge at once)
 ``ack``        ``node``
 ``replicate``  ``from``, ``to``, ``count``? (default: every missing entry)
 ``designate``  ``primary``, ``standby`` (sync mode)
@@ -39,84 +41,172 @@ kinds and their fields (``?`` = optional, default):
                ``mvcc``? "Preserved"
 ``acknowledge`` ``candidate``, ``operator``? "scenario"
 ``corrupt_marker`` ``node`` (flip one byte of its marker file)
-``tear_wal``   ``node``, ``bytes``? 5 (garbage appended as a torn tail)
+``tear_wal``   ``node``, ``bytes``? 5, at most 65536 (garbage appended as
+               a torn tail)
 ``expect``     ``node``? and any of ``role``, ``epoch``, ``writable``,
                ``wal_end``, ``lifecycle``, ``up``; or ``verdict`` (reason of
                the last decision); or ``acked`` (acknowledged writes)
 =============  ===========================================================
 
-Anything else -- an unknown kind, a missing or extra field, a value of the
-wrong type, an unknown node -- is an :class:`baton.errors.InputError` naming
-the file, the line of the step and the field (exit 2, no traceback).
+Anything else -- an unknown kind, a missing, extra or duplicated field, a
+value of the wrong type or out of range, an unknown node, an ``expect_error``
+that names no Baton error -- is an :class:`baton.errors.InputError` naming the
+file, the line of the step and the field (exit 2, no traceback).
+
+Sizes are bounded before anything is built: the file (:data:`MAX_BYTES`), the
+nesting depth (:data:`MAX_DEPTH`, checked before the JSON parser recurses), the
+number of steps, every string's length and every integer's range. The same
+table (:data:`STEP_KINDS`) generates the scenario JSON Schema
+(:func:`scenario_schema`, shipped as ``impl/schemas/scenario.schema.json`` and
+printed by ``baton schema scenario``): every file this parser accepts is valid
+against it, and every structural error it reports the schema reports too.
 """
 
 from __future__ import annotations
 
 import json
+import json.decoder
+import json.scanner
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from baton.errors import InputError
 
+MAX_BYTES = 1_000_000
+"""The largest scenario file read (the examples are about 2 kB)."""
+MAX_DEPTH = 8
+"""Deepest nesting of arrays and objects; a scenario needs 3 (file, steps, step)."""
+MAX_STEPS = 10_000
+MAX_COUNT = 10_000
+"""The most writes or shipments one step may ask for."""
+MAX_TORN_BYTES = 65_536
+"""The longest torn WAL tail ``tear_wal`` appends."""
+MAX_NAME_LENGTH = 200
+"""Identifiers: operator names, roles, verdict reasons, error names, failpoints."""
+MAX_TEXT_LENGTH = 4_000
+"""Free text: descriptions, notes, reasons."""
+MAX_EPOCH = 2**31 - 1
+MAX_LENGTH_VALUE = 10**9
+"""Largest WAL end or acknowledged-write count an ``expect`` step may name."""
+
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One field of a step kind: its JSON type(s), and whether it is required."""
+    """One field of a step kind: its JSON type(s), whether it is required, its bounds."""
 
     types: tuple[type, ...]
     required: bool = True
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int = MAX_NAME_LENGTH
+    choices: tuple[str, ...] = ()
+    description: str = ""
 
 
-def _req(*types: type) -> FieldSpec:
-    return FieldSpec(types, True)
+def _req(*types: type, **bounds: Any) -> FieldSpec:
+    return FieldSpec(types, True, **bounds)
 
 
-def _opt(*types: type) -> FieldSpec:
-    return FieldSpec(types, False)
+def _opt(*types: type, **bounds: Any) -> FieldSpec:
+    return FieldSpec(types, False, **bounds)
 
+
+NODE = "a node name, n0 .. n{N-1}"
+MODES: tuple[str, ...] = ("async", "sync")
+MVCC_VALUES: tuple[str, ...] = ("Preserved", "Violated", "Unknown")
 
 STEP_KINDS: dict[str, dict[str, FieldSpec]] = {
-    "init": {"nodes": _req(int), "mode": _opt(str)},
-    "write": {"node": _req(str), "count": _opt(int), "ack": _opt(bool)},
-    "ack": {"node": _req(str)},
-    "replicate": {"from": _req(str), "to": _req(str), "count": _opt(int)},
-    "designate": {"primary": _req(str), "standby": _req(str)},
-    "crash": {"node": _req(str), "at": _opt(str)},
-    "restart": {"node": _req(str)},
-    "reinstate": {"node": _req(str), "operator": _opt(str)},
-    "demote": {"node": _req(str)},
-    "request": {
-        "candidate": _req(str),
-        "operator": _req(str),
-        "force": _opt(bool),
-        "reason": _opt(str),
-        "uncertain": _opt(bool),
-        "mvcc": _opt(str),
+    "init": {
+        "nodes": _req(int, minimum=2, maximum=9, description="cluster size; n0 starts primary"),
+        "mode": _opt(str, choices=MODES, description="replication mode (default async)"),
     },
-    "acknowledge": {"candidate": _req(str), "operator": _opt(str)},
-    "corrupt_marker": {"node": _req(str)},
-    "tear_wal": {"node": _req(str), "bytes": _opt(int)},
+    "write": {
+        "node": _req(str, description=NODE),
+        "count": _opt(int, minimum=1, maximum=MAX_COUNT, description="writes (default 1)"),
+        "ack": _opt(bool, description="acknowledge each at once (default: in async mode)"),
+    },
+    "ack": {"node": _req(str, description=NODE)},
+    "replicate": {
+        "from": _req(str, description=NODE),
+        "to": _req(str, description=NODE),
+        "count": _opt(int, minimum=1, maximum=MAX_COUNT, description="default: every entry"),
+    },
+    "designate": {
+        "primary": _req(str, description=NODE),
+        "standby": _req(str, description=NODE),
+    },
+    "crash": {
+        "node": _req(str, description=NODE),
+        "at": _opt(str, description="a failpoint: the node crashes when it reaches it"),
+    },
+    "restart": {"node": _req(str, description=NODE)},
+    "reinstate": {
+        "node": _req(str, description=NODE),
+        "operator": _opt(str, description='who reinstates (recorded; default "scenario")'),
+    },
+    "demote": {"node": _req(str, description=NODE)},
+    "request": {
+        "candidate": _req(str, description=NODE),
+        "operator": _req(str, description="who asks (recorded with the request)"),
+        "force": _opt(bool, description="override the safety checks (default false)"),
+        "reason": _opt(str, max_length=MAX_TEXT_LENGTH, description="why (recorded)"),
+        "uncertain": _opt(bool, description="the old primary's status is Unknown"),
+        "mvcc": _opt(str, choices=MVCC_VALUES, description="default Preserved"),
+    },
+    "acknowledge": {
+        "candidate": _req(str, description=NODE),
+        "operator": _opt(str, description='who acknowledges (recorded; default "scenario")'),
+    },
+    "corrupt_marker": {"node": _req(str, description=NODE)},
+    "tear_wal": {
+        "node": _req(str, description=NODE),
+        "bytes": _opt(int, minimum=1, maximum=MAX_TORN_BYTES, description="default 5"),
+    },
     "expect": {
-        "node": _opt(str),
+        "node": _opt(str, description=NODE),
         "role": _opt(str),
-        "epoch": _opt(int),
+        "epoch": _opt(int, minimum=0, maximum=MAX_EPOCH),
         "writable": _opt(bool),
-        "wal_end": _opt(int),
+        "wal_end": _opt(int, minimum=0, maximum=MAX_LENGTH_VALUE),
         "lifecycle": _opt(str),
         "up": _opt(bool),
-        "verdict": _opt(str),
-        "acked": _opt(int),
+        "verdict": _opt(str, description="reason of the last decision"),
+        "acked": _opt(int, minimum=0, maximum=MAX_LENGTH_VALUE),
     },
 }
 COMMON_FIELDS: dict[str, FieldSpec] = {
     "do": _req(str),
-    "expect_error": _opt(str),
-    "note": _opt(str),
+    "expect_error": _opt(str, description="the error class the step must be refused with"),
+    "note": _opt(str, max_length=MAX_TEXT_LENGTH, description="printed before the step"),
+}
+TOP_FIELDS: dict[str, FieldSpec] = {
+    "name": _opt(str),
+    "description": _opt(str, max_length=MAX_TEXT_LENGTH),
 }
 NODE_FIELDS: tuple[str, ...] = ("node", "from", "to", "candidate", "primary", "standby")
-MVCC_VALUES: tuple[str, ...] = ("Preserved", "Violated", "Unknown")
 NODE_EXPECTATIONS: tuple[str, ...] = ("role", "epoch", "writable", "wal_end", "lifecycle", "up")
+
+
+def error_names() -> tuple[str, ...]:
+    """The names ``expect_error`` may use: every error a step can be refused with.
+
+    Each is a subclass of :class:`baton.errors.BatonError` (a whole family, such
+    as ``ProtocolError``, is allowed) or the failpoint error; ``BatonError``
+    itself and Python's own classes (``Exception``) would match any refusal, so
+    a scenario could not tell one refusal from another with them.
+    """
+    from baton import cluster, errors, failpoints  # noqa: F401  (defines subclasses)
+
+    found: set[str] = {failpoints.FailpointError.__name__}
+    todo: list[type[Exception]] = [errors.BatonError]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub.__name__ not in found:
+                found.add(sub.__name__)
+                todo.append(sub)
+    return tuple(sorted(found))
 
 
 @dataclass(frozen=True)
@@ -170,6 +260,94 @@ def _step_lines(text: str) -> list[int]:
             return lines
 
 
+def _line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before the (recursive) JSON parser sees it."""
+    depth = 0
+    in_string = False
+    escaped = False
+    for pos, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InputError(
+                    source,
+                    _line_of(text, pos),
+                    None,
+                    f"nested more than {MAX_DEPTH} levels deep (a scenario needs 3)",
+                )
+        elif char in "]}":
+            depth -= 1
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, pos: int) -> None:
+        super().__init__(key)
+        self.key = key
+        self.pos = pos
+
+
+def _object_without_duplicates(
+    s_and_end: tuple[str, int],
+    strict: bool,
+    scan_once: Callable[[str, int], tuple[Any, int]],
+    object_hook: Any,
+    object_pairs_hook: Any,
+    memo: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], int]:
+    """json's object parser, refusing a key that appears twice (JSON would keep the last)."""
+    pairs, end = json.decoder.JSONObject(  # type: ignore[attr-defined]
+        s_and_end, strict, scan_once, None, list, memo
+    )
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(key, s_and_end[1])
+        seen.add(key)
+    return dict(pairs), end
+
+
+def _strict_decoder() -> json.JSONDecoder:
+    decoder = json.JSONDecoder()
+    setattr(decoder, "parse_object", _object_without_duplicates)  # noqa: B010 (untyped hook)
+    # The C scanner ignores parse_object; the Python one honours it (and the
+    # depth check above bounds its recursion).
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
+    return decoder
+
+
+def _load_json(text: str, source: str) -> Any:
+    if len(text) > MAX_BYTES:
+        raise InputError(source, None, None, f"larger than {MAX_BYTES} bytes; not a scenario")
+    _check_depth(text, source)
+    try:
+        return _strict_decoder().decode(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(source, exc.lineno, None, f"not valid JSON: {exc.msg}") from None
+    except ValueError as exc:
+        # An integer literal of thousands of digits (Python refuses to convert it).
+        raise InputError(source, None, None, f"not a usable JSON value: {exc}") from None
+    except _DuplicateKey as exc:
+        raise InputError(
+            source,
+            _line_of(text, exc.pos),
+            exc.key,
+            "appears twice in one object (JSON would silently keep the last)",
+        ) from None
+
+
 def _type_name(types: tuple[type, ...]) -> str:
     names = {int: "an integer", str: "a string", bool: "true or false"}
     return " or ".join(names.get(t, t.__name__) for t in types)
@@ -181,23 +359,46 @@ def _check_type(value: Any, spec: FieldSpec) -> bool:
     return isinstance(value, spec.types)
 
 
+def _check_value(value: Any, spec: FieldSpec) -> str | None:
+    """Why ``value`` does not fit ``spec`` (None: it fits)."""
+    if not _check_type(value, spec):
+        return f"must be {_type_name(spec.types)}"
+    if isinstance(value, bool):
+        return None
+    low, high = spec.minimum, spec.maximum
+    if isinstance(value, int) and (
+        (low is not None and value < low) or (high is not None and value > high)
+    ):
+        if low is not None and high is not None:
+            return f"must be between {low} and {high}, not {value}"
+        return f"must be at least {low}" if low is not None else f"must be at most {high}"
+    if isinstance(value, str):
+        if len(value) > spec.max_length:
+            return f"longer than {spec.max_length} characters"
+        if spec.choices and value not in spec.choices:
+            options = " or ".join(repr(c) for c in spec.choices)
+            return f"must be {options}, not {value!r}"
+    return None
+
+
 def parse(text: str, source: str = "<scenario>") -> Scenario:
     """Parse and check a scenario; raise InputError naming line and field."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(source, exc.lineno, None, f"not valid JSON: {exc.msg}") from None
+    data = _load_json(text, source)
     if not isinstance(data, dict):
         raise InputError(source, 1, None, "a scenario is a JSON object with a 'steps' list")
-    unknown_top = set(data) - {"name", "description", "steps", "drop_assumptions"}
+    unknown_top = set(data) - {*TOP_FIELDS, "steps", "drop_assumptions"}
     if unknown_top:
         raise InputError(source, 1, sorted(unknown_top)[0], "unknown top-level field")
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise InputError(source, 1, "steps", "must be a non-empty list of step objects")
-    for key in ("name", "description"):
-        if key in data and not isinstance(data[key], str):
-            raise InputError(source, 1, key, "must be a string")
+    if len(raw_steps) > MAX_STEPS:
+        raise InputError(source, 1, "steps", f"more than {MAX_STEPS} steps")
+    for key, spec in TOP_FIELDS.items():
+        if key in data:
+            problem = _check_value(data[key], spec)
+            if problem is not None:
+                raise InputError(source, 1, key, problem)
     lines = _step_lines(text)
     steps: list[Step] = []
     for index, raw in enumerate(raw_steps):
@@ -207,17 +408,14 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
     if first.kind != "init":
         raise InputError(source, first.line, "do", "the first step must be 'init'")
     n = first.fields["nodes"]
-    if not 2 <= n <= 9:
-        raise InputError(source, first.line, "nodes", f"must be between 2 and 9, not {n}")
     mode = first.get("mode", "async")
-    if mode not in ("async", "sync"):
-        raise InputError(source, first.line, "mode", f"must be 'async' or 'sync', not {mode!r}")
     dropped = _dropped_assumptions(data.get("drop_assumptions", []), source)
     names = tuple(f"n{i}" for i in range(n))
+    known_errors = error_names()
     for step in steps[1:]:
         if step.kind == "init":
             raise InputError(source, step.line, "do", "'init' may appear only once, first")
-        _check_step_values(step, names, source)
+        _check_step_values(step, names, known_errors, source)
     return Scenario(
         name=str(data.get("name", source)),
         description=str(data.get("description", "")),
@@ -254,30 +452,40 @@ def _parse_step(raw: Any, index: int, line: int, source: str) -> Step:
         raise InputError(source, line, "do", "every step needs 'do' (the step kind)")
     if kind not in STEP_KINDS:
         known = ", ".join(STEP_KINDS)
-        raise InputError(source, line, "do", f"unknown step kind {kind!r} (known: {known})")
+        shown = kind if len(kind) <= MAX_NAME_LENGTH else kind[:MAX_NAME_LENGTH] + "..."
+        raise InputError(source, line, "do", f"unknown step kind {shown!r} (known: {known})")
     allowed = {**STEP_KINDS[kind], **COMMON_FIELDS}
     for name, value in raw.items():
         if name not in allowed:
-            raise InputError(source, line, name, f"not a field of a '{kind}' step")
-        if not _check_type(value, allowed[name]):
-            raise InputError(source, line, name, f"must be {_type_name(allowed[name].types)}")
+            shown = name if len(name) <= MAX_NAME_LENGTH else name[:MAX_NAME_LENGTH] + "..."
+            raise InputError(source, line, shown, f"not a field of a '{kind}' step")
+        problem = _check_value(value, allowed[name])
+        if problem is not None:
+            raise InputError(source, line, name, problem)
     for name, spec in allowed.items():
         if spec.required and name not in raw:
             raise InputError(source, line, name, f"required by a '{kind}' step")
     return Step(kind=kind, fields=dict(raw), line=line, index=index)
 
 
-def _check_step_values(step: Step, names: tuple[str, ...], source: str) -> None:
+def _check_step_values(
+    step: Step, names: tuple[str, ...], known_errors: tuple[str, ...], source: str
+) -> None:
     for key in NODE_FIELDS:
         value = step.get(key)
         if value is not None and value not in names:
             raise InputError(
                 source, step.line, key, f"unknown node {value!r} (known nodes: {', '.join(names)})"
             )
-    for key in ("count", "bytes"):
-        value = step.get(key)
-        if value is not None and value < 1:
-            raise InputError(source, step.line, key, "must be at least 1")
+    expected = step.expect_error
+    if expected is not None and expected not in known_errors:
+        raise InputError(
+            source,
+            step.line,
+            "expect_error",
+            f"{expected!r} is not an error a step can be refused with "
+            f"(known: {', '.join(known_errors)})",
+        )
     if step.kind == "crash" and step.get("at") is not None:
         from baton.failpoints import FAILPOINTS
 
@@ -288,8 +496,6 @@ def _check_step_values(step: Step, names: tuple[str, ...], source: str) -> None:
                 "at",
                 f"unknown failpoint {step.get('at')!r} (known: {', '.join(FAILPOINTS)})",
             )
-    if step.kind == "request" and step.get("mvcc", "Preserved") not in MVCC_VALUES:
-        raise InputError(source, step.line, "mvcc", f"must be one of {', '.join(MVCC_VALUES)}")
     if step.kind == "expect":
         keys = set(step.fields) - set(COMMON_FIELDS)
         if not keys - {"node"}:
@@ -303,13 +509,102 @@ def _check_step_values(step: Step, names: tuple[str, ...], source: str) -> None:
 def load(path: str) -> Scenario:
     """Read and parse a scenario file; an unreadable file is an InputError too."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InputError(path, None, None, f"cannot read: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise InputError(path, None, None, f"larger than {MAX_BYTES} bytes; not a scenario")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(path, None, None, "not UTF-8 text") from None
     return parse(text, path)
+
+
+# --- the JSON Schema ---------------------------------------------------------------------
+
+
+def _field_schema(spec: FieldSpec) -> dict[str, Any]:
+    kinds = {int: "integer", str: "string", bool: "boolean"}
+    types = [kinds[t] for t in spec.types]
+    out: dict[str, Any] = {"type": types[0] if len(types) == 1 else types}
+    if spec.description:
+        out["description"] = spec.description
+    if str in spec.types:
+        out["maxLength"] = spec.max_length
+        if spec.choices:
+            out["enum"] = list(spec.choices)
+    if int in spec.types:
+        if spec.minimum is not None:
+            out["minimum"] = spec.minimum
+        if spec.maximum is not None:
+            out["maximum"] = spec.maximum
+    return out
+
+
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file, generated from :data:`STEP_KINDS`.
+
+    Structure, types and bounds only: which nodes exist (from ``init``), which
+    failpoints and error names are known, and the rules that join steps
+    (``init`` first and once) are checked by the parser, which names the line.
+    """
+    step_variants: list[dict[str, Any]] = []
+    for kind, fields in STEP_KINDS.items():
+        properties = {name: _field_schema(spec) for name, spec in COMMON_FIELDS.items()}
+        properties["do"] = {"const": kind}
+        properties.update({name: _field_schema(spec) for name, spec in fields.items()})
+        required = ["do", *(name for name, spec in fields.items() if spec.required)]
+        step_variants.append(
+            {
+                "if": {"properties": {"do": {"const": kind}}, "required": ["do"]},
+                "then": {
+                    "properties": properties,
+                    "required": required,
+                    "additionalProperties": False,
+                },
+            }
+        )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://baton.invalid/schemas/scenario.schema.json",
+        "title": "Baton scenario (baton run SCENARIO)",
+        "description": (
+            "A cluster's story as data: 'init' first, then steps run against real node "
+            "directories. Node names, failpoints, expect_error names and step order are "
+            "checked by 'baton run', which names the line. See docs/runtime.md."
+        ),
+        "type": "object",
+        "properties": {
+            **{name: _field_schema(spec) for name, spec in TOP_FIELDS.items()},
+            "drop_assumptions": {
+                "type": "array",
+                "items": {"type": "string"},
+                "uniqueItems": True,
+                "description": (
+                    "spec assumptions the runtime stops enforcing, for a demonstration; "
+                    "each must be droppable (baton.controller.DROPPABLE_ASSUMPTIONS)"
+                ),
+            },
+            "steps": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_STEPS,
+                "items": {"$ref": "#/$defs/step"},
+            },
+        },
+        "required": ["steps"],
+        "additionalProperties": False,
+        "$defs": {
+            "step": {
+                "type": "object",
+                "properties": {"do": {"enum": list(STEP_KINDS)}},
+                "required": ["do"],
+                "allOf": step_variants,
+            }
+        },
+    }
 
 
 # --- execution -------------------------------------------------------------------------

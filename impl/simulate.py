@@ -1,4 +1,4 @@
-"""Deterministic seeded cluster simulation (RELIABILITY.md, plan items 10 and 11).
+"""Deterministic seeded cluster simulation: many faulty runs, each checked as it goes.
 
 One thread drives the pure core (:mod:`baton.core`) for 3 to 5 nodes inside a
 simulated world, in the style of FoundationDB's simulator and TigerBeetle's
@@ -29,8 +29,8 @@ The operator is *truthful* by default: it forces only while its assertion
 assumption. ``untruthful=True`` drops it, and some seed then shows the
 counterexample (two writable nodes, P6-A1).
 
-After every step the run checks "nothing lost" as RELIABILITY.md item 11
-defines it (:func:`nothing_lost_violations`) and the P6 cluster properties
+After every step the run checks "nothing lost" (docs/testing.md defines it;
+:func:`nothing_lost_violations`) (:func:`nothing_lost_violations`) and the P6 cluster properties
 (:func:`p6_violations`, fast Python twins of ``baton.spec.properties``
 that tests cross-check against the Z3 predicates). The first violation
 stops the run. The trace is written in the oracle's format v1
@@ -201,7 +201,7 @@ class Ledger:
     """The simulation's own record of what clients were told and what disks said.
 
     Kept from the effects the shell performs, independently of the core's ghost
-    state, so "nothing lost" (RELIABILITY.md item 11) is checked against what
+    state, so "nothing lost" is checked against what
     was *acknowledged*, not against what the core believes.
     """
 
@@ -221,7 +221,7 @@ def nothing_lost_violations(
     effects: tuple[core.Effect, ...],
     ledger: Ledger,
 ) -> list[str]:
-    """Check RELIABILITY.md item 11 across one step, updating ``ledger``.
+    """Check "nothing lost" across one step, updating ``ledger``.
 
     * an acknowledgement means the write is fsynced in the WAL of the
       authority of its epoch: AckClients names a writable node whose durable
@@ -853,12 +853,23 @@ def simulate(cfg: SimConfig) -> SimResult:
     return Simulation(cfg).run()
 
 
+def _seed(text: str, what: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{what} {text.strip()!r} is not a whole number") from None
+    if value < 0:
+        raise ValueError(f"{what} {value} is negative; seeds are 0 or more")
+    return value
+
+
 def parse_seeds(text: str) -> range:
-    """``A..B`` (inclusive) or a single seed."""
+    """``A..B`` (inclusive) or a single seed; ValueError says what is wrong, in words."""
     if ".." in text:
         a, b = text.split("..", 1)
-        lo, hi = int(a), int(b)
+        lo, hi = _seed(a, "first seed"), _seed(b, "last seed")
         if hi < lo:
-            raise ValueError(f"empty seed range {text!r}")
+            raise ValueError(f"empty seed range {text!r}: the last seed is below the first")
         return range(lo, hi + 1)
-    return range(int(text), int(text) + 1)
+    seed = _seed(text, "seed")
+    return range(seed, seed + 1)

@@ -52,8 +52,8 @@ import pytest  # noqa: E402 - appended section (simulation coverage), kept self-
 
 
 class _SimulationCoverageReport:
-    """Prints what the lockstep machine and the simulation exercised (RELIABILITY.md
-    items 10-11): distinct lifecycle transitions, denial reasons and crash points."""
+    """Prints what the lockstep machine and the simulation exercised (see
+    docs/testing.md): distinct lifecycle transitions, denial reasons and crash points."""
 
     def pytest_terminal_summary(self, terminalreporter):  # type: ignore[no-untyped-def]
         import sys

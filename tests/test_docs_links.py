@@ -4,13 +4,18 @@ Every invariant of the catalogue (baton.spec.invariants) has an entry; every
 dotted name it cites for the spec and the runtime resolves to a real object;
 every ``tests/FILE.py::name`` it cites is a function or class defined in that
 file. Also: the lifecycle diagram the docs draw has an arrow for every
-transition of the spec's relation (P6-D2) and a box for every state.
+transition of the spec's relation (P6-D2) and a box for every state; the
+assumption pages agree with their counterexamples; the published report is
+read through one accessor and marked stale when the model changed; invariant
+pages link their tests; nothing in the repository cites notes it does not
+contain.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -95,7 +100,7 @@ def test_stale_counterexamples_are_flagged(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "counterexamples").mkdir()
     (tmp_path / "counterexamples" / "stamp.json").write_text('{"model_sha256": "0"}')
     monkeypatch.setattr(baton_docs, "DATA", tmp_path)
-    page = baton_docs._assumptions_rst(cluster)
+    page = baton_docs._assumptions_rst(cluster, None)
     assert "**STALE.**" in page
     assert all(f"No committed counterexample for ``{a.name}``" in page for a in cluster.ASSUMPTIONS)
 
@@ -108,3 +113,102 @@ def test_committed_counterexamples_cover_every_assumption() -> None:
     for assumption in cluster.ASSUMPTIONS:
         text = (folder / f"{assumption.name}.txt").read_text(encoding="utf-8")
         assert "violates P6-" in text and "Caught" in text
+
+
+def test_assumption_pages_agree_with_their_counterexamples() -> None:
+    """Each assumption's page lists, as broken, what its own counterexample violates
+    (fenced_restart's counterexample violates P6-A3, so its page says P6-A3)."""
+    from baton.spec import cluster
+
+    page = baton_docs._assumptions_rst(cluster, None)
+    evidence = baton_docs.assumption_evidence(cluster, None)
+    folder = ROOT / "docs" / "_data" / "counterexamples"
+    for assumption in cluster.ASSUMPTIONS:
+        text = (folder / f"{assumption.name}.txt").read_text(encoding="utf-8")
+        violated = baton_docs._counterexample_violates(text)
+        assert violated, f"{assumption.name}: the counterexample names no property"
+        for pid in violated:
+            assert evidence[assumption.name][pid] == "the counterexample below violates it"
+        section = page.split(f"``{assumption.name}``", 1)[1]
+        assert f":doc:`/invariants/{violated[0]}`: the counterexample below violates it" in section
+
+
+def test_counterexample_header_parsing() -> None:
+    header = "Counterexample (N=2 async drop:x): 9 steps, violates P6-A3, P6-S1\n\n  0. ..."
+    assert baton_docs._counterexample_violates(header) == ["P6-A3", "P6-S1"]
+    assert baton_docs._counterexample_violates("no header here") == []
+
+
+def test_result_kind_reads_the_current_and_a_renamed_field() -> None:
+    assert baton_docs.result_kind({"result": "proven", "passed": True}) == "proven"
+    assert baton_docs.result_kind({"result_kind": "caught", "result": "x"}) == "caught"
+    assert baton_docs.result_kind({"kind": "reachable"}) == "reachable"
+    assert baton_docs.result_kind({"result": {"kind": "witnessed"}}) == "witnessed"
+    assert baton_docs.result_kind({"passed": False}) == "failed"
+    assert baton_docs.row_passed({"status": "ok"}) and not baton_docs.row_passed({"passed": False})
+
+
+def test_published_report_is_marked_stale_unless_its_digest_matches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(baton_docs, "DATA", tmp_path)
+    assert baton_docs.load_published_report() is None
+    report = {"mode": "full", "passed": True, "obligations": [{"name": "a.b", "passed": True}]}
+    (tmp_path / "verify-full.json").write_text(json.dumps(report))
+    (tmp_path / "verify-full.meta.json").write_text(json.dumps({"report_sha256": "0"}))
+    stale = baton_docs.load_published_report()
+    assert stale is not None and stale.label == "full" and stale.stale
+    meta = {"report_sha256": baton_docs.report_digest(), "generated": "today"}
+    (tmp_path / "verify-full.meta.json").write_text(json.dumps(meta))
+    current = baton_docs.load_published_report()
+    assert current is not None and not current.stale and "today" in current.source
+    heading = "\n".join(baton_docs._report_heading(stale))
+    assert "the full run" in heading and "**STALE.**" in heading
+
+
+def test_quick_report_is_labelled_as_the_quick_subset() -> None:
+    report = baton_docs.Report(
+        {"mode": "quick", "passed": True, "obligations": []}, "quick", "x", False
+    )
+    assert "the quick subset (``--quick``), not the full run" in "\n".join(
+        baton_docs._report_heading(report)
+    )
+
+
+def test_invariant_pages_link_their_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests are links (:ref:) to generated pages that define those labels."""
+    monkeypatch.setattr(baton_docs, "GEN", tmp_path / "_gen")
+    baton_docs.gen_invariants(None)
+    page = (tmp_path / "invariants" / "P6-S1.rst").read_text()
+    ref = INVARIANT_MAP["P6-S1"].tests[0]
+    label = baton_docs._test_label(ref)
+    assert f":ref:`{ref} <{label}>`" in page
+    test_page = (
+        tmp_path / "invariants" / "tests" / f"{Path(ref.split('::')[0]).stem}.rst"
+    ).read_text()
+    assert f".. _{label}:" in test_page and ":pyobject:" in test_page
+
+
+NOTES_NOT_IN_THE_REPOSITORY = ("DESIGN.md", "STYLE.md", "RELIABILITY.md")
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="other parts of the tree (spec/, proofs/, several impl/ and docs/ files) are "
+    "rewritten on their own branches; passes once those are merged",
+)
+def test_nothing_cites_notes_that_are_not_in_the_repository() -> None:
+    import subprocess
+
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    offenders = []
+    for rel in tracked:
+        path = ROOT / rel
+        if rel == "tests/test_docs_links.py" or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if any(name in text for name in NOTES_NOT_IN_THE_REPOSITORY) or "issue item" in text:
+            offenders.append(rel)
+    assert offenders == [], offenders

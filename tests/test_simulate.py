@@ -1,13 +1,14 @@
 """The deterministic seeded cluster simulation (impl/simulate.py, ``baton simulate``).
 
-Covers RELIABILITY.md item 10 (same seed -> same trace bytes; many seeds in
-CI; a failing seed prints the command that replays it) and item 11 ("nothing
-lost": every acknowledged write survives every crash and failover at its LSN,
-one authority per epoch, epochs never go backwards, no acknowledgement in an
-older epoch than one seen), plus the P6 cluster properties P6-A1, P6-A2,
-P6-A3, P6-S1, P6-S2, P6-F2, P6-F3 through fast Python twins that are
-cross-checked here against the spec's Z3 predicates. The oracle (``baton
-check``) judges simulation traces independently. Every runtime mutant of
+Covers determinism (same seed -> same trace bytes; many seeds in CI; a
+failing seed prints the command that replays it) and "nothing lost" (as
+docs/testing.md defines it: every acknowledged write survives every crash
+and failover at its LSN, one authority per epoch, epochs never go
+backwards, no acknowledgement in an older epoch than one seen), plus the P6
+cluster properties P6-A1, P6-A2, P6-A3, P6-S1, P6-S2, P6-F2, P6-F3
+through fast Python twins that are cross-checked here against the spec's
+Z3 predicates. The oracle (``baton check``) judges simulation traces
+independently. Every runtime mutant of
 :data:`baton.simulate.MUTANTS`, and dropping the ``force_is_truthful``
 assumption, must make some seed fail.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from pathlib import Path
 
 import pytest
 from baton import core, oracle, trace
@@ -37,7 +39,7 @@ CI_SEEDS = range(0, 300)
 
 
 def test_same_seed_gives_byte_identical_trace() -> None:
-    """RELIABILITY.md item 10: a seed replays a run exactly (trace bytes and sha256)."""
+    """Determinism: a seed replays a run exactly (trace bytes and sha256)."""
     a = simulate(SimConfig(seed=11, nodes=4))
     b = simulate(SimConfig(seed=11, nodes=4))
     assert a.trace == b.trace and a.log == b.log
@@ -47,7 +49,7 @@ def test_same_seed_gives_byte_identical_trace() -> None:
 
 @pytest.mark.parametrize("nodes", [3, 4, 5])
 def test_ci_seeds_keep_every_property(nodes: int) -> None:
-    """Items 10-11 and P6-A1..P6-F3: a hundred seeds per cluster size, none fails."""
+    """Nothing lost and P6-A1..P6-F3: a hundred seeds per cluster size, none fails."""
     failures = []
     for seed in CI_SEEDS[(nodes - 3) * 100 : (nodes - 2) * 100]:
         result = simulate(SimConfig(seed=seed, nodes=nodes))
@@ -69,7 +71,7 @@ def test_ci_seeds_exercise_the_protocol() -> None:
         denials |= result.denials
         points |= result.crash_points
         modes.add(result.config.mode)
-    assert len(transitions) == 9  # the lifecycle's 9 transitions (DESIGN.md)
+    assert len(transitions) == 9  # the lifecycle's 9 transitions (docs/design.md)
     assert {"primary_active", "force_cannot_override_active_primary"} <= denials
     assert "duplicate_request" in denials
     for op in core.MARKER_OPS:
@@ -142,7 +144,7 @@ def test_untruthful_operator_breaks_single_authority_the_truthful_one_does_not()
 
 
 def test_nothing_lost_catches_an_acknowledged_write_missing_after_failover() -> None:
-    """Item 11: a writable node without an acknowledged write is reported, at its LSN."""
+    """Nothing lost: a writable node without an acknowledged write is reported, at its LSN."""
     s = core.initial_state(3)
     ledger = Ledger()
     s1, effects = core.step(s, core.Write(0))
@@ -161,7 +163,7 @@ def test_nothing_lost_catches_an_acknowledged_write_missing_after_failover() -> 
 
 
 def test_nothing_lost_catches_epochs_going_backwards_and_two_authorities() -> None:
-    """Item 11: an epoch that goes backwards on disk, two authorities in one epoch."""
+    """Nothing lost: an epoch that goes backwards on disk, two authorities in one epoch."""
     ledger = Ledger(durable_epoch={1: 3})
     s = core.initial_state(3)
     effects = (core.PersistMarker(1, "Replica", 2),)
@@ -192,7 +194,7 @@ def test_the_network_drops_partitions_and_the_log_shows_it() -> None:
 
 
 def test_disk_mode_seeds_keep_every_property_and_replay() -> None:
-    """Item 10 on the simulated disk: crashes are power cuts that keep any journaled-Linux
+    """Determinism on the simulated disk: crashes are power cuts that keep any journaled-Linux
     crash state; every restart's recovery equals the model; nothing lost; same seed, same
     trace; the oracle accepts the traces."""
     failures = []
@@ -210,7 +212,7 @@ def test_disk_mode_seeds_keep_every_property_and_replay() -> None:
 def test_disk_mode_catches_a_dropped_marker_directory_fsync(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """P6-F2 / item 11: if the marker's directory fsync is skipped, a power cut after a
+    """P6-F2 / nothing lost: if the marker's directory fsync is skipped, a power cut after a
     'completed' promotion can bring the old marker back; some seed shows it."""
     from baton import node as node_module
 
@@ -239,3 +241,29 @@ def test_disk_mode_catches_a_dropped_marker_directory_fsync(
 def test_disk_mode_refuses_mutants() -> None:
     """Mutants wrap the pure core; with the shell they would test nothing: usage error."""
     assert main(["simulate", "--seed", "1", "--disk", "sim", "--mutant", "no_epoch_bump"]) == 2
+
+
+def test_junit_and_json_have_one_case_per_seed(tmp_path: Path) -> None:
+    """CI output: --junit writes one test case per seed (a failing seed carries its
+    violation and replay command), --json the same runs; the exit status says it."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    from baton.cli import main
+
+    junit, report = tmp_path / "sim.xml", tmp_path / "sim.json"
+    argv = ["simulate", "--seeds", "13..14", "--mutant", "restart_keeps_authority"]
+    assert main([*argv, "--junit", str(junit), "--json", str(report)]) == 1
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert set(cases) == {"seed 13", "seed 14"}
+    failure = cases["seed 14"].find("failure")
+    assert failure is not None and failure.text is not None
+    assert "P6-A3" in failure.text and "replay: baton simulate --seed 14" in failure.text
+    assert cases["seed 13"].find("failure") is None
+    data = json.loads(report.read_text())
+    assert (data["runs"], data["failed"], data["ok"]) == (2, 1, False)
+    assert [run["seed"] for run in data["seeds"]] == [13, 14]
+    assert data["seeds"][1]["replay"].startswith("baton simulate --seed 14")

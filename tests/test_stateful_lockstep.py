@@ -1,6 +1,6 @@
 """Model-vs-runtime lockstep: hypothesis drives the runtime on disk, the spec judges each step.
 
-Covers (RELIABILITY.md item 10-11, STYLE.md pattern "Hypothesis stateful"):
+Covers (model-vs-real stateful testing; docs/testing.md):
 every cluster action of ``baton.core`` -- client writes (sync and async
 mode), acks, replication and divergence, crashes of any node between steps
 and at every failpoint (``marker.*``, ``wal.*``), restarts, reinstatement,

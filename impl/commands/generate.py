@@ -3,13 +3,21 @@
 The transition relation of ``baton.spec.lifecycle`` is enumerated with Z3
 (model enumeration with blocking clauses) and written as plain data: the
 states, the events and a ``(state, event) -> next_state`` dict. The runtime
-decides lifecycle legality from that table only (STYLE.md, pattern 4).
-CI runs ``--check``: any drift between the file and the spec fails.
+decides lifecycle legality from that table only: no hand-written copy of the
+relation exists to drift from it. CI runs ``--check``: any drift between the
+file and the spec fails.
+
+Rewriting the table is a job for a source checkout (an editable install); an
+installed package is never rewritten in place -- use --check or --output there.
 
 Examples:
-  baton generate            # rewrite impl/_table.py from the spec
+  baton generate            # rewrite impl/_table.py from the spec (in a checkout)
   baton generate --check    # exit 1 with a unified diff if the file drifted
   baton generate --output /tmp/table.py
+
+exit status: 0 written or up to date, 1 drift (--check), 2 bad usage or an
+unwritable output path (checked before the spec is enumerated), 3 internal
+error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,6 +27,9 @@ import difflib
 import json
 import sys
 from pathlib import Path
+
+from baton.errors import UsageError
+from baton.output import check_output_path
 
 HEADER = '''\
 """The promotion lifecycle table: GENERATED, DO NOT EDIT.
@@ -31,9 +42,36 @@ runtime's lifecycle machine (baton.lifecycle) decides legality from it.
 '''
 
 
+def package_dir() -> Path:
+    """The directory of the ``baton`` package: impl/ in a checkout, .../baton when installed."""
+    return Path(__file__).resolve().parent.parent
+
+
 def default_path() -> Path:
     """impl/_table.py next to this package (the source tree when installed editable)."""
-    return Path(__file__).resolve().parent.parent / "_table.py"
+    return package_dir() / "_table.py"
+
+
+def is_checkout() -> bool:
+    """Whether the package runs from a source checkout (impl/ beside pyproject.toml)."""
+    pkg = package_dir()
+    return pkg.name == "impl" and (pkg.parent / "pyproject.toml").is_file()
+
+
+def refuse_installed_package(path: Path) -> None:
+    """UsageError if ``path`` is inside an installed (non-checkout) baton package."""
+    if is_checkout():
+        return
+    pkg = package_dir()
+    target = path.resolve()
+    if target == pkg or pkg in target.parents:
+        raise UsageError(
+            f"refusing to rewrite {target}: it is inside the installed baton package. "
+            "'baton generate' regenerates impl/_table.py in a source checkout "
+            "(git clone the repository, pip install -e ., then baton generate there); "
+            "here, 'baton generate --check' compares the installed table with the spec "
+            "and 'baton generate --output FILE' writes the table elsewhere"
+        )
 
 
 def _q(name: str) -> str:
@@ -97,6 +135,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path: Path = args.output or default_path()
+    if not args.check:
+        # Before the spec is enumerated: where the table would go must be writable.
+        refuse_installed_package(path)
+        check_output_path(path)
     if args.check:
         diff = drift(path)
         if diff:

@@ -25,6 +25,7 @@ SCHEMAS: dict[str, str] = {
     "verdict": "verdict.schema.json",
     "vectors": "vectors.schema.json",
     "report": "report.schema.json",
+    "scenario": "scenario.schema.json",
 }
 
 

@@ -1,4 +1,4 @@
-"""Run the deterministic seeded cluster simulation (RELIABILITY.md items 10, 11).
+"""Run the deterministic seeded cluster simulation.
 
 One thread drives the pure core for 3 to 5 nodes with a simulated clock, a
 network that drops, duplicates, delays and reorders messages and partitions
@@ -11,21 +11,40 @@ examples:
   baton simulate --seed 7                       one run, summary and trace sha256
   baton simulate --seed 7 --steps 500 --nodes 5 --trace run.jsonl
   baton simulate --seeds 0..999                 many runs, one summary line
+  baton simulate --seeds 0..99 --junit sim.xml  one JUnit test case per seed, for CI
+  baton simulate --seeds 0..99 --json -         the runs as JSON on standard output
   baton simulate --seeds 0..99 --disk sim       the runtime shell on simulated disks
   baton simulate --seed 3 --log                 print the run's event log
   baton simulate --seeds 0..200 --untruthful-operator   the force_is_truthful counterexample
   baton simulate --seeds 0..200 --mutant restart_keeps_authority   a broken runtime is caught
 
-exit status: 0 every run kept every property, 1 a run broke one, 2 bad usage.
+With --json on standard output the human summary goes to standard error.
+
+exit status: 0 every run kept every property, 1 a run broke one, 2 bad usage
+or an unwritable output path (checked before the first run), 3 internal
+error, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from typing import Any
 
-from baton.cli import UsageError
-from baton.simulate import MUTANTS, SimConfig, parse_seeds, simulate
+from baton.errors import UsageError
+from baton.output import (
+    STDOUT,
+    JUnitCase,
+    add_output_args,
+    console,
+    emit_json,
+    write_junit,
+)
+from baton.simulate import MUTANTS, SimConfig, SimResult, parse_seeds, simulate
+
+# Checked by baton.cli before run() starts (with --json and --junit).
+OUTPUT_OPTIONS = ("trace",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,58 +72,158 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--trace", metavar="FILE", help="write the run's trace (one seed only)")
     parser.add_argument("--log", action="store_true", help="print the run's event log")
+    add_output_args(parser, junit=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    if not 3 <= args.nodes <= 5:
-        raise UsageError("--nodes must be 3, 4 or 5")
-    if args.steps < 1:
-        raise UsageError("--steps must be at least 1")
+def _seeds(args: argparse.Namespace) -> range:
+    if args.seeds is None:
+        seed = 0 if args.seed is None else args.seed
+        if seed < 0:
+            raise UsageError(f"--seed {seed} is negative; seeds are 0 or more")
+        return range(seed, seed + 1)
     try:
-        seeds = (
-            parse_seeds(args.seeds) if args.seeds else range(args.seed or 0, (args.seed or 0) + 1)
-        )
+        return parse_seeds(args.seeds)
     except ValueError as exc:
-        raise UsageError(f"--seeds: {exc}") from exc
+        raise UsageError(f"--seeds {args.seeds!r}: {exc} (expected A..B, e.g. 0..99)") from None
+
+
+def _validate(args: argparse.Namespace) -> range:
+    """Every usage error and unwritable output, before the first run starts."""
+    if not 3 <= args.nodes <= 5:
+        raise UsageError(f"--nodes {args.nodes}: the cluster size must be 3, 4 or 5")
+    if args.steps < 1:
+        raise UsageError(f"--steps {args.steps}: must be at least 1")
+    seeds = _seeds(args)
     if args.disk == "sim" and args.mutant:
         raise UsageError("--mutant wraps the pure core: run it without --disk sim")
     if args.trace and len(seeds) != 1:
         raise UsageError("--trace needs a single --seed")
+    machine_on_stdout = [o for o in ("json", "junit") if getattr(args, o) == STDOUT]
+    if args.trace == STDOUT:
+        machine_on_stdout.append("trace")
+    if len(machine_on_stdout) > 1:
+        raise UsageError(
+            "only one of " + ", ".join(f"--{o}" for o in machine_on_stdout) + " can use stdout"
+        )
+    return seeds
+
+
+def _run_record(result: SimResult, seconds: float) -> dict[str, Any]:
+    return {
+        "seed": result.config.seed,
+        "ok": result.ok,
+        "mode": result.config.mode,
+        "ticks": result.steps_run,
+        "trace_sha256": result.sha256,
+        "violation": result.violation,
+        "replay": result.replay_command(),
+        "seconds": round(seconds, 3),
+    }
+
+
+def _progress(seeds: range, err: Any) -> Any:
+    """A live progress bar on a terminal for many seeds; nothing otherwise."""
+    from contextlib import nullcontext
+
+    if len(seeds) < 2 or not err.is_terminal:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.text import Text
+
+    seeds = _validate(args)
+    # Standard output belongs to a machine document when one is written there.
+    machine_on_stdout = STDOUT in (args.json, args.junit, args.trace)
+    human = sys.stderr if machine_on_stdout else sys.stdout
+    out, err = console(human), console(sys.stderr)
     failed = 0
     transitions: set[str] = set()
     denials: set[str] = set()
     crash_points: set[str] = set()
-    for seed in seeds:
-        cfg = SimConfig(
-            seed=seed,
-            steps=args.steps,
-            nodes=args.nodes,
-            mode=args.mode,
-            untruthful=args.untruthful_operator,
-            mutant=args.mutant,
-            disk=args.disk,
-        )
-        result = simulate(cfg)
-        transitions |= result.transitions
-        denials |= result.denials
-        crash_points |= result.crash_points
-        if args.log:
-            print("\n".join(result.log))
-        if args.trace:
-            with open(args.trace, "w", encoding="utf-8") as out:
-                out.write(result.trace)
-        if len(seeds) == 1:
-            status = "ok" if result.ok else "FAILED"
-            print(
-                f"seed {seed}: {status}, mode {result.config.mode}, {result.steps_run} ticks, "
-                f"trace sha256 {result.sha256}"
+    records: list[dict[str, Any]] = []
+    cases: list[JUnitCase] = []
+    with _progress(seeds, err) as progress:
+        task = progress.add_task("simulating", total=len(seeds)) if progress else None
+        for seed in seeds:
+            cfg = SimConfig(
+                seed=seed,
+                steps=args.steps,
+                nodes=args.nodes,
+                mode=args.mode,
+                untruthful=args.untruthful_operator,
+                mutant=args.mutant,
+                disk=args.disk,
             )
-        if not result.ok:
-            failed += 1
-            print(f"seed {seed} FAILED: {result.violation}", file=sys.stderr)
-            print(f"  replay: {result.replay_command()}", file=sys.stderr)
-    print(
+            started = time.perf_counter()
+            result = simulate(cfg)
+            seconds = time.perf_counter() - started
+            transitions |= result.transitions
+            denials |= result.denials
+            crash_points |= result.crash_points
+            records.append(_run_record(result, seconds))
+            cases.append(
+                JUnitCase(
+                    name=f"seed {seed}",
+                    classname="baton.simulate",
+                    time=seconds,
+                    failure=None
+                    if result.ok
+                    else f"{result.violation}\nreplay: {result.replay_command()}",
+                )
+            )
+            if args.log:
+                print("\n".join(result.log), file=human)
+            if args.trace:
+                if args.trace == STDOUT:
+                    sys.stdout.write(result.trace)
+                else:
+                    with open(args.trace, "w", encoding="utf-8") as trace_file:
+                        trace_file.write(result.trace)
+            if len(seeds) == 1:
+                line = Text(f"seed {seed}: ")
+                line.append("ok" if result.ok else "FAILED", "green" if result.ok else "bold red")
+                line.append(
+                    f", mode {result.config.mode}, {result.steps_run} ticks, "
+                    f"trace sha256 {result.sha256}"
+                )
+                out.print(line)
+            if not result.ok:
+                failed += 1
+                # Text, not markup: a violation may contain brackets ("[P6-S1]").
+                err.print(Text(f"seed {seed} FAILED: {result.violation}", style="red"))
+                err.print(Text(f"  replay: {result.replay_command()}"))
+            if progress is not None and task is not None:
+                progress.advance(task)
+    summary = (
         f"{len(seeds)} run(s), {failed} failed; exercised {len(transitions)} distinct "
         f"transitions, {len(denials)} denial reasons, {len(crash_points)} crash points"
     )
+    out.print(Text(summary, style="bold red" if failed else ""))
+    emit_json(
+        {
+            "ok": failed == 0,
+            "runs": len(seeds),
+            "failed": failed,
+            "coverage": {
+                "transitions": sorted(transitions),
+                "denial_reasons": sorted(denials),
+                "crash_points": sorted(crash_points),
+            },
+            "seeds": records,
+        },
+        args.json,
+    )
+    if args.junit is not None:
+        write_junit(args.junit, "baton simulate", cases)
     return 1 if failed else 0

@@ -7,25 +7,32 @@ applies them, and the properties come from the invariant catalogue.
 Examples:
   baton spec                      # everything, as text
   baton spec --section lifecycle  # just the transition table
-  baton spec --format json        # for machines
+  baton spec --json               # for machines (standard output; --json FILE to a file)
+
+exit status: 0 printed, 2 bad usage or an unwritable --json FILE, 3 internal error.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from baton.output import STDOUT, add_output_args, emit_json
 
 SECTIONS = ("lifecycle", "validation", "properties", "cluster")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text (default), or json: the same as --json - (kept for existing scripts)",
     )
     parser.add_argument(
         "--section", choices=SECTIONS, action="append", help="only these sections (repeatable)"
     )
+    add_output_args(parser, junit=False)
 
 
 def collect(sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
@@ -126,8 +133,11 @@ def render_text(data: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     sections = tuple(args.section) if args.section else SECTIONS
     data = collect(sections)
-    if args.format == "json":
-        print(json.dumps(data, indent=2))
-    else:
+    destination = args.json
+    if destination is None and args.format == "json":
+        destination = STDOUT
+    if destination is not None:
+        emit_json(data, destination)
+    if destination != STDOUT:
         print(render_text(data), end="")
     return 0

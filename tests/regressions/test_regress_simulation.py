@@ -1,15 +1,15 @@
-"""Regressions: failing seeds and shrunk failures, pasted as tests (RELIABILITY.md item 10).
+"""Regressions: failing seeds and shrunk failures, pasted as tests (every failing seed becomes one).
 
 Covers: the replay command of a failing seed reproduces it (a real bug found
 by tests/test_simulate.py: naming ``--mode`` skipped a random draw, so the
 "replay" ran a different simulation); the seeds on which each runtime mutant
 and the untruthful operator were first caught keep failing (P6-A1, P6-A3,
-P6-S1, item 11), and the same seeds pass on the real runtime; the shrunk
+P6-S1, nothing lost), and the same seeds pass on the real runtime; the shrunk
 lockstep sequence start(n=2) / request(1) / request(1) raises
 DuplicateRequest and changes neither the model nor the disk; seed 1192 on
 simulated disks, where a candidate shipped WAL entries tagged with an epoch
 whose marker was not yet durable -- a power cut then erased that epoch, yet
-the receivers had "seen" it (item 11's "seen epoch e+1" check fired on a
+the receivers had "seen" it (the "seen epoch e+1" check of nothing lost fired on a
 simulator bug, fixed in ``Simulation.ship``).
 
 If a deliberate change to the simulator shifts the random stream, re-pin the
@@ -41,7 +41,7 @@ Unknown status; the new marker lands while the old primary still writes (P6-A3/P
 
 @pytest.mark.parametrize("seed", range(0, 20))
 def test_naming_the_mode_replays_the_same_run(seed: int) -> None:
-    """Item 10: the printed replay command (which names --mode) gives the same trace."""
+    """Determinism: the printed replay command (which names --mode) gives the same trace."""
     first = simulate(SimConfig(seed=seed))
     replay = simulate(SimConfig(seed=seed, mode=first.config.mode))
     assert replay.sha256 == first.sha256
@@ -78,7 +78,7 @@ def test_shrunk_duplicate_request_on_the_same_candidate(tmp_path: Path) -> None:
 
 
 def test_seed_1192_candidate_does_not_leak_a_non_durable_epoch() -> None:
-    """Item 11: no node hears of an epoch before its marker is durable (seed 1192)."""
+    """Nothing lost: no node hears of an epoch before its marker is durable (seed 1192)."""
     cfg = SimConfig(seed=1192, steps=400, nodes=5, mode="sync", disk="sim")
     result = simulate(cfg)
     assert result.ok, result.violation
