@@ -35,6 +35,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import z3
@@ -373,6 +374,7 @@ def implication_groups(cfg: Config) -> list[QueryGroup]:
     ]
 
 
+@cache
 def query_groups(cfg: Config) -> list[QueryGroup]:
     """Every query of the proof for ``cfg``, in report order."""
     return [initiation_group(cfg), *consecution_groups(cfg), *implication_groups(cfg)]
@@ -469,11 +471,72 @@ def _counterexample(model: z3.ModelRef, group: QueryGroup) -> dict[str, Any]:
     return out
 
 
-def run_group(group: QueryGroup, timeout_ms: int = QUERY_TIMEOUT_MS) -> Result:
-    """Check the premise satisfiable, then each goal unsatisfiable against it."""
+def _small_model(solver: z3.Solver, group: QueryGroup, timeout_ms: int) -> z3.ModelRef:
+    """A counterexample with as few nodes and as small numbers as Z3 finds quickly.
+
+    Only runs once a goal is already satisfiable (a failure), so it costs the
+    passing proof nothing; falls back to the model at hand.
+    """
+    fallback = solver.model()
+    ints = [name for name, sort in pm.NODE_FIELD_SORTS if sort == z3.IntSort()]
+    s = group.pre
+
+    def small(bound: int) -> z3.BoolRef:
+        return z3.And(
+            forall(
+                1,
+                lambda x: z3.And(
+                    *[z3.And(s.field(n)(x) >= 0, s.field(n)(x) <= bound) for n in ints]
+                ),
+            ),
+            forall(1, lambda x: z3.And(s.lcp_ack(x) >= 0, s.lcp_ack(x) <= bound)),
+            s.alen >= 0,
+            s.alen <= bound,
+        )
+
+    for size in range(1, 5):
+        names = [pm.fresh_node("small") for _ in range(size)]
+        universe = forall(1, lambda x, names=names: z3.Or(*[x == k for k in names]))
+        for bound in (3, None):
+            solver.push()
+            solver.set("timeout", min(timeout_ms, 1_000))
+            solver.add(universe)
+            if bound is not None:
+                solver.add(small(bound))
+            found = solver.check() == z3.sat
+            model = solver.model() if found else None
+            solver.pop()
+            if model is not None:
+                return model
+    return fallback
+
+
+def run_group(
+    group: QueryGroup, timeout_ms: int = QUERY_TIMEOUT_MS, deadline: float | None = None
+) -> Result:
+    """Check the premise satisfiable, then each goal unsatisfiable against it.
+
+    ``deadline`` (a ``time.perf_counter()`` value) bounds the whole group: a
+    query never runs past it, and the checks it leaves undone fail.
+    """
     result = Result()
     solver = _solver(timeout_ms)
+
+    def within_budget(subject: str, goal: str | None) -> bool:
+        if deadline is None:
+            return True
+        remaining_ms = int((deadline - time.perf_counter()) * 1000)
+        if remaining_ms <= 0:
+            result.checks.append(
+                Check(group.kind, subject, goal, False, 0.0, "time budget of the obligation spent")
+            )
+            return False
+        solver.set("timeout", min(timeout_ms, remaining_ms))
+        return True
+
     solver.add(*group.premise)
+    if not within_budget(group.subject, None):
+        return result
     start = time.perf_counter()
     answer = _answer(solver)
     listed = group.kind == "consecution" and group.subject in DISABLED_ACTIONS
@@ -501,11 +564,16 @@ def run_group(group: QueryGroup, timeout_ms: int = QUERY_TIMEOUT_MS) -> Result:
         return result
     solver.add(*group.definitions)
     for goal in group.goals:
+        if not within_budget(group.subject, goal.name):
+            return result
         start = time.perf_counter()
         solver.push()
         solver.add(goal.negated)
         answer = _answer(solver)
-        model = _counterexample(solver.model(), group) if answer == "sat" else None
+        seconds = time.perf_counter() - start
+        model = None
+        if answer == "sat":
+            model = _counterexample(_small_model(solver, group, timeout_ms), group)
         solver.pop()
         if answer == "unsat":
             detail = "proven"
@@ -518,35 +586,49 @@ def run_group(group: QueryGroup, timeout_ms: int = QUERY_TIMEOUT_MS) -> Result:
         else:
             detail = f"Z3 answered {answer}: a failure, not a pass"
         result.checks.append(
-            Check(
-                group.kind,
-                group.subject,
-                goal.name,
-                answer == "unsat",
-                time.perf_counter() - start,
-                detail,
-                model,
-            )
+            Check(group.kind, group.subject, goal.name, answer == "unsat", seconds, detail, model)
         )
     return result
 
 
-def prove(cfg: Config, timeout_ms: int = QUERY_TIMEOUT_MS) -> Result:
-    """Initiation, consecution of every action, implication of every property."""
+def prove(
+    cfg: Config,
+    timeout_ms: int = QUERY_TIMEOUT_MS,
+    *,
+    kinds: tuple[str, ...] = ("initiation", "consecution", "implication"),
+    stop_at_first: bool = False,
+    budget_s: float | None = None,
+) -> Result:
+    """Initiation, consecution of every action, implication of every property.
+
+    ``kinds`` selects groups; ``stop_at_first`` ends at the first failed
+    group; ``budget_s`` bounds the whole run (what is left undone fails).
+    """
+    deadline = None if budget_s is None else time.perf_counter() + budget_s
     result = Result()
     for group in query_groups(cfg):
-        result.checks += run_group(group, timeout_ms).checks
+        if group.kind not in kinds:
+            continue
+        part = run_group(group, timeout_ms, deadline)
+        result.checks += part.checks
+        if stop_at_first and not part.passed:
+            break
     return result
 
 
-def check(cfg: Config, kind: str, subject: str, timeout_ms: int = QUERY_TIMEOUT_MS) -> Result:
-    """One group of the proof: ``initiation``, an action's ``consecution``, an ``implication``."""
-    if kind == "initiation":
-        return run_group(initiation_group(cfg), timeout_ms)
-    groups = consecution_groups(cfg) if kind == "consecution" else implication_groups(cfg)
-    for group in groups:
-        if group.subject == subject:
-            return run_group(group, timeout_ms)
+def check(
+    cfg: Config,
+    kind: str,
+    subject: str = "initial",
+    timeout_ms: int = QUERY_TIMEOUT_MS,
+    budget_s: float | None = None,
+) -> Result:
+    """One group of the proof: the ``initiation``, one action's ``consecution``, or
+    one property's ``implication``."""
+    deadline = None if budget_s is None else time.perf_counter() + budget_s
+    for group in query_groups(cfg):
+        if group.kind == kind and group.subject == subject:
+            return run_group(group, timeout_ms, deadline)
     raise KeyError(f"no {kind} check for {subject!r} in {cfg.label()}")
 
 
@@ -747,3 +829,171 @@ def cross_check(cfg: Config, timeout_ms: int = QUERY_TIMEOUT_MS) -> Result:
         theirs = per_n[name](cfg, big) if name in per_n else z3.BoolVal(True)
         equivalent("cross-check", f"lemma {name}", lemma(cfg, s, d), theirs, d.definition)
     return result
+
+
+# --- Obligations of ``baton verify`` --------------------------------------------
+
+OBLIGATION_BUDGET_S = 60.0
+"""Each obligation's total time budget; past it the undone checks fail."""
+
+EXPECTED_CATCH: dict[str, tuple[str, str]] = {
+    "allow_unknown_ack_bound": ("approve", "in-flight-shape"),
+    "allow_behind_candidate": ("approve", "in-flight-shape"),
+    "allow_divergent_history": ("approve", "in-flight-shape"),
+    "force_overrides_active": ("approve", "in-flight-shape"),
+    "rename_before_fsync": ("crash", "intact"),
+    "skip_dir_fsync": ("complete", "no-write-in-flight"),
+    "restart_keeps_authority": ("restart", "single-writer"),
+    "reinstate_during_attempt": ("reinstate", "in-flight-shape"),
+    "concurrent_attempts": ("request", "one-attempt"),
+    "retry_after_denial": ("retry", "request-count"),
+    "reuse_epoch": ("begin_transition", "in-flight-shape"),
+    "ack_before_standby": ("ack", "standby-holds-acked"),
+    "force_is_truthful": ("approve", "in-flight-shape"),
+    "fenced_restart": ("restart", "single-writer"),
+    "single_controller": ("reinstate", "in-flight-shape"),
+    "unavailable_is_accurate": ("approve", "in-flight-shape"),
+}
+"""For each mutant and dropped assumption: the action and lemma where the all-N proof breaks."""
+
+QUICK_CATCH = ("restart_keeps_authority",)
+
+
+def variant(name: str) -> Config:
+    """The configuration of a mutant or a dropped assumption (any N: the proof ignores it)."""
+    mode = "sync" if name == "ack_before_standby" else "async"
+    if name in cluster.ASSUMPTION_NAMES:
+        return Config(mode=mode, dropped=frozenset([name]))
+    return Config(mode=mode, mutant=name)
+
+
+def build_obligations(quick: bool) -> list[Any]:
+    """The obligations of the all-N proof, in report order (see :mod:`.obligations`)."""
+    from .obligations import Obligation
+
+    obs: list[Obligation] = []
+    every = tuple(pid for pid, _ in pm.PROPERTIES)
+
+    def add(
+        name: str, group: str, props: tuple[str, ...], method: str, desc: str, **kw: Any
+    ) -> None:
+        params = {"runner": "parametric_obligation", **kw}
+        obs.append(Obligation(name, group, props, method, desc, params))
+
+    for mode in cluster.MODES:
+        add(
+            f"parametric.{mode}.initiation",
+            "parametric",
+            every,
+            "z3-all-N",
+            "every N: initial states exist and satisfy each lemma",
+            mode=mode,
+            check="initiation",
+        )
+        add(
+            f"parametric.{mode}.consecution",
+            "parametric",
+            every,
+            "z3-all-N",
+            "every N: each action preserves each lemma (premises satisfiable)",
+            mode=mode,
+            check="consecution",
+        )
+        for pid in every:
+            add(
+                f"parametric.{mode}.implies.{pid}",
+                "parametric",
+                (pid,),
+                "z3-all-N",
+                f"every N: the invariant implies {pid}",
+                mode=mode,
+                check="implication",
+                property=pid,
+            )
+        add(
+            f"parametric.{mode}.fragment",
+            "parametric",
+            every,
+            "syntactic",
+            "every query is in the fragment where Z3's answers are complete",
+            mode=mode,
+            check="fragment",
+        )
+    for n in (2,) if quick else (2, 3):
+        for mode in cluster.MODES:
+            add(
+                f"parametric.cross-check.N{n}.{mode}",
+                "parametric",
+                every,
+                "z3-equivalence",
+                f"at N={n} the Node-sort model equals the cluster model "
+                "(initial, actions, properties, lemmas)",
+                n=n,
+                mode=mode,
+                check="cross-check",
+            )
+    for name in QUICK_CATCH if quick else tuple(EXPECTED_CATCH):
+        action, lemma = EXPECTED_CATCH[name]
+        kind = "assumption" if name in cluster.ASSUMPTION_NAMES else "mutant"
+        add(
+            f"parametric.{kind}.{name}",
+            kind,
+            every,
+            "z3-all-N",
+            f"the all-N proof fails for '{name}': {action} breaks {lemma}",
+            check="catch",
+            variant=name,
+        )
+    return obs
+
+
+def _summary(result: Result) -> str:
+    premises = [c for c in result.checks if c.kind == "premise"]
+    goals = [c for c in result.checks if c.kind != "premise"]
+    disabled = [c.subject for c in premises if "disabled" in c.detail]
+    parts = [f"{len(goals)} queries unsat"]
+    if premises:
+        parts.append(f"{len(premises) - len(disabled)} premises satisfiable")
+    if disabled:
+        parts.append(f"{', '.join(disabled)} disabled in every invariant state (reported)")
+    slowest = max(goals, key=lambda c: c.seconds, default=None)
+    if slowest is not None and len(goals) > 1:
+        parts.append(f"slowest {slowest.subject}/{slowest.goal} {slowest.seconds:.2f}s")
+    return "; ".join(parts)
+
+
+def run_obligation(ob: Any) -> Any:
+    """Run one obligation of :func:`build_obligations`; returns an ``Outcome``."""
+    from .obligations import Outcome
+
+    p = ob.params
+    kind = str(p["check"])
+    if kind == "catch":
+        name = str(p["variant"])
+        cfg = variant(name)
+        action, lemma = EXPECTED_CATCH[name]
+        first = check(cfg, "consecution", action)
+        if first.passed:  # not where expected: run the whole proof to say where
+            first = prove(cfg, stop_at_first=True, budget_s=OBLIGATION_BUDGET_S)
+        broken = first.failures()
+        if not broken:
+            return Outcome(False, "missed", f"the all-N proof holds for '{name}'")
+        where = broken[0]
+        caught = (where.subject, where.goal) == (action, lemma)
+        detail = f"{where.detail}" + ("" if caught else f" (expected: {action} breaks {lemma})")
+        return Outcome(caught, "caught" if caught else "missed", detail, where.model)
+    cfg = Config(n=int(p.get("n", 2)), mode=str(p["mode"]))
+    if kind == "fragment":
+        result = fragment_check(cfg)
+    elif kind == "cross-check":
+        result = cross_check(cfg)
+    elif kind == "implication":
+        result = check(cfg, kind, str(p["property"]), budget_s=OBLIGATION_BUDGET_S)
+    else:
+        result = prove(cfg, kinds=(kind,), budget_s=OBLIGATION_BUDGET_S)
+    if result.passed:
+        detail = result.checks[0].detail if kind in ("fragment",) else _summary(result)
+        return Outcome(True, "proven", detail)
+    bad = result.failures()[0]
+    more = f" (+{len(result.failures()) - 1} more)" if len(result.failures()) > 1 else ""
+    return Outcome(False, "failed", f"{bad.subject}: {bad.detail}{more}", bad.model)
