@@ -199,3 +199,35 @@ def test_obligations_are_registered_and_run() -> None:
     assert outcome.passed and outcome.verdict == "proven", outcome.detail
     caught = obligations.run(obs["parametric.mutant.restart_keeps_authority"])
     assert caught.passed and caught.verdict == "caught", caught.detail
+
+
+def _table_rows(text: str, heading: str) -> list[list[str]]:
+    """The rows of the first list-table after ``heading`` in an rst page, cell by cell."""
+    section = text.split(heading, 1)[1].split(".. list-table::", 1)[1]
+    body = section.split("\n\n", 1)[1]  # after the options and the blank line
+    rows: list[list[str]] = []
+    for line in body.splitlines():
+        if line.startswith("   * - "):
+            rows.append([line[len("   * - ") :]])
+        elif line.startswith("     - "):
+            rows[-1].append(line[len("     - ") :])
+        elif line.startswith("       ") and rows:
+            rows[-1][-1] += " " + line.strip()
+        elif line and not line.startswith(" "):
+            break
+    return rows[1:]  # without the header row
+
+
+def test_docs_tables_match_the_code() -> None:
+    """docs/parametric.rst lists every lemma with the properties it serves, and every
+    mutant and dropped assumption with the action and lemma where the proof breaks."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "parametric.rst").read_text()
+    lemmas = {row[0].strip("`"): row[2] for row in _table_rows(text, "The invariant\n")}
+    assert lemmas == {name: ", ".join(pp.LEMMA_SERVES[name]) for name in pp.LEMMA_NAMES}
+    caught: dict[str, tuple[str, str]] = {}
+    for names, action, lemma in _table_rows(text, "No vacuous pass\n"):
+        for name in names.split("``")[1::2]:
+            caught[name] = (action.strip("`"), lemma.split("``")[1])
+    assert caught == pp.EXPECTED_CATCH
