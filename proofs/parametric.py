@@ -881,7 +881,12 @@ def variant(name: str) -> Config:
 
 
 def build_obligations(quick: bool) -> list[Any]:
-    """The obligations of the all-N proof, in report order (see :mod:`.obligations`)."""
+    """The obligations of the all-N proof, in report order (see :mod:`.obligations`).
+
+    They are in the ``induction`` group of the report (names ``parametric.*``);
+    a mutant's or a dropped assumption's obligation covers the properties its
+    broken lemma serves.
+    """
     from .obligations import Obligation
 
     obs: list[Obligation] = []
@@ -896,7 +901,7 @@ def build_obligations(quick: bool) -> list[Any]:
     for mode in cluster.MODES:
         add(
             f"parametric.{mode}.initiation",
-            "parametric",
+            "induction",
             every,
             "z3-all-N",
             "every N: initial states exist and satisfy each lemma",
@@ -905,7 +910,7 @@ def build_obligations(quick: bool) -> list[Any]:
         )
         add(
             f"parametric.{mode}.consecution",
-            "parametric",
+            "induction",
             every,
             "z3-all-N",
             "every N: each action preserves each lemma (premises satisfiable)",
@@ -915,7 +920,7 @@ def build_obligations(quick: bool) -> list[Any]:
         for pid in every:
             add(
                 f"parametric.{mode}.implies.{pid}",
-                "parametric",
+                "induction",
                 (pid,),
                 "z3-all-N",
                 f"every N: the invariant implies {pid}",
@@ -925,7 +930,7 @@ def build_obligations(quick: bool) -> list[Any]:
             )
         add(
             f"parametric.{mode}.fragment",
-            "parametric",
+            "induction",
             every,
             "syntactic",
             "every query is in the fragment where Z3's answers are complete",
@@ -936,7 +941,7 @@ def build_obligations(quick: bool) -> list[Any]:
         for mode in cluster.MODES:
             add(
                 f"parametric.cross-check.N{n}.{mode}",
-                "parametric",
+                "induction",
                 every,
                 "z3-equivalence",
                 f"at N={n} the Node-sort model equals the cluster model "
@@ -951,7 +956,7 @@ def build_obligations(quick: bool) -> list[Any]:
         add(
             f"parametric.{kind}.{name}",
             kind,
-            every,
+            LEMMA_SERVES[lemma],
             "z3-all-N",
             f"the all-N proof fails for '{name}': {action} breaks {lemma}",
             check="catch",
@@ -1009,4 +1014,7 @@ def run_obligation(ob: Any) -> Any:
         return Outcome(True, "proven", detail)
     bad = result.failures()[0]
     more = f" (+{len(result.failures()) - 1} more)" if len(result.failures()) > 1 else ""
-    return Outcome(False, "failed", f"{bad.subject}: {bad.detail}{more}", bad.model)
+    model = bad.model
+    if model is not None and bad.kind == "consecution" and bad.goal in LEMMA_SERVES:
+        model = {**model, "lemma": bad.goal, "serves": list(LEMMA_SERVES[bad.goal])}
+    return Outcome(False, "failed", f"{bad.subject}: {bad.detail}{more}", model)
