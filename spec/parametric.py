@@ -370,25 +370,25 @@ def _replicate_family(cfg: Config, s: PState, tag: str) -> Iterator[PAction]:
             s.role(r) == MROLE["Replica"],
             # Epoch fencing: a replica refuses a lower-epoch primary.
             s.epoch(r) <= s.epoch(p),
-            s.wlen(r) < s.wlen(p),
             s.lc(r) != LC["PromotionApproved"],
             s.lc(r) != LC["AuthorityTransitioning"],
             s.lc(p) != LC["AuthorityTransitioning"],
         )
         is_prefix = s.lcp(r, p) == s.wlen(r)
+        behind = s.wlen(r) < s.wlen(p)
         up = _Update(s)
         if name == "diverge":
             up.node("role", r, MROLE["Halted"])
-            guard = z3.And(base, z3.Not(is_prefix))
+            guard = z3.And(base, behind, z3.Not(is_prefix))
         elif name == "adopt":
             # The epoch half of a replicate alone (a crash between the two writes).
             up.node("epoch", r, s.epoch(p))
-            guard = z3.And(base, is_prefix, s.epoch(r) < s.epoch(p))
+            guard = z3.And(base, behind, is_prefix, s.epoch(r) < s.epoch(p))
         else:
             up.node("epoch", r, s.epoch(p))
             up.node("wlen", r, s.wlen(r) + 1)
             up.lcp_pair, up.lcp_ack = _replicated_lcp(s, p, r, s.wlen(r) + 1)
-            guard = z3.And(base, is_prefix)
+            guard = z3.And(base, behind, is_prefix)
         yield PAction(name, (p, r), (), guard, up.build())
 
 

@@ -154,6 +154,14 @@ def test_variants_break_the_proof(name: str, cfg: Config, action: str, lemma: st
         assert first.goal == lemma
 
 
+def test_every_switch_of_the_cluster_model_is_expected_to_break_the_proof() -> None:
+    """Each mutant and each assumption of spec/cluster.py has its expected all-N failure
+    (a new switch there must be mirrored in spec/parametric.py and listed)."""
+    from baton.spec import cluster
+
+    assert set(pp.EXPECTED_CATCH) == set(cluster.MUTANT_NAMES) | set(cluster.ASSUMPTION_NAMES)
+
+
 def test_every_query_is_in_the_fragment() -> None:
     """Quantifiers bind Node only, no exists under forall, no function into Node."""
     for mode in ("async", "sync"):
