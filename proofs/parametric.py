@@ -317,8 +317,11 @@ class QueryGroup:
     """A premise (which must be satisfiable) and the goals checked against it.
 
     ``kind`` is ``initiation`` (premise: an initial state), ``consecution``
-    (premise: the invariant and one action's guard; goals: each lemma of the
-    post-state) or ``implication`` (premise: the invariant; goal: a property).
+    (premise: the invariant, one action's guard and the derived quantities of
+    both states; goals: each lemma of the post-state) or ``implication``
+    (premise: the invariant; goal: a property). The premise is exactly what
+    each goal is checked against, so its satisfiability is what rules out a
+    vacuous pass.
     """
 
     kind: str
@@ -326,8 +329,6 @@ class QueryGroup:
     premise: tuple[z3.BoolRef, ...]
     goals: tuple[Goal, ...]
     pre: PState
-    definitions: tuple[z3.BoolRef, ...]
-    """Added after the premise check: the post-state's derived quantities."""
     post: PState | None = None
     params: tuple[z3.ExprRef, ...] = ()
 
@@ -338,7 +339,7 @@ def initiation_group(cfg: Config) -> QueryGroup:
     first, second = pm.fresh_node("first"), pm.fresh_node("second")
     goals = tuple(Goal(name, z3.Not(lemma(cfg, s, d))) for name, lemma in LEMMAS)
     return QueryGroup(
-        "initiation", "initial", (pm.initial(s, first, second), d.definition), goals, s, ()
+        "initiation", "initial", (pm.initial(s, first, second), d.definition), goals, s
     )
 
 
@@ -354,10 +355,9 @@ def consecution_groups(cfg: Config) -> list[QueryGroup]:
             QueryGroup(
                 "consecution",
                 act.name,
-                (inv, d.definition, act.guard),
+                (inv, d.definition, act.guard, post_d.definition),
                 goals,
                 pre,
-                (post_d.definition,),
                 act.post,
                 act.params,
             )
@@ -370,9 +370,7 @@ def implication_groups(cfg: Config) -> list[QueryGroup]:
     d = derive(cfg, pre, "pre")
     inv = invariant(cfg, pre, d)
     return [
-        QueryGroup(
-            "implication", pid, (inv, d.definition), (Goal(pid, z3.Not(prop(pre))),), pre, ()
-        )
+        QueryGroup("implication", pid, (inv, d.definition), (Goal(pid, z3.Not(prop(pre))),), pre)
         for pid, prop in pm.PROPERTIES
     ]
 
@@ -573,7 +571,6 @@ def run_group(
     )
     if answer != "sat":
         return result
-    solver.add(*group.definitions)
     for goal in group.goals:
         if not within_budget(group.subject, goal.name):
             return result
@@ -659,7 +656,7 @@ def fragment_check(cfg: Config) -> Result:
     for group in query_groups(cfg):
         for goal in group.goals:
             queries += 1
-            for part in (*group.premise, *group.definitions, goal.negated):
+            for part in (*group.premise, goal.negated):
                 if part.get_id() in checked:
                     continue
                 checked.add(part.get_id())

@@ -76,7 +76,7 @@ def test_an_unsatisfiable_premise_fails() -> None:
     """No vacuous pass: a check whose premise has no model fails, it does not pass."""
     group = pp.initiation_group(Config())
     vacuous = pp.QueryGroup(
-        "consecution", "write", (*group.premise, z3.BoolVal(False)), group.goals, group.pre, ()
+        "consecution", "write", (*group.premise, z3.BoolVal(False)), group.goals, group.pre
     )
     result = pp.run_group(vacuous)
     assert not result.passed
@@ -188,7 +188,7 @@ def test_unknown_and_spent_budget_are_failures() -> None:
     x, y, z = z3.Ints("x y z")
     hard = z3.And(x > 0, y > 0, z > 0, x * x * x + y * y * y == z * z * z)
     group = pp.initiation_group(Config())
-    timed = pp.QueryGroup("implication", "P6-A1", (hard,), group.goals[:1], group.pre, ())
+    timed = pp.QueryGroup("implication", "P6-A1", (hard,), group.goals[:1], group.pre)
     result = pp.run_group(timed, timeout_ms=50)
     assert not result.passed
     assert "unknown" in result.checks[0].detail
