@@ -510,6 +510,14 @@ def cluster_counterexample(ob: Obligation) -> Outcome:
     )
 
 
+def parametric_obligation(ob: Obligation) -> Outcome:
+    """The proof for every N over the node sort (baton.proofs.parametric)."""
+    from . import parametric
+
+    outcome: Outcome = parametric.run_obligation(ob)
+    return outcome
+
+
 def explore_model(ob: Obligation) -> Outcome:
     """Exhaustive explicit-state search of the runtime core (baton.proofs.explore).
 
@@ -560,6 +568,7 @@ RUNNERS: dict[str, Callable[[Obligation], Outcome]] = {
         companion_denial,
         cluster_counterexample,
         explore_model,
+        parametric_obligation,
     )
 }
 
@@ -771,6 +780,9 @@ def build(
                 n=n,
                 mode=mode,
             )
+    from .parametric import build_obligations as parametric_obligations
+
+    obs += parametric_obligations(quick)
     bmc_ns = (2,) if quick else ns
     for n in bmc_ns:
         for mode in ("async",) if quick else cluster.MODES:
