@@ -138,3 +138,18 @@ class InputError(BatonError):
         self.line = line
         self.field = field
         self.reason = reason
+
+
+class DirectoryLocked(UsageError):
+    """Another process (or another handle in this one) holds a node directory.
+
+    Baton assumes a single controller (``single_controller``); two processes
+    acting on one node directory would be two. ``holder`` describes the
+    process that holds the lock as it recorded itself (pid and command), or
+    says that it could not be read.
+    """
+
+    def __init__(self, path: str, holder: str) -> None:
+        super().__init__(f"directory {path} is in use by another Baton process ({holder})")
+        self.path = path
+        self.holder = holder
