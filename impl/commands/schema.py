@@ -25,6 +25,7 @@ SCHEMAS: dict[str, str] = {
     "verdict": "verdict.schema.json",
     "vectors": "vectors.schema.json",
     "report": "report.schema.json",
+    "node-protocol": "node-protocol.schema.json",
 }
 
 
