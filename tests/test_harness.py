@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +110,51 @@ def test_same_seed_same_run(tmp_path: Path) -> None:
     second = _run(tmp_path / "b", argv, FLAWED_SEED)
     assert first["violations"] == second["violations"] != []
     assert Path(first["trace"]).read_bytes() == Path(second["trace"]).read_bytes()
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to list processes")
+def test_interrupt_stops_every_process_and_exits_130(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) mid-run: exit 130, one line and no traceback, no node process left,
+    node directories left for inspection."""
+    bin_text = f"{sys.executable} -m baton.cli node --dir {{dir}}"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "baton.cli",
+            "test",
+            "--bin",
+            bin_text,
+            "--seeds",
+            "0..5",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not _processes_mentioning(str(tmp_path / "seed-0" / "nodes")):
+        assert time.monotonic() < deadline and child.poll() is None, "nodes never started"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 130
+    assert "Traceback" not in err and "interrupted" in err
+    assert _processes_mentioning(str(tmp_path)) == []
+    assert (tmp_path / "seed-0" / "nodes" / "n0" / "marker").is_file()

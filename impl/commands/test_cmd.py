@@ -86,17 +86,15 @@ def _this_baton() -> tuple[str, ...]:
     return (str(script),) if script.exists() else (sys.executable, "-m", "baton.cli")
 
 
-class _Terminated(Exception):
-    pass
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    from baton.harness.workbench import STOP
 
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated
+    STOP.set()  # the workbench stops at its next safe point and kills every process
 
 
 def run(args: argparse.Namespace) -> int:
     from baton.harness.runner import replay_command, run_seed
-    from baton.harness.workbench import RunAborted, RunConfig
+    from baton.harness.workbench import STOP, Interrupted, RunAborted, RunConfig
 
     if args.nodes < 2 or args.nodes > 9:
         raise UsageError("--nodes must be between 2 and 9")
@@ -128,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     quiet_json = args.json == "-"
     say = (lambda line: print(line, file=sys.stderr)) if quiet_json else print
     summaries: list[dict[str, Any]] = []
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    STOP.clear()
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for seed in seeds:
             if deadline is not None and time.monotonic() > deadline and summaries:
@@ -150,13 +149,16 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"seed {seed}: {exc}") from None
             summaries.append(summary)
             _print_seed(say, summary, many)
+            if STOP.is_set():
+                raise Interrupted
             if many and summary["status"] == "pass" and not args.keep:
                 shutil.rmtree(run_dir, ignore_errors=True)
-    except (KeyboardInterrupt, _Terminated):
+    except Interrupted:
         print("baton test: interrupted; every node process was stopped", file=sys.stderr)
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     failed = [s for s in summaries if s["status"] != "pass"]
     if many:
         say(

@@ -28,6 +28,7 @@ from __future__ import annotations
 import queue
 import random
 import shutil
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -48,6 +49,17 @@ FINAL_READER = "final"
 """The client that reads every node's WAL just before the run ends."""
 FORCED_SWITCHOVER = 0.12
 """Per operator decision with a healthy primary: the runbook's mistake of forcing a switchover."""
+
+
+STOP = threading.Event()
+"""Set by a signal handler (Ctrl-C, SIGTERM): the run stops at its next safe point.
+
+Never raising from inside the handler keeps every process start and kill whole:
+an exception in the middle of starting a process could leave it running."""
+
+
+class Interrupted(Exception):
+    """The run stopped because :data:`STOP` was set."""
 
 
 class RunAborted(Exception):
@@ -216,10 +228,17 @@ class Workbench:
         self.procs[name] = None
         self.held[name].clear()
         self.record(trace.fault("kill", [name], why))
-        self.record(trace.crash(name))
+        self._record_crash(name)
         self.result_faults["kill"] += 1
         if self.primary_hint == name:
             self.primary_hint = None
+
+    def _record_crash(self, name: str) -> None:
+        """The trace's crash event, when the nodes report their restarts (durability events):
+        a crash the trace cannot see the node recover from would leave it down for good."""
+        emits = self._emits()
+        if emits is not None and "durability" in emits:
+            self.record(trace.crash(name))
 
     def stop_all(self) -> None:
         """SIGKILL every process still running (also paused ones); idempotent."""
@@ -250,8 +269,10 @@ class Workbench:
                     f"{self.config.tick_timeout:.0f} s (the protocol requires an answer to "
                     "every tick, after all earlier input)"
                 )
+            if STOP.is_set():
+                raise Interrupted
             try:
-                item = proc.lines.get(timeout=remaining)
+                item = proc.lines.get(timeout=min(remaining, 0.2))
             except queue.Empty:
                 continue
             if item is EOF:
@@ -283,7 +304,7 @@ class Workbench:
         proc.reap()
         self.procs[proc.name] = None
         self.record(trace.fault("exit", [proc.name], f"exit status {code}"))
-        self.record(trace.crash(proc.name))
+        self._record_crash(proc.name)
         self.problem(f"{proc.name} exited by itself with status {code} (see its log)")
 
     # --- what nodes write ---
@@ -615,6 +636,8 @@ class Workbench:
                 self.start(name)
             for t in range(1, self.config.ticks + 1):
                 self.now = t
+                if STOP.is_set():
+                    raise Interrupted
                 if self.config.deadline is not None and time.monotonic() > self.config.deadline:
                     result.stopped_early = f"time limit reached at tick {t}"
                     break
