@@ -23,7 +23,8 @@ examples:
   baton test --bin "baton node" --seeds 0..999 --json results.json
 
 exit status: 0 every seed passed, 1 a violation, 2 bad usage or a node that
-broke the protocol (e.g. never answered a tick), 130 interrupted.
+broke the protocol (exited, wrote malformed lines, never answered a tick),
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -179,20 +180,30 @@ def run(args: argparse.Namespace) -> int:
                 name=f"seed {s['seed']}",
                 classname="baton.test",
                 time=s["seconds"],
-                failure=None
-                if s["status"] == "pass"
-                else f"{s['violations'][0]['invariant']}: {s['violations'][0]['explanation']}",
+                failure=None if s["status"] == "pass" else _first_failure(s),
             )
             for s in summaries
         ]
         write_junit(args.junit, "baton test", cases)
-    return 1 if failed else 0
+    if any(s["status"] == "violation" for s in summaries):
+        return 1
+    return 2 if failed else 0
+
+
+def _first_failure(s: dict[str, Any]) -> str:
+    if s["violations"]:
+        first = s["violations"][0]
+        return f"{first['invariant']}: {first['explanation']}"
+    return f"protocol error: {s['problems'][0] if s['problems'] else 'unknown'}"
 
 
 def _print_seed(say: Any, s: dict[str, Any], many: bool) -> None:
     faults = ", ".join(f"{k} {v}" for k, v in sorted(s["faults"].items())) or "none"
     promos = ", ".join(f"{k} {v}" for k, v in sorted(s["promotions"].items())) or "none"
-    if s["status"] == "pass":
+    if s["status"] == "protocol_error":
+        say(f"seed {s['seed']}: PROTOCOL ERROR -- the node broke the node protocol")
+        say(f"  replay: {s['replay']}")
+    elif s["status"] == "pass":
         if many:
             say(f"seed {s['seed']}: pass ({s['ticks']} ticks, {s['seconds']:.1f} s)")
             return

@@ -50,6 +50,7 @@ def _tick(event: dict[str, Any]) -> int:
 def acknowledged_writes_survive(events: Iterable[dict[str, Any]]) -> list[Finding]:
     """P6-S1 from the clients' view: every read of a writable node holds earlier acks."""
     acked: list[tuple[int, int, int, str]] = []  # (completed tick, epoch, lsn, node)
+    reported: set[tuple[int, int]] = set()  # each lost write is reported once
     findings: list[Finding] = []
     for e in events:
         if e.get("kind") != "client" or e["outcome"] != "ok":
@@ -58,20 +59,29 @@ def acknowledged_writes_survive(events: Iterable[dict[str, Any]]) -> list[Findin
             acked.append((int(e["completed"]), int(e["epoch"]), int(e["lsn"]), e["node"]))
         elif e["op"] == "read" and e.get("writable"):
             held = {(int(ep), int(lsn)) for ep, lsn in e["result"]["entries"]}
-            for done, epoch, lsn, node in acked:
-                if done < int(e["invoked"]) and (epoch, lsn) not in held:
-                    findings.append(
-                        Finding(
-                            "P6-S1",
-                            "black-box",
-                            f"{node} acknowledged the write at epoch {epoch}, lsn {lsn} at tick "
-                            f"{done}, but a read of {e['node']} (which says it admits writes, "
-                            f"epoch {e['epoch']}) sent at tick {e['invoked']} does not hold it: "
-                            "an acknowledged write is missing from a later primary.",
-                            int(e["completed"]),
-                        )
-                    )
-                    break
+            missing = [
+                (done, epoch, lsn, node)
+                for done, epoch, lsn, node in acked
+                if done < int(e["invoked"])
+                and (epoch, lsn) not in held
+                and (epoch, lsn) not in reported
+            ]
+            if not missing:
+                continue
+            done, epoch, lsn, node = missing[0]
+            more = f" (and {len(missing) - 1} more acknowledged writes)" if len(missing) > 1 else ""
+            reported.update((m[1], m[2]) for m in missing)
+            findings.append(
+                Finding(
+                    "P6-S1",
+                    "black-box",
+                    f"{node} acknowledged the write at epoch {epoch}, lsn {lsn} at tick {done}, "
+                    f"but a read of {e['node']} (which says it admits writes, epoch "
+                    f"{e['epoch']}) sent at tick {e['invoked']} does not hold it{more}: an "
+                    "acknowledged write is missing from a later primary.",
+                    int(e["completed"]),
+                )
+            )
     return findings
 
 

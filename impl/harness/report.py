@@ -201,7 +201,7 @@ def render_report(summary: dict[str, Any], events: Sequence[dict[str, Any]]) -> 
     legend = "".join(
         f'<span><i class="sw" style="background:{COLOURS[k]}"></i>{label}</span>'
         for k, label in (
-            ("authority", "admits writes (epoch)"),
+            ("authority", "admits writes, as the node reports (epoch)"),
             ("down", "down (SIGKILL)"),
             ("paused", "paused (SIGSTOP)"),
             ("partitioned", "partitioned"),
@@ -247,7 +247,7 @@ def render_report(summary: dict[str, Any], events: Sequence[dict[str, Any]]) -> 
         "<h2>Timeline of authority</h2>"
         f'<p class="legend">{legend}</p>{svg}'
         + (
-            "<h2>Violations (first first)</h2><table><tr><th>invariant</th><th>from</th>"
+            "<h2>Violations (earliest first)</h2><table><tr><th>invariant</th><th>from</th>"
             f"<th>tick</th><th>why</th></tr>{rows}</table>{more}"
             if findings
             else "<h2>Violations</h2><p>None: the oracle and the black-box checks agree the "

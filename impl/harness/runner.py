@@ -47,6 +47,8 @@ def run_seed(config: RunConfig, bin_text: str, replay: str) -> dict[str, Any]:
     findings = checks.black_box(result.events) + checks.oracle_findings(verdict, result.events)
     findings.sort(key=lambda f: f.tick if f.tick is not None else 1 << 30)
     status = "pass" if not findings and verdict.exit_code == 0 else "violation"
+    if status == "pass" and result.problems:
+        status = "protocol_error"  # the node broke the protocol: nothing was judged safe
     if verdict.status == "malformed":
         status = "violation"
         reason = verdict.error.reason if verdict.error is not None else "malformed"
