@@ -140,6 +140,7 @@ def test_interrupt_stops_every_process_and_exits_130(tmp_path: Path) -> None:
             bin_text,
             "--seeds",
             "0..5",
+            "--keep",
             "--dir",
             str(tmp_path),
         ],
