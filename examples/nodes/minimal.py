@@ -4,8 +4,8 @@
     baton test --bin "python3 examples/nodes/minimal.py" --nodes 3 --seed 1
 
 It never fails over (every promotion request is rejected), so it is safe and,
-while its primary is down, unavailable for writes. docs/harness.md walks
-through it line by line; examples/nodes/flawed.js is one that does fail over.
+while its primary is down, unavailable for writes. docs/harness.md explains
+it; examples/nodes/flawed.js is one that does fail over (with two flaws).
 """
 
 import json
