@@ -283,6 +283,13 @@ class Workbench:
                 continue
             body = item.get("body") if isinstance(item, dict) else None
             if (
+                reply == "init_ok"
+                and isinstance(body, dict)
+                and body.get("type") == "error"
+                and body.get("in_reply_to") == msg_id
+            ):
+                raise RunAborted(f"{proc.name} refused init: {body.get('text')}")
+            if (
                 isinstance(body, dict)
                 and body.get("type") == reply
                 and body.get("in_reply_to") == msg_id
