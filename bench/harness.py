@@ -179,7 +179,7 @@ def replays(seed: int, times: int, work: Path) -> None:
     traces: list[bytes] = []
     verdicts: list[str] = []
     for i in range(times):
-        doc = baton_test(FLAWED, f"{seed}..{seed}", work / f"replay-{i}", "--keep")
+        doc = baton_test(FLAWED, f"{seed}..{seed}", work / f"replay-{i}")
         run = doc["runs"][0]
         traces.append(Path(run["trace"]).read_bytes())
         verdicts.append(json.dumps(run["violations"], sort_keys=True))

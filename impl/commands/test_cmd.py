@@ -14,8 +14,8 @@ the command that replays it; an HTML report shows a timeline of authority.
 --bin is split like a shell command line; '{dir}' and '{node}' in it are
 replaced by the node's directory and name (the directory is also in the init
 message). Node directories, logs, trace.jsonl and report.html stay in
---dir/seed-S for inspection (for --seeds, only failing seeds are kept unless
---keep).
+--dir/seed-S for inspection (seed-S-2, -3 ... when that directory is taken:
+nothing is ever deleted).
 
 examples:
   baton test --bin "baton node" --nodes 3 --seed 1
@@ -78,8 +78,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="stop after this long (no new seed starts; a run in progress stops early)",
     )
-    parser.add_argument("--keep", action="store_true", help="keep passing seeds' directories")
     add_output_args(parser, junit=True)
+
+
+def _fresh(root: Path, name: str) -> Path:
+    """``root/name``, or ``root/name-2``, ``-3`` ... if taken: a run never reuses a directory."""
+    candidate, k = root / name, 1
+    while candidate.exists():
+        k += 1
+        candidate = root / f"{name}-{k}"
+    return candidate
 
 
 def _this_baton() -> tuple[str, ...]:
@@ -134,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
             if deadline is not None and time.monotonic() > deadline and summaries:
                 say(f"time limit reached: stopping before seed {seed}")
                 break
-            run_dir = root / f"seed-{seed}"
+            run_dir = _fresh(root, f"seed-{seed}")
             config = RunConfig(
                 argv=argv,
                 run_dir=run_dir,
@@ -152,8 +160,6 @@ def run(args: argparse.Namespace) -> int:
             _print_seed(say, summary, many)
             if STOP.is_set():
                 raise Interrupted
-            if many and summary["status"] == "pass" and not args.keep:
-                shutil.rmtree(run_dir, ignore_errors=True)
     except Interrupted:
         print("baton test: interrupted; every node process was stopped", file=sys.stderr)
         return 130

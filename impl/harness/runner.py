@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shlex
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from baton import trace
 from baton.harness import checks
 from baton.harness.report import render_report
 from baton.harness.workbench import RunConfig, Workbench
+from baton.storage import write_artifact
 
 TRACE_FILE = "trace.jsonl"
 REPORT_FILE = "report.html"
@@ -21,19 +23,20 @@ def replay_command(bin_text: str, nodes: int, seed: int, ticks: int, default_tic
 
 
 def write_trace(path: Path, header: dict[str, Any], events: list[dict[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as out:
-        writer = trace.TraceWriter(
-            out,
-            header["nodes"],
-            header["mode"],
-            header["initial_primary"],
-            header["epoch"],
-            header.get("emits"),
-            header.get("producer"),
-        )
-        for event in events:
-            writer.emit(event)
-        writer.close()
+    out = io.StringIO()
+    writer = trace.TraceWriter(
+        out,
+        header["nodes"],
+        header["mode"],
+        header["initial_primary"],
+        header["epoch"],
+        header.get("emits"),
+        header.get("producer"),
+    )
+    for event in events:
+        writer.emit(event)
+    writer.close()
+    write_artifact(path, out.getvalue())
 
 
 def run_seed(config: RunConfig, bin_text: str, replay: str) -> dict[str, Any]:
@@ -75,5 +78,5 @@ def run_seed(config: RunConfig, bin_text: str, replay: str) -> dict[str, Any]:
         "node_dirs": str(run_dir / "nodes"),
         "logs": str(run_dir / "logs"),
     }
-    (run_dir / REPORT_FILE).write_text(render_report(summary, result.events), encoding="utf-8")
+    write_artifact(run_dir / REPORT_FILE, render_report(summary, result.events))
     return summary

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import queue
 import random
-import shutil
 import threading
 import time
 from collections import Counter
@@ -636,7 +635,6 @@ class Workbench:
     def run(self) -> RunResult:
         began = time.monotonic()
         result = RunResult(self.config, self.events, {})
-        shutil.rmtree(self.config.run_dir / "nodes", ignore_errors=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             for name in self.names:
