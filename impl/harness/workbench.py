@@ -89,13 +89,24 @@ class Window:
     nodes: tuple[str, ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pending:
+    """A client request in flight (answered late, it still counts as what it is)."""
+
     client: str
     op: str
     node: str
     invoked: int
-    abandoned: bool = False
+
+
+@dataclass(frozen=True)
+class OperatorRequest:
+    """The operator's promotion request waiting for its outcome."""
+
+    attempt: str
+    node: str
+    force: bool
+    sent: int
 
 
 @dataclass
@@ -163,7 +174,8 @@ class Workbench:
         self.client_busy: dict[str, int | None] = dict.fromkeys(self.client_names)
         self.requests: dict[tuple[str, int], Pending] = {}
         # operator
-        self.op_pending: tuple[str, str, bool, int, int] | None = None
+        self.op_pending: OperatorRequest | None = None
+        self.op_sent: dict[str, OperatorRequest] = {}
         self.op_answers: dict[str, dict[str, Any]] = {}
         self.op_round: set[int] = set()
         self.op_attempts = 0
@@ -364,8 +376,7 @@ class Workbench:
             if busy is not None:
                 pending = self.requests.get((c, busy))
                 if pending is not None and t - pending.invoked > CLIENT_TIMEOUT:
-                    pending.abandoned = True  # the client moves on; a late answer still counts
-                    self.client_busy[c] = None
+                    self.client_busy[c] = None  # the client moves on; a late answer still counts
                     if pending.node == self.primary_hint:
                         self.primary_hint = None
                 else:
@@ -451,12 +462,11 @@ class Workbench:
 
     def _operator_step(self) -> None:
         t = self.now
-        if self.op_pending is not None:
-            attempt, node, force, sent, _ = self.op_pending
-            if t - sent > PROMOTE_TIMEOUT:
-                self.record(trace.operator("timeout", node, attempt, force))
-                self.promotions["timeout"] += 1
-                self.op_pending = None
+        pending = self.op_pending
+        if pending is not None and t - pending.sent > PROMOTE_TIMEOUT:
+            self.record(trace.operator("timeout", pending.node, pending.attempt, pending.force))
+            self.promotions["timeout"] += 1
+            self.op_pending = None
         if t % OPERATOR_PERIOD == 0:
             self.op_answers = {}
             self.op_round = set()
@@ -503,7 +513,8 @@ class Workbench:
         self.op_attempts += 1
         attempt = f"op{self.op_attempts}"
         msg_id = self._next_id()
-        self.op_pending = (attempt, candidate, force, self.now, msg_id)
+        self.op_pending = OperatorRequest(attempt, candidate, force, self.now)
+        self.op_sent[attempt] = self.op_pending
         self.record(trace.operator("request", candidate, attempt, force, reason=reason))
         self.promotions["forced requests" if force else "requests"] += 1
         self._deliver(
@@ -529,8 +540,8 @@ class Workbench:
             if body["writable"]:
                 self.primary_hint = node
         elif kind == "promote_ok":
-            pending = self.op_pending
-            force = pending[2] if pending is not None and pending[0] == body["attempt"] else False
+            sent = self.op_sent.get(str(body["attempt"]))
+            force = sent.force if sent is not None else False
             self.record(
                 trace.operator(
                     "outcome",
@@ -542,7 +553,7 @@ class Workbench:
                 )
             )
             self.promotions[str(body["outcome"])] += 1
-            if pending is not None and pending[0] == body["attempt"]:
+            if self.op_pending is not None and self.op_pending.attempt == body["attempt"]:
                 self.op_pending = None
             if body["outcome"] == "succeeded":
                 self.primary_hint = node
