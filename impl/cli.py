@@ -87,6 +87,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("baton.commands.check", "check a recorded trace against the spec (the oracle)"),
     "vectors": ("baton.commands.vectors_cmd", "write conformance test vectors (--out DIR)"),
     "schema": ("baton.commands.schema", "print a JSON Schema: trace, verdict, vectors, ..."),
+    "test": ("baton.commands.test_cmd", "drive node processes through faults, then judge the run"),
+    "node": ("baton.commands.node_cmd", "run one reference node as a process (the node protocol)"),
 }
 
 

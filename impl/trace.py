@@ -367,6 +367,68 @@ KINDS: tuple[Kind, ...] = (
         (Field("primary", "node", "the primary"), Field("standby", "node", "the new standby")),
     ),
     Kind(
+        "client",
+        "harness",
+        "What a client of the workbench ('baton test') observed: a write or read it sent to a "
+        "node and the answer, at the workbench's clock. Not judged by the oracle rules; the "
+        "workbench's black-box checks read these (P6-S1, P6-A1).",
+        (
+            Field("client", "str", "the client's address"),
+            Field("op", "enum", "what the client asked", choices=("write", "read")),
+            _node("the node the client asked"),
+            Field(
+                "outcome",
+                "enum",
+                "ok (answered), error (refused: nothing happened) or timeout (no answer in time: "
+                "it may or may not have happened)",
+                choices=("ok", "error", "timeout"),
+            ),
+            Field("invoked", "int", "the workbench tick the request was sent at"),
+            Field("completed", "int", "the tick the answer arrived at", False),
+            Field("epoch", "int", "write: the acknowledged entry's epoch; read: the node's", False),
+            Field("lsn", "int", "write: the acknowledged entry's WAL position", False),
+            Field("writable", "bool", "read: whether the node said it admits writes", False),
+            Field("result", "object", "read: {'entries': [[epoch, lsn], ...]} as returned", False),
+            Field("error", "str", "error: the node's error code", False),
+        ),
+    ),
+    Kind(
+        "fault",
+        "harness",
+        "A fault the workbench's nemesis injected (or a node process exiting by itself).",
+        (
+            Field(
+                "what",
+                "enum",
+                "kill (SIGKILL), restart (a new process on the same directory), pause (SIGSTOP), "
+                "resume (SIGCONT), partition, heal, exit (the process ended by itself)",
+                choices=("kill", "restart", "pause", "resume", "partition", "heal", "exit"),
+            ),
+            Field("nodes", "nodes", "the nodes affected (partition: one side)"),
+            Field("detail", "str", "free text", False),
+        ),
+    ),
+    Kind(
+        "operator",
+        "harness",
+        "What the workbench's operator (a runbook) asked for and was told: a promotion "
+        "request, its outcome, or no answer in time.",
+        (
+            Field("what", "enum", "the step", choices=("request", "outcome", "timeout")),
+            _node("the candidate"),
+            _ATTEMPT,
+            Field("force", "bool", "whether the request was forced"),
+            Field("reason", "str", "request: the runbook step; outcome: the node's reason", False),
+            Field(
+                "outcome",
+                "enum",
+                "outcome: what the node answered",
+                False,
+                ("succeeded", "denied", "rejected"),
+            ),
+        ),
+    ),
+    Kind(
         "end",
         "meta",
         "Optional last line: the producer finished writing the trace (a trace without it may "
@@ -545,6 +607,51 @@ def demote(node: str, epoch: int) -> dict[str, Any]:
 
 def designate(primary: str, standby: str) -> dict[str, Any]:
     return _drop_none("designate", primary=primary, standby=standby)
+
+
+def client(
+    client_id: str,
+    op: str,
+    node: str,
+    outcome: str,
+    invoked: int,
+    completed: int | None = None,
+    **observed: Any,
+) -> dict[str, Any]:
+    """A client observation; ``observed``: epoch, lsn, writable, result, error."""
+    return _drop_none(
+        "client",
+        client=client_id,
+        op=op,
+        node=node,
+        outcome=outcome,
+        invoked=invoked,
+        completed=completed,
+        **observed,
+    )
+
+
+def fault(what: str, nodes: Sequence[str], detail: str | None = None) -> dict[str, Any]:
+    return _drop_none("fault", what=what, nodes=list(nodes), detail=detail)
+
+
+def operator(
+    what: str,
+    node: str,
+    attempt: str,
+    force: bool,
+    reason: str | None = None,
+    outcome: str | None = None,
+) -> dict[str, Any]:
+    return _drop_none(
+        "operator",
+        what=what,
+        node=node,
+        attempt=attempt,
+        force=force,
+        reason=reason,
+        outcome=outcome,
+    )
 
 
 def end(events: int) -> dict[str, Any]:

@@ -59,6 +59,7 @@ LOCK_MODULES: dict[str, str] = {
 
 ARTIFACT_WRITERS: dict[str, str] = {
     "vectors.py": "writes the test-vector files and manifest that `baton vectors` was asked for",
+    "harness/process.py": "a node process's standard error goes to its log file (baton test)",
 }
 """Non-command modules allowed to open files for writing, each with its reason."""
 

@@ -61,7 +61,13 @@ def test_vocabulary_is_the_specs() -> None:
 
 def test_every_kind_has_a_builder_and_validates() -> None:
     """Each kind's builder output passes both the reader and the JSON Schema."""
-    events = _sample_events()
+    harness_kinds = [  # written by 'baton test' (baton.harness)
+        t.client("c0", "write", "n1", "ok", 3, 3, epoch=1, lsn=1),
+        t.fault("kill", ["n1"], "SIGKILL"),
+        t.operator("request", "n2", "op1", False, reason="runbook"),
+    ]
+    sample = _sample_events()
+    events = t.number([*sample[:-1], *harness_kinds, sample[-1]])
     assert {e["kind"] for e in events} == set(t.EVENT_KINDS)
     schema = t.trace_schema()
     jsonschema.Draft202012Validator.check_schema(schema)

@@ -26,6 +26,7 @@ SCHEMAS: dict[str, str] = {
     "vectors": "vectors.schema.json",
     "report": "report.schema.json",
     "scenario": "scenario.schema.json",
+    "node-protocol": "node-protocol.schema.json",
 }
 
 
