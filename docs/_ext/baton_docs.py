@@ -75,8 +75,8 @@ def _plain_text(text: str, limit: int) -> str:
 # a state missing here fails the build rather than being silently dropped.
 _LAYOUT: dict[str, tuple[float, float]] = {
     "Steady": (120, 240),
-    "PromotionRequested": (390, 60),
-    "PromotionValidating": (740, 60),
+    "PromotionRequested": (362, 60),
+    "PromotionValidating": (762, 60),
     "PromotionApproved": (1010, 180),
     "AuthorityTransitioning": (1010, 350),
     "PromotionSucceeded": (580, 430),
@@ -88,7 +88,7 @@ _BEND: dict[tuple[str, str], float] = {
     ("Steady", "PromotionRequested"): -30,
     ("PromotionRequested", "Steady"): -30,
 }
-_BOX_W, _BOX_H = 220.0, 48.0
+_BOX_W, _BOX_H = 236.0, 52.0
 
 
 def _clip(cx: float, cy: float, tx: float, ty: float) -> tuple[float, float]:
@@ -109,7 +109,7 @@ def lifecycle_svg(transitions: list[tuple[str, str, str]], states: tuple[str, ..
     if missing:
         raise RuntimeError(f"docs/_ext/baton_docs.py: no diagram position for states {missing}")
     parts = [
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1130 470" '
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 -6 1142 482" '
         'role="img" aria-label="Promotion lifecycle state diagram" '
         'style="max-width:100%;height:auto;font-family:sans-serif">',
         "<defs><marker id='arrow' viewBox='0 0 10 10' refX='10' refY='5' "
@@ -132,7 +132,7 @@ def lifecycle_svg(transitions: list[tuple[str, str, str]], states: tuple[str, ..
         # The label sits on the curve's midpoint (t = 0.5 of the quadratic).
         lx, ly = (sx + 2 * qx + ex) / 4, (sy + 2 * qy + ey) / 4
         parts.append(
-            f"<text x='{lx:.1f}' y='{ly - 6:.1f}' text-anchor='middle' font-size='17' "
+            f"<text x='{lx:.1f}' y='{ly - 6:.1f}' text-anchor='middle' font-size='20' "
             f"fill='#1a4d8f' paint-order='stroke' stroke='white' stroke-width='4'>"
             f"{html.escape(event)}</text>"
         )
@@ -142,7 +142,7 @@ def lifecycle_svg(transitions: list[tuple[str, str, str]], states: tuple[str, ..
         parts.append(
             f"<rect x='{x - _BOX_W / 2:.1f}' y='{y - _BOX_H / 2:.1f}' width='{_BOX_W:.0f}' "
             f"height='{_BOX_H:.0f}' rx='12' fill='{fill}' stroke='#444' stroke-width='1.5'/>"
-            f"<text x='{x:.1f}' y='{y + 5:.1f}' text-anchor='middle' font-size='15' "
+            f"<text x='{x:.1f}' y='{y + 5:.1f}' text-anchor='middle' font-size='17' "
             f"font-weight='bold'>{html.escape(state)}</text>"
         )
     parts.append("</svg>")

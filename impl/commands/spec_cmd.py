@@ -84,6 +84,14 @@ def collect(sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
     return out
 
 
+def _named(ids: list[str]) -> str:
+    """``P6-S1 (no acknowledged write lost), ...``: full IDs with their names."""
+    from baton.spec.invariants import INVARIANTS
+
+    titles = {inv.id: inv.title for inv in INVARIANTS}
+    return ", ".join(f"{i} ({titles[i]})" if i in titles else i for i in ids)
+
+
 def render_text(data: dict[str, Any]) -> str:
     lines: list[str] = []
     if "lifecycle" in data:
@@ -121,11 +129,13 @@ def render_text(data: dict[str, Any]) -> str:
             "Environment assumptions (each can be dropped: baton verify --drop-assumption NAME)"
         )
         for a in data["cluster"]["assumptions"]:
-            lines.append(f"  {a['name']:<24} guards {', '.join(a['guards'])}: {a['statement']}")
+            lines.append(f"  {a['name']}: {a['statement']}")
+            lines.append(f"  {'':<4}guards {_named(a['guards'])}")
         lines.append("")
         lines.append("Mutants (each must be caught: baton verify --mutant NAME)")
         for m in data["cluster"]["mutants"]:
-            lines.append(f"  {m['name']:<26} breaks {', '.join(m['breaks'])}: {m['description']}")
+            lines.append(f"  {m['name']}: {m['description']}")
+            lines.append(f"  {'':<4}breaks {_named(m['breaks'])}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
