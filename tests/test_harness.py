@@ -63,6 +63,17 @@ def test_reference_node_passes_and_its_trace_is_accepted(tmp_path: Path) -> None
         assert (node_dir / "marker").is_file()
 
 
+def test_the_tutorials_minimal_node_passes(tmp_path: Path) -> None:
+    """examples/nodes/minimal.py (docs/harness.md): never fails over, so safe; it reports
+    no events, so the oracle's verdict is partial and the black-box checks carry the run."""
+    minimal = (sys.executable, str(ROOT / "examples" / "nodes" / "minimal.py"))
+    summary = _run(tmp_path, minimal, seed=1)
+    assert (summary["status"], summary["problems"]) == ("pass", [])
+    assert summary["oracle"] == "conforms_partial"
+    assert summary["promotions"].get("rejected", 0) >= 1  # the operator did ask
+    assert "succeeded" not in summary["promotions"]
+
+
 NEEDS_NODE_JS = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 FLAWED = f"node {ROOT / 'examples' / 'nodes' / 'flawed.js'}"
 FLAWED_SEED = 4
