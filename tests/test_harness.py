@@ -63,6 +63,17 @@ def test_reference_node_passes_and_its_trace_is_accepted(tmp_path: Path) -> None
         assert (node_dir / "marker").is_file()
 
 
+def test_the_tutorials_minimal_node_passes(tmp_path: Path) -> None:
+    """examples/nodes/minimal.py (docs/harness.md): never fails over, so safe; it reports
+    no events, so the oracle's verdict is partial and the black-box checks carry the run."""
+    minimal = (sys.executable, str(ROOT / "examples" / "nodes" / "minimal.py"))
+    summary = _run(tmp_path, minimal, seed=1, ticks=80)
+    assert (summary["status"], summary["problems"]) == ("pass", [])
+    assert summary["oracle"] == "conforms_partial"
+    assert summary["promotions"].get("rejected", 0) >= 1  # the operator did ask
+    assert "succeeded" not in summary["promotions"]
+
+
 NEEDS_NODE_JS = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 FLAWED = f"node {ROOT / 'examples' / 'nodes' / 'flawed.js'}"
 FLAWED_SEED = 4
@@ -106,8 +117,8 @@ def test_same_seed_same_run(tmp_path: Path) -> None:
     message order, same violation (the barrier makes each node's output per tick a
     function of its input)."""
     argv = ("node", str(ROOT / "examples" / "nodes" / "flawed.js"))
-    first = _run(tmp_path / "a", argv, FLAWED_SEED)
-    second = _run(tmp_path / "b", argv, FLAWED_SEED)
+    first = _run(tmp_path / "a", argv, FLAWED_SEED, ticks=80)
+    second = _run(tmp_path / "b", argv, FLAWED_SEED, ticks=80)
     assert first["violations"] == second["violations"] != []
     assert Path(first["trace"]).read_bytes() == Path(second["trace"]).read_bytes()
 

@@ -76,11 +76,13 @@ def test_the_network_and_the_nemesis_plan_are_functions_of_the_seed() -> None:
         return [(item.due, item.msg["body"]["msg_id"]) for item in net.due(100)]
 
     assert deliveries(7) == deliveries(7) != deliveries(8)
-    plans = [plan_faults(random.Random(f"{s}:nemesis"), 150) for s in range(20)]
+    plans = [plan_faults(random.Random(f"{s}:nemesis"), 150) for s in range(1000)]
     for plan in plans:
         assert {"kill", "pause", "partition"} <= {w.what for w in plan}
         assert all(w.start + w.duration < 150 - 25 for w in plan)  # the end quiesces
     assert plan_faults(random.Random("3:nemesis"), 150) == plans[3]
+    for s in range(200):  # a short run plans what fits, never fails to plan
+        assert all(w.start + w.duration < 40 - 25 for w in plan_faults(random.Random(s), 40))
 
 
 @pytest.mark.parametrize(

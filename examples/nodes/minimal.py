@@ -69,14 +69,15 @@ for line in sys.stdin:
     elif kind == "read":
         answer(msg, "read_ok", entries=state["wal"], epoch=state["epoch"], writable=writable)
     elif kind == "status":
-        wal_end, lifecycle = len(state["wal"]), "Steady"
+        role, epoch, wal_end = state["role"], state["epoch"], len(state["wal"])
         answer(
+            msg,
             "status_ok",
-            role=state["role"],
-            epoch=state["epoch"],
+            role=role,
+            epoch=epoch,
             writable=writable,
             wal_end=wal_end,
-            lifecycle=lifecycle,
+            lifecycle="Steady",
         )
     elif kind == "promote":
         answer(

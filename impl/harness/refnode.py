@@ -48,7 +48,7 @@ from typing import IO, Any
 
 from baton import core, trace
 from baton.dirlock import DirectoryLock
-from baton.errors import BatonError, DuplicateRequest, ProtocolError
+from baton.errors import BatonError, ProtocolError
 from baton.events import Recorder
 from baton.harness import protocol
 from baton.identity import IDENTITY_FILE
@@ -468,7 +468,7 @@ def serve(stdin: IO[str], stdout: IO[str], data_dir: str | None = None) -> int:
             continue
         try:
             node.handle(msg)
-        except (DuplicateRequest, ProtocolError) as exc:
+        except ProtocolError as exc:  # a refused core step: nothing changed
             print(f"{node.name if node.names else 'node'}: refused: {exc}", file=sys.stderr)
         except BatonError as exc:
             # Storage failures and refusals to start end the process (fail closed).

@@ -139,6 +139,15 @@ def plan_faults(rng: random.Random, ticks: int) -> list[Window]:
             break
         windows.append(Window(what, start, duration))
         cursor = start + duration
+    # Extras drawn early can fill the run before a required kind's turn: the last window of
+    # a kind planned twice takes the missing kind (seeds whose plan was whole keep it). A run
+    # too short for three windows (--ticks well below the default) may still lack one.
+    for missing in ("kill", "pause", "partition"):
+        if all(w.what != missing for w in windows):
+            kinds_planned = [w.what for w in windows]
+            spare = next((w for w in reversed(windows) if kinds_planned.count(w.what) > 1), None)
+            if spare is not None:
+                spare.what = missing
     return windows
 
 
