@@ -45,8 +45,15 @@ from baton.dirlock import LOCK_FILE, DirectoryLock
 if TYPE_CHECKING:
     from baton.scenario import Scenario
 
-if TYPE_CHECKING:
-    pass
+# Checked by the CLI before the scenario runs (baton.cli): --trace must be a
+# writable path outside every node directory, so a bad path costs no run.
+OUTPUT_OPTIONS: tuple[str, ...] = ("trace",)
+
+
+def output_node_dirs(args: argparse.Namespace) -> list[Path]:
+    """Where no output may go: the node directories live under --dir."""
+    root: Path = args.dir
+    return [root]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
