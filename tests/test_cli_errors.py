@@ -287,3 +287,32 @@ def test_help_states_every_exit_status() -> None:
         "130 interrupted",
     ):
         assert status in text, text
+
+
+def test_run_trace_into_a_missing_directory_is_exit_2_before_any_node_exists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("baton.commands.run._run_locked", _never)
+    nodes = tmp_path / "nodes"
+    target = tmp_path / "missing" / "t.jsonl"
+    scenario = str(REPO / "examples" / "clean_failover.json")
+    code, _, err = _run(["run", scenario, "--dir", str(nodes), "--trace", str(target)], capsys)
+    assert code == 2
+    _one_line_error(err, "run", f"directory {tmp_path / 'missing'} does not exist")
+    assert not nodes.exists()  # refused before a node directory was made
+
+
+def test_run_trace_onto_a_node_file_is_refused_and_the_marker_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--trace D/n0/marker would overwrite a node's authority marker (P6-A1): refused."""
+    nodes = tmp_path / "nodes"
+    scenario = str(REPO / "examples" / "clean_failover.json")
+    assert main(["run", scenario, "--dir", str(nodes), "--quiet"]) == 0
+    marker = nodes / "n0" / "marker"
+    before = marker.read_bytes()
+    capsys.readouterr()
+    code, _, err = _run(["run", scenario, "--dir", str(nodes), "--trace", str(marker)], capsys)
+    assert code == 2
+    _one_line_error(err, "run", "node director")
+    assert marker.read_bytes() == before
