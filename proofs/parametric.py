@@ -671,6 +671,118 @@ def fragment_check(cfg: Config) -> Result:
     return Result([check])
 
 
+# --- The completeness argument, executed ---------------------------------------
+
+
+def _node_constants(formulas: list[z3.BoolRef]) -> list[z3.ExprRef]:
+    """The uninterpreted ``Node`` constants of ``formulas``: their ground Node terms."""
+    seen: set[int] = set()
+    found: dict[int, z3.ExprRef] = {}
+    todo: list[z3.ExprRef] = list(formulas)
+    while todo:
+        e = todo.pop()
+        if e.get_id() in seen:
+            continue
+        seen.add(e.get_id())
+        if z3.is_quantifier(e):
+            todo.append(e.body())
+            continue
+        if z3.is_const(e) and e.sort() == Node and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            found[e.get_id()] = e
+        todo.extend(e.children())
+    return [found[k] for k in sorted(found)]
+
+
+def _instantiate(e: z3.ExprRef, universe: list[z3.ExprRef], memo: dict[int, bool]) -> z3.ExprRef:
+    def quantified(x: z3.ExprRef) -> bool:
+        key = x.get_id()
+        if key not in memo:
+            memo[key] = z3.is_quantifier(x) or any(quantified(c) for c in x.children())
+        return memo[key]
+
+    if not quantified(e):
+        return e
+    if z3.is_quantifier(e):
+        if not e.is_forall():
+            raise ValueError("an existential left after Skolemisation: outside the fragment")
+        return z3.And(
+            *[
+                _instantiate(z3.substitute_vars(e.body(), *values), universe, memo)
+                for values in itertools.product(universe, repeat=e.num_vars())
+            ]
+        )
+    kids = [_instantiate(c, universe, memo) for c in e.children()]
+    kind = e.decl().kind()
+    if kind == z3.Z3_OP_AND:
+        return z3.And(*kids)
+    if kind == z3.Z3_OP_OR:
+        return z3.Or(*kids)
+    return e.decl()(*kids)
+
+
+def ground(formulas: list[z3.BoolRef]) -> tuple[list[z3.BoolRef], int]:
+    """The quantifier-free instantiation of a query over its finite Herbrand universe.
+
+    Negation normal form with Skolemisation (Z3's ``nnf`` tactic) turns every
+    existential into a fresh ``Node`` constant -- no functions, as the query is
+    in the fragment -- and every universal is then replaced by its instances
+    over all ``Node`` constants. By the argument in ``docs/parametric.rst``
+    the result is satisfiable exactly when the query is. Returns the formulas
+    and the size of the universe.
+    """
+    goal = z3.Goal()
+    goal.add(*formulas)
+    (normal,) = z3.Tactic("nnf")(goal)
+    parts = list(normal)
+    universe = _node_constants(parts)
+    if not universe:  # Node is non-empty
+        universe = [pm.fresh_node("some")]
+    memo: dict[int, bool] = {}
+    return [_instantiate(f, universe, memo) for f in parts], len(universe)
+
+
+def ground_check(
+    cfg: Config,
+    kinds: tuple[str, ...] = ("consecution",),
+    subjects: tuple[str, ...] = (),
+    timeout_ms: int = QUERY_TIMEOUT_MS,
+    goals: tuple[str, ...] = (),
+) -> Result:
+    """Decide the proof's queries again, ground, with Z3's quantifier-free engine.
+
+    Independent of model-based quantifier instantiation: each goal's answer
+    (and each premise's) must be the same as :func:`prove`'s. ``subjects``
+    restricts to some actions or properties, ``goals`` to some lemmas or
+    properties (all when empty).
+    """
+    result = Result()
+    for group in query_groups(cfg):
+        if group.kind not in kinds or (subjects and group.subject not in subjects):
+            continue
+        disabled = group.kind == "consecution" and group.subject in DISABLED_ACTIONS
+        queries: list[tuple[str | None, list[z3.BoolRef], str]] = [
+            (None, [], "unsat" if disabled else "sat"),
+            *[(g.name, [g.negated], "unsat") for g in group.goals if not goals or g.name in goals],
+        ]
+        for name, extra, expect in queries:
+            start = time.perf_counter()
+            formulas, size = ground([*group.premise, *extra])
+            solver = _solver(timeout_ms)
+            solver.add(*formulas)
+            answer = _answer(solver)
+            result.checks.append(
+                Check(
+                    "ground",
+                    group.subject,
+                    name,
+                    answer == expect,
+                    time.perf_counter() - start,
+                    f"{answer} over {size} ground nodes (expected {expect})",
+                )
+            )
+    return result
+
+
 # --- Faithfulness: the cross-check against the per-N model ----------------------
 
 

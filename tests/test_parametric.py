@@ -183,6 +183,21 @@ def test_fragment_check_rejects_what_is_outside() -> None:
     assert any("sort Int" in p for p in pm.fragment_violations(z3.ForAll([k], k >= 0)))
 
 
+def test_ground_instantiation_agrees_with_the_quantified_proof() -> None:
+    """The completeness argument, executed: instantiated over their finite Herbrand
+    universe, the initiation and implication queries get the same answers from Z3's
+    quantifier-free engine, and a mutant's broken consecution is satisfiable ground too."""
+    agree = pp.ground_check(Config(), kinds=("initiation", "implication"))
+    assert agree.passed, [(c.subject, c.goal, c.detail) for c in agree.failures()]
+    assert len(agree.checks) == 1 + len(pp.LEMMAS) + 2 * len(pm.PROPERTIES)
+    broken = pp.ground_check(
+        Config(mutant="restart_keeps_authority"), subjects=("restart",), goals=("single-writer",)
+    )
+    premise, lemma = broken.checks
+    assert premise.ok and premise.detail.startswith("sat ")
+    assert not lemma.ok and lemma.goal == "single-writer" and lemma.detail.startswith("sat ")
+
+
 def test_unknown_and_spent_budget_are_failures() -> None:
     """A timeout or unknown never passes: it is reported as a failed check."""
     x, y, z = z3.Ints("x y z")
