@@ -994,8 +994,8 @@ def build_obligations(quick: bool) -> list[Any]:
     """The obligations of the all-N proof, in report order (see :mod:`.obligations`).
 
     They are in the ``induction`` group of the report (names ``parametric.*``);
-    a mutant's or a dropped assumption's obligation covers the properties its
-    broken lemma serves.
+    a mutant's or a dropped assumption's obligation (``parametric.catch.*``,
+    result ``caught``) covers the properties its broken lemma serves.
     """
     from .obligations import Obligation
 
@@ -1062,13 +1062,15 @@ def build_obligations(quick: bool) -> list[Any]:
             )
     for name in QUICK_CATCH if quick else tuple(EXPECTED_CATCH):
         action, lemma = EXPECTED_CATCH[name]
-        kind = "assumption" if name in cluster.ASSUMPTION_NAMES else "mutant"
+        what = "dropping assumption" if name in cluster.ASSUMPTION_NAMES else "mutant"
+        # In the induction group: what a catch yields is a counterexample to
+        # induction, not a run that violates a property (BMC's mutants give those).
         add(
-            f"parametric.{kind}.{name}",
-            kind,
+            f"parametric.catch.{name}",
+            "induction",
             LEMMA_SERVES[lemma],
             "z3-all-N",
-            f"the all-N proof fails for '{name}': {action} breaks {lemma}",
+            f"the all-N proof fails with {what} '{name}': {action} breaks {lemma}",
             check="catch",
             variant=name,
         )

@@ -220,7 +220,7 @@ def test_obligations_are_registered_and_run() -> None:
             assert f"parametric.{mode}.implies.{pid}" in obs
     outcome = obligations.run(obs["parametric.async.implies.P6-S1"])
     assert outcome.passed and outcome.verdict == "proven", outcome.detail
-    caught = obligations.run(obs["parametric.mutant.restart_keeps_authority"])
+    caught = obligations.run(obs["parametric.catch.restart_keeps_authority"])
     assert caught.passed and caught.verdict == "caught", caught.detail
 
 
