@@ -12,10 +12,14 @@ as universally quantified formulas over the uninterpreted sort ``Node`` of
 3. *implication*: the invariant implies each property.
 
 Every query is an unsatisfiability query; ``sat`` is a counterexample and
-``unknown`` or a timeout is a failure, never a pass. Every consecution
-premise (invariant plus the action's guard) is checked satisfiable first, so
-no action passes vacuously; an action whose guard no invariant state enables
-is reported as such (:data:`DISABLED_ACTIONS` says which and why).
+``unknown`` or a timeout is a failure, never a pass. Every premise (for
+consecution: the invariant, the action's guard and the derived quantities of
+both states) is checked satisfiable first, so nothing passes vacuously; an
+action whose guard no invariant state enables is reported as such
+(:data:`DISABLED_ACTIONS` says which and why). Every query is in the fragment
+described in ``docs/parametric.rst`` (:func:`fragment_check`), where Z3's
+answers are complete; :func:`ground_check` decides queries a second time,
+instantiated over their finite Herbrand universe.
 
 *Faithfulness*: :func:`cross_check` proves, at N = 2 and N = 3, that with a
 ``Node`` sort of exactly N elements the initial condition, every action, each
