@@ -285,8 +285,9 @@ def observed_context(
         )
     if cfg.mode == "sync":
         cons.append(src == s.standby)
-    else:
-        # The old primary: the primary-role node holding the highest epoch.
+    elif cfg.assumes("exact_async_ack_bound"):
+        # The old primary: the primary-role node holding the highest epoch, its
+        # durable WAL end read exactly (dropped: any node's WAL end).
         cons.append(
             z3.Implies(
                 z3.Or(known, prefix_known),
@@ -409,7 +410,13 @@ def actions(cfg: Config, s: PState, tag: str) -> list[PAction]:
     p = fresh_node(f"ack.p@{tag}")
     guard = s.writable(p)
     if cfg.mode == "sync" and not cfg.is_mutant("ack_before_standby"):
-        guard = z3.And(guard, s.standby != p, s.lcp(p, s.standby) == s.wlen(p))
+        # The standby holds p's whole WAL (the mutant: all but its last entry).
+        holds = (
+            s.lcp(p, s.standby) >= s.wlen(p) - 1
+            if cfg.is_mutant("ack_one_entry_early")
+            else s.lcp(p, s.standby) == s.wlen(p)
+        )
+        guard = z3.And(guard, s.standby != p, holds)
     up = _Update(s)
     up.scalars["alen"] = s.wlen(p)
     acker = p
@@ -480,7 +487,7 @@ def actions(cfg: Config, s: PState, tag: str) -> list[PAction]:
         s.up(i),
         s.role(i) == MROLE["Primary"],
         z3.Not(s.active(i)),
-        s.holds_max_epoch(i),
+        *([] if cfg.is_mutant("reinstate_without_top_epoch") else [s.holds_max_epoch(i)]),
         forall(1, lambda j: z3.Implies(j != i, z3.Not(s.active(j)))),
     ]
     if cfg.assumes("single_controller") and not cfg.is_mutant("reinstate_during_attempt"):
