@@ -355,6 +355,11 @@ def consecution_groups(cfg: Config) -> list[QueryGroup]:
     for act in pm.actions(cfg, pre, "step"):
         post_d = derive(cfg, act.post, f"post.{act.name}")
         goals = tuple(Goal(name, z3.Not(lemma(cfg, act.post, post_d))) for name, lemma in LEMMAS)
+        # The step part of a property (P6-A3: epochs never go backwards).
+        goals += tuple(
+            Goal(f"{pid} {name}", z3.Not(holds(pre, act.post)))
+            for pid, name, holds in pm.STEP_PROPERTIES
+        )
         groups.append(
             QueryGroup(
                 "consecution",

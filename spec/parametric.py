@@ -711,6 +711,26 @@ def no_implicit_retry(s: PState) -> z3.BoolRef:
     return forall(1, lambda i: s.vcount(i) <= 1)
 
 
+def epoch_floor(s: PState, x: z3.ExprRef) -> z3.ArithRef:
+    """The lowest epoch node ``x``'s marker can hold after a crash now.
+
+    During a marker write the new epoch may be visible before it is durable,
+    so a crash can bring back the previous one; otherwise it is the epoch.
+    """
+    return z3.If(s.lc(x) == LC["AuthorityTransitioning"], s.pepoch(x), s.epoch(x))
+
+
+def epochs_monotonic(s: PState, t: PState) -> z3.BoolRef:
+    """P6-A3 (steps): no step lowers any node's epoch floor -- epochs never go backwards."""
+    return forall(1, lambda x: epoch_floor(t, x) >= epoch_floor(s, x))
+
+
+STEP_PROPERTIES: tuple[tuple[str, str, Callable[[PState, PState], z3.BoolRef]], ...] = (
+    ("P6-A3", "epochs-monotonic", epochs_monotonic),
+)
+"""Claims about every step ``(s, t)``: checked for every action in consecution."""
+
+
 PROPERTIES: tuple[tuple[str, Callable[[PState], z3.BoolRef]], ...] = (
     ("P6-A1", single_writer),
     ("P6-A2", atomic_transfer),

@@ -47,9 +47,10 @@ def test_invariant_proves_the_seven_properties_for_every_n(mode: str) -> None:
     names = set(pp.action_names(Config(mode=mode)))
     checked = {c.subject for c in result.checks if c.kind == "consecution"}
     assert checked == names - set(pp.DISABLED_ACTIONS)
+    steps = {f"{pid} {name}" for pid, name, _ in pm.STEP_PROPERTIES}
     for name in checked:
-        lemmas = {c.goal for c in result.checks if c.kind == "consecution" and c.subject == name}
-        assert lemmas == set(pp.LEMMA_NAMES), name
+        goals = {c.goal for c in result.checks if c.kind == "consecution" and c.subject == name}
+        assert goals == set(pp.LEMMA_NAMES) | steps, name
 
 
 def test_disabled_action_is_reported_not_skipped() -> None:
@@ -69,7 +70,7 @@ def test_consecution_premises_are_satisfiable(mode: str, action: str) -> None:
     result = pp.check(Config(mode=mode), "consecution", action)
     premise = result.checks[0]
     assert premise.kind == "premise" and premise.ok and premise.detail == "premise satisfiable"
-    assert len(result.checks) == 1 + len(pp.LEMMAS)
+    assert len(result.checks) == 1 + len(pp.LEMMAS) + len(pm.STEP_PROPERTIES)
 
 
 def test_an_unsatisfiable_premise_fails() -> None:
@@ -136,6 +137,27 @@ def test_planted_bug_is_caught_by_the_cross_check(monkeypatch: pytest.MonkeyPatc
     result = pp.cross_check(Config(n=2))
     assert [c.subject for c in result.failures()] == ["action reinstate (N=2)"]
     assert "parametric -> N" in result.failures()[0].detail
+
+
+def test_epoch_regression_breaks_the_step_part_of_p6_a3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """P6-A3 (epochs never go backwards): replication without epoch fencing lowers an epoch."""
+    original = pm.actions
+
+    def unfenced(cfg: Config, s: pm.PState, tag: str) -> list[pm.PAction]:
+        out = []
+        for act in original(cfg, s, tag):
+            if act.name == "replicate":
+                base, *rest = act.guard.children()
+                kept = [g for g in base.children() if not ("epoch" in str(g) and "<=" in str(g))]
+                assert len(kept) == len(base.children()) - 1
+                guard = z3.And(z3.And(*kept), *rest)
+                act = pm.PAction(act.name, act.params, act.choices, guard, act.post)
+            out.append(act)
+        return out
+
+    monkeypatch.setattr(pm, "actions", unfenced)
+    broken = pp.check(Config(), "consecution", "replicate").failures()
+    assert "P6-A3 epochs-monotonic" in {c.goal for c in broken}
 
 
 @pytest.mark.parametrize(
