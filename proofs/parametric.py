@@ -1002,6 +1002,9 @@ def known_variants() -> tuple[str, ...]:
 
 QUICK_CATCH = ("restart_keeps_authority",)
 
+REPORT_GROUP = "induction"
+"""The report group of these obligations (an unbounded inductive proof); names ``parametric.*``."""
+
 
 def variant(name: str) -> Config:
     """The configuration of a mutant or a dropped assumption (any N: the proof ignores it)."""
@@ -1032,7 +1035,7 @@ def build_obligations(quick: bool) -> list[Any]:
     for mode in cluster.MODES:
         add(
             f"parametric.{mode}.initiation",
-            "induction",
+            REPORT_GROUP,
             every,
             "z3-all-N",
             "every N: initial states exist and satisfy each lemma",
@@ -1041,7 +1044,7 @@ def build_obligations(quick: bool) -> list[Any]:
         )
         add(
             f"parametric.{mode}.consecution",
-            "induction",
+            REPORT_GROUP,
             every,
             "z3-all-N",
             "every N: each action preserves each lemma (premises satisfiable)",
@@ -1051,7 +1054,7 @@ def build_obligations(quick: bool) -> list[Any]:
         for pid in every:
             add(
                 f"parametric.{mode}.implies.{pid}",
-                "induction",
+                REPORT_GROUP,
                 (pid,),
                 "z3-all-N",
                 f"every N: the invariant implies {pid}",
@@ -1061,7 +1064,7 @@ def build_obligations(quick: bool) -> list[Any]:
             )
         add(
             f"parametric.{mode}.fragment",
-            "induction",
+            REPORT_GROUP,
             every,
             "syntactic",
             "every query is in the fragment where Z3's answers are complete",
@@ -1072,7 +1075,7 @@ def build_obligations(quick: bool) -> list[Any]:
         for mode in cluster.MODES:
             add(
                 f"parametric.cross-check.N{n}.{mode}",
-                "induction",
+                REPORT_GROUP,
                 every,
                 "z3-equivalence",
                 f"at N={n} the Node-sort model equals the cluster model "
@@ -1088,7 +1091,7 @@ def build_obligations(quick: bool) -> list[Any]:
         # induction, not a run that violates a property (BMC's mutants give those).
         add(
             f"parametric.catch.{name}",
-            "induction",
+            REPORT_GROUP,
             LEMMA_SERVES[lemma],
             "z3-all-N",
             f"the all-N proof fails with {what} '{name}': {action} breaks {lemma}",
