@@ -285,8 +285,9 @@ def observed_context(
         )
     if cfg.mode == "sync":
         cons.append(src == s.standby)
-    else:
-        # The old primary: the primary-role node holding the highest epoch.
+    elif cfg.assumes("exact_async_ack_bound"):
+        # The old primary: the primary-role node holding the highest epoch, its
+        # durable WAL end read exactly (dropped: any node's WAL end).
         cons.append(
             z3.Implies(
                 z3.Or(known, prefix_known),
@@ -409,7 +410,13 @@ def actions(cfg: Config, s: PState, tag: str) -> list[PAction]:
     p = fresh_node(f"ack.p@{tag}")
     guard = s.writable(p)
     if cfg.mode == "sync" and not cfg.is_mutant("ack_before_standby"):
-        guard = z3.And(guard, s.standby != p, s.lcp(p, s.standby) == s.wlen(p))
+        # The standby holds p's whole WAL (the mutant: all but its last entry).
+        holds = (
+            s.lcp(p, s.standby) >= s.wlen(p) - 1
+            if cfg.is_mutant("ack_one_entry_early")
+            else s.lcp(p, s.standby) == s.wlen(p)
+        )
+        guard = z3.And(guard, s.standby != p, holds)
     up = _Update(s)
     up.scalars["alen"] = s.wlen(p)
     acker = p
@@ -480,7 +487,7 @@ def actions(cfg: Config, s: PState, tag: str) -> list[PAction]:
         s.up(i),
         s.role(i) == MROLE["Primary"],
         z3.Not(s.active(i)),
-        s.holds_max_epoch(i),
+        *([] if cfg.is_mutant("reinstate_without_top_epoch") else [s.holds_max_epoch(i)]),
         forall(1, lambda j: z3.Implies(j != i, z3.Not(s.active(j)))),
     ]
     if cfg.assumes("single_controller") and not cfg.is_mutant("reinstate_during_attempt"):
@@ -702,6 +709,26 @@ def recovery_exact(s: PState) -> z3.BoolRef:
 def no_implicit_retry(s: PState) -> z3.BoolRef:
     """P6-F3: every validation follows its own explicit request."""
     return forall(1, lambda i: s.vcount(i) <= 1)
+
+
+def epoch_floor(s: PState, x: z3.ExprRef) -> z3.ArithRef:
+    """The lowest epoch node ``x``'s marker can hold after a crash now.
+
+    During a marker write the new epoch may be visible before it is durable,
+    so a crash can bring back the previous one; otherwise it is the epoch.
+    """
+    return z3.If(s.lc(x) == LC["AuthorityTransitioning"], s.pepoch(x), s.epoch(x))
+
+
+def epochs_monotonic(s: PState, t: PState) -> z3.BoolRef:
+    """P6-A3 (steps): no step lowers any node's epoch floor -- epochs never go backwards."""
+    return forall(1, lambda x: epoch_floor(t, x) >= epoch_floor(s, x))
+
+
+STEP_PROPERTIES: tuple[tuple[str, str, Callable[[PState, PState], z3.BoolRef]], ...] = (
+    ("P6-A3", "epochs-monotonic", epochs_monotonic),
+)
+"""Claims about every step ``(s, t)``: checked for every action in consecution."""
 
 
 PROPERTIES: tuple[tuple[str, Callable[[PState], z3.BoolRef]], ...] = (
