@@ -21,7 +21,9 @@ below cites the invariant ID. The verdict format is :mod:`baton.verdict`.
 
 from __future__ import annotations
 
+import io
 import json
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -30,6 +32,7 @@ from typing import IO, Any
 from baton import _table, trace
 from baton.errors import InputError
 from baton.verdict import InputProblem, Verdict, Violation, make_violation
+from msgspec import UNSET
 
 # --- rules -------------------------------------------------------------------------------
 
@@ -200,64 +203,122 @@ def position_of(wal_end: int, ack_bound: int | None) -> str:
 
 
 # --- WALs as epoch runs ------------------------------------------------------------------------
-# A run list [[epoch, last_lsn], ...]: entries first..last_lsn were written in epoch.
+# A WAL's entry epochs never decrease along it, so it is stored as runs: run i
+# holds the entries up to ``lasts[i]`` (after the previous run's), all written
+# in ``epochs[i]``. Lookups bisect the run ends; the common prefix of every
+# pair of tracked WALs is kept up to date on each append or truncation, so no
+# check ever walks the runs: the cost of an event does not grow with the
+# number of epochs (failovers) so far.
 
 
+class Wal:
+    """One WAL (or the acknowledged history) as epoch runs."""
+
+    __slots__ = ("epochs", "lasts")
+
+    def __init__(self) -> None:
+        self.epochs: list[int] = []
+        self.lasts: list[int] = []
+
+    @property
+    def length(self) -> int:
+        return self.lasts[-1] if self.lasts else 0
+
+    def epoch_at(self, lsn: int) -> int | None:
+        """The epoch of the entry at ``lsn`` (1-based), or None if the WAL is shorter."""
+        if lsn < 1 or not self.lasts or lsn > self.lasts[-1]:
+            return None
+        return self.epochs[bisect_left(self.lasts, lsn)]
+
+    def append(self, epoch: int) -> None:
+        if self.epochs and self.epochs[-1] == epoch:
+            self.lasts[-1] += 1
+        else:
+            self.epochs.append(epoch)
+            self.lasts.append(self.length + 1)
+
+    def truncate(self, n: int) -> None:
+        """Keep the first ``n`` entries."""
+        if n >= self.length:
+            return
+        if n <= 0:
+            self.epochs.clear()
+            self.lasts.clear()
+            return
+        i = bisect_left(self.lasts, n)
+        del self.epochs[i + 1 :], self.lasts[i + 1 :]
+        self.lasts[i] = n
+
+    def extend_from(self, other: Wal, n: int) -> None:
+        """Append ``other``'s entries after this WAL's end up to ``n`` (this is a prefix of it)."""
+        start = self.length + 1
+        if n < start:
+            return
+        i = bisect_left(other.lasts, start)
+        while i < len(other.lasts):
+            epoch, last = other.epochs[i], min(other.lasts[i], n)
+            if self.epochs and self.epochs[-1] == epoch:
+                self.lasts[-1] = last
+            else:
+                self.epochs.append(epoch)
+                self.lasts.append(last)
+            if last >= n:
+                break
+            i += 1
+
+    def runs(self) -> Runs:
+        return [[e, last] for e, last in zip(self.epochs, self.lasts, strict=True)]
+
+    def text(self) -> str:
+        return runs_text(self.runs())
+
+
+class WalSet:
+    """The tracked WALs (one per node, plus the acknowledged history) and, for every
+    pair, the length of their common prefix, maintained incrementally."""
+
+    def __init__(self, count: int) -> None:
+        self.wals = [Wal() for _ in range(count)]
+        self.common = [[0] * count for _ in range(count)]
+
+    def append(self, i: int, epoch: int) -> None:
+        wal = self.wals[i]
+        old = wal.length
+        wal.append(epoch)
+        row = self.common[i]
+        for j, other in enumerate(self.wals):
+            # The pair's common prefix grows only if it covered all of wal i before.
+            if j != i and row[j] == old and other.epoch_at(old + 1) == epoch:
+                row[j] = self.common[j][i] = old + 1
+        row[i] = old + 1
+
+    def truncate(self, i: int, n: int) -> None:
+        self.wals[i].truncate(n)
+        row = self.common[i]
+        for j in range(len(row)):
+            if row[j] > n:
+                row[j] = self.common[j][i] = n
+
+    def become_prefix(self, i: int, src: int, n: int) -> None:
+        """WAL ``i`` becomes the first ``n`` entries of WAL ``src``."""
+        wal, other = self.wals[i], self.wals[src]
+        if self.common[i][src] >= min(wal.length, n):
+            wal.truncate(n)
+            wal.extend_from(other, n)
+        else:  # diverged: rebuild (only after a violation was reported)
+            wal.epochs, wal.lasts = [], []
+            wal.extend_from(other, n)
+        for j in range(len(self.wals)):
+            value = n if j in (i, src) else min(self.common[src][j], n)
+            self.common[i][j] = self.common[j][i] = value
+
+
+# Plain run lists, for rendering and the tests' list model.
 Runs = list[list[int]]
 
 
 def runs_len(runs: Runs) -> int:
     return runs[-1][1] if runs else 0
-
-
-def runs_epoch_at(runs: Runs, lsn: int) -> int | None:
-    """The epoch of the entry at ``lsn`` (1-based), or None if the WAL is shorter."""
-    if lsn < 1 or lsn > runs_len(runs):
-        return None
-    for epoch, last in runs:
-        if lsn <= last:
-            return epoch
-    return None  # pragma: no cover - excluded by the length check
-
-
-def runs_append(runs: Runs, epoch: int) -> None:
-    if runs and runs[-1][0] == epoch:
-        runs[-1][1] += 1
-    else:
-        runs.append([epoch, runs_len(runs) + 1])
-
-
-def runs_prefix(runs: Runs, n: int) -> Runs:
-    """A copy of the first ``n`` entries."""
-    out: Runs = []
-    for epoch, last in runs:
-        if n <= 0:
-            break
-        out.append([epoch, min(last, n)])
-        if last >= n:
-            break
-    return out
-
-
-def runs_common(a: Runs, b: Runs) -> int:
-    """Length of the longest common prefix of two WALs."""
-    i = j = 0
-    pos = 0
-    while i < len(a) and j < len(b):
-        if a[i][0] != b[j][0]:
-            return pos
-        pos = min(a[i][1], b[j][1])
-        if a[i][1] == pos:
-            i += 1
-        if b[j][1] == pos:
-            j += 1
-    return pos
-
-
-def runs_is_prefix(a: Runs, b: Runs) -> bool:
-    """Whether WAL ``a`` is a prefix of WAL ``b`` (same epoch at every position of a)."""
-    la = runs_len(a)
-    return la <= runs_len(b) and runs_common(a, b) >= la
 
 
 def runs_text(runs: Runs) -> str:
@@ -278,11 +339,11 @@ class NodeSummary:
     """All the oracle remembers of one node."""
 
     name: str
+    index: int  # of its WAL in the checker's WalSet
     up: bool = True
     writable: bool = False
     role: str = "Replica"
     epoch: int = 1
-    wal: Runs = field(default_factory=list)
     lifecycle: str = RECOVERY_STATE
     attempt: str | None = None
     forced: bool = False
@@ -293,12 +354,12 @@ class NodeSummary:
     recoverable: list[tuple[str, int | None]] = field(default_factory=list)
     crash_state: str = RECOVERY_STATE
 
-    def as_state(self) -> dict[str, Any]:
+    def as_state(self, wal: Wal) -> dict[str, Any]:
         return {
             "up": self.up,
             "writable": self.writable,
             "marker": {"role": self.role, "epoch": self.epoch},
-            "wal": {"length": runs_len(self.wal), "runs": runs_text(self.wal)},
+            "wal": {"length": wal.length, "runs": wal.text()},
             "lifecycle": self.lifecycle,
             "attempt": self.attempt,
         }
@@ -315,14 +376,17 @@ class Checker:
         self.all = all_violations
         self.mode: str = header["mode"]
         self.nodes: dict[str, NodeSummary] = {}
-        for name in header["nodes"]:
-            node = NodeSummary(name, epoch=header["epoch"])
+        for i, name in enumerate(header["nodes"]):
+            node = NodeSummary(name, i, epoch=header["epoch"])
             if name == header["initial_primary"]:
                 node.role, node.writable = "Primary", True
             self.nodes[name] = node
         self.max_epoch: int = header["epoch"]
         self.standby: str | None = None  # sync mode: named by the last designate line
-        self.acked: Runs = []
+        # One WAL per node, then the acknowledged history (index ACKED).
+        self.wals = WalSet(len(self.nodes) + 1)
+        self.acked_index = len(self.nodes)
+        self.acked = self.wals.wals[self.acked_index]
         self.pending: dict[str, tuple[str, bool, int]] = {}  # attempt -> (node, force, line)
         self.violations: list[Violation] = []
         self.kinds_seen: set[str] = set()
@@ -335,7 +399,7 @@ class Checker:
         self.families_seen: set[str] = set()
         self.ended = False
         self.line = 1
-        self.event: dict[str, Any] = header
+        self.event: Any = header
         self.events = 1
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "request": self._request,
@@ -357,48 +421,84 @@ class Checker:
 
     # --- plumbing ---
 
+    def wal(self, node: NodeSummary) -> Wal:
+        return self.wals.wals[node.index]
+
+    def common(self, a: NodeSummary, b: NodeSummary) -> int:
+        """Length of the common prefix of two nodes' WALs."""
+        return self.wals.common[a.index][b.index]
+
+    def common_acked(self, node: NodeSummary) -> int:
+        """Length of the common prefix of a node's WAL and the acknowledged history."""
+        return self.wals.common[node.index][self.acked_index]
+
     def state(self) -> dict[str, Any]:
         return {
-            "nodes": {name: n.as_state() for name, n in self.nodes.items()},
+            "nodes": {name: n.as_state(self.wal(n)) for name, n in self.nodes.items()},
             "writable": [name for name, n in self.nodes.items() if n.writable],
             "max_epoch": self.max_epoch,
-            "acked": {"length": runs_len(self.acked), "runs": runs_text(self.acked)},
+            "acked": {"length": self.acked.length, "runs": self.acked.text()},
         }
 
-    def covered(self, rule: str) -> bool:
+    def covered(self, rule: str, needs: tuple[str, ...] | None = None) -> bool:
         """Whether the trace carries every family ``rule`` needs (declared, or seen so far).
 
         A rule is never judged on a trace that cannot show it: a lifecycle-only
         trace has no crash events, so it cannot be blamed for a second writer."""
         families = self.declared_set if self.declared_set is not None else self.families_seen
-        return all(f in families for f in RULE_BY_NAME[rule].needs)
+        return all(f in families for f in (needs or RULE_BY_NAME[rule].needs))
 
-    def fail(self, rule: str, invariant: str, explanation: str) -> None:
-        """Record a violation (state as it was before the event) and stop unless --all."""
-        if not self.covered(rule):
+    def fail(
+        self,
+        rule: str,
+        invariant: str,
+        explanation: str,
+        *,
+        also: tuple[str, ...] = (),
+        needs: tuple[str, ...] | None = None,
+    ) -> None:
+        """Record a violation (state as it was before the event) and stop unless --all.
+
+        ``also``: further invariants the violation breaks, shown beside the
+        first (an unsafe approval is P6-F1 and the denial reason's own invariant).
+        ``needs``: the families this particular check needs, when fewer than the rule's."""
+        if not self.covered(rule, needs):
             return
+        event = self.event
         self.violations.append(
             make_violation(
                 rule,
                 invariant,
                 explanation,
                 line=self.line,
-                step=self.event.get("seq"),
-                event=self.event,
+                step=event.get("seq"),
+                event=event.to_dict() if isinstance(event, trace.Event) else dict(event),
                 state=self.state(),
+                also=tuple(i for i in also if i != invariant),
             )
         )
         if not self.all:
             raise _Stop
 
-    def feed(self, line: int, event: dict[str, Any]) -> None:
-        self.line, self.event = line, event
-        self.events += 1
-        kind = event["kind"]
-        if kind not in self.kinds_seen:
-            self.kinds_seen.add(kind)
-            self.families_seen.add(trace.BY_KIND[kind].family)
-        self.handlers[kind](event)
+    def feed(self, line: int, event: Any) -> None:
+        """One event (a decoded :class:`baton.trace.Event`)."""
+        self.run(iter(((line, event),)))
+
+    def run(self, events: Iterator[tuple[int, Any]]) -> None:
+        """Every event of ``events`` in order (the hot loop: one dict lookup per event)."""
+        by_class: dict[type, Callable[[Any], None]] = {}
+        for line, event in events:
+            self.line = line
+            self.event = event
+            self.events += 1
+            handler = by_class.get(type(event))
+            if handler is None:
+                kind = event.KIND
+                if kind not in self.kinds_seen:
+                    self.kinds_seen.add(kind)
+                    self.families_seen.add(trace.BY_KIND[kind].family)
+                handler = by_class[type(event)] = self.handlers[kind]
+            handler(event)
 
     def _up(self, name: str, rule: str, invariant: str, what: str) -> NodeSummary:
         node = self.nodes[name]
@@ -411,15 +511,20 @@ class Checker:
             )
         return node
 
-    def _single_writer(self, rule: str, invariant: str, how: str) -> None:
+    def _single_writer(self, how: str) -> None:
+        """Two writers in the same interval: always P6-A1, whatever step made the second.
+
+        Knowing who is writable needs the lifecycle (promotions) and durability
+        (crashes, markers that end authority) families, not the data family."""
         writers = [n.name for n in self.nodes.values() if n.writable]
         if len(writers) > 1:
             self.fail(
-                rule,
-                invariant,
+                "single_writer",
+                "P6-A1",
                 f"{how}: nodes {', '.join(writers)} now all admit writes. At most one node may "
                 "hold write authority at any point; the one that had it must have crashed, "
                 "stepped down or been demoted first.",
+                needs=("lifecycle", "durability"),
             )
 
     # --- lifecycle ---
@@ -506,10 +611,11 @@ class Checker:
             req = self.pending.pop(attempt, None)
             if req is None:
                 self.fail(
-                    "attempt_observable",
-                    "P6-O1",
-                    f"attempt {attempt!r} enters the lifecycle without its request line (the "
-                    "attempt's start event).",
+                    "no_implicit_retry",
+                    "P6-F3",
+                    f"attempt {attempt!r} enters the lifecycle without an operator's request "
+                    "(no request line for it). Only an explicit request starts an attempt; one "
+                    "started without it is an implicit retry.",
                 )
             elif req[0] != name:
                 self.fail(
@@ -568,11 +674,13 @@ class Checker:
             )
         if node.validated is not None and reason != node.validated:
             inv = "P6-F1" if event == "approve" else "P6-D1"
+            hidden = reason_invariant().get(node.validated, inv) if inv == "P6-F1" else inv
             self.fail(
                 "validation_decision",
                 inv,
                 f"the decision {event} ({reason}) differs from the attempt's validation result "
                 f"{node.validated!r}; the decision must follow the validator.",
+                also=(hidden,),
             )
 
     def _explained(self, reason: str, invariants: list[str], what: str) -> None:
@@ -623,20 +731,20 @@ class Checker:
                 f"complete reports epoch {e['epoch']} but {node.name}'s durable marker holds "
                 f"epoch {node.epoch}.",
             )
-        self._gain_authority(node, "atomic_transfer", "P6-A2", f"{node.name} completed promotion")
+        self._gain_authority(node, f"{node.name} completed promotion")
 
-    def _gain_authority(self, node: NodeSummary, rule: str, invariant: str, how: str) -> None:
-        if not runs_is_prefix(self.acked, node.wal):
-            common = runs_common(self.acked, node.wal)
+    def _gain_authority(self, node: NodeSummary, how: str) -> None:
+        common = self.common_acked(node)
+        if common < self.acked.length:
             self.fail(
                 "acked_writes_preserved",
                 "P6-S1",
-                f"{how}, but its WAL ({runs_text(node.wal)}) does not hold every acknowledged "
-                f"write ({runs_text(self.acked)}): they agree only up to lsn {common}. Every "
+                f"{how}, but its WAL ({self.wal(node).text()}) does not hold every acknowledged "
+                f"write ({self.acked.text()}): they agree only up to lsn {common}. Every "
                 "acknowledged write must be in the WAL of the node that holds authority.",
             )
         node.writable = True
-        self._single_writer(rule, invariant, how)
+        self._single_writer(how)
 
     def _validation(self, e: dict[str, Any]) -> None:
         name, attempt = e["node"], e["attempt"]
@@ -670,50 +778,132 @@ class Checker:
             )
         want = spec_decision(context_key(ctx))
         if decision != want:
-            inv = "P6-F1" if decision == trace.ALLOWED else "P6-D1"
+            unsafe = decision == trace.ALLOWED
+            hidden = reason_invariant()[want] if unsafe else "P6-D1"
             self.fail(
                 "validation_decision",
-                inv,
+                "P6-F1" if unsafe else "P6-D1",
                 f"the validator decided {decision!r} but the spec decides {want!r} for this "
-                f"context ({json.dumps(ctx, sort_keys=False)})"
+                f"context ({json.dumps(ctx.to_dict(), sort_keys=False)})"
                 + (
-                    ": it allowed a promotion whose safety was not proven (fail closed)."
-                    if inv == "P6-F1"
+                    f": it allowed a promotion whose safety was not proven (fail closed); the "
+                    f"spec's reason {want!r} guards {hidden}."
+                    if unsafe
                     else ". The decision is a pure function of the context."
                 ),
+                also=(hidden,),
             )
         self._explained(decision, e["invariants"], "validation decision")
         node.validated = decision
 
-    def _context_matches_trace(self, e: dict[str, Any], node: NodeSummary) -> None:
-        """The validator decided on facts the trace contradicts (P6-F1)."""
-        ctx = e["context"]
-        problems = []
-        end = runs_len(node.wal)
-        if "wal_end" in e and e["wal_end"] != end:
+    def _source(self) -> NodeSummary | None:
+        """The node whose durable WAL the spec compares the candidate with.
+
+        Sync mode: the designated standby. Async mode: the node whose marker says
+        Primary at the highest epoch any node holds (the old primary), as the
+        spec's observed context defines it; None when there is none."""
+        if self.mode == "sync":
+            return self.nodes.get(self.standby) if self.standby is not None else None
+        top = max(n.epoch for n in self.nodes.values())
+        for n in self.nodes.values():
+            if n.role == "Primary" and n.epoch == top:
+                return n
+        return None
+
+    def _context_matches_trace(self, e: Any, node: NodeSummary) -> None:
+        """Derive, then compare: the facts the trace proves against the recorded context.
+
+        Every false fact is a violation at this line, named by the invariant it
+        hides (a false Compatible hides a divergent history, P6-S2). ``Unknown``
+        is always an honest value. Needs the data family: without the writes and
+        replications the WALs are not known."""
+        ctx = e.context
+        cand_wal = self.wal(node)
+        end = cand_wal.length
+        acked = self.acked.length
+        data = ("lifecycle", "validation", "data")
+        problems: list[tuple[str, str, tuple[str, ...] | None]] = []
+        if "wal_end" in e and e.wal_end != end:
             problems.append(
-                f"wal_end is {e['wal_end']} but {node.name}'s durable WAL ends at {end}"
+                (
+                    "P6-S1",
+                    f"wal_end is {e.wal_end} but {node.name}'s durable WAL ends at {end}",
+                    data,
+                )
             )
-        acked = runs_len(self.acked)
         bound = e.get("ack_bound")
         if bound is not None and bound < acked:
             problems.append(
-                f"ack_bound {bound} is below the {acked} writes already acknowledged, so it is "
-                "no upper bound"
+                (
+                    "P6-S1",
+                    f"ack_bound {bound} is below the {acked} writes already acknowledged, so it "
+                    "is no upper bound",
+                    data,
+                )
             )
-        if node.writable and ctx["role"] != "PrimaryActive":
-            problems.append(f"{node.name} admits writes but the context says {ctx['role']}")
-        if node.role == "Halted" and ctx["role"] != "Halted":
-            problems.append(f"{node.name} is halted but the context says {ctx['role']}")
+        if ctx.position in ("Equal", "Ahead") and end < acked:
+            problems.append(
+                (
+                    "P6-S1",
+                    f"position {ctx.position} but {node.name}'s WAL ends at {end}, before the "
+                    f"{acked} acknowledged writes",
+                    data,
+                )
+            )
+        source = self._source()
+        if ctx.prefix != "Unknown":
+            divergent_from = None
+            if self.common_acked(node) < min(end, acked):
+                divergent_from = f"the acknowledged history ({self.acked.text()})"
+            elif source is not None and source is not node:
+                src_wal = self.wal(source)
+                if self.common(node, source) < min(end, src_wal.length):
+                    divergent_from = f"{source.name}'s WAL ({src_wal.text()})"
+            if ctx.prefix == "Compatible" and divergent_from is not None:
+                problems.append(
+                    (
+                        "P6-S2",
+                        f"prefix Compatible, but {node.name}'s WAL ({cand_wal.text()}) diverges "
+                        f"from {divergent_from}",
+                        data,
+                    )
+                )
+            elif (
+                ctx.prefix == "Divergent"
+                and divergent_from is None
+                and source is not None
+                and source is not node
+            ):
+                problems.append(
+                    (
+                        "P6-D1",
+                        f"prefix Divergent, but {node.name}'s WAL ({cand_wal.text()}) is "
+                        f"compatible with {source.name}'s ({self.wal(source).text()}) and with "
+                        "the acknowledged history",
+                        data,
+                    )
+                )
+        if node.writable and ctx.role != "PrimaryActive":
+            problems.append(
+                ("P6-A1", f"{node.name} admits writes but the context says {ctx.role}", None)
+            )
+        if node.role == "Halted" and ctx.role != "Halted":
+            problems.append(
+                ("P6-S2", f"{node.name} is halted but the context says {ctx.role}", None)
+            )
         writers = [n.name for n in self.nodes.values() if n.writable and n is not node]
-        if writers and ctx["primary_status"] == "Unavailable":
-            problems.append(f"the old primary is 'Unavailable' but {writers[0]} admits writes")
-        if problems:
+        if writers and ctx.primary_status == "Unavailable":
+            problems.append(
+                ("P6-A1", f"the old primary is 'Unavailable' but {writers[0]} admits writes", None)
+            )
+        for invariant, problem, needs in problems:
             self.fail(
                 "validation_context",
-                "P6-F1",
-                f"the validation of {e['attempt']!r} decided on facts the trace contradicts: "
-                f"{'; '.join(problems)}. A decision on false facts is not proven safe.",
+                invariant,
+                f"the validation of {e.attempt!r} decided on a fact the trace contradicts: "
+                f"{problem}. A decision on false facts is not proven safe.",
+                also=("P6-F1",) if invariant != "P6-D1" else (),
+                needs=needs,
             )
 
     # --- durability and authority ---
@@ -824,7 +1014,7 @@ class Checker:
                 f"{name} regains authority at epoch {epoch}, but epoch {self.max_epoch} exists. A "
                 "deposed primary never regains authority: the writer holds the highest epoch.",
             )
-        self._gain_authority(node, "single_writer", "P6-A1", f"{name} was reinstated")
+        self._gain_authority(node, f"{name} was reinstated")
 
     def _demote(self, e: dict[str, Any]) -> None:
         name, epoch = e["node"], e["epoch"]
@@ -871,14 +1061,14 @@ class Checker:
                 "and only the holder of the highest epoch writes.",
             )
 
-    def _write(self, e: dict[str, Any]) -> None:
-        node = self.nodes[e["node"]]
+    def _write(self, e: Any) -> None:
+        node = self.nodes[e.node]
         if not node.up:
-            self._up(e["node"], "single_writer", "P6-A1", "a write")
-        lsn, epoch = e["lsn"], e["epoch"]
+            self._up(e.node, "single_writer", "P6-A1", "a write")
+        lsn, epoch = e.lsn, e.epoch
         if not node.writable or epoch != node.epoch or epoch < self.max_epoch:
             self._writer_check(node, "a write", epoch)
-        end = runs_len(node.wal)
+        end = self.wals.wals[node.index].length
         if lsn != end + 1:
             self.fail(
                 "prefix_history",
@@ -887,46 +1077,47 @@ class Checker:
                 "appending at its end (no gap, overwrite or reordering).",
             )
             if lsn <= end:
-                node.wal = runs_prefix(node.wal, lsn - 1)
-        runs_append(node.wal, epoch)
+                self.wals.truncate(node.index, lsn - 1)
+        self.wals.append(node.index, epoch)
 
-    def _ack(self, e: dict[str, Any]) -> None:
-        node = self.nodes[e["node"]]
+    def _ack(self, e: Any) -> None:
+        node = self.nodes[e.node]
         if not node.up:
-            self._up(e["node"], "single_writer", "P6-A1", "an acknowledgement")
-        lsn, epoch = e["lsn"], e["epoch"]
+            self._up(e.node, "single_writer", "P6-A1", "an acknowledgement")
+        lsn, epoch = e.lsn, e.epoch
         if not node.writable or epoch != node.epoch or epoch < self.max_epoch:
             self._writer_check(node, "an acknowledgement", epoch)
-        wal = node.wal
-        if lsn > runs_len(wal):
+        wal = self.wals.wals[node.index]
+        if lsn > wal.length:
             self.fail(
                 "acked_writes_preserved",
                 "P6-S1",
-                f"{node.name} acknowledges up to lsn {lsn}, but only {runs_len(wal)} entries are "
+                f"{node.name} acknowledges up to lsn {lsn}, but only {wal.length} entries are "
                 "durable in its WAL. An acknowledgement means the write is fsynced first.",
             )
             return
         if self.mode == "sync":
             self._sync_standby_holds(node, lsn)
-        acked_len = runs_len(self.acked)
+        acked_len = self.acked.length
+        common = self.wals.common[node.index][self.acked_index]
         if lsn >= acked_len:
-            if not runs_is_prefix(self.acked, wal):
+            if common < acked_len:
                 self.fail(
                     "prefix_history",
                     "P6-S2",
-                    f"{node.name} acknowledges up to lsn {lsn} on a WAL ({runs_text(wal)}) that "
-                    f"does not extend the acknowledged history ({runs_text(self.acked)}); they "
-                    f"agree only up to lsn {runs_common(self.acked, wal)}. The acknowledged "
-                    "history only ever grows by extension.",
+                    f"{node.name} acknowledges up to lsn {lsn} on a WAL ({wal.text()}) that "
+                    f"does not extend the acknowledged history ({self.acked.text()}); they "
+                    f"agree only up to lsn {common}. The acknowledged history only ever grows "
+                    "by extension.",
                 )
-            if lsn > acked_len or self.acked != runs_prefix(wal, lsn):
-                self.acked = runs_prefix(wal, lsn)
-        elif runs_common(self.acked, wal) < lsn:
+            if lsn > acked_len or common < acked_len:
+                self.wals.become_prefix(self.acked_index, node.index, lsn)
+        elif common < lsn:
             self.fail(
                 "prefix_history",
                 "P6-S2",
                 f"{node.name} acknowledges up to lsn {lsn}, but its entries there differ from the "
-                f"acknowledged history ({runs_text(self.acked)}).",
+                f"acknowledged history ({self.acked.text()}).",
             )
 
     def _sync_standby_holds(self, node: NodeSummary, lsn: int) -> None:
@@ -938,7 +1129,7 @@ class Checker:
             for n in self.nodes.values()
             if n is not node
             and (self.standby is None or n.name == self.standby)
-            and runs_common(n.wal, node.wal) >= lsn
+            and self.common(n, node) >= lsn
         ]
         if not holders:
             who = f"the standby {self.standby}" if self.standby else "no other node"
@@ -950,14 +1141,17 @@ class Checker:
                 "a failover to it loses nothing.",
             )
 
-    def _replicate(self, e: dict[str, Any]) -> None:
-        src, dst = self.nodes[e["from"]], self.nodes[e["to"]]
-        lsn, epoch = e["lsn"], e["epoch"]
-        for n in (src, dst):
-            if not n.up:
-                self._up(n.name, "prefix_history", "P6-S2", "replication")
-        sender_epoch = e.get("sender_epoch")
-        if sender_epoch is not None and sender_epoch < dst.epoch:
+    def _replicate(self, e: Any) -> None:
+        src, dst = self.nodes[e.from_], self.nodes[e.to]
+        lsn, epoch = e.lsn, e.epoch
+        if not (src.up and dst.up):
+            for n in (src, dst):
+                if not n.up:
+                    self._up(n.name, "prefix_history", "P6-S2", "replication")
+        sender_epoch = e.sender_epoch
+        if sender_epoch is UNSET:
+            sender_epoch = None
+        elif sender_epoch < dst.epoch:
             self.fail(
                 "epoch_fencing",
                 "P6-A3",
@@ -971,14 +1165,16 @@ class Checker:
                 f"{dst.name} receives replicated entries while it admits writes: two nodes act "
                 "as primary.",
             )
-        if runs_epoch_at(src.wal, lsn) != epoch:
+        wals = self.wals
+        src_wal, dst_wal = wals.wals[src.index], wals.wals[dst.index]
+        if src_wal.epoch_at(lsn) != epoch:
             self.fail(
                 "prefix_history",
                 "P6-S2",
-                f"{src.name} sends lsn {lsn}@e{epoch}, but its WAL ({runs_text(src.wal)}) holds "
+                f"{src.name} sends lsn {lsn}@e{epoch}, but its WAL ({src_wal.text()}) holds "
                 "no such entry.",
             )
-        end = runs_len(dst.wal)
+        end = dst_wal.length
         if lsn != end + 1:
             self.fail(
                 "prefix_history",
@@ -986,17 +1182,17 @@ class Checker:
                 f"{dst.name} receives lsn {lsn} but its WAL ends at {end}: replication appends "
                 "the next entry, with no gap or overwrite.",
             )
-        elif runs_common(dst.wal, src.wal) < end:
+        elif wals.common[dst.index][src.index] < end:
             self.fail(
                 "prefix_history",
                 "P6-S2",
-                f"{dst.name}'s WAL ({runs_text(dst.wal)}) is not a prefix of {src.name}'s "
-                f"({runs_text(src.wal)}); appending to it would hide a divergence (the replica "
+                f"{dst.name}'s WAL ({dst_wal.text()}) is not a prefix of {src.name}'s "
+                f"({src_wal.text()}); appending to it would hide a divergence (the replica "
                 "must halt with history_divergence instead).",
             )
         if lsn <= end:
-            dst.wal = runs_prefix(dst.wal, lsn - 1)
-        runs_append(dst.wal, epoch)
+            wals.truncate(dst.index, lsn - 1)
+        wals.append(dst.index, epoch)
         if sender_epoch is not None and sender_epoch > dst.epoch:
             dst.epoch = sender_epoch
             self.max_epoch = max(self.max_epoch, sender_epoch)
@@ -1054,31 +1250,25 @@ class Checker:
 
 
 def check_lines(
-    lines: Iterable[tuple[int, dict[str, Any]]],
+    lines: Iterable[tuple[int, Any]],
     subject: str = "<trace>",
     all_violations: bool = False,
+    require_full: bool = False,
 ) -> Verdict:
-    """Check already-validated ``(line, event)`` pairs (the first is the header)."""
-    it: Iterator[tuple[int, dict[str, Any]]] = iter(lines)
+    """Check already-validated ``(line, event)`` pairs: the header dict, then
+    :class:`baton.trace.Event` structs (:func:`baton.trace.read_fast`)."""
+    it: Iterator[tuple[int, Any]] = iter(lines)
     checker: Checker | None = None
     try:
-        for line, event in it:
-            if checker is None:
-                checker = Checker(event, all_violations)
-                continue
-            checker.feed(line, event)
+        for _line, event in it:
+            checker = Checker(event, all_violations)
+            break
         if checker is None:
             return Verdict(subject, "malformed", error=InputProblem("empty trace: no header", 1))
+        checker.run(it)
         notes = checker.finish()
     except _Stop:
         notes = []
-    except UnicodeDecodeError as exc:
-        return Verdict(
-            subject,
-            "malformed",
-            events=checker.events if checker is not None else 0,
-            error=InputProblem(f"not UTF-8 text ({exc.reason})"),
-        )
     except InputError as exc:
         return Verdict(
             subject,
@@ -1091,7 +1281,7 @@ def check_lines(
     if checker.violations:
         status = "violation"
     elif not_checked:
-        status = "conforms_partial"
+        status = "incomplete" if require_full else "conforms_partial"
     else:
         status = "conforms"
     return Verdict(
@@ -1106,19 +1296,20 @@ def check_lines(
 
 
 def check_stream(
-    stream: IO[str], subject: str = "<trace>", all_violations: bool = False
+    stream: IO[str] | IO[bytes],
+    subject: str = "<trace>",
+    all_violations: bool = False,
+    require_full: bool = False,
 ) -> Verdict:
-    """Check a trace read from a text stream, line by line (constant memory)."""
-    return check_lines(trace.read_events(stream, subject), subject, all_violations)
+    """Check a trace read from a stream (binary preferred), line by line, in constant memory."""
+    return check_lines(trace.read_fast(stream, subject), subject, all_violations, require_full)
 
 
 def check_events(
     events: Iterable[dict[str, Any]], subject: str = "<events>", all_violations: bool = False
 ) -> Verdict:
     """Check in-memory events (numbered) by encoding them as a trace first (tests, replay)."""
-    import io
-
-    return check_stream(io.StringIO(trace.dumps(events)), subject, all_violations)
+    return check_stream(io.BytesIO(trace.dumps(events).encode("utf-8")), subject, all_violations)
 
 
 def render(verdict: Verdict) -> str:
@@ -1127,6 +1318,7 @@ def render(verdict: Verdict) -> str:
     label = {
         "conforms": "CONFORMS",
         "conforms_partial": "CONFORMS (PARTIAL)",
+        "incomplete": "INCOMPLETE (a full trace is required)",
         "violation": "VIOLATION",
         "malformed": "MALFORMED",
     }[verdict.status]
@@ -1140,8 +1332,8 @@ def render(verdict: Verdict) -> str:
     for v in verdict.violations:
         out.append("")
         where = f"line {v.line} (seq {v.step})" if v.step is not None else "at the end of the trace"
-        out.append(f"  {where}: {v.invariant} broken (rule {v.rule})")
-        out.append(f"  event: {json.dumps(v.event, ensure_ascii=False)}")
+        out.append(f"  {where}: {v.headline} broken (rule {v.rule})")
+        out.append(f"  event: {json.dumps(v.event, ensure_ascii=True)}")
         out.append(f"  why: {v.explanation}")
         out.append("  state before the event:")
         for name, node in v.state.get("nodes", {}).items():

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from baton import oracle
 from baton import trace as t
+from baton import verdict as verdict_mod
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -38,7 +39,7 @@ def _load_examples() -> ModuleType:
 EX = _load_examples()
 
 
-def _check_broken(name: str) -> None:
+def _check_broken(name: str) -> verdict_mod.Violation:
     """Run the named broken trace; assert its first violation is the expected one."""
     mutate, invariant, rule, label = EX.BROKEN[name]
     events, lines = EX.numbered(mutate(EX.base()))
@@ -49,6 +50,7 @@ def _check_broken(name: str) -> None:
     assert first.line == (lines[label] if label is not None else len(events) + 1)
     assert first.explanation and first.state["nodes"], "violations carry explanation and state"
     assert verdict.exit_code == 1
+    return first
 
 
 def test_conforming_run_conforms() -> None:
@@ -74,9 +76,32 @@ def test_p6_f1_validator_allows_unknown_primary() -> None:
     _check_broken("broken_f1_allows_unknown_primary")
 
 
-def test_p6_f1_context_contradicts_the_trace() -> None:
-    """P6-F1: a validation whose ack_bound is below the writes already acknowledged is caught."""
-    _check_broken("broken_f1_context_contradicts_trace")
+def test_p6_s1_false_ack_bound() -> None:
+    """P6-S1 (beside P6-F1): a validation whose ack_bound is below the writes already
+    acknowledged decided on a false fact; the fact hides acknowledged-write loss."""
+    _check_broken("broken_s1_false_ack_bound")
+
+
+def test_p6_s2_lsn_only_prefix_is_derived_and_flagged() -> None:
+    """P6-S2 (beside P6-F1): an LSN-only validator records a divergent, not yet acknowledged
+    entry as Compatible; the oracle derives both WALs from the trace and flags the line."""
+    v = _check_broken("broken_s2_lsn_only_prefix")
+    assert v.also == ("P6-F1",) and "diverges from n2's WAL (1@e1 2@e2)" in v.explanation
+
+
+def test_p6_a1_two_writers_is_single_writer() -> None:
+    """P6-A1: a forced promotion while the old primary still writes is reported under
+    single_writer, not as the step (complete) that made the second writer."""
+    _check_broken("broken_a1_two_writers")
+
+
+def test_unsafe_approval_names_the_reason_invariant() -> None:
+    """P6-F1 and P6-A1a: allowing force over an active primary names both invariants."""
+    v = _check_broken("broken_a1a_force_over_active_primary")
+    assert v.also == ("P6-A1a",)
+    assert "P6-F1 and P6-A1a broken" in oracle.render(
+        oracle.check_stream((TRACES / "broken_a1a_force_over_active_primary.jsonl").open("rb"))
+    )
 
 
 def test_p6_d1_decision_differs_from_spec() -> None:
@@ -270,28 +295,53 @@ def test_committed_examples_are_current_and_verdicts_match() -> None:
 # --- the WAL summary ------------------------------------------------------------------
 
 
-def _runs_of(epochs: list[int]) -> oracle.Runs:
-    runs: oracle.Runs = []
-    for e in epochs:
-        oracle.runs_append(runs, e)
-    return runs
+wal_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["append", "truncate", "become_prefix"]),
+        st.integers(0, 2),
+        st.integers(0, 2),
+        st.integers(0, 8),
+    ),
+    max_size=40,
+)
 
 
-wals = st.lists(st.integers(1, 3), max_size=12).map(sorted)
+def _common(a: list[int], b: list[int]) -> int:
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
 
 
-@given(wals, wals, st.integers(0, 14))
-def test_epoch_runs_agree_with_a_list_model(a: list[int], b: list[int], n: int) -> None:
-    """runs_* (the oracle's constant-memory WAL) agree with plain lists of entry epochs."""
-    ra, rb = _runs_of(a), _runs_of(b)
-    assert oracle.runs_len(ra) == len(a)
-    assert oracle.runs_is_prefix(ra, rb) == (b[: len(a)] == a)
-    common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
-    assert oracle.runs_common(ra, rb) == (common if common is not None else min(len(a), len(b)))
-    assert oracle.runs_prefix(ra, n) == _runs_of(a[:n])
-    for lsn in range(len(a) + 2):
-        want = a[lsn - 1] if 1 <= lsn <= len(a) else None
-        assert oracle.runs_epoch_at(ra, lsn) == want
+@given(wal_ops)
+def test_wal_set_agrees_with_a_list_model(ops: list[tuple[str, int, int, int]]) -> None:
+    """WalSet (epoch runs, common prefixes kept incrementally) agrees with plain lists of
+    entry epochs after any sequence of appends, truncations and prefix copies."""
+    wals = oracle.WalSet(3)
+    model: list[list[int]] = [[], [], []]
+    for op, i, j, n in ops:
+        if op == "append":
+            wals.append(i, n % 3 + 1)
+            model[i].append(n % 3 + 1)
+        elif op == "truncate":
+            wals.truncate(i, n)
+            del model[i][n:]
+        elif i != j:
+            n = min(n, len(model[j]))
+            wals.become_prefix(i, j, n)
+            model[i] = model[j][:n]
+        for k in range(3):
+            wal = wals.wals[k]
+            assert wal.length == len(model[k])
+            assert wal.runs() == [
+                [e, idx + 1]
+                for idx, e in enumerate(model[k])
+                if idx + 1 == len(model[k]) or model[k][idx + 1] != e
+            ]
+            for lsn in range(len(model[k]) + 2):
+                want = model[k][lsn - 1] if 1 <= lsn <= len(model[k]) else None
+                assert wal.epoch_at(lsn) == want
+            for m in range(3):
+                assert wals.common[k][m] == _common(model[k], model[m]), (k, m)
 
 
 def test_check_stream_reads_line_by_line() -> None:
