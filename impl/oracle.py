@@ -275,22 +275,36 @@ class Wal:
 
 class WalSet:
     """The tracked WALs (one per node, plus the acknowledged history) and, for every
-    pair, the length of their common prefix, maintained incrementally."""
+    pair, the length of their common prefix, maintained incrementally.
+
+    The hot paths (append, become_prefix) read the run lists directly: a WAL's
+    lists are only ever changed in place, never replaced."""
 
     def __init__(self, count: int) -> None:
         self.wals = [Wal() for _ in range(count)]
         self.common = [[0] * count for _ in range(count)]
+        self._lasts = [w.lasts for w in self.wals]
+        self._epochs = [w.epochs for w in self.wals]
+        self._others = [tuple(j for j in range(count) if j != i) for i in range(count)]
 
     def append(self, i: int, epoch: int) -> None:
-        wal = self.wals[i]
-        old = wal.length
-        wal.append(epoch)
+        epochs, lasts = self._epochs[i], self._lasts[i]
+        old = lasts[-1] if lasts else 0
+        new = old + 1
+        if epochs and epochs[-1] == epoch:
+            lasts[-1] = new
+        else:
+            epochs.append(epoch)
+            lasts.append(new)
         row = self.common[i]
-        for j, other in enumerate(self.wals):
-            # The pair's common prefix grows only if it covered all of wal i before.
-            if j != i and row[j] == old and other.epoch_at(old + 1) == epoch:
-                row[j] = self.common[j][i] = old + 1
-        row[i] = old + 1
+        row[i] = new
+        for j in self._others[i]:
+            # The pair's common prefix grows only if it covered all of wal i before,
+            # and only if the other WAL holds the same entry at the new position.
+            if row[j] == old:
+                other = self._lasts[j]
+                if other and other[-1] >= new and self._epochs[j][bisect_left(other, new)] == epoch:
+                    row[j] = self.common[j][i] = new
 
     def truncate(self, i: int, n: int) -> None:
         self.wals[i].truncate(n)
@@ -302,15 +316,18 @@ class WalSet:
     def become_prefix(self, i: int, src: int, n: int) -> None:
         """WAL ``i`` becomes the first ``n`` entries of WAL ``src``."""
         wal, other = self.wals[i], self.wals[src]
-        if self.common[i][src] >= min(wal.length, n):
-            wal.truncate(n)
-            wal.extend_from(other, n)
-        else:  # diverged: rebuild (only after a violation was reported)
-            wal.epochs, wal.lasts = [], []
-            wal.extend_from(other, n)
-        for j in range(len(self.wals)):
-            value = n if j in (i, src) else min(self.common[src][j], n)
-            self.common[i][j] = self.common[j][i] = value
+        common = self.common
+        if common[i][src] < min(wal.length, n):
+            wal.truncate(0)  # diverged: rebuild (only after a violation was reported)
+        wal.truncate(n)
+        wal.extend_from(other, n)
+        row, src_row = common[i], common[src]
+        for j in self._others[i]:
+            value = src_row[j]
+            if value > n:
+                value = n
+            row[j] = common[j][i] = value
+        row[i] = row[src] = common[src][i] = n
 
 
 # Plain run lists, for rendering and the tests' list model.
@@ -340,6 +357,8 @@ class NodeSummary:
 
     name: str
     index: int  # of its WAL in the checker's WalSet
+    lasts: list[int]  # that WAL's run ends and epochs (the same lists, for the hot paths)
+    epochs: list[int]
     up: bool = True
     writable: bool = False
     role: str = "Replica"
@@ -365,6 +384,15 @@ class NodeSummary:
         }
 
 
+class _Line:
+    """A line number holder (the checker reads the current line from it or the reader)."""
+
+    __slots__ = ("line",)
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
 class _Stop(Exception):
     """First violation found and not --all."""
 
@@ -375,17 +403,18 @@ class Checker:
     def __init__(self, header: dict[str, Any], all_violations: bool = False) -> None:
         self.all = all_violations
         self.mode: str = header["mode"]
+        # One WAL per node, then the acknowledged history.
+        self.wals = WalSet(len(header["nodes"]) + 1)
+        self.acked_index = len(header["nodes"])
         self.nodes: dict[str, NodeSummary] = {}
         for i, name in enumerate(header["nodes"]):
-            node = NodeSummary(name, i, epoch=header["epoch"])
+            wal = self.wals.wals[i]
+            node = NodeSummary(name, i, wal.lasts, wal.epochs, epoch=header["epoch"])
             if name == header["initial_primary"]:
                 node.role, node.writable = "Primary", True
             self.nodes[name] = node
         self.max_epoch: int = header["epoch"]
         self.standby: str | None = None  # sync mode: named by the last designate line
-        # One WAL per node, then the acknowledged history (index ACKED).
-        self.wals = WalSet(len(self.nodes) + 1)
-        self.acked_index = len(self.nodes)
         self.acked = self.wals.wals[self.acked_index]
         self.pending: dict[str, tuple[str, bool, int]] = {}  # attempt -> (node, force, line)
         self.violations: list[Violation] = []
@@ -398,7 +427,7 @@ class Checker:
         )
         self.families_seen: set[str] = set()
         self.ended = False
-        self.line = 1
+        self._at: _Line | trace.FastReader = _Line(1)  # what says the current line number
         self.event: Any = header
         self.events = 1
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -480,25 +509,52 @@ class Checker:
         if not self.all:
             raise _Stop
 
+    @property
+    def line(self) -> int:
+        """The number of the line being checked."""
+        return self._at.line
+
+    def _dispatch(self) -> dict[type, Callable[[Any], None]]:
+        """Handlers by event class; the first event of a kind also records its family."""
+        checker = self
+
+        class Registering(dict[type, Callable[[Any], None]]):
+            def __missing__(self, cls: type) -> Callable[[Any], None]:
+                kind: str = getattr(cls, "KIND")  # noqa: B009 - set on every event class
+                checker.kinds_seen.add(kind)
+                checker.families_seen.add(trace.BY_KIND[kind].family)
+                handler = self[cls] = checker.handlers[kind]
+                return handler
+
+        return Registering()
+
     def feed(self, line: int, event: Any) -> None:
-        """One event (a decoded :class:`baton.trace.Event`)."""
+        """One event (a decoded :class:`baton.trace.Event`) on the given line."""
         self.run(iter(((line, event),)))
 
     def run(self, events: Iterator[tuple[int, Any]]) -> None:
-        """Every event of ``events`` in order (the hot loop: one dict lookup per event)."""
-        by_class: dict[type, Callable[[Any], None]] = {}
-        for line, event in events:
-            self.line = line
-            self.event = event
-            self.events += 1
-            handler = by_class.get(type(event))
-            if handler is None:
-                kind = event.KIND
-                if kind not in self.kinds_seen:
-                    self.kinds_seen.add(kind)
-                    self.families_seen.add(trace.BY_KIND[kind].family)
-                handler = by_class[type(event)] = self.handlers[kind]
-            handler(event)
+        """Every ``(line, event)`` pair of ``events`` in order."""
+        at = self._at = _Line(self.line)
+        handlers = self._dispatch()
+        try:
+            for line, event in events:
+                at.line = line
+                self.event = event
+                handlers[type(event)](event)
+        finally:
+            self.events = at.line
+
+    def run_reader(self, reader: trace.FastReader) -> None:
+        """Every event ``reader`` yields, in order: the hot loop, one dict lookup per event."""
+        self._at = reader
+        handlers = self._dispatch()
+        try:
+            for event in reader:
+                self.event = event
+                handlers[type(event)](event)
+        finally:
+            self.events = reader.line
+            self._at = _Line(reader.line)
 
     def _up(self, name: str, rule: str, invariant: str, what: str) -> NodeSummary:
         node = self.nodes[name]
@@ -1032,12 +1088,12 @@ class Checker:
         self.standby = e["standby"]
 
     def _end(self, e: dict[str, Any]) -> None:
-        if e["events"] != self.events - 1:
+        if e["events"] != self.line - 1:
             self.fail(
                 "attempt_observable",
                 "P6-O1",
                 f"the end line counts {e['events']} lines before it, but the trace has "
-                f"{self.events - 1}: lines were lost or added.",
+                f"{self.line - 1}: lines were lost or added.",
             )
         self.ended = True
 
@@ -1063,6 +1119,16 @@ class Checker:
 
     def _write(self, e: Any) -> None:
         node = self.nodes[e.node]
+        # The common case, every check passing, in one test (the full checks follow).
+        epoch = e.epoch
+        if node.writable and node.up and epoch == node.epoch and epoch >= self.max_epoch:
+            lasts = node.lasts
+            if e.lsn == (lasts[-1] if lasts else 0) + 1:
+                self.wals.append(node.index, epoch)
+                return
+        self._write_checked(e, node)
+
+    def _write_checked(self, e: Any, node: NodeSummary) -> None:
         if not node.up:
             self._up(e.node, "single_writer", "P6-A1", "a write")
         lsn, epoch = e.lsn, e.epoch
@@ -1082,6 +1148,28 @@ class Checker:
 
     def _ack(self, e: Any) -> None:
         node = self.nodes[e.node]
+        # The common case (async, acknowledging entries that extend the acknowledged
+        # history) in one test; the full checks follow.
+        epoch, lsn = e.epoch, e.lsn
+        if (
+            node.writable
+            and node.up
+            and epoch == node.epoch
+            and epoch >= self.max_epoch
+            and self.mode == "async"
+        ):
+            wals = self.wals
+            i, a = node.index, self.acked_index
+            lasts = node.lasts
+            acked_lasts = self.acked.lasts
+            acked_len = acked_lasts[-1] if acked_lasts else 0
+            if acked_len <= lsn <= (lasts[-1] if lasts else 0) and wals.common[i][a] >= acked_len:
+                if lsn > acked_len:
+                    wals.become_prefix(a, i, lsn)
+                return
+        self._ack_checked(e, node)
+
+    def _ack_checked(self, e: Any, node: NodeSummary) -> None:
         if not node.up:
             self._up(e.node, "single_writer", "P6-A1", "an acknowledgement")
         lsn, epoch = e.lsn, e.epoch
@@ -1143,6 +1231,29 @@ class Checker:
 
     def _replicate(self, e: Any) -> None:
         src, dst = self.nodes[e.from_], self.nodes[e.to]
+        # The common case (the next entry of a prefix, sender at the receiver's epoch)
+        # in one test; the full checks follow.
+        sender_epoch, lsn, epoch = e.sender_epoch, e.lsn, e.epoch
+        if (
+            src.up
+            and dst.up
+            and not dst.writable
+            and (sender_epoch == dst.epoch or sender_epoch is UNSET)
+        ):
+            d_lasts, s_lasts = dst.lasts, src.lasts
+            end = d_lasts[-1] if d_lasts else 0
+            if (
+                lsn == end + 1
+                and s_lasts
+                and s_lasts[-1] >= lsn
+                and src.epochs[bisect_left(s_lasts, lsn)] == epoch
+                and self.wals.common[dst.index][src.index] >= end
+            ):
+                self.wals.append(dst.index, epoch)
+                return
+        self._replicate_checked(e, src, dst)
+
+    def _replicate_checked(self, e: Any, src: NodeSummary, dst: NodeSummary) -> None:
         lsn, epoch = e.lsn, e.epoch
         if not (src.up and dst.up):
             for n in (src, dst):
@@ -1202,7 +1313,7 @@ class Checker:
     def finish(self) -> list[str]:
         """End-of-trace checks (P6-O1); returns notes."""
         notes: list[str] = []
-        self.line, self.event = self.line + 1, {"kind": "<end of trace>"}
+        self._at, self.event = _Line(self.line + 1), {"kind": "<end of trace>"}
         for attempt, (cand, _force, line) in self.pending.items():
             self.fail(
                 "attempt_observable",
@@ -1249,34 +1360,7 @@ class Checker:
 # --- entry points ---------------------------------------------------------------------------
 
 
-def check_lines(
-    lines: Iterable[tuple[int, Any]],
-    subject: str = "<trace>",
-    all_violations: bool = False,
-    require_full: bool = False,
-) -> Verdict:
-    """Check already-validated ``(line, event)`` pairs: the header dict, then
-    :class:`baton.trace.Event` structs (:func:`baton.trace.read_fast`)."""
-    it: Iterator[tuple[int, Any]] = iter(lines)
-    checker: Checker | None = None
-    try:
-        for _line, event in it:
-            checker = Checker(event, all_violations)
-            break
-        if checker is None:
-            return Verdict(subject, "malformed", error=InputProblem("empty trace: no header", 1))
-        checker.run(it)
-        notes = checker.finish()
-    except _Stop:
-        notes = []
-    except InputError as exc:
-        return Verdict(
-            subject,
-            "malformed",
-            events=checker.events if checker is not None else 0,
-            error=InputProblem(exc.reason, exc.line, exc.field),
-        )
-    assert checker is not None
+def _verdict(subject: str, checker: Checker, notes: list[str], require_full: bool) -> Verdict:
     checked, not_checked = checker.coverage()
     if checker.violations:
         status = "violation"
@@ -1295,6 +1379,41 @@ def check_lines(
     )
 
 
+def _malformed(subject: str, checker: Checker | None, exc: InputError) -> Verdict:
+    return Verdict(
+        subject,
+        "malformed",
+        events=checker.events if checker is not None else 0,
+        error=InputProblem(exc.reason, exc.line, exc.field),
+    )
+
+
+def check_lines(
+    lines: Iterable[tuple[int, Any]],
+    subject: str = "<trace>",
+    all_violations: bool = False,
+    require_full: bool = False,
+) -> Verdict:
+    """Check already-validated ``(line, event)`` pairs: the header dict, then
+    :class:`baton.trace.Event` structs (as :func:`baton.trace.read_fast` yields them)."""
+    it: Iterator[tuple[int, Any]] = iter(lines)
+    checker: Checker | None = None
+    try:
+        for _line, event in it:
+            checker = Checker(event, all_violations)
+            break
+        if checker is None:
+            return Verdict(subject, "malformed", error=InputProblem("empty trace: no header", 1))
+        try:
+            checker.run(it)
+            notes = checker.finish()
+        except _Stop:
+            notes = []
+    except InputError as exc:
+        return _malformed(subject, checker, exc)
+    return _verdict(subject, checker, notes, require_full)
+
+
 def check_stream(
     stream: IO[str] | IO[bytes],
     subject: str = "<trace>",
@@ -1302,7 +1421,18 @@ def check_stream(
     require_full: bool = False,
 ) -> Verdict:
     """Check a trace read from a stream (binary preferred), line by line, in constant memory."""
-    return check_lines(trace.read_fast(stream, subject), subject, all_violations, require_full)
+    checker: Checker | None = None
+    try:
+        reader = trace.FastReader(stream, subject)
+        checker = Checker(reader.header, all_violations)
+        try:
+            checker.run_reader(reader)
+            notes = checker.finish()
+        except _Stop:
+            notes = []
+    except InputError as exc:
+        return _malformed(subject, checker, exc)
+    return _verdict(subject, checker, notes, require_full)
 
 
 def check_events(

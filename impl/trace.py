@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Annotated, Any, ClassVar, Literal, Union, cast
 
@@ -1059,19 +1060,18 @@ class _Kinds:
         self.by_kind = {k.name: _kind_struct(k, node_type) for k in KINDS if k.name != "header"}
         union = _UNION[tuple(self.by_kind.values())]
         self.decoder = msgspec.json.Decoder(union)
-        # Keys a line of each kind holds when no optional field is present.
-        self.base_keys: dict[type[Event], int] = {}
-        self.optional: dict[type[Event], tuple[str, ...]] = {}
+        # Per kind: the keys a line holds with every optional field present (meta
+        # counted as one), and a getter of its optional fields (seq first, so the
+        # getter always returns a tuple); each UNSET one is a key fewer.
+        self.keys: dict[type[Event], tuple[int, Callable[[Any], tuple[Any, ...]]]] = {}
         for k in KINDS:
             if k.name == "header":
                 continue
             cls = self.by_kind[k.name]
             required = [f for f in k.fields if f.required]
-            self.base_keys[cls] = 2 + sum(1 + _nested_keys(f.type) for f in required)
-            self.optional[cls] = (
-                *(_ATTR.get(f.name, f.name) for f in k.fields if not f.required),
-                "meta",
-            )
+            optional = [_ATTR.get(f.name, f.name) for f in k.fields if not f.required]
+            full = 2 + sum(1 + _nested_keys(f.type) for f in required) + len(optional) + 1
+            self.keys[cls] = (full, operator.attrgetter("seq", *optional, "meta"))
 
 
 def _nested_keys(field_type: str) -> int:
@@ -1088,29 +1088,22 @@ def _count_keys(value: Any) -> int:
     return 0
 
 
-_WHITESPACE_BEFORE_COLON = (b'" ', b'"\t', b'"\r')
-
-
-def _keys_expected(kinds: _Kinds, event: Event) -> int:
-    cls = type(event)
-    n = kinds.base_keys[cls]
-    for attr in kinds.optional[cls]:
-        value = getattr(event, attr)
-        if value is not msgspec.UNSET:
-            n += 1 + _count_keys(value)
-    return n
-
-
-def _no_duplicate_keys(kinds: _Kinds, raw: bytes, event: Event) -> bool:
+def _no_duplicate_keys(kinds: _Kinds, raw: bytes, event: Any) -> bool:
     """Whether the line provably has no duplicate key, from its bytes alone.
 
-    Every key is followed by ``":`` unless whitespace separates them; strings
-    can only add occurrences. So with no ``"`` followed by whitespace, a count
-    of ``":`` equal to the number of distinct keys decoded leaves no room for a
-    repeated key. Anything else goes to the reference reader."""
-    if raw.count(b'":') != _keys_expected(kinds, event):
-        return False
-    return not any(w in raw for w in _WHITESPACE_BEFORE_COLON)
+    Every key of a JSON object is followed by exactly one colon (whitespace
+    aside), and colons elsewhere can only be inside strings, which add to the
+    count. So if the line holds exactly as many colons as the distinct keys
+    decoded, no key can be repeated. Otherwise (a colon in a string, or a
+    duplicate) the reference reader decides. (:func:`read_fast` inlines this
+    for lines without meta; this is the general form.)"""
+    full, getter = kinds.keys[type(event)]
+    values = getter(event)
+    expected = full - values.count(msgspec.UNSET)
+    meta = values[-1]
+    if meta is not msgspec.UNSET:
+        expected += _count_keys(meta)
+    return raw.count(b":") == expected
 
 
 def _context_problem(ctx: Any) -> str | None:
@@ -1130,47 +1123,83 @@ def _msgspec_field(message: str) -> str | None:
     return None
 
 
-def read_fast(stream: IO[bytes] | IO[str], source: str = "<trace>") -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, event)``: the header as a dict, then :class:`Event` structs.
+class FastReader:
+    """Reads a trace into :class:`Event` structs: the header at once (``header``), then
+    every further line by iterating; ``line`` is the number of the line last read.
 
     Accepts exactly the lines :func:`read_events` accepts and raises the same
     InputError for the others (the reference reader re-reads a refused line);
     several times faster. A text stream is read as its UTF-8 encoding."""
-    st = _ReadState(source)
-    lines = cast(Iterator[str | bytes], iter(stream))
-    first = next(lines, None)
-    if first is None:
-        raise _bad(source, 1, None, "empty trace: no header")
-    header_event = _read_line(st, 1, first)
-    yield 1, header_event
-    kinds = _kinds_for(tuple(header_event["nodes"]))
-    decode = kinds.decoder.decode
-    last_seq: int = header_event["seq"]
-    ended = False
-    line_no = 1
-    errors = (msgspec.DecodeError, msgspec.ValidationError)
-    for item in lines:
-        line_no += 1
-        raw = item if isinstance(item, bytes) else item.encode("utf-8", "surrogateescape")
-        try:
-            event = decode(raw)
-        except errors as exc:
-            st.last_seq, st.ended = last_seq, ended
-            _read_line(st, line_no, raw)  # raises with the line and field
-            raise _bad(source, line_no, _msgspec_field(str(exc)), str(exc)) from None
-        if (
-            event.seq <= last_seq
-            or ended
-            or not _no_duplicate_keys(kinds, raw, event)
-            or (event.KIND == "validation" and _context_problem(event.context) is not None)
-            or not raw.endswith(b"\n")
-        ):
-            st.last_seq, st.ended = last_seq, ended
-            _read_line(st, line_no, raw)  # raises if the line is bad; else it was fine
-        if event.KIND == "end":
-            ended = True
-        last_seq = event.seq
-        yield line_no, event
+
+    def __init__(self, stream: IO[bytes] | IO[str], source: str = "<trace>") -> None:
+        self.source = source
+        self._state = _ReadState(source)
+        lines = cast(Iterator[str | bytes], iter(stream))
+        first = next(lines, None)
+        if first is None:
+            raise _bad(source, 1, None, "empty trace: no header")
+        self.header: dict[str, Any] = _read_line(self._state, 1, first)
+        # Bytes; a text stream's lines are encoded back (surrogates kept, then refused).
+        self._lines: Iterator[bytes] = (
+            cast(Iterator[bytes], lines)
+            if isinstance(first, bytes)
+            else (line.encode("utf-8", "surrogateescape") for line in cast(Iterator[str], lines))
+        )
+        self.kinds = _kinds_for(tuple(self.header["nodes"]))
+        self.line = 1
+
+    def __iter__(self) -> Iterator[Any]:
+        st, kinds, source = self._state, self.kinds, self.source
+        decode = kinds.decoder.decode
+        keys = kinds.keys
+        unset = msgspec.UNSET
+        # Kinds whose lines need a look beyond types: a context's halt reason, the end line.
+        special = {kinds.by_kind["validation"], kinds.by_kind["end"]}
+        last_seq: int = self.header["seq"]
+        ended = False
+        line_no = self.line
+        errors = (msgspec.DecodeError, msgspec.ValidationError)
+        for raw in self._lines:
+            line_no += 1
+            self.line = line_no
+            try:
+                event = decode(raw)
+            except errors as exc:
+                st.last_seq, st.ended = last_seq, ended
+                _read_line(st, line_no, raw)  # raises with the line and field
+                raise _bad(source, line_no, _msgspec_field(str(exc)), str(exc)) from None
+            cls = type(event)
+            full, getter = keys[cls]
+            values = getter(event)  # (seq, the optional fields..., meta)
+            # The duplicate-key proof of _no_duplicate_keys, inlined for lines without meta.
+            if (
+                values[0] <= last_seq
+                or ended
+                or values[-1] is not unset
+                or raw.count(b":") != full - values.count(unset)
+                or cls in special
+            ):
+                if (
+                    event.seq <= last_seq
+                    or ended
+                    or not _no_duplicate_keys(kinds, raw, event)
+                    or (event.KIND == "validation" and _context_problem(event.context) is not None)
+                ):
+                    st.last_seq, st.ended = last_seq, ended
+                    _read_line(st, line_no, raw)  # raises if the line is bad; else it was fine
+                if event.KIND == "end":
+                    ended = True
+            last_seq = values[0]
+            yield event
+
+
+def read_fast(stream: IO[bytes] | IO[str], source: str = "<trace>") -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, event)``: the header as a dict, then :class:`Event` structs
+    (a :class:`FastReader`, as pairs like :func:`read_events`)."""
+    reader = FastReader(stream, source)
+    yield 1, reader.header
+    for event in reader:
+        yield reader.line, event
 
 
 @functools.lru_cache(maxsize=16)
