@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import IO, Any
 
-from baton import _table, trace
+from baton import _table, trace, vocabulary
 from baton.errors import InputError
 from baton.verdict import InputProblem, Verdict, Violation, make_violation
 from msgspec import UNSET
@@ -158,30 +158,28 @@ REFUSED_EVENTS: frozenset[str] = frozenset({"timeout", "retry"})
 ContextKey = tuple[str, str, str, bool, str, str, str]
 
 
-@cache
 def spec_decision(point: ContextKey) -> str:
-    """The spec's decision for one context point, by Z3, memoised (at most 1512 calls)."""
-    from baton.spec import validation  # Z3 loads only when a trace has a validation line
+    """The spec's decision for one context point (spec values, in the spec's field order).
 
-    return validation.evaluate(point)
+    Evaluated from the shipped vocabulary's ordered checks (generated from the
+    spec; the tests prove it equal to the Z3 decision on every point), so
+    checking a trace needs no solver."""
+    return vocabulary.decide(point)
 
 
 @cache
 def reason_invariant() -> dict[str, str]:
     """Each denial reason's invariant, from the spec (P6-O2)."""
-    from baton.spec import validation
-
-    return dict(validation.REASON_INVARIANT)
+    return dict(vocabulary.load()["validation"]["reasons"])
 
 
 @cache
 def allowed_invariants() -> frozenset[str]:
-    from baton.spec import validation
-
-    return frozenset(validation.ALLOWED_INVARIANTS)
+    return frozenset(vocabulary.load()["validation"]["allowed_invariants"])
 
 
-def context_key(ctx: dict[str, Any]) -> ContextKey:
+def context_key(ctx: Any) -> ContextKey:
+    """The spec point a recorded context is decided as ('NotApplicable' as the spec value)."""
     return (
         ctx["role"],
         ctx["halt_reason"],
@@ -189,7 +187,7 @@ def context_key(ctx: dict[str, Any]) -> ContextKey:
         bool(ctx["force"]),
         ctx["position"],
         ctx["prefix"],
-        ctx["mvcc"],
+        vocabulary.spec_value("mvcc", ctx["mvcc"]),
     )
 
 
@@ -306,6 +304,20 @@ class WalSet:
                 if other and other[-1] >= new and self._epochs[j][bisect_left(other, new)] == epoch:
                     row[j] = self.common[j][i] = new
 
+    def set_runs(self, i: int, runs: Runs) -> None:
+        """WAL ``i`` holds exactly ``runs`` (a declared initial state); one walk per pair."""
+        wal = self.wals[i]
+        wal.truncate(0)
+        for epoch, last in runs:
+            if wal.epochs and wal.epochs[-1] == epoch:
+                wal.lasts[-1] = last
+            else:
+                wal.epochs.append(epoch)
+                wal.lasts.append(last)
+        for j in self._others[i]:
+            self.common[i][j] = self.common[j][i] = _runs_common(wal, self.wals[j])
+        self.common[i][i] = wal.length
+
     def truncate(self, i: int, n: int) -> None:
         self.wals[i].truncate(n)
         row = self.common[i]
@@ -328,6 +340,20 @@ class WalSet:
                 value = n
             row[j] = common[j][i] = value
         row[i] = row[src] = common[src][i] = n
+
+
+def _runs_common(a: Wal, b: Wal) -> int:
+    """Length of the common prefix of two WALs, by one walk over their runs."""
+    i = j = pos = 0
+    while i < len(a.lasts) and j < len(b.lasts):
+        if a.epochs[i] != b.epochs[j]:
+            return pos
+        pos = min(a.lasts[i], b.lasts[j])
+        if a.lasts[i] == pos:
+            i += 1
+        if b.lasts[j] == pos:
+            j += 1
+    return pos
 
 
 # Plain run lists, for rendering and the tests' list model.
@@ -415,6 +441,7 @@ class Checker:
             self.nodes[name] = node
         self.max_epoch: int = header["epoch"]
         self.standby: str | None = None  # sync mode: named by the last designate line
+        self._initial_state(header)
         self.acked = self.wals.wals[self.acked_index]
         self.pending: dict[str, tuple[str, bool, int]] = {}  # attempt -> (node, force, line)
         self.violations: list[Violation] = []
@@ -449,6 +476,24 @@ class Checker:
         }
 
     # --- plumbing ---
+
+    def _initial_state(self, header: dict[str, Any]) -> None:
+        """Start from the header's declared state: WALs, markers, acknowledged writes."""
+        initial = header.get("initial", {})
+        for name, runs in initial.get("wals", {}).items():
+            self.wals.set_runs(self.nodes[name].index, runs)
+        for name, marker in initial.get("markers", {}).items():
+            node = self.nodes[name]
+            node.role, node.epoch = marker["role"], marker["epoch"]
+            node.writable = False
+        primary = self.nodes[header["initial_primary"]]
+        primary.writable = primary.role == "Primary"
+        if initial.get("acked", 0):
+            self.wals.become_prefix(self.acked_index, primary.index, initial["acked"])
+        self.max_epoch = max(
+            [self.max_epoch, *(n.epoch for n in self.nodes.values())]
+            + [e for w in self.wals.wals for e in w.epochs]
+        )
 
     def wal(self, node: NodeSummary) -> Wal:
         return self.wals.wals[node.index]

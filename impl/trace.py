@@ -67,6 +67,14 @@ CONTEXT_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 """The validation context, field by field (``baton.spec.validation.FIELDS``).
 
 ``force`` is written as a JSON boolean; the strings here are the spec's."""
+NOT_APPLICABLE: dict[str, str] = {"mvcc": "NotApplicable"}
+"""Context values a trace may record beyond the spec's domain: a system without MVCC
+records mvcc NotApplicable, decided as Preserved (``baton schema vocabulary``)."""
+TRACE_CONTEXT_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    (name, (*values, NOT_APPLICABLE[name]) if name in NOT_APPLICABLE else values)
+    for name, values in CONTEXT_FIELDS
+)
+"""The values a trace line's context may hold: the spec's, plus :data:`NOT_APPLICABLE`."""
 ALLOWED = "allowed"
 REASON_NAMES: tuple[str, ...] = (
     "candidate_is_primary",
@@ -188,6 +196,19 @@ KINDS: tuple[Kind, ...] = (
                 choices=FAMILIES,
             ),
             Field("producer", "str", "free text naming the program that wrote the trace", False),
+            Field(
+                "initial",
+                "initial",
+                "the cluster state the trace starts from, when it is not empty: 'wals' maps "
+                "a node to its durable WAL as epoch runs [[epoch, last_lsn], ...] (entries "
+                "after the previous run's last up to last_lsn were written in epoch; lsn "
+                "from 1, last_lsn strictly increasing, epochs never decreasing); 'acked' is "
+                "how many entries of the initial primary's WAL are acknowledged; 'markers' "
+                "maps a node to its durable marker {role, epoch} (default: the initial "
+                "primary Primary, every other node Replica, at 'epoch'). Absent: every WAL "
+                "empty, nothing acknowledged",
+                required=False,
+            ),
         ),
     ),
     Kind(
@@ -408,6 +429,7 @@ def header(
     epoch: int = 1,
     emits: Sequence[str] | None = FAMILIES,
     producer: str | None = None,
+    initial: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     return _drop_none(
         "header",
@@ -419,6 +441,7 @@ def header(
         epoch=epoch,
         emits=list(emits) if emits is not None else None,
         producer=producer,
+        initial=dict(initial) if initial is not None else None,
     )
 
 
@@ -647,7 +670,7 @@ def number(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 # --- reading: streaming, validating, naming line and field ------------------------------------
 
 _CONTEXT_CHOICES: dict[str, frozenset[str]] = {
-    name: frozenset(values) for name, values in CONTEXT_FIELDS if name != "force"
+    name: frozenset(values) for name, values in TRACE_CONTEXT_FIELDS if name != "force"
 }
 _CHOICES: dict[tuple[str, str], frozenset[str]] = {
     (k.name, f.name): frozenset(f.choices) for k in KINDS for f in k.fields if f.choices
@@ -757,8 +780,62 @@ def _check_field(
             raise _bad(source, line, name, f"expected a non-empty list of {sorted(choices)}")
     elif t == "context":
         _check_context(source, line, value)
+    elif t == "initial":
+        _check_initial(source, line, value, nodes)
     elif t == "object" and not isinstance(value, dict):
         raise _bad(source, line, name, "expected an object")
+
+
+def _is_int(value: Any, low: int = 0) -> bool:
+    return type(value) is int and low <= value <= MAX_INT
+
+
+def _check_initial(source: str, line: int, value: Any, nodes: frozenset[str]) -> None:
+    """The header's initial state: shape and node names (the header's own, once known)."""
+    if not isinstance(value, dict):
+        raise _bad(source, line, "initial", "expected an object")
+    extra = set(value) - {"wals", "acked", "markers"}
+    if extra:
+        raise _bad(source, line, f"initial.{sorted(extra)[0]}", "unknown field")
+    for key in ("wals", "markers"):
+        part = value.get(key, {})
+        if not isinstance(part, dict):
+            raise _bad(source, line, f"initial.{key}", "expected an object keyed by node")
+        for name in part:
+            if nodes and name not in nodes:
+                raise _bad(source, line, f"initial.{key}", f"unknown node {name!r}")
+    for name, runs in value.get("wals", {}).items():
+        where = f"initial.wals.{name}"
+        if not isinstance(runs, list):
+            raise _bad(source, line, where, "expected a list of [epoch, last_lsn] runs")
+        last_lsn, last_epoch = 0, 0
+        for run in runs:
+            if not (
+                isinstance(run, list)
+                and len(run) == 2
+                and _is_int(run[0], 1)
+                and _is_int(run[1], 1)
+                and run[1] > last_lsn
+                and run[0] >= last_epoch
+            ):
+                raise _bad(
+                    source,
+                    line,
+                    where,
+                    f"bad run {_short(run)}: [epoch >= 1, last_lsn], last_lsn strictly "
+                    "increasing, epochs never decreasing",
+                )
+            last_epoch, last_lsn = run
+    for name, marker in value.get("markers", {}).items():
+        if not (
+            isinstance(marker, dict)
+            and set(marker) == {"role", "epoch"}
+            and marker["role"] in MARKER_ROLES
+            and _is_int(marker["epoch"])
+        ):
+            raise _bad(source, line, f"initial.markers.{name}", "expected {role, epoch} (a marker)")
+    if "acked" in value and not _is_int(value["acked"]):
+        raise _bad(source, line, "initial.acked", "expected a non-negative integer")
 
 
 def _check_context(source: str, line: int, value: Any) -> None:
@@ -904,6 +981,12 @@ def _read_line(st: _ReadState, line_no: int, raw: str | bytes) -> dict[str, Any]
         st.nodes = frozenset(event["nodes"])
         if event["initial_primary"] not in st.nodes:
             raise _bad(source, 1, "initial_primary", "not one of the header's nodes")
+        if "initial" in event:
+            initial = event["initial"]
+            _check_initial(source, 1, initial, st.nodes)
+            runs = initial.get("wals", {}).get(event["initial_primary"], [])
+            if initial.get("acked", 0) > (runs[-1][1] if runs else 0):
+                raise _bad(source, 1, "initial.acked", "more than the initial primary's WAL holds")
     else:
         if isinstance(event, dict) and event.get("kind") == "header":
             raise _bad(source, line_no, "kind", "a second header")
@@ -990,7 +1073,7 @@ class ContextBase(msgspec.Struct, gc=False):
 
 Context: type[ContextBase] = msgspec.defstruct(  # type: ignore[assignment]
     "Context",
-    [(name, bool if name == "force" else Literal[values]) for name, values in CONTEXT_FIELDS],
+    [(name, bool if name == "force" else Literal[values]) for name, values in TRACE_CONTEXT_FIELDS],
     bases=(ContextBase,),
     forbid_unknown_fields=True,
     gc=False,
@@ -1231,11 +1314,49 @@ def _field_schema(kind: str, fld: Field) -> dict[str, Any]:
         s = {"type": "array", "items": {"enum": list(fld.choices)}, "minItems": 1}
     elif t == "context":
         s = {"$ref": "#/$defs/context"}
+    elif t == "initial":
+        s = _INITIAL_SCHEMA
     else:
         s = {"type": "object"}
     if kind == "header" and fld.name == "version":
         s = {"const": VERSION}
     return {**s, "description": fld.description}
+
+
+_INITIAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "wals": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "array",
+                "items": {
+                    "type": "array",
+                    "prefixItems": [
+                        {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+                        {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+                    ],
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+            },
+        },
+        "acked": {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+        "markers": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "role": {"enum": list(MARKER_ROLES)},
+                    "epoch": {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+                },
+                "required": ["role", "epoch"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "additionalProperties": False,
+}
 
 
 def trace_schema() -> dict[str, Any]:
@@ -1265,7 +1386,7 @@ def trace_schema() -> dict[str, Any]:
             }
         )
     ctx_props: dict[str, Any] = {}
-    for name, values in CONTEXT_FIELDS:
+    for name, values in TRACE_CONTEXT_FIELDS:
         ctx_props[name] = {"type": "boolean"} if name == "force" else {"enum": list(values)}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -297,7 +297,7 @@ def test_committed_examples_are_current_and_verdicts_match() -> None:
 
 wal_ops = st.lists(
     st.tuples(
-        st.sampled_from(["append", "truncate", "become_prefix"]),
+        st.sampled_from(["append", "truncate", "become_prefix", "set_runs"]),
         st.integers(0, 2),
         st.integers(0, 2),
         st.integers(0, 8),
@@ -325,6 +325,11 @@ def test_wal_set_agrees_with_a_list_model(ops: list[tuple[str, int, int, int]]) 
         elif op == "truncate":
             wals.truncate(i, n)
             del model[i][n:]
+        elif op == "set_runs":  # a declared initial WAL: epochs 1..3 in runs of n
+            entries = sorted((k % 3) + 1 for k in range(n))
+            runs = [[e, idx + 1] for idx, e in enumerate(entries)]
+            wals.set_runs(i, runs)
+            model[i] = entries
         elif i != j:
             n = min(n, len(model[j]))
             wals.become_prefix(i, j, n)
@@ -369,3 +374,48 @@ def test_garbage_is_malformed_never_a_traceback(garbage: str) -> None:
     verdict = oracle.check_stream(io.StringIO(garbage), "g")
     assert verdict.status == "malformed" and verdict.exit_code == 2
     assert verdict.error is not None and verdict.error.line == 1
+
+
+def _initial_run(n2_runs: list[list[int]]) -> list[dict[str, Any]]:
+    """A cluster that starts with history: n1 Primary@2 with 150 entries (120 acknowledged),
+    n2 with ``n2_runs``; n1 writes one more, crashes, and n2 is promoted."""
+    ctx = t.context("ReplicaActive", "Unavailable", False, "Ahead", "Compatible", "Preserved")
+    inv = ["P6-A1", "P6-S1", "P6-S2", "P6-S3", "P6-F1"]
+    initial = {
+        "wals": {"n1": [[1, 100], [2, 150]], "n2": n2_runs},
+        "acked": 120,
+        "markers": {"n2": {"role": "Replica", "epoch": 2}},
+    }
+    return t.number(
+        [
+            t.header(["n1", "n2"], "async", "n1", epoch=2, initial=initial),
+            t.write("n1", 151, 2),
+            t.crash("n1"),
+            t.request("n2", "a1", False, "op"),
+            t.transition("n2", "a1", "Steady", "request", "PromotionRequested"),
+            t.transition("n2", "a1", "PromotionRequested", "begin_validation",
+                         "PromotionValidating"),
+            t.validation("n2", "a1", ctx, "allowed", inv, "ok", wal_end=150, ack_bound=120),
+        ]
+    )  # fmt: skip
+
+
+def test_header_initial_state_is_where_the_trace_starts() -> None:
+    """A trace may start from existing WALs, acknowledged writes and markers: the data
+    events continue them (lsn 151 at epoch 2), and a candidate whose declared WAL
+    diverges from the acknowledged history is flagged at its validation (P6-S2)."""
+    verdict = oracle.check_events(_initial_run([[1, 100], [2, 150]]), all_violations=True)
+    # The only complaint: the trace ends before the attempt is decided (P6-O1).
+    assert [(v.rule, v.line) for v in verdict.violations] == [("attempt_observable", 8)]
+    bad = oracle.check_events(_initial_run([[1, 150]]))
+    v = bad.violations[0]
+    assert (v.invariant, v.rule, v.line) == ("P6-S2", "validation_context", 7), oracle.render(bad)
+
+
+def test_header_initial_state_is_validated() -> None:
+    """More acknowledged entries than the initial primary's WAL holds is malformed (exit 2)."""
+    events = _initial_run([[1, 100], [2, 150]])
+    events[0]["initial"] = {**events[0]["initial"], "acked": 151}
+    verdict = oracle.check_events(events)
+    assert verdict.status == "malformed" and verdict.error is not None
+    assert (verdict.error.line, verdict.error.field) == (1, "initial.acked")
