@@ -283,7 +283,7 @@ class WalSet:
         self.common = [[0] * count for _ in range(count)]
         self._lasts = [w.lasts for w in self.wals]
         self._epochs = [w.epochs for w in self.wals]
-        self._others = [tuple(j for j in range(count) if j != i) for i in range(count)]
+        self.others = [tuple(j for j in range(count) if j != i) for i in range(count)]
 
     def append(self, i: int, epoch: int) -> None:
         epochs, lasts = self._epochs[i], self._lasts[i]
@@ -296,7 +296,7 @@ class WalSet:
             lasts.append(new)
         row = self.common[i]
         row[i] = new
-        for j in self._others[i]:
+        for j in self.others[i]:
             # The pair's common prefix grows only if it covered all of wal i before,
             # and only if the other WAL holds the same entry at the new position.
             if row[j] == old:
@@ -314,7 +314,7 @@ class WalSet:
             else:
                 wal.epochs.append(epoch)
                 wal.lasts.append(last)
-        for j in self._others[i]:
+        for j in self.others[i]:
             self.common[i][j] = self.common[j][i] = _runs_common(wal, self.wals[j])
         self.common[i][i] = wal.length
 
@@ -334,7 +334,7 @@ class WalSet:
         wal.truncate(n)
         wal.extend_from(other, n)
         row, src_row = common[i], common[src]
-        for j in self._others[i]:
+        for j in self.others[i]:
             value = src_row[j]
             if value > n:
                 value = n
@@ -377,7 +377,7 @@ def runs_text(runs: Runs) -> str:
 # --- checker state ----------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeSummary:
     """All the oracle remembers of one node."""
 
@@ -411,12 +411,13 @@ class NodeSummary:
 
 
 class _Line:
-    """A line number holder (the checker reads the current line from it or the reader)."""
+    """The current line and event (the checker reads them from this or from the reader)."""
 
-    __slots__ = ("line",)
+    __slots__ = ("event", "line")
 
-    def __init__(self, line: int) -> None:
+    def __init__(self, line: int, event: Any) -> None:
         self.line = line
+        self.event = event
 
 
 class _Stop(Exception):
@@ -454,8 +455,8 @@ class Checker:
         )
         self.families_seen: set[str] = set()
         self.ended = False
-        self._at: _Line | trace.FastReader = _Line(1)  # what says the current line number
-        self.event: Any = header
+        # What says the current line and event: a holder, or the reader while it reads.
+        self._at: _Line | trace.FastReader = _Line(1, header)
         self.events = 1
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "request": self._request,
@@ -559,6 +560,11 @@ class Checker:
         """The number of the line being checked."""
         return self._at.line
 
+    @property
+    def event(self) -> Any:
+        """The event being checked."""
+        return self._at.event
+
     def _dispatch(self) -> dict[type, Callable[[Any], None]]:
         """Handlers by event class; the first event of a kind also records its family."""
         checker = self
@@ -579,27 +585,23 @@ class Checker:
 
     def run(self, events: Iterator[tuple[int, Any]]) -> None:
         """Every ``(line, event)`` pair of ``events`` in order."""
-        at = self._at = _Line(self.line)
+        at = self._at = _Line(self.line, self.event)
         handlers = self._dispatch()
         try:
             for line, event in events:
-                at.line = line
-                self.event = event
+                at.line, at.event = line, event
                 handlers[type(event)](event)
         finally:
             self.events = at.line
 
     def run_reader(self, reader: trace.FastReader) -> None:
-        """Every event ``reader`` yields, in order: the hot loop, one dict lookup per event."""
+        """Every event of ``reader``, in order: the reader calls the handlers itself."""
         self._at = reader
-        handlers = self._dispatch()
         try:
-            for event in reader:
-                self.event = event
-                handlers[type(event)](event)
+            reader.pump(self._dispatch())
         finally:
             self.events = reader.line
-            self._at = _Line(reader.line)
+            self._at = _Line(reader.line, reader.event)
 
     def _up(self, name: str, rule: str, invariant: str, what: str) -> NodeSummary:
         node = self.nodes[name]
@@ -1206,10 +1208,23 @@ class Checker:
             wals = self.wals
             i, a = node.index, self.acked_index
             lasts = node.lasts
-            acked_lasts = self.acked.lasts
+            acked = self.acked
+            acked_lasts = acked.lasts
             acked_len = acked_lasts[-1] if acked_lasts else 0
-            if acked_len <= lsn <= (lasts[-1] if lasts else 0) and wals.common[i][a] >= acked_len:
-                if lsn > acked_len:
+            common = wals.common
+            if acked_len <= lsn <= (lasts[-1] if lasts else 0) and common[i][a] >= acked_len:
+                if lsn == acked_len:
+                    return
+                if len(acked_lasts) == len(lasts) and acked.epochs[-1] == node.epochs[-1]:
+                    # The acknowledged history is a prefix of this WAL ending in its last
+                    # run: it grows within that run. Its common prefixes follow the WAL's.
+                    acked_lasts[-1] = lsn
+                    row, node_row = common[a], common[i]
+                    for j in wals.others[a]:
+                        value = node_row[j] if node_row[j] < lsn else lsn
+                        row[j] = common[j][a] = value
+                    row[a] = lsn
+                else:
                     wals.become_prefix(a, i, lsn)
                 return
         self._ack_checked(e, node)
@@ -1358,7 +1373,7 @@ class Checker:
     def finish(self) -> list[str]:
         """End-of-trace checks (P6-O1); returns notes."""
         notes: list[str] = []
-        self._at, self.event = _Line(self.line + 1), {"kind": "<end of trace>"}
+        self._at = _Line(self.line + 1, {"kind": "<end of trace>"})
         for attempt, (cand, _force, line) in self.pending.items():
             self.fail(
                 "attempt_observable",

@@ -33,6 +33,7 @@ naming the line and the field on the first malformed line.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -1229,51 +1230,93 @@ class FastReader:
             else (line.encode("utf-8", "surrogateescape") for line in cast(Iterator[str], lines))
         )
         self.kinds = _kinds_for(tuple(self.header["nodes"]))
+        self._special = {self.kinds.by_kind["validation"], self.kinds.by_kind["end"]}
         self.line = 1
+        self.event: Any = self.header
+        self._last_seq: int = self.header["seq"]
+        self._ended = False
 
-    def __iter__(self) -> Iterator[Any]:
+    def pump(
+        self, handlers: Mapping[type, Callable[[Any], None]], limit: int | None = None
+    ) -> bool:
+        """Read the next lines (all, or ``limit``), calling ``handlers[type(event)](event)``
+        for each; while a handler runs, ``line`` and ``event`` are the current line's.
+
+        The hot loop of ``baton check``: no generator between reading and checking.
+        Returns whether lines may remain (only when stopped at ``limit``)."""
         st, kinds, source = self._state, self.kinds, self.source
         decode = kinds.decoder.decode
         keys = kinds.keys
         unset = msgspec.UNSET
         # Kinds whose lines need a look beyond types: a context's halt reason, the end line.
-        special = {kinds.by_kind["validation"], kinds.by_kind["end"]}
-        last_seq: int = self.header["seq"]
-        ended = False
-        line_no = self.line
+        special = self._special
+        last_seq, ended, line_no = self._last_seq, self._ended, self.line
         errors = (msgspec.DecodeError, msgspec.ValidationError)
-        for raw in self._lines:
-            line_no += 1
-            self.line = line_no
-            try:
-                event = decode(raw)
-            except errors as exc:
-                st.last_seq, st.ended = last_seq, ended
-                _read_line(st, line_no, raw)  # raises with the line and field
-                raise _bad(source, line_no, _msgspec_field(str(exc)), str(exc)) from None
-            cls = type(event)
-            full, getter = keys[cls]
-            values = getter(event)  # (seq, the optional fields..., meta)
-            # The duplicate-key proof of _no_duplicate_keys, inlined for lines without meta.
-            if (
-                values[0] <= last_seq
-                or ended
-                or values[-1] is not unset
-                or raw.count(b":") != full - values.count(unset)
-                or cls in special
-            ):
-                if (
-                    event.seq <= last_seq
-                    or ended
-                    or not _no_duplicate_keys(kinds, raw, event)
-                    or (event.KIND == "validation" and _context_problem(event.context) is not None)
-                ):
+        lines = self._lines if limit is None else itertools.islice(self._lines, limit)
+        count = 0
+        try:
+            for raw in lines:
+                count += 1
+                line_no += 1
+                self.line = line_no
+                try:
+                    event = decode(raw)
+                except errors as exc:
                     st.last_seq, st.ended = last_seq, ended
-                    _read_line(st, line_no, raw)  # raises if the line is bad; else it was fine
-                if event.KIND == "end":
-                    ended = True
-            last_seq = values[0]
-            yield event
+                    _read_line(st, line_no, raw)  # raises with the line and field
+                    raise _bad(source, line_no, _msgspec_field(str(exc)), str(exc)) from None
+                cls = type(event)
+                full, getter = keys[cls]
+                values = getter(event)  # (seq, the optional fields..., meta)
+                # The duplicate-key proof of _no_duplicate_keys, inlined for lines without meta.
+                if (
+                    values[0] <= last_seq
+                    or ended
+                    or values[-1] is not unset
+                    or raw.count(b":") != full - values.count(unset)
+                    or cls in special
+                ):
+                    if (
+                        event.seq <= last_seq
+                        or ended
+                        or not _no_duplicate_keys(kinds, raw, event)
+                        or (
+                            event.KIND == "validation"
+                            and _context_problem(event.context) is not None
+                        )
+                    ):
+                        st.last_seq, st.ended = last_seq, ended
+                        _read_line(st, line_no, raw)  # raises if the line is bad; else fine
+                    if event.KIND == "end":
+                        ended = True
+                last_seq = values[0]
+                self.event = event
+                handlers[cls](event)
+        finally:
+            self._last_seq, self._ended = last_seq, ended
+        return limit is not None and count == limit
+
+    def __iter__(self) -> Iterator[Any]:
+        """The events, one by one (in chunks of :meth:`pump`)."""
+        buffer: list[Any] = []
+        sink = _Every(buffer.append)
+        more = True
+        while more:
+            more = self.pump(sink, 1024)
+            yield from buffer
+            buffer.clear()
+
+
+class _Every(dict[type, Callable[[Any], None]]):
+    """A handler table that sends every class to one function."""
+
+    def __init__(self, fn: Callable[[Any], None]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, key: type) -> Callable[[Any], None]:
+        self[key] = self.fn
+        return self.fn
 
 
 def read_fast(stream: IO[bytes] | IO[str], source: str = "<trace>") -> Iterator[tuple[int, Any]]:
@@ -1281,8 +1324,10 @@ def read_fast(stream: IO[bytes] | IO[str], source: str = "<trace>") -> Iterator[
     (a :class:`FastReader`, as pairs like :func:`read_events`)."""
     reader = FastReader(stream, source)
     yield 1, reader.header
+    line = 1
     for event in reader:
-        yield reader.line, event
+        line += 1  # one event per line
+        yield line, event
 
 
 @functools.lru_cache(maxsize=16)

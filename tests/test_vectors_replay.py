@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from baton import oracle, replay, vectors
+from baton import oracle, replay, vectors, vocabulary
 from baton.validator import ValidationContext, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +112,7 @@ def _reference(vector: dict[str, Any]) -> dict[str, Any]:
     return {
         "lifecycle": lambda: {"next": exp["next"]},
         "validation": lambda: {"decision": exp["decision"]},
+        "protocol": lambda: {"decisions": exp["decisions"], "final": exp["final"]},
         "scenario": lambda: {"final": exp["final"], "trace": exp["trace"]},
         "trace": lambda: {"status": exp["status"]},
     }[vector["family"]]()
@@ -218,3 +220,75 @@ def test_log_adapter_example_conforms_and_catches_the_bug() -> None:
             assert data["status"] == "conforms"
         else:
             assert data["violations"][0]["invariant"] == invariant
+
+
+# --- protocol-level vectors, a second-language adapter, the grouped report ------------------
+
+
+def test_protocol_vectors_are_whole_attempts_with_decisions_and_end_state(
+    vector_dir: Path,
+) -> None:
+    """Protocol vectors speak in operations (write, replicate, ack, crash, restart,
+    promote with its parameters) and expect each request's decision and the end state."""
+    lines = (vector_dir / "protocol.jsonl").read_text("utf-8").splitlines()
+    vs = [json.loads(line) for line in lines]
+    ops = {op["op"] for v in vs for op in v["input"]["operations"]}
+    assert ops == set(vectors.PROTOCOL_OPS)
+    decisions = {d.get("decision") for v in vs for d in v["expected"]["decisions"]}
+    assert {"allowed", "primary_active", "force_cannot_override_active_primary",
+            "history_divergent", "candidate_behind_ack_bound"} <= decisions  # fmt: skip
+    results = {d["result"] for v in vs for d in v["expected"]["decisions"]}
+    assert results == {"promoted", "denied", "interrupted"}
+    for v in vs:
+        assert set(v["expected"]["final"]) == {"writable", "up", "markers", "wal_end", "acked"}
+
+
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
+def test_javascript_adapter_replays_protocol_vectors_over_stdin(
+    vector_dir: Path, tmp_path: Path
+) -> None:
+    """examples/adapter/protocol_adapter.mjs (Node.js, reads the vocabulary document)
+    replays lifecycle, validation and protocol vectors over JSON lines; its --bug
+    lsn-only variant is reported as an unsafe allow under history_divergent (P6-S2)."""
+    vocab = tmp_path / "vocabulary.json"
+    vocab.write_text(json.dumps(vocabulary.load()), "utf-8")
+    fams = ["lifecycle", "validation", "protocol"]
+    vector_list = replay.load_vectors(vector_dir, fams)
+    command = f"{NODE} {ADAPTER / 'protocol_adapter.mjs'} {vocab}"
+    report = replay.stream_replay(vector_list, command)
+    assert report.ok, report.render()
+    protocol_only = replay.load_vectors(vector_dir, ["protocol"])
+    bad = replay.stream_replay(protocol_only, command + " --bug lsn-only")
+    groups = bad.groups()
+    assert list(groups) == ["unsafe_allow"], bad.render()
+    assert list(groups["unsafe_allow"]) == ["history_divergent (P6-S2)"]
+    assert "UNSAFE ALLOWS" in bad.render()
+
+
+def test_report_groups_disagreements_by_check_and_separates_unsafe_allows(
+    vector_dir: Path,
+) -> None:
+    """A validator that allows whenever the primary is not Active, and says
+    history_unknown for every denial: unsafe allows grouped by the spec's check,
+    wrong denial reasons grouped as spec reason -> given reason."""
+    vector_list = replay.load_vectors(vector_dir, ["validation"])
+
+    def sloppy(vector: dict[str, Any]) -> dict[str, Any]:
+        ctx = vector["input"]["context"]
+        ok = ctx["role"] == "ReplicaActive" and ctx["primary_status"] != "Active"
+        return {"decision": "allowed" if ok else "history_unknown"}
+
+    report = replay.replay(vector_list, sloppy)
+    groups = report.groups()
+    assert list(groups) == ["unsafe_allow", "wrong_denial_reason"]
+    assert "primary_status_unknown (P6-F1)" in groups["unsafe_allow"]
+    assert "mvcc_violated (P6-S3)" in groups["unsafe_allow"]
+    assert "primary_active -> history_unknown" in groups["wrong_denial_reason"]
+    total = sum(len(items) for checks in groups.values() for items in checks.values())
+    assert total == len(report.disagreed)
+    text = report.render()
+    assert text.index("UNSAFE ALLOWS") < text.index("WRONG DENIAL REASONS")
+    assert "... and" not in text  # grouped, not cut
