@@ -37,6 +37,7 @@ import io
 import json
 import random
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -649,16 +650,27 @@ def runtime_trace_vectors(scenarios_dir: Path) -> Iterator[dict[str, Any]]:
         }
 
 
-def default_scenarios_dir() -> Path | None:
-    """examples/ of a source checkout (the runtime's scenarios), if there is one."""
+def _examples_dir() -> Path | None:
+    """examples/ of a source checkout, else the copy an installed wheel carries
+    (package ``baton.examples``, declared as package data in pyproject.toml)."""
     here = Path(__file__).resolve().parent.parent / "examples"
-    return here if here.is_dir() and any(here.glob("*.json")) else None
+    if here.is_dir():
+        return here
+    shipped = Path(str(resources.files("baton"))) / "examples"
+    return shipped if shipped.is_dir() else None
+
+
+def default_scenarios_dir() -> Path | None:
+    """The runtime's scenario files (examples/*.json), if this installation has them."""
+    here = _examples_dir()
+    return here if here is not None and any(here.glob("*.json")) else None
 
 
 def default_traces_dir() -> Path | None:
-    """examples/traces of a source checkout, if there is one."""
-    here = Path(__file__).resolve().parent.parent / "examples" / "traces"
-    return here if here.is_dir() else None
+    """The example traces (examples/traces), if this installation has them."""
+    here = _examples_dir()
+    traces = here / "traces" if here is not None else None
+    return traces if traces is not None and any(traces.glob("*.jsonl")) else None
 
 
 # --- writing --------------------------------------------------------------------------------

@@ -11,17 +11,21 @@ the worked example adapters in examples/adapter work as documented.
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
 import hashlib
+import io
 import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from baton import oracle, replay, vectors, vocabulary
+from baton import cli, oracle, replay, vectors, vocabulary
 from baton.validator import ValidationContext, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -292,3 +296,37 @@ def test_report_groups_disagreements_by_check_and_separates_unsafe_allows(
     text = report.render()
     assert text.index("UNSAFE ALLOWS") < text.index("WRONG DENIAL REASONS")
     assert "... and" not in text  # grouped, not cut
+
+
+# --- a complete install ------------------------------------------------------------------
+
+
+def test_the_wheel_declares_the_examples_vectors_needs() -> None:
+    """pyproject.toml ships examples/ as package baton.examples: every example trace,
+    EXPECTED.json and every runtime scenario file is package data, so `baton vectors`
+    from a wheel writes the checkout's vector set (bench/wheel_vectors.py builds and
+    installs the wheel and compares)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]
+    assert config["package-dir"]["baton.examples"] == "examples"
+    assert {"baton.examples", "baton.examples.traces"} <= set(config["packages"])
+    data = config["package-data"]
+    traces = ROOT / "examples" / "traces"
+    needed = [p.name for p in traces.iterdir() if p.suffix in (".jsonl", ".json")]
+    for name in needed:
+        assert any(fnmatch.fnmatch(name, pat) for pat in data["baton.examples.traces"]), name
+    for path in (ROOT / "examples").glob("*.json"):
+        assert any(fnmatch.fnmatch(path.name, pat) for pat in data["baton.examples"]), path
+    assert vectors.default_traces_dir() == traces
+    assert vectors.default_scenarios_dir() == ROOT / "examples"
+
+
+def test_vectors_without_example_traces_fails_loudly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installation without the examples: exit 2 and a message, never fewer vectors."""
+    monkeypatch.setattr(vectors, "default_traces_dir", lambda: None)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = cli.main(["vectors", "--out", str(tmp_path / "v")])
+    assert code == 2 and "no example traces found" in err.getvalue()
+    assert not (tmp_path / "v").exists()
