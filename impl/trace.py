@@ -9,12 +9,13 @@ is declared once, in :data:`KINDS`; the JSON Schema
 typed builders below and the streaming reader are all derived from that one
 table, so they cannot drift apart.
 
-The vocabulary is the spec's (STYLE.md, pattern 6): lifecycle states and
-events are ``baton.spec.lifecycle.STATE_NAMES``/``EVENT_NAMES``, validation
-fields and decisions are ``baton.spec.validation.FIELDS``/``DECISION_NAMES``
-and invariants are the IDs of ``baton.spec.invariants``. They are restated
-here (the runtime must not import Z3 to write a trace) and the tests check
-that they equal the spec's.
+The vocabulary is the spec's, one spelling everywhere (``baton schema
+vocabulary`` publishes it as data): lifecycle states and events come from the
+generated table, validation fields and decisions and invariant IDs are
+restated here (the runtime must not import Z3 to write a trace) and the tests
+check that they equal the spec's. Readers: :func:`read_events` (the strict
+reference reader, dicts) and :class:`FastReader` (msgspec structs, the same
+acceptance, several times faster; ``baton check`` uses it).
 
 Producing a trace::
 

@@ -88,3 +88,27 @@ def test_checking_a_trace_needs_no_solver() -> None:
         "assert 'z3' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_the_docs_check_table_is_the_vocabulary() -> None:
+    """docs/oracle.md's table of checks states exactly the vocabulary's checks, in order."""
+    text = (ROOT / "docs" / "oracle.md").read_text("utf-8")
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+    ]
+
+    def spoken(when: dict[str, list[object]]) -> str:
+        def word(v: object) -> str:
+            return "true" if v is True else "false" if v is False else str(v)
+
+        return " and ".join(
+            f"`{f}` is {' or '.join(word(v) for v in vals)}" for f, vals in when.items()
+        )
+
+    want = [
+        [str(c["order"]), spoken(c["when"]), f"`{c['reason']}`", c["invariant"]]
+        for c in vocabulary.load()["validation"]["checks"]
+    ]
+    assert rows == want

@@ -1,11 +1,11 @@
 """Trace format v1 (baton.trace) and verdict format v1 (baton.verdict).
 
-Covers: the trace vocabulary is the spec's (STYLE.md pattern 6: lifecycle
-STATE_NAMES/EVENT_NAMES, validation FIELDS/DECISION_NAMES, invariant IDs);
-the shipped JSON Schemas equal the generated ones and accept what the
-builders write; the writer is deterministic; the reader rejects every kind of
-malformed line naming its line and field (DESIGN.md "Errors are part of the
-interface").
+Covers: the trace vocabulary is the spec's (lifecycle states and events,
+validation fields and decisions, invariant IDs); the shipped JSON Schemas
+equal the generated ones and accept what the builders write; the writer is
+deterministic; the reader rejects every kind of malformed line naming its line
+and field (errors are part of the interface); the fast reader accepts exactly
+what the reference reader accepts.
 """
 
 from __future__ import annotations

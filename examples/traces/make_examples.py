@@ -281,7 +281,7 @@ BROKEN: dict[str, tuple[Mutation, str, str, str | None]] = {
         "demote1",
     ),
     "broken_s1_lost_ack": (
-        # The hazard of DESIGN.md: the old primary comes back after the approval and
+        # The known hazard: the old primary comes back after the approval and
         # acknowledges a write before the candidate's marker is durable.
         insert_after(
             "approve",
