@@ -281,12 +281,12 @@ class WalSet:
     def __init__(self, count: int) -> None:
         self.wals = [Wal() for _ in range(count)]
         self.common = [[0] * count for _ in range(count)]
-        self._lasts = [w.lasts for w in self.wals]
-        self._epochs = [w.epochs for w in self.wals]
+        self.lasts = [w.lasts for w in self.wals]
+        self.epochs = [w.epochs for w in self.wals]
         self.others = [tuple(j for j in range(count) if j != i) for i in range(count)]
 
     def append(self, i: int, epoch: int) -> None:
-        epochs, lasts = self._epochs[i], self._lasts[i]
+        epochs, lasts = self.epochs[i], self.lasts[i]
         old = lasts[-1] if lasts else 0
         new = old + 1
         if epochs and epochs[-1] == epoch:
@@ -300,8 +300,8 @@ class WalSet:
             # The pair's common prefix grows only if it covered all of wal i before,
             # and only if the other WAL holds the same entry at the new position.
             if row[j] == old:
-                other = self._lasts[j]
-                if other and other[-1] >= new and self._epochs[j][bisect_left(other, new)] == epoch:
+                other = self.lasts[j]
+                if other and other[-1] >= new and self.epochs[j][bisect_left(other, new)] == epoch:
                     row[j] = self.common[j][i] = new
 
     def set_runs(self, i: int, runs: Runs) -> None:
@@ -430,6 +430,7 @@ class Checker:
     def __init__(self, header: dict[str, Any], all_violations: bool = False) -> None:
         self.all = all_violations
         self.mode: str = header["mode"]
+        self.node_names: tuple[str, ...] = tuple(header["nodes"])
         # One WAL per node, then the acknowledged history.
         self.wals = WalSet(len(header["nodes"]) + 1)
         self.acked_index = len(header["nodes"])
@@ -566,18 +567,23 @@ class Checker:
         return self._at.event
 
     def _dispatch(self) -> dict[type, Callable[[Any], None]]:
-        """Handlers by event class; the first event of a kind also records its family."""
-        checker = self
+        """Handlers by event class (a plain dict: the fastest lookup). Each class starts
+        with a stand-in that records its kind and family, then installs the handler."""
+        table: dict[type, Callable[[Any], None]] = {}
+        for kind, cls in trace.event_classes(self.node_names).items():
+            table[cls] = self._first_of_kind(table, cls, kind)
+        return table
 
-        class Registering(dict[type, Callable[[Any], None]]):
-            def __missing__(self, cls: type) -> Callable[[Any], None]:
-                kind: str = getattr(cls, "KIND")  # noqa: B009 - set on every event class
-                checker.kinds_seen.add(kind)
-                checker.families_seen.add(trace.BY_KIND[kind].family)
-                handler = self[cls] = checker.handlers[kind]
-                return handler
+    def _first_of_kind(
+        self, table: dict[type, Callable[[Any], None]], cls: type, kind: str
+    ) -> Callable[[Any], None]:
+        def first(event: Any) -> None:
+            self.kinds_seen.add(kind)
+            self.families_seen.add(trace.BY_KIND[kind].family)
+            handler = table[cls] = self.handlers[kind]
+            handler(event)
 
-        return Registering()
+        return first
 
     def feed(self, line: int, event: Any) -> None:
         """One event (a decoded :class:`baton.trace.Event`) on the given line."""
@@ -1302,14 +1308,33 @@ class Checker:
         ):
             d_lasts, s_lasts = dst.lasts, src.lasts
             end = d_lasts[-1] if d_lasts else 0
+            wals = self.wals
+            d_row = wals.common[dst.index]
             if (
                 lsn == end + 1
                 and s_lasts
                 and s_lasts[-1] >= lsn
                 and src.epochs[bisect_left(s_lasts, lsn)] == epoch
-                and self.wals.common[dst.index][src.index] >= end
+                and d_row[src.index] >= end
             ):
-                self.wals.append(dst.index, epoch)
+                # WalSet.append, inlined for the most frequent event.
+                d_epochs = dst.epochs
+                if d_epochs and d_epochs[-1] == epoch:
+                    d_lasts[-1] = lsn
+                else:
+                    d_epochs.append(epoch)
+                    d_lasts.append(lsn)
+                d_row[dst.index] = lsn
+                common, all_lasts, all_epochs = wals.common, wals.lasts, wals.epochs
+                for j in wals.others[dst.index]:
+                    if d_row[j] == end:
+                        other = all_lasts[j]
+                        if (
+                            other
+                            and other[-1] >= lsn
+                            and all_epochs[j][bisect_left(other, lsn)] == epoch
+                        ):
+                            d_row[j] = common[j][dst.index] = lsn
                 return
         self._replicate_checked(e, src, dst)
 

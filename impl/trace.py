@@ -1336,6 +1336,12 @@ def _kinds_for(nodes: tuple[str, ...]) -> _Kinds:
     return _Kinds(nodes)
 
 
+def event_classes(nodes: Sequence[str]) -> dict[str, type[Event]]:
+    """The struct class of every non-header kind for a header's node names (the classes
+    :class:`FastReader` decodes into; equal node names give the same classes)."""
+    return dict(_kinds_for(tuple(nodes)).by_kind)
+
+
 # --- JSON Schema, generated from KINDS ------------------------------------------------------
 
 
