@@ -17,8 +17,10 @@ import hashlib
 import io
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -330,3 +332,19 @@ def test_vectors_without_example_traces_fails_loudly(
         code = cli.main(["vectors", "--out", str(tmp_path / "v")])
     assert code == 2 and "no example traces found" in err.getvalue()
     assert not (tmp_path / "v").exists()
+
+
+def test_ctrl_c_during_vectors_exits_130_without_traceback(tmp_path: Path) -> None:
+    """Ctrl-C while `baton vectors` generates: exit 130, one line, no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "baton.cli", "vectors", "--out", str(tmp_path / "v")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "v").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the output directory exists once generation has started
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err and b"interrupted" in err
