@@ -639,8 +639,8 @@ class Checker:
     # --- lifecycle ---
 
     def _request(self, e: dict[str, Any]) -> None:
-        attempt = e["attempt"]
-        node = self.nodes[e["node"]]
+        attempt = e.attempt
+        node = self.nodes[e.node]
         if attempt in self.pending or attempt in (node.attempt, node.last_finished):
             self.fail(
                 "no_implicit_retry",
@@ -649,27 +649,27 @@ class Checker:
                 "Each explicit request starts a new attempt with a new ID; re-running an "
                 "attempt is a retry.",
             )
-        if e["force"] and "operator" not in e:
+        if e.force and "operator" not in e:
             self.fail(
                 "force_bounded",
                 "P6-A1a",
-                f"forced request {attempt!r} for {e['node']} names no operator. Every forced "
+                f"forced request {attempt!r} for {e.node} names no operator. Every forced "
                 "request is audited: the operator asserting the old primary is down must be "
                 "recorded.",
             )
-        self.pending[attempt] = (e["node"], e["force"], self.line)
+        self.pending[attempt] = (e.node, e.force, self.line)
 
     def _reject(self, e: dict[str, Any]) -> None:
-        if self.pending.pop(e["attempt"], None) is None:
+        if self.pending.pop(e.attempt, None) is None:
             self.fail(
                 "attempt_observable",
                 "P6-O1",
-                f"reject of attempt {e['attempt']!r}, which has no pending request line. Every "
+                f"reject of attempt {e.attempt!r}, which has no pending request line. Every "
                 "attempt starts with its request event.",
             )
 
     def _transition(self, e: dict[str, Any]) -> None:
-        name, attempt, src, event, dst = e["node"], e["attempt"], e["from"], e["event"], e["to"]
+        name, attempt, src, event, dst = e.node, e.attempt, e.from_, e.event, e.to
         node = self._up(name, "no_implicit_retry", "P6-F3", f"lifecycle event {event!r}")
         if event in REFUSED_EVENTS:
             self.fail(
@@ -755,12 +755,12 @@ class Checker:
             node.last_finished, node.attempt = node.attempt, None
 
     def _decision(self, e: dict[str, Any], node: NodeSummary) -> None:
-        event = e["event"]
+        event = e.event
         if node.validated is None:
             self.fail(
                 "attempt_observable",
                 "P6-O1",
-                f"{event} of attempt {e['attempt']!r} without a validation result. Every attempt "
+                f"{event} of attempt {e.attempt!r} without a validation result. Every attempt "
                 "emits its validation result before its decision.",
             )
         missing = [f for f in ("reason", "invariants", "explanation") if f not in e]
@@ -768,12 +768,12 @@ class Checker:
             self.fail(
                 "decision_explained",
                 "P6-O2",
-                f"decision {event!r} of attempt {e['attempt']!r} lacks {', '.join(missing)}. Every "
+                f"decision {event!r} of attempt {e.attempt!r} lacks {', '.join(missing)}. Every "
                 "decision is explained with the invariant that allowed or blocked it.",
             )
             return
-        reason = e["reason"]
-        self._explained(reason, e["invariants"], f"decision {event!r}")
+        reason = e.reason
+        self._explained(reason, e.invariants, f"decision {event!r}")
         if (event == "approve") != (reason == trace.ALLOWED):
             self.fail(
                 "validation_decision",
@@ -833,11 +833,11 @@ class Checker:
                 "visible only after it is durable, or a crash could leave two authorities or "
                 "none.",
             )
-        if "epoch" in e and e["epoch"] != node.epoch:
+        if "epoch" in e and e.epoch != node.epoch:
             self.fail(
                 "epoch_fencing",
                 "P6-A3",
-                f"complete reports epoch {e['epoch']} but {node.name}'s durable marker holds "
+                f"complete reports epoch {e.epoch} but {node.name}'s durable marker holds "
                 f"epoch {node.epoch}.",
             )
         self._gain_authority(node, f"{node.name} completed promotion")
@@ -856,7 +856,7 @@ class Checker:
         self._single_writer(how)
 
     def _validation(self, e: dict[str, Any]) -> None:
-        name, attempt = e["node"], e["attempt"]
+        name, attempt = e.node, e.attempt
         node = self._up(name, "no_implicit_retry", "P6-F3", "a validation")
         again = node.attempt == attempt and node.validated is not None
         if again or node.attempt != attempt or node.lifecycle != "PromotionValidating":
@@ -867,15 +867,15 @@ class Checker:
                 f"(attempt {node.attempt!r}); a validation belongs to its attempt, once, after "
                 "begin_validation.",
             )
-        ctx, decision = e["context"], e["decision"]
+        ctx, decision = e.context, e.decision
         self._context_matches_trace(e, node)
         if "wal_end" in e and "ack_bound" in e:
-            pos = position_of(e["wal_end"], e["ack_bound"])
+            pos = position_of(e.wal_end, e.ack_bound)
             if pos != ctx["position"]:
                 self.fail(
                     "validation_decision",
                     "P6-D1",
-                    f"wal_end {e['wal_end']} and ack_bound {e['ack_bound']} give position {pos}, "
+                    f"wal_end {e.wal_end} and ack_bound {e.ack_bound} give position {pos}, "
                     f"but the context records {ctx['position']}.",
                 )
         if ctx["force"] and not node.forced and node.attempt == attempt:
@@ -902,7 +902,7 @@ class Checker:
                 ),
                 also=(hidden,),
             )
-        self._explained(decision, e["invariants"], "validation decision")
+        self._explained(decision, e.invariants, "validation decision")
         node.validated = decision
 
     def _source(self) -> NodeSummary | None:
@@ -1018,7 +1018,7 @@ class Checker:
     # --- durability and authority ---
 
     def _marker(self, e: dict[str, Any]) -> None:
-        name, role, epoch = e["node"], e["role"], e["epoch"]
+        name, role, epoch = e.node, e.role, e.epoch
         node = self._up(name, "crash_recovery", "P6-F2", "a marker write")
         if epoch < node.epoch:
             self.fail(
@@ -1057,11 +1057,11 @@ class Checker:
         self.max_epoch = max(self.max_epoch, epoch)
 
     def _halt(self, e: dict[str, Any]) -> None:
-        node = self._up(e["node"], "crash_recovery", "P6-F2", "a halt")
+        node = self._up(e.node, "crash_recovery", "P6-F2", "a halt")
         node.role, node.writable = "Halted", False
 
     def _crash(self, e: dict[str, Any]) -> None:
-        node = self._up(e["node"], "crash_recovery", "P6-F2", "a crash")
+        node = self._up(e.node, "crash_recovery", "P6-F2", "a crash")
         node.recoverable = [(node.role, node.epoch)]
         if node.lifecycle == "AuthorityTransitioning" and not node.marker_durable:
             # The marker write was in flight: recovery may find the old or the new one (P6-F2).
@@ -1077,7 +1077,7 @@ class Checker:
                 del self.pending[attempt]  # a request to a crashed node is forgotten with it
 
     def _restart(self, e: dict[str, Any]) -> None:
-        name, role, epoch = e["node"], e["role"], e["epoch"]
+        name, role, epoch = e.node, e.role, e.epoch
         node = self.nodes[name]
         if node.up:
             self.fail(
@@ -1106,7 +1106,7 @@ class Checker:
         self.max_epoch = max(self.max_epoch, epoch)
 
     def _reinstate(self, e: dict[str, Any]) -> None:
-        name, epoch = e["node"], e["epoch"]
+        name, epoch = e.node, e.epoch
         node = self._up(name, "single_writer", "P6-A1", "a reinstatement")
         if node.role != "Primary" or epoch != node.epoch:
             self.fail(
@@ -1126,7 +1126,7 @@ class Checker:
         self._gain_authority(node, f"{name} was reinstated")
 
     def _demote(self, e: dict[str, Any]) -> None:
-        name, epoch = e["node"], e["epoch"]
+        name, epoch = e.node, e.epoch
         node = self._up(name, "crash_recovery", "P6-F2", "a demotion")
         if epoch < node.epoch:
             self.fail(
@@ -1137,15 +1137,15 @@ class Checker:
         node.role, node.epoch, node.writable = "Replica", max(epoch, node.epoch), False
 
     def _designate(self, e: dict[str, Any]) -> None:
-        self._up(e["primary"], "single_writer", "P6-A1", "a standby designation")
-        self.standby = e["standby"]
+        self._up(e.primary, "single_writer", "P6-A1", "a standby designation")
+        self.standby = e.standby
 
     def _end(self, e: dict[str, Any]) -> None:
-        if e["events"] != self.line - 1:
+        if e.events != self.line - 1:
             self.fail(
                 "attempt_observable",
                 "P6-O1",
-                f"the end line counts {e['events']} lines before it, but the trace has "
+                f"the end line counts {e.events} lines before it, but the trace has "
                 f"{self.line - 1}: lines were lost or added.",
             )
         self.ended = True

@@ -1173,21 +1173,37 @@ def _count_keys(value: Any) -> int:
     return 0
 
 
+def _string_colons(value: Any) -> int:
+    """Colons inside the strings (keys included) of a decoded value."""
+    if isinstance(value, str):
+        return value.count(":")
+    if isinstance(value, dict):
+        return sum(k.count(":") + _string_colons(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return sum(_string_colons(v) for v in value)
+    return 0  # numbers, booleans, null, UNSET; a context holds enum values (no colon)
+
+
 def _no_duplicate_keys(kinds: _Kinds, raw: bytes, event: Any) -> bool:
     """Whether the line provably has no duplicate key, from its bytes alone.
 
     Every key of a JSON object is followed by exactly one colon (whitespace
-    aside), and colons elsewhere can only be inside strings, which add to the
-    count. So if the line holds exactly as many colons as the distinct keys
-    decoded, no key can be repeated. Otherwise (a colon in a string, or a
-    duplicate) the reference reader decides. (:func:`read_fast` inlines this
-    for lines without meta; this is the general form.)"""
+    aside); every other colon is inside a string. With no escape sequence in
+    the line, a decoded string holds exactly the colons its raw text holds. So
+    if the line's colons equal the distinct keys decoded plus the colons in
+    the decoded strings, no key can be repeated: a repeated key adds a colon
+    (and its dropped value's strings only more). Otherwise the reference
+    reader decides. (:class:`FastReader` inlines the common case: no meta and
+    no string holding a colon.)"""
+    if b"\\" in raw:
+        return False
     full, getter = kinds.keys[type(event)]
     values = getter(event)
     expected = full - values.count(msgspec.UNSET)
     meta = values[-1]
     if meta is not msgspec.UNSET:
         expected += _count_keys(meta)
+    expected += _string_colons(msgspec.structs.astuple(event))
     return raw.count(b":") == expected
 
 
