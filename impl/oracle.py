@@ -638,7 +638,7 @@ class Checker:
 
     # --- lifecycle ---
 
-    def _request(self, e: dict[str, Any]) -> None:
+    def _request(self, e: Any) -> None:
         attempt = e.attempt
         node = self.nodes[e.node]
         if attempt in self.pending or attempt in (node.attempt, node.last_finished):
@@ -659,7 +659,7 @@ class Checker:
             )
         self.pending[attempt] = (e.node, e.force, self.line)
 
-    def _reject(self, e: dict[str, Any]) -> None:
+    def _reject(self, e: Any) -> None:
         if self.pending.pop(e.attempt, None) is None:
             self.fail(
                 "attempt_observable",
@@ -668,7 +668,7 @@ class Checker:
                 "attempt starts with its request event.",
             )
 
-    def _transition(self, e: dict[str, Any]) -> None:
+    def _transition(self, e: Any) -> None:
         name, attempt, src, event, dst = e.node, e.attempt, e.from_, e.event, e.to
         node = self._up(name, "no_implicit_retry", "P6-F3", f"lifecycle event {event!r}")
         if event in REFUSED_EVENTS:
@@ -754,7 +754,7 @@ class Checker:
         if dst == RECOVERY_STATE:
             node.last_finished, node.attempt = node.attempt, None
 
-    def _decision(self, e: dict[str, Any], node: NodeSummary) -> None:
+    def _decision(self, e: Any, node: NodeSummary) -> None:
         event = e.event
         if node.validated is None:
             self.fail(
@@ -811,7 +811,7 @@ class Checker:
                     "the spec maps that reason to.",
                 )
 
-    def _begin_transition(self, e: dict[str, Any], node: NodeSummary) -> None:
+    def _begin_transition(self, e: Any, node: NodeSummary) -> None:
         grant = e.get("epoch")
         node.grant, node.marker_durable = grant, False
         if grant is not None and grant <= self.max_epoch:
@@ -823,7 +823,7 @@ class Checker:
                 "fences every older one.",
             )
 
-    def _complete(self, e: dict[str, Any], node: NodeSummary) -> None:
+    def _complete(self, e: Any, node: NodeSummary) -> None:
         if not node.marker_durable:
             self.fail(
                 "atomic_transfer",
@@ -855,7 +855,7 @@ class Checker:
         node.writable = True
         self._single_writer(how)
 
-    def _validation(self, e: dict[str, Any]) -> None:
+    def _validation(self, e: Any) -> None:
         name, attempt = e.node, e.attempt
         node = self._up(name, "no_implicit_retry", "P6-F3", "a validation")
         again = node.attempt == attempt and node.validated is not None
@@ -1017,7 +1017,7 @@ class Checker:
 
     # --- durability and authority ---
 
-    def _marker(self, e: dict[str, Any]) -> None:
+    def _marker(self, e: Any) -> None:
         name, role, epoch = e.node, e.role, e.epoch
         node = self._up(name, "crash_recovery", "P6-F2", "a marker write")
         if epoch < node.epoch:
@@ -1056,11 +1056,11 @@ class Checker:
         node.role, node.epoch = role, epoch
         self.max_epoch = max(self.max_epoch, epoch)
 
-    def _halt(self, e: dict[str, Any]) -> None:
+    def _halt(self, e: Any) -> None:
         node = self._up(e.node, "crash_recovery", "P6-F2", "a halt")
         node.role, node.writable = "Halted", False
 
-    def _crash(self, e: dict[str, Any]) -> None:
+    def _crash(self, e: Any) -> None:
         node = self._up(e.node, "crash_recovery", "P6-F2", "a crash")
         node.recoverable = [(node.role, node.epoch)]
         if node.lifecycle == "AuthorityTransitioning" and not node.marker_durable:
@@ -1076,7 +1076,7 @@ class Checker:
             if cand == node.name:
                 del self.pending[attempt]  # a request to a crashed node is forgotten with it
 
-    def _restart(self, e: dict[str, Any]) -> None:
+    def _restart(self, e: Any) -> None:
         name, role, epoch = e.node, e.role, e.epoch
         node = self.nodes[name]
         if node.up:
@@ -1105,7 +1105,7 @@ class Checker:
         node.lifecycle, node.attempt = RECOVERY_STATE, None
         self.max_epoch = max(self.max_epoch, epoch)
 
-    def _reinstate(self, e: dict[str, Any]) -> None:
+    def _reinstate(self, e: Any) -> None:
         name, epoch = e.node, e.epoch
         node = self._up(name, "single_writer", "P6-A1", "a reinstatement")
         if node.role != "Primary" or epoch != node.epoch:
@@ -1125,7 +1125,7 @@ class Checker:
             )
         self._gain_authority(node, f"{name} was reinstated")
 
-    def _demote(self, e: dict[str, Any]) -> None:
+    def _demote(self, e: Any) -> None:
         name, epoch = e.node, e.epoch
         node = self._up(name, "crash_recovery", "P6-F2", "a demotion")
         if epoch < node.epoch:
@@ -1136,11 +1136,11 @@ class Checker:
             )
         node.role, node.epoch, node.writable = "Replica", max(epoch, node.epoch), False
 
-    def _designate(self, e: dict[str, Any]) -> None:
+    def _designate(self, e: Any) -> None:
         self._up(e.primary, "single_writer", "P6-A1", "a standby designation")
         self.standby = e.standby
 
-    def _end(self, e: dict[str, Any]) -> None:
+    def _end(self, e: Any) -> None:
         if e.events != self.line - 1:
             self.fail(
                 "attempt_observable",

@@ -159,6 +159,23 @@ def test_output_path_is_checked_before_reading(tmp_path: Path) -> None:
     assert b"Traceback" not in proc.stderr
 
 
+def _wait_blocked_reading(pid: int, timeout: float = 60.0) -> None:
+    """Wait until the process sleeps in a pipe read (Linux /proc), i.e. is past start-up."""
+    wchan = Path(f"/proc/{pid}/wchan")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if "pipe_read" in wchan.read_text():
+                time.sleep(0.2)  # and still there: not a passing page-in
+                if "pipe_read" in wchan.read_text():
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("the process never blocked reading its input")
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux /proc")
 def test_ctrl_c_exits_130_without_traceback() -> None:
     """Ctrl-C while reading a trace from a pipe that never ends: exit 130, no traceback."""
     proc = subprocess.Popen(
@@ -170,7 +187,7 @@ def test_ctrl_c_exits_130_without_traceback() -> None:
     assert proc.stdin is not None
     proc.stdin.write(LINES[0] + LINES[1])
     proc.stdin.flush()
-    time.sleep(1.0)  # the header and a line read, waiting for more
+    _wait_blocked_reading(proc.pid)  # started, header read, waiting for more
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 130, (out, err)
