@@ -209,7 +209,7 @@ def position_of(wal_end: int, ack_bound: int | None) -> str:
 # number of epochs (failovers) so far.
 
 
-class Wal:
+class EpochRuns:
     """One WAL (or the acknowledged history) as epoch runs."""
 
     __slots__ = ("epochs", "lasts")
@@ -247,7 +247,7 @@ class Wal:
         del self.epochs[i + 1 :], self.lasts[i + 1 :]
         self.lasts[i] = n
 
-    def extend_from(self, other: Wal, n: int) -> None:
+    def extend_from(self, other: EpochRuns, n: int) -> None:
         """Append ``other``'s entries after this WAL's end up to ``n`` (this is a prefix of it)."""
         start = self.length + 1
         if n < start:
@@ -279,7 +279,7 @@ class WalSet:
     lists are only ever changed in place, never replaced."""
 
     def __init__(self, count: int) -> None:
-        self.wals = [Wal() for _ in range(count)]
+        self.wals = [EpochRuns() for _ in range(count)]
         self.common = [[0] * count for _ in range(count)]
         self.lasts = [w.lasts for w in self.wals]
         self.epochs = [w.epochs for w in self.wals]
@@ -342,7 +342,7 @@ class WalSet:
         row[i] = row[src] = common[src][i] = n
 
 
-def _runs_common(a: Wal, b: Wal) -> int:
+def _runs_common(a: EpochRuns, b: EpochRuns) -> int:
     """Length of the common prefix of two WALs, by one walk over their runs."""
     i = j = pos = 0
     while i < len(a.lasts) and j < len(b.lasts):
@@ -399,7 +399,7 @@ class NodeSummary:
     recoverable: list[tuple[str, int | None]] = field(default_factory=list)
     crash_state: str = RECOVERY_STATE
 
-    def as_state(self, wal: Wal) -> dict[str, Any]:
+    def as_state(self, wal: EpochRuns) -> dict[str, Any]:
         return {
             "up": self.up,
             "writable": self.writable,
@@ -497,7 +497,7 @@ class Checker:
             + [e for w in self.wals.wals for e in w.epochs]
         )
 
-    def wal(self, node: NodeSummary) -> Wal:
+    def wal(self, node: NodeSummary) -> EpochRuns:
         return self.wals.wals[node.index]
 
     def common(self, a: NodeSummary, b: NodeSummary) -> int:

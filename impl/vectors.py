@@ -661,7 +661,7 @@ def _examples_dir() -> Path | None:
 
 
 def default_scenarios_dir() -> Path | None:
-    """The runtime's scenario files (examples/*.json), if this installation has them."""
+    """The runtime's scenario files (``examples/*.json``), if this installation has them."""
     here = _examples_dir()
     return here if here is not None and any(here.glob("*.json")) else None
 
