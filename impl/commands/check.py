@@ -34,7 +34,7 @@ message names the line and the field) or bad usage, 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -95,14 +95,16 @@ def _guarded(write: Callable[[], None]) -> bool:
 
     The verdict's exit status must survive a reader that stops early: a CI
     pipeline piping into ``head`` still sees exit 1 for a violation."""
+    if sys.stdout.closed:
+        return False
     try:
         write()
         sys.stdout.flush()
     except BrokenPipeError:
-        # Point stdout at /dev/null so the interpreter's final flush is silent.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        # Close it here (the failed flush's data is dropped), so the interpreter's
+        # final flush neither prints an error nor changes the exit status.
+        with contextlib.suppress(OSError):
+            sys.stdout.close()
         return False
     return True
 
