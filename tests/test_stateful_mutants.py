@@ -28,7 +28,7 @@ def test_lockstep_catches_runtime_mutant(mutant: str, monkeypatch: pytest.Monkey
     """The mutant's first wrong step fails the machine (spec step, property or disk check)."""
     monkeypatch.setattr(core, "step", MUTANTS[mutant][0])
     budget = settings(
-        max_examples=120,
+        max_examples=60,
         stateful_step_count=50,
         derandomize=True,
         database=None,
