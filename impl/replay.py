@@ -3,18 +3,28 @@
 An *adapter* connects an implementation under test to the vectors: it takes
 one vector (a dict, as in the vectors files) and returns one outcome (a dict,
 format in the vectors README and ``baton schema vectors`` ``$defs.outcome``).
-It is either a Python callable or a command:
+It is either a program in any language or a Python callable:
 
-* ``--callable mypkg.adapter:run`` -- imported and called once per vector;
+* ``--command './adapter' --stream`` -- JSON lines over a subprocess's
+  stdin/stdout: started once, fed one vector per line, answering one outcome
+  per line in order (a Rust, Go or JavaScript team writes no Python; see
+  ``examples/adapter/protocol_adapter.mjs``);
 * ``--command './adapter'`` -- run once per vector, the vector as one JSON line
   on standard input, one JSON outcome on standard output;
-* ``--command './adapter' --stream`` -- started once, fed one vector per line,
-  answering one outcome per line in order (much faster for 1600 vectors).
+* ``--callable mypkg.adapter:run`` -- imported and called once per vector.
+
+The ``protocol`` family is the one for an implementation whose controller
+runs a whole attempt in one call: writes, replication, acknowledgements,
+crashes, restarts and promotion requests with their parameters, and the
+expected decision of each request and the end state.
 
 The harness fails unless *every* selected vector was consumed (an outcome
 with the expected key, not ``{"skip": ...}``, no crash, no missing answer)
 and agreed with the expected result. Scenario outcomes may include a
 ``trace`` (Baton trace events), which is then checked with the oracle too.
+The report groups disagreements by class -- unsafe allows first, then wrong
+denial reasons, wrong denials, wrong results, end states -- and within a
+class by the check concerned, with counts and example vector IDs.
 
 Usage::
 
@@ -47,6 +57,7 @@ Adapter = Callable[[dict[str, Any]], Any]
 FILES: dict[str, str] = {
     "lifecycle": "lifecycle.jsonl",
     "validation": "validation.jsonl",
+    "protocol": "protocol.jsonl",
     "scenario": "scenarios.jsonl",
     "trace": "traces.jsonl",
 }
@@ -56,13 +67,39 @@ class ReplayError(Exception):
     """The vectors directory cannot be read, or the adapter cannot be started."""
 
 
+CATEGORIES: dict[str, str] = {
+    "unsafe_allow": "UNSAFE ALLOWS: the implementation allowed what the spec denies",
+    "wrong_denial_reason": "WRONG DENIAL REASONS: denied, but not for the spec's reason",
+    "wrong_denial": "WRONG DENIALS: denied what the spec allows",
+    "wrong_result": "WRONG RESULTS: a request ended otherwise (promoted, denied, ...)",
+    "end_state": "WRONG END STATES",
+    "trace": "TRACES THAT DO NOT CONFORM",
+    "verdict": "WRONG VERDICTS",
+}
+"""How a disagreement is classed, most severe first (the report's sections)."""
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """One vector the implementation got wrong: its class and the check it concerns.
+
+    ``check`` names what went wrong in the spec's words: the denial reason the
+    spec gives (an unsafe allow, a wrong reason), the reason the implementation
+    gave (a wrong denial), ``state --event-->`` (lifecycle) or the end-state key."""
+
+    id: str
+    why: str
+    category: str
+    check: str
+
+
 @dataclass
 class ReplayReport:
     """What happened to every vector: agreed, disagreed (with why) or not consumed."""
 
     total: int = 0
     agreed: int = 0
-    disagreed: list[tuple[str, str]] = field(default_factory=list)
+    disagreed: list[Disagreement] = field(default_factory=list)
     not_consumed: list[tuple[str, str]] = field(default_factory=list)
     per_family: dict[str, int] = field(default_factory=dict)
 
@@ -70,27 +107,59 @@ class ReplayReport:
     def ok(self) -> bool:
         return self.total > 0 and not self.disagreed and not self.not_consumed
 
+    def groups(self) -> dict[str, dict[str, list[Disagreement]]]:
+        """Disagreements by category (most severe first), then by check."""
+        out: dict[str, dict[str, list[Disagreement]]] = {}
+        for category in CATEGORIES:
+            by_check: dict[str, list[Disagreement]] = {}
+            for d in self.disagreed:
+                if d.category == category:
+                    by_check.setdefault(d.check, []).append(d)
+            if by_check:
+                out[category] = dict(sorted(by_check.items(), key=lambda kv: -len(kv[1])))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "total": self.total,
             "agreed": self.agreed,
             "per_family": self.per_family,
-            "disagreed": [{"id": i, "why": w} for i, w in self.disagreed],
+            "groups": {
+                category: {
+                    check: [{"id": d.id, "why": d.why} for d in items]
+                    for check, items in checks.items()
+                }
+                for category, checks in self.groups().items()
+            },
+            "disagreed": [
+                {"id": d.id, "why": d.why, "category": d.category, "check": d.check}
+                for d in self.disagreed
+            ],
             "not_consumed": [{"id": i, "why": w} for i, w in self.not_consumed],
         }
 
-    def render(self, limit: int = 20) -> str:
+    def render(self, examples: int = 3) -> str:
         lines = [
             f"replay: {self.agreed}/{self.total} vectors agreed "
             f"({', '.join(f'{k} {v}' for k, v in self.per_family.items())})"
         ]
-        for title, items in (("DISAGREED", self.disagreed), ("NOT CONSUMED", self.not_consumed)):
-            if items:
-                lines.append(f"{title}: {len(items)}")
-                lines += [f"  {i}: {w}" for i, w in items[:limit]]
-                if len(items) > limit:
-                    lines.append(f"  ... and {len(items) - limit} more")
+        for category, checks in self.groups().items():
+            count = sum(len(items) for items in checks.values())
+            lines.append(f"{CATEGORIES[category]}: {count}")
+            for check, items in checks.items():
+                shown = ", ".join(d.id for d in items[:examples])
+                more = f" (+{len(items) - examples} more)" if len(items) > examples else ""
+                lines.append(f"  {check}: {len(items)}, e.g. {shown}{more}")
+                lines.append(f"    first: {items[0].why}")
+        if self.not_consumed:
+            lines.append(f"NOT CONSUMED: {len(self.not_consumed)}")
+            reasons: dict[str, list[str]] = {}
+            for vid, why in self.not_consumed:
+                reasons.setdefault(why, []).append(vid)
+            for why, ids in sorted(reasons.items(), key=lambda kv: -len(kv[1])):
+                more = f" (+{len(ids) - examples} more)" if len(ids) > examples else ""
+                lines.append(f"  {why}: {len(ids)}, e.g. {', '.join(ids[:examples])}{more}")
         lines.append("PASS" if self.ok else "FAIL")
         return "\n".join(lines)
 
@@ -168,6 +237,8 @@ def judge(vector: dict[str, Any], outcome: Any) -> tuple[str, str]:
                     else (verdict.error.reason if verdict.error else verdict.status)
                 )
                 return "disagreed", f"its trace does not conform: {why}"
+    elif family == "protocol":
+        return _judge_protocol(expected, outcome)
     elif family == "trace":
         if "status" not in outcome:
             return "not_consumed", "no 'status' in the outcome"
@@ -176,6 +247,63 @@ def judge(vector: dict[str, Any], outcome: Any) -> tuple[str, str]:
     else:
         return "not_consumed", f"unknown family {family!r}"
     return "agreed", ""
+
+
+def _decision_class(expected: str, got: Any) -> tuple[str, str]:
+    """Class a decision that differs from the spec's, and the check it concerns."""
+    if got == "allowed":
+        return "unsafe_allow", f"{expected} ({_reason_invariant(expected)})"
+    if expected == "allowed":
+        return "wrong_denial", f"{got} ({_reason_invariant(str(got))})"
+    return "wrong_denial_reason", f"{expected} -> {got}"
+
+
+def _reason_invariant(reason: str) -> str:
+    from baton import vocabulary
+
+    return str(vocabulary.load()["validation"]["reasons"].get(reason, "?"))
+
+
+def classify(vector: dict[str, Any], outcome: dict[str, Any]) -> tuple[str, str]:
+    """(category, check) of a disagreement (see :data:`CATEGORIES`)."""
+    family, expected = vector["family"], vector["expected"]
+    if family == "validation":
+        return _decision_class(expected["decision"], outcome.get("decision"))
+    if family == "lifecycle":
+        step = f"{vector['input']['state']} --{vector['input']['event']}-->"
+        if expected["next"] is None:
+            return "unsafe_allow", step
+        if outcome.get("next") is None:
+            return "wrong_denial", step
+        return "wrong_result", step
+    if family == "protocol":
+        got = outcome.get("decisions")
+        if isinstance(got, list) and len(got) == len(expected["decisions"]):
+            for want, have in zip(expected["decisions"], got, strict=True):
+                if not isinstance(have, dict):
+                    return "wrong_result", "decisions"
+                if "decision" in want and have.get("decision") != want["decision"]:
+                    return _decision_class(want["decision"], have.get("decision"))
+                if have.get("result") != want["result"]:
+                    return "wrong_result", f"{want['result']} -> {have.get('result')}"
+        elif got is not None:
+            return "wrong_result", "number of decisions"
+        for key, value in outcome.get("final", {}).items():
+            if value != expected["final"].get(key):
+                return "end_state", f"final.{key}"
+        return "wrong_result", "outcome"
+    if family == "scenario":
+        if "trace" in outcome and not any(
+            outcome.get("final", {}).get(k) != v
+            for k, v in expected["final"].items()
+            if k in outcome.get("final", {})
+        ):
+            return "trace", "trace"
+        for key, value in outcome.get("final", {}).items():
+            if value != expected["final"].get(key):
+                return "end_state", f"final.{key}"
+        return "wrong_result", "outcomes"
+    return "verdict", f"{expected.get('status')} -> {outcome.get('status')}"
 
 
 def replay(vector_list: Sequence[dict[str, Any]], adapter: Adapter) -> ReplayReport:
@@ -190,6 +318,37 @@ def replay(vector_list: Sequence[dict[str, Any]], adapter: Adapter) -> ReplayRep
     return report
 
 
+def _judge_protocol(expected: dict[str, Any], outcome: dict[str, Any]) -> tuple[str, str]:
+    """A protocol outcome: every request's decision and result in order, then the end state."""
+    decisions, final = outcome.get("decisions"), outcome.get("final")
+    if not isinstance(decisions, list) or not isinstance(final, dict) or "writable" not in final:
+        return "not_consumed", "no 'decisions' list and 'final' object with at least 'writable'"
+    want = expected["decisions"]
+    if len(decisions) != len(want):
+        return "disagreed", f"{len(decisions)} decisions, expected {len(want)}"
+    for k, (w, have) in enumerate(zip(want, decisions, strict=True), 1):
+        if not isinstance(have, dict):
+            return "disagreed", f"request {k}: not an object"
+        if "decision" in w and have.get("decision") != w["decision"]:
+            return (
+                "disagreed",
+                f"request {k} ({w['candidate']}): decision {have.get('decision')!r}, expected "
+                f"{w['decision']!r}",
+            )
+        if have.get("result") != w["result"]:
+            return (
+                "disagreed",
+                f"request {k} ({w['candidate']}): result {have.get('result')!r}, expected "
+                f"{w['result']!r}",
+            )
+    for key, value in final.items():
+        if key not in expected["final"]:
+            return "disagreed", f"unknown final key {key!r}"
+        if value != expected["final"][key]:
+            return "disagreed", f"final {key} {value!r}, expected {expected['final'][key]!r}"
+    return "agreed", ""
+
+
 def _record(report: ReplayReport, vector: dict[str, Any], outcome: Any) -> None:
     report.total += 1
     report.per_family[vector["family"]] = report.per_family.get(vector["family"], 0) + 1
@@ -197,7 +356,8 @@ def _record(report: ReplayReport, vector: dict[str, Any], outcome: Any) -> None:
     if verdict == "agreed":
         report.agreed += 1
     elif verdict == "disagreed":
-        report.disagreed.append((vector["id"], why))
+        category, check = classify(vector, outcome)
+        report.disagreed.append(Disagreement(vector["id"], why, category, check))
     else:
         report.not_consumed.append((vector["id"], why))
 

@@ -8,7 +8,13 @@ core, never written by hand:
 * ``validation``: every point of the 1512-point validation domain
   (``baton.spec.validation.domain()``) with the spec's decision, its
   invariant and whether it is allowed.
-* ``scenario``: step sequences (including crashes at every marker file
+* ``protocol``: stories at the level of the protocol, for an implementation
+  whose controller runs a whole attempt in one call: client writes,
+  replication, acknowledgements, crashes and restarts of nodes, and promotion
+  requests with their parameters (candidate, force, what the validator can
+  observe, a crash at a named phase), with the expected decision of each
+  request and the end state. Computed by the pure core; no Baton-internal step.
+* ``scenario``: Baton's internal step sequences (including crashes at every marker file
   operation) run through the pure core (``baton.core``) with the trace they
   produce (``baton.events``) and the final authority; each expected trace is
   checked by the oracle before it is written (it must conform).
@@ -31,6 +37,7 @@ import io
 import json
 import random
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +46,7 @@ from baton import __version__, oracle, trace
 FORMAT = "baton-vectors"
 VERSION = 1
 GENERATOR = f"baton {__version__} vectors/{VERSION}"
-FAMILIES: tuple[str, ...] = ("lifecycle", "validation", "scenario", "trace")
+FAMILIES: tuple[str, ...] = ("lifecycle", "validation", "protocol", "scenario", "trace")
 SEED = 20261129
 RANDOM_WALKS = 24
 WALK_LENGTH = 30
@@ -370,6 +377,228 @@ def scenario_vectors() -> Iterator[dict[str, Any]]:
         }
 
 
+# --- protocol-level vectors: whole attempts, for any implementation --------------------------
+
+PROTOCOL_OPS: dict[str, str] = {
+    "write": "node: a client write on the primary 'node', durable (fsynced) in its WAL",
+    "replicate": "from, to: 'from' ships every entry 'to' lacks, in order (to adopts its epoch)",
+    "ack": "node: the primary acknowledges every entry durable in its WAL (sync mode: once "
+    "the standby holds them)",
+    "crash": "node: the node's process dies (volatile state lost)",
+    "restart": "node: the node starts again from its durable state, fenced (no authority)",
+    "reinstate": "node: a restarted primary that still holds the highest epoch admits writes",
+    "demote": "node: a restarted primary that sees a higher epoch rejoins as a replica",
+    "promote": "candidate, force, operator, observe, crash_during: the operator's promotion "
+    "request, run as one whole attempt (request, validation, decision, authority transfer); "
+    "observe: what the validator can establish (primary_known, ack_bound_known, "
+    "history_known: booleans, default true; mvcc: Preserved/Violated/Unknown); crash_during: "
+    "null, 'validation' (the candidate crashes after the request, before a decision), "
+    "'transfer' (after approval, before the authority marker is durable) or 'completion' "
+    "(the marker is durable, the promotion not yet complete)",
+}
+"""The operations of a protocol vector and their parameters (also in the vectors README)."""
+
+_CRASH_STAGES: dict[str, int] = {"validation": -1, "transfer": 0, "completion": 4}
+
+
+def _validate_actions(c: int, op: dict[str, Any]) -> list[Any]:
+    """Validation and decision of candidate ``c``, observing what ``op['observe']`` says."""
+    from baton import core
+
+    observe = op.get("observe", {})
+    obs = core.Observation(
+        primary_uncertain=not observe.get("primary_known", True),
+        bound_known=observe.get("ack_bound_known", True),
+        prefix_known=observe.get("history_known", True),
+        mvcc=observe.get("mvcc", "Preserved"),
+    )
+    return [core.BeginValidation(c), core.Decide(c, obs)]
+
+
+def _run_protocol(n: int, mode: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run protocol operations through the core; the decision of each promotion and the end."""
+    from baton import core, events
+    from baton.errors import DuplicateRequest, ProtocolError
+
+    names = [_name(i) for i in range(n)]
+    index = {name: i for i, name in enumerate(names)}
+    out = io.StringIO()
+    rec = events.Recorder(names, mode, names[0], stream=out)
+    state = core.initial_state(n, mode)
+    decisions: list[dict[str, Any]] = []
+
+    def do(action: Any) -> None:
+        nonlocal state
+        state, effects = core.step(state, action)
+        rec.record(effects)
+
+    for op in ops:
+        kind = op["op"]
+        if kind == "write":
+            do(core.Write(index[op["node"]]))
+        elif kind == "ack":
+            do(core.Ack(index[op["node"]]))
+        elif kind == "replicate":
+            src, dst = index[op["from"]], index[op["to"]]
+            while len(state.nodes[dst].durable.wal) < len(state.nodes[src].durable.wal):
+                do(core.Replicate(src, dst))
+        elif kind in ("crash", "restart", "reinstate", "demote"):
+            cls = {"crash": core.Crash, "restart": core.Restart,
+                   "reinstate": core.Reinstate, "demote": core.Demote}[kind]  # fmt: skip
+            do(cls(index[op["node"]]))
+        elif kind == "promote":
+            c = index[op["candidate"]]
+            rec.request_arrived(c, bool(op.get("force", False)), op.get("operator", "op"), None)
+            try:
+                do(core.Request(c, bool(op.get("force", False))))
+            except ProtocolError as exc:
+                reason = "duplicate_request" if isinstance(exc, DuplicateRequest) else "rejected"
+                rec.request_refused(c, reason, str(exc))
+                decisions.append({"candidate": op["candidate"], "result": "rejected"})
+                continue
+            crash = op.get("crash_during")
+            if crash == "validation":
+                do(core.Crash(c))
+                decisions.append({"candidate": op["candidate"], "result": "interrupted"})
+                continue
+            for action in _validate_actions(c, op):
+                do(action)
+            verdict = next(e for e in reversed(rec.events) if e["kind"] == "validation")
+            verdict = verdict["decision"]
+            entry: dict[str, Any] = {"candidate": op["candidate"], "decision": verdict}
+            if verdict != "allowed":
+                do(core.Acknowledge(c))
+                entry["result"] = "denied"
+            else:
+                do(core.BeginTransition(c))
+                stage = _CRASH_STAGES.get(crash, len(core.MARKER_OPS)) if crash else None
+                ops_done = core.MARKER_OPS if stage is None else core.MARKER_OPS[:stage]
+                for marker_op in ops_done:
+                    do(core.MarkerOp(c, marker_op))
+                if crash is not None:  # before the marker write (old) or after it (new)
+                    do(core.Crash(c, None if stage == 0 else "new"))
+                    entry["result"] = "interrupted"
+                else:
+                    do(core.Complete(c))
+                    do(core.Acknowledge(c))
+                    entry["result"] = "promoted"
+                    entry["epoch"] = state.nodes[c].durable.epoch
+            decisions.append(entry)
+        else:  # pragma: no cover - the stories below use only the operations above
+            raise ValueError(f"unknown protocol operation {kind!r}")
+    rec.close()
+    final = {
+        "writable": [names[i] for i in state.writable_nodes()],
+        "up": [names[i] for i, node in enumerate(state.nodes) if node.up],
+        "markers": {
+            names[i]: {"role": node.durable.marker_role, "epoch": node.durable.epoch}
+            for i, node in enumerate(state.nodes)
+        },
+        "wal_end": {names[i]: len(node.durable.wal) for i, node in enumerate(state.nodes)},
+        "acked": len(state.acked),
+    }
+    return {"decisions": decisions, "final": final, "trace": out.getvalue()}
+
+
+def _w(node: str, k: int = 1) -> list[dict[str, Any]]:
+    return [{"op": "write", "node": node}] * k
+
+
+def protocol_stories() -> list[tuple[str, str, int, str, list[dict[str, Any]]]]:
+    """(id, description, nodes, mode, operations): each a story an operator could tell."""
+    synced = [*_w("n0", 2), {"op": "replicate", "from": "n0", "to": "n1"},
+              {"op": "ack", "node": "n0"}]  # fmt: skip
+    crash0 = {"op": "crash", "node": "n0"}
+
+    def promote(c: str = "n1", **params: Any) -> dict[str, Any]:
+        return {"op": "promote", "candidate": c, "force": False, "operator": "vectors", **params}
+
+    stories: list[tuple[str, str, int, str, list[dict[str, Any]]]] = [
+        ("clean_failover", "the primary crashes; n1 holds every acknowledged write and is "
+         "promoted to epoch 2", 3, "async",
+         [*synced, crash0, promote(), *_w("n1"), {"op": "ack", "node": "n1"}]),
+        ("primary_active", "the primary is alive: the promotion is denied (P6-A1)", 3, "async",
+         [*synced, promote()]),
+        ("force_over_active_primary", "force cannot override a primary observed Active "
+         "(P6-A1a)", 3, "async", [*synced, promote(force=True)]),
+        ("primary_unknown", "the validator cannot tell the old primary's status and the "
+         "operator does not force: denied (P6-F1)", 3, "async",
+         [*synced, crash0, promote(observe={"primary_known": False})]),
+        ("forced_unknown_primary", "status Unknown and the operator forces: promoted "
+         "(P6-A1a)", 3, "async",
+         [*synced, crash0, promote(force=True, observe={"primary_known": False})]),
+        ("behind", "the candidate lacks an acknowledged write: denied (P6-S1)", 3, "async",
+         [*synced, *_w("n0"), {"op": "ack", "node": "n0"}, crash0, promote()]),
+        ("ack_bound_unknown", "no bound on acknowledged writes is proven: denied (P6-F1)", 3,
+         "async", [*synced, crash0, promote(observe={"ack_bound_known": False})]),
+        ("history_unknown", "prefix compatibility cannot be established: denied (P6-F1)", 3,
+         "async", [*synced, crash0, promote(observe={"history_known": False})]),
+        ("mvcc_unknown", "MVCC visibility preservation unknown: denied (P6-F1)", 3, "async",
+         [*synced, crash0, promote(observe={"mvcc": "Unknown"})]),
+        ("mvcc_violated", "promotion would violate MVCC visibility: denied (P6-S3)", 3, "async",
+         [*synced, crash0, promote(observe={"mvcc": "Violated"})]),
+        ("candidate_is_primary", "promoting the primary itself: denied", 3, "async",
+         [*synced, promote("n0")]),
+        ("second_failover", "two failovers in a row: n1 then n2, epochs 2 and 3", 3, "async",
+         [*synced, {"op": "replicate", "from": "n0", "to": "n2"}, crash0, promote(),
+          *_w("n1"), {"op": "replicate", "from": "n1", "to": "n2"}, {"op": "ack", "node": "n1"},
+          {"op": "crash", "node": "n1"}, promote("n2")]),
+        ("divergent_unacknowledged_entry", "sync mode, standby n1: n0 writes lsn 2 and sends "
+         "it to n2 only, then crashes; n1 is promoted and writes its own lsn 2, then crashes; "
+         "promoting n2: its WAL is as long as the standby's, but lsn 2 differs in epoch, so "
+         "the history diverges (P6-S2; a validator comparing LSNs alone allows it)", 3, "sync",
+         [*_w("n0"), {"op": "replicate", "from": "n0", "to": "n1"}, {"op": "ack", "node": "n0"},
+          *_w("n0"), {"op": "replicate", "from": "n0", "to": "n2"}, crash0, promote(),
+          *_w("n1"), {"op": "crash", "node": "n1"}, promote("n2")]),
+        ("deposed_primary_demoted", "after a failover the old primary restarts fenced and "
+         "rejoins as a replica (P6-A3)", 3, "async",
+         [*synced, crash0, promote(), {"op": "restart", "node": "n0"},
+          {"op": "demote", "node": "n0"}]),
+        ("primary_reinstated", "the primary crashes and restarts; with no promotion it is "
+         "reinstated and writes again", 2, "async",
+         [*synced, crash0, {"op": "restart", "node": "n0"}, {"op": "reinstate", "node": "n0"},
+          *_w("n0"), {"op": "ack", "node": "n0"}]),
+        ("sync_failover", "sync mode: the standby holds every acknowledged write and is "
+         "promoted", 3, "sync",
+         [*_w("n0"), {"op": "replicate", "from": "n0", "to": "n1"}, {"op": "ack", "node": "n0"},
+          crash0, promote()]),
+    ]  # fmt: skip
+    for phase in ("validation", "transfer", "completion"):
+        stories.append(
+            (
+                f"crash_during_{phase}",
+                f"the candidate crashes during {phase}; after its restart exactly one "
+                "authority (old or new, by the durable marker) exists (P6-F2)",
+                3,
+                "async",
+                [*synced, crash0, promote(crash_during=phase), {"op": "restart", "node": "n1"}],
+            )
+        )
+    return stories
+
+
+def protocol_vectors() -> Iterator[dict[str, Any]]:
+    for sid, desc, n, mode, ops in protocol_stories():
+        run = _run_protocol(n, mode, ops)
+        verdict = oracle.check_stream(io.BytesIO(run["trace"].encode()), f"protocol/{sid}")
+        if verdict.status != "conforms":  # the reference must conform to its own oracle
+            raise AssertionError(f"protocol {sid}: {oracle.render(verdict)}")
+        yield {
+            "id": f"protocol/{sid}",
+            "family": "protocol",
+            "input": {
+                "description": desc,
+                "nodes": [_name(i) for i in range(n)],
+                "mode": mode,
+                "primary": _name(0),
+                "epoch": 1,
+                **({"standby": _name(1)} if mode == "sync" else {}),
+                "operations": ops,
+            },
+            "expected": {"decisions": run["decisions"], "final": run["final"]},
+        }
+
+
 def trace_vectors(traces_dir: Path) -> Iterator[dict[str, Any]]:
     """Every example trace with the oracle's verdict (status and violations)."""
     for path in sorted(traces_dir.glob("*.jsonl")):
@@ -421,16 +650,27 @@ def runtime_trace_vectors(scenarios_dir: Path) -> Iterator[dict[str, Any]]:
         }
 
 
-def default_scenarios_dir() -> Path | None:
-    """examples/ of a source checkout (the runtime's scenarios), if there is one."""
+def _examples_dir() -> Path | None:
+    """examples/ of a source checkout, else the copy an installed wheel carries
+    (package ``baton.examples``, declared as package data in pyproject.toml)."""
     here = Path(__file__).resolve().parent.parent / "examples"
-    return here if here.is_dir() and any(here.glob("*.json")) else None
+    if here.is_dir():
+        return here
+    shipped = Path(str(resources.files("baton"))) / "examples"
+    return shipped if shipped.is_dir() else None
+
+
+def default_scenarios_dir() -> Path | None:
+    """The runtime's scenario files (``examples/*.json``), if this installation has them."""
+    here = _examples_dir()
+    return here if here is not None and any(here.glob("*.json")) else None
 
 
 def default_traces_dir() -> Path | None:
-    """examples/traces of a source checkout, if there is one."""
-    here = Path(__file__).resolve().parent.parent / "examples" / "traces"
-    return here if here.is_dir() else None
+    """The example traces (examples/traces), if this installation has them."""
+    here = _examples_dir()
+    traces = here / "traces" if here is not None else None
+    return traces if traces is not None and any(traces.glob("*.jsonl")) else None
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -453,7 +693,16 @@ Files (family: input -> expected):
   `forbidden`, and the `invariant` a forbidden step breaks.
 * validation.jsonl (validation): `context` (7 fields, spec vocabulary) ->
   `decision` ("allowed" or the denial reason), `allowed`, `invariants`.
-* scenarios.jsonl (scenario): `nodes`, `mode`, `steps` (core actions,
+* protocol.jsonl (protocol): for any implementation, whose controller may run
+  a whole promotion attempt in one call. `nodes`, `mode`, `primary` (the
+  initial primary), `epoch` (every node's starting epoch), `standby` (sync
+  mode) and `operations`, in order:
+{operations}
+  -> `decisions` (one per promote, in order: `candidate`, `decision` when the
+  validator decided, `result`: promoted, denied, rejected or interrupted, and
+  the new `epoch` when promoted) and `final` (writable and up nodes, each
+  node's durable marker role and epoch, WAL end, number of acknowledged writes).
+* scenarios.jsonl (scenario): Baton's internal steps: `nodes`, `mode`, `steps` (core actions,
   `{{"do": ..., node fields}}`) -> per-step `outcomes` ("applied" or the error
   class), the `final` state (writable nodes, markers, WAL ends, acked count,
   lifecycle, up nodes) and the reference `trace`.
@@ -476,6 +725,9 @@ The outcome to print, per family:
 
 * lifecycle: `{{"next": "<state>"}}` or `{{"next": null}}` (forbidden);
 * validation: `{{"decision": "<allowed or reason>"}}`;
+* protocol: `{{"decisions": [{{"decision": ..., "result": ...}}, ...],
+  "final": {{...}}}}` with at least `writable` in `final` (every key you give is
+  compared);
 * scenario: `{{"final": {{...}}}}` with at least `writable` and any of
   `markers`, `wal_end`, `acked`, `lifecycle`, `up` (every key you give is
   compared), optionally `"outcomes": [...]` (compared whole) and optionally
@@ -484,9 +736,13 @@ The outcome to print, per family:
   (for teams writing their own checker);
 * `{{"skip": "why"}}` to decline a vector: it counts as NOT consumed.
 
-The harness fails (exit 1) if any vector disagreed or was not consumed, and
-lists them; it exits 0 only when every vector in the selected families was
-consumed and agreed.
+The harness fails (exit 1) if any vector disagreed or was not consumed; it
+exits 0 only when every vector in the selected families was consumed and
+agreed. Its report groups disagreements by class -- unsafe allows (allowed
+what the spec denies) first, then wrong denial reasons, wrong denials, wrong
+results and end states -- and within a class by the check concerned (the
+spec's denial reason, or `state --event-->`), with counts and examples.
+`--json` prints the same report as JSON.
 """
 
 
@@ -504,6 +760,7 @@ def generate(
     files: dict[str, list[dict[str, Any]]] = {
         "lifecycle.jsonl": list(lifecycle_vectors()),
         "validation.jsonl": list(validation_vectors()),
+        "protocol.jsonl": list(protocol_vectors()),
         "scenarios.jsonl": list(scenario_vectors()),
         "traces.jsonl": traces,
     }
@@ -514,7 +771,10 @@ def generate(
         (out_dir / fname).write_bytes(data)
         hashes[fname] = hashlib.sha256(data).hexdigest()
         counts[fname.split(".")[0]] = len(vectors)
-    readme = README.format(version=VERSION, generator=GENERATOR).encode("utf-8")
+    operations = "\n".join(f"  * `{op}` -- {text}" for op, text in PROTOCOL_OPS.items())
+    readme = README.format(version=VERSION, generator=GENERATOR, operations=operations).encode(
+        "utf-8"
+    )
     (out_dir / "README.md").write_bytes(readme)
     hashes["README.md"] = hashlib.sha256(readme).hexdigest()
     manifest = {
@@ -554,6 +814,13 @@ def vectors_schema() -> dict[str, Any]:
                 "properties": {
                     "next": {"type": ["string", "null"]},
                     "decision": {"type": "string"},
+                    "decisions": {
+                        "type": "array",
+                        "items": {"type": "object"},
+                        "description": "protocol: one object per promote operation, in order: "
+                        "decision (allowed or the denial reason, when a decision was made) "
+                        "and result (promoted, denied, rejected, interrupted)",
+                    },
                     "final": {"type": "object"},
                     "trace": {"type": "array", "items": {"type": "object"}},
                     "status": {"type": "string"},

@@ -27,14 +27,22 @@ from typing import Any
 FORMAT = "baton-verdict"
 VERSION = 1
 
-STATUSES: tuple[str, ...] = ("conforms", "conforms_partial", "violation", "malformed")
+STATUSES: tuple[str, ...] = (
+    "conforms",
+    "conforms_partial",
+    "incomplete",
+    "violation",
+    "malformed",
+)
 """``conforms``: every rule checked, none broken. ``conforms_partial``: nothing broken,
-but some rules could not be checked (listed in coverage). ``violation``: a rule broke.
+but some rules could not be checked (listed in coverage). ``incomplete``: the same, when
+a full trace was required (``--require-full``), so it fails. ``violation``: a rule broke.
 ``malformed``: the input could not be read (error names line and field)."""
 
 EXIT_CODES: dict[str, int] = {
     "conforms": 0,
     "conforms_partial": 0,
+    "incomplete": 1,
     "violation": 1,
     "malformed": 2,
 }
@@ -51,11 +59,21 @@ class Violation:
     step: int | None = None
     event: dict[str, Any] | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    also: tuple[str, ...] = ()
+    """Further invariants broken by the same step, e.g. an approval the spec denies breaks
+    fail-closed (P6-F1) and the invariant of the spec's denial reason (P6-A1a for force
+    over an active primary)."""
+
+    @property
+    def headline(self) -> str:
+        """The invariants broken, first the rule's own: 'P6-F1 and P6-A1a'."""
+        return " and ".join((self.invariant, *self.also))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "invariant": self.invariant,
+            "also": list(self.also),
             "line": self.line,
             "step": self.step,
             "event": self.event,
@@ -73,9 +91,10 @@ def make_violation(
     step: int | None = None,
     event: dict[str, Any] | None = None,
     state: dict[str, Any] | None = None,
+    also: tuple[str, ...] = (),
 ) -> Violation:
     """Build a :class:`Violation` (the one constructor other checkers should call)."""
-    return Violation(rule, invariant, explanation, line, step, event, dict(state or {}))
+    return Violation(rule, invariant, explanation, line, step, event, dict(state or {}), also)
 
 
 @dataclass(frozen=True)
@@ -140,6 +159,13 @@ def verdict_schema() -> dict[str, Any]:
                 "pattern": "^P6-[A-Z][0-9]+[a-z]?$",
                 "description": "the invariant ID broken (baton.spec.invariants)",
             },
+            "also": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^P6-[A-Z][0-9]+[a-z]?$"},
+                "description": "further invariants the same step breaks (e.g. the denial "
+                "reason's own invariant beside P6-F1); may be empty. Added in version 1 as an "
+                "optional field: readers of older verdicts treat it as empty",
+            },
             "line": {**nullable_int, "description": "1-based trace line, null when not a trace"},
             "step": {**nullable_int, "description": "the event's seq, or the model-checking step"},
             "event": {
@@ -159,7 +185,7 @@ def verdict_schema() -> dict[str, Any]:
         "description": (
             "The outcome of 'baton check' on a trace, of a test vector's expected result, or of "
             "'baton verify'. Exit status follows status: conforms and conforms_partial 0, "
-            "violation 1, malformed 2."
+            "incomplete (a partial trace under --require-full) and violation 1, malformed 2."
         ),
         "type": "object",
         "properties": {

@@ -58,7 +58,7 @@ CASES: dict[str, tuple[list[dict[str, Any]], str, str, int]] = {
                                "attempt_observable", 2),
     "lifecycle_without_request_line": (
         [t.transition("n2", "a1", "Steady", "request", "PromotionRequested")],
-        "P6-O1", "attempt_observable", 2,
+        "P6-F3", "no_implicit_retry", 2,
     ),
     "request_for_other_node": (
         [t.request("n3", "a1", False, "op"),
@@ -134,7 +134,7 @@ CASES: dict[str, tuple[list[dict[str, Any]], str, str, int]] = {
            t.marker("n2", "Primary", 2),
            t.transition("n2", "a1", "AuthorityTransitioning", "complete",
                         "PromotionSucceeded", epoch=2)],
-        "P6-A2", "atomic_transfer", 9,
+        "P6-A1", "single_writer", 9,
     ),
     "marker_epoch_goes_back": (
         [t.marker("n2", "Replica", 3), t.marker("n2", "Replica", 2)],

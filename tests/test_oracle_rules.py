@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from baton import oracle
 from baton import trace as t
+from baton import verdict as verdict_mod
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -38,7 +39,7 @@ def _load_examples() -> ModuleType:
 EX = _load_examples()
 
 
-def _check_broken(name: str) -> None:
+def _check_broken(name: str) -> verdict_mod.Violation:
     """Run the named broken trace; assert its first violation is the expected one."""
     mutate, invariant, rule, label = EX.BROKEN[name]
     events, lines = EX.numbered(mutate(EX.base()))
@@ -49,6 +50,7 @@ def _check_broken(name: str) -> None:
     assert first.line == (lines[label] if label is not None else len(events) + 1)
     assert first.explanation and first.state["nodes"], "violations carry explanation and state"
     assert verdict.exit_code == 1
+    return first
 
 
 def test_conforming_run_conforms() -> None:
@@ -74,9 +76,32 @@ def test_p6_f1_validator_allows_unknown_primary() -> None:
     _check_broken("broken_f1_allows_unknown_primary")
 
 
-def test_p6_f1_context_contradicts_the_trace() -> None:
-    """P6-F1: a validation whose ack_bound is below the writes already acknowledged is caught."""
-    _check_broken("broken_f1_context_contradicts_trace")
+def test_p6_s1_false_ack_bound() -> None:
+    """P6-S1 (beside P6-F1): a validation whose ack_bound is below the writes already
+    acknowledged decided on a false fact; the fact hides acknowledged-write loss."""
+    _check_broken("broken_s1_false_ack_bound")
+
+
+def test_p6_s2_lsn_only_prefix_is_derived_and_flagged() -> None:
+    """P6-S2 (beside P6-F1): an LSN-only validator records a divergent, not yet acknowledged
+    entry as Compatible; the oracle derives both WALs from the trace and flags the line."""
+    v = _check_broken("broken_s2_lsn_only_prefix")
+    assert v.also == ("P6-F1",) and "diverges from n2's WAL (1@e1 2@e2)" in v.explanation
+
+
+def test_p6_a1_two_writers_is_single_writer() -> None:
+    """P6-A1: a forced promotion while the old primary still writes is reported under
+    single_writer, not as the step (complete) that made the second writer."""
+    _check_broken("broken_a1_two_writers")
+
+
+def test_unsafe_approval_names_the_reason_invariant() -> None:
+    """P6-F1 and P6-A1a: allowing force over an active primary names both invariants."""
+    v = _check_broken("broken_a1a_force_over_active_primary")
+    assert v.also == ("P6-A1a",)
+    assert "P6-F1 and P6-A1a broken" in oracle.render(
+        oracle.check_stream((TRACES / "broken_a1a_force_over_active_primary.jsonl").open("rb"))
+    )
 
 
 def test_p6_d1_decision_differs_from_spec() -> None:
@@ -270,28 +295,58 @@ def test_committed_examples_are_current_and_verdicts_match() -> None:
 # --- the WAL summary ------------------------------------------------------------------
 
 
-def _runs_of(epochs: list[int]) -> oracle.Runs:
-    runs: oracle.Runs = []
-    for e in epochs:
-        oracle.runs_append(runs, e)
-    return runs
+wal_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["append", "truncate", "become_prefix", "set_runs"]),
+        st.integers(0, 2),
+        st.integers(0, 2),
+        st.integers(0, 8),
+    ),
+    max_size=40,
+)
 
 
-wals = st.lists(st.integers(1, 3), max_size=12).map(sorted)
+def _common(a: list[int], b: list[int]) -> int:
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
 
 
-@given(wals, wals, st.integers(0, 14))
-def test_epoch_runs_agree_with_a_list_model(a: list[int], b: list[int], n: int) -> None:
-    """runs_* (the oracle's constant-memory WAL) agree with plain lists of entry epochs."""
-    ra, rb = _runs_of(a), _runs_of(b)
-    assert oracle.runs_len(ra) == len(a)
-    assert oracle.runs_is_prefix(ra, rb) == (b[: len(a)] == a)
-    common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
-    assert oracle.runs_common(ra, rb) == (common if common is not None else min(len(a), len(b)))
-    assert oracle.runs_prefix(ra, n) == _runs_of(a[:n])
-    for lsn in range(len(a) + 2):
-        want = a[lsn - 1] if 1 <= lsn <= len(a) else None
-        assert oracle.runs_epoch_at(ra, lsn) == want
+@given(wal_ops)
+def test_wal_set_agrees_with_a_list_model(ops: list[tuple[str, int, int, int]]) -> None:
+    """WalSet (epoch runs, common prefixes kept incrementally) agrees with plain lists of
+    entry epochs after any sequence of appends, truncations and prefix copies."""
+    wals = oracle.WalSet(3)
+    model: list[list[int]] = [[], [], []]
+    for op, i, j, n in ops:
+        if op == "append":
+            wals.append(i, n % 3 + 1)
+            model[i].append(n % 3 + 1)
+        elif op == "truncate":
+            wals.truncate(i, n)
+            del model[i][n:]
+        elif op == "set_runs":  # a declared initial WAL: epochs 1..3 in runs of n
+            entries = sorted((k % 3) + 1 for k in range(n))
+            runs = [[e, idx + 1] for idx, e in enumerate(entries)]
+            wals.set_runs(i, runs)
+            model[i] = entries
+        elif i != j:
+            n = min(n, len(model[j]))
+            wals.become_prefix(i, j, n)
+            model[i] = model[j][:n]
+        for k in range(3):
+            wal = wals.wals[k]
+            assert wal.length == len(model[k])
+            assert wal.runs() == [
+                [e, idx + 1]
+                for idx, e in enumerate(model[k])
+                if idx + 1 == len(model[k]) or model[k][idx + 1] != e
+            ]
+            for lsn in range(len(model[k]) + 2):
+                want = model[k][lsn - 1] if 1 <= lsn <= len(model[k]) else None
+                assert wal.epoch_at(lsn) == want
+            for m in range(3):
+                assert wals.common[k][m] == _common(model[k], model[m]), (k, m)
 
 
 def test_check_stream_reads_line_by_line() -> None:
@@ -319,3 +374,48 @@ def test_garbage_is_malformed_never_a_traceback(garbage: str) -> None:
     verdict = oracle.check_stream(io.StringIO(garbage), "g")
     assert verdict.status == "malformed" and verdict.exit_code == 2
     assert verdict.error is not None and verdict.error.line == 1
+
+
+def _initial_run(n2_runs: list[list[int]]) -> list[dict[str, Any]]:
+    """A cluster that starts with history: n1 Primary@2 with 150 entries (120 acknowledged),
+    n2 with ``n2_runs``; n1 writes one more, crashes, and n2 is promoted."""
+    ctx = t.context("ReplicaActive", "Unavailable", False, "Ahead", "Compatible", "Preserved")
+    inv = ["P6-A1", "P6-S1", "P6-S2", "P6-S3", "P6-F1"]
+    initial = {
+        "wals": {"n1": [[1, 100], [2, 150]], "n2": n2_runs},
+        "acked": 120,
+        "markers": {"n2": {"role": "Replica", "epoch": 2}},
+    }
+    return t.number(
+        [
+            t.header(["n1", "n2"], "async", "n1", epoch=2, initial=initial),
+            t.write("n1", 151, 2),
+            t.crash("n1"),
+            t.request("n2", "a1", False, "op"),
+            t.transition("n2", "a1", "Steady", "request", "PromotionRequested"),
+            t.transition("n2", "a1", "PromotionRequested", "begin_validation",
+                         "PromotionValidating"),
+            t.validation("n2", "a1", ctx, "allowed", inv, "ok", wal_end=150, ack_bound=120),
+        ]
+    )  # fmt: skip
+
+
+def test_header_initial_state_is_where_the_trace_starts() -> None:
+    """A trace may start from existing WALs, acknowledged writes and markers: the data
+    events continue them (lsn 151 at epoch 2), and a candidate whose declared WAL
+    diverges from the acknowledged history is flagged at its validation (P6-S2)."""
+    verdict = oracle.check_events(_initial_run([[1, 100], [2, 150]]), all_violations=True)
+    # The only complaint: the trace ends before the attempt is decided (P6-O1).
+    assert [(v.rule, v.line) for v in verdict.violations] == [("attempt_observable", 8)]
+    bad = oracle.check_events(_initial_run([[1, 150]]))
+    v = bad.violations[0]
+    assert (v.invariant, v.rule, v.line) == ("P6-S2", "validation_context", 7), oracle.render(bad)
+
+
+def test_header_initial_state_is_validated() -> None:
+    """More acknowledged entries than the initial primary's WAL holds is malformed (exit 2)."""
+    events = _initial_run([[1, 100], [2, 150]])
+    events[0]["initial"] = {**events[0]["initial"], "acked": 151}
+    verdict = oracle.check_events(events)
+    assert verdict.status == "malformed" and verdict.error is not None
+    assert (verdict.error.line, verdict.error.field) == (1, "initial.acked")

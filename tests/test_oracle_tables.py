@@ -1,8 +1,9 @@
 """The oracle's fast tables, cross-checked against the Z3 spec on the whole domain.
 
-The oracle never calls a solver per event: it reads the lifecycle table from
-baton._table and evaluates each distinct validation context once by Z3
-simplification (baton.oracle.spec_decision). Here both are checked against
+The oracle never calls a solver: it reads the lifecycle table from
+baton._table and decides each validation context from the ordered checks of the
+shipped vocabulary (baton.oracle.spec_decision, baton.vocabulary.decide). Here
+both are checked against
 the spec with the *solver*: every (state, event, next) triple is satisfiable
 in the Z3 relation exactly when the table lists it (P6-D2), and every point of
 the 1512-point validation domain gets exactly the oracle's decision (P6-D1),

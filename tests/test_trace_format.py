@@ -1,11 +1,11 @@
 """Trace format v1 (baton.trace) and verdict format v1 (baton.verdict).
 
-Covers: the trace vocabulary is the spec's (STYLE.md pattern 6: lifecycle
-STATE_NAMES/EVENT_NAMES, validation FIELDS/DECISION_NAMES, invariant IDs);
-the shipped JSON Schemas equal the generated ones and accept what the
-builders write; the writer is deterministic; the reader rejects every kind of
-malformed line naming its line and field (DESIGN.md "Errors are part of the
-interface").
+Covers: the trace vocabulary is the spec's (lifecycle states and events,
+validation fields and decisions, invariant IDs); the shipped JSON Schemas
+equal the generated ones and accept what the builders write; the writer is
+deterministic; the reader rejects every kind of malformed line naming its line
+and field (errors are part of the interface); the fast reader accepts exactly
+what the reference reader accepts.
 """
 
 from __future__ import annotations
@@ -227,3 +227,32 @@ def test_example_and_runtime_traces_fit_the_schema() -> None:
     for path in sorted(traces.glob("good_*.jsonl")) + sorted(traces.glob("broken_*.jsonl")):
         for line in path.read_text("utf-8").splitlines():
             assert validator.is_valid(json.loads(line)), (path.name, line)
+
+
+def _read_all(reader: Any, text: bytes) -> tuple[bool, int | None, str | None]:
+    try:
+        list(reader(io.BytesIO(text), "m"))
+    except InputError as exc:
+        return False, exc.line, exc.field
+    return True, None, None
+
+
+def test_fast_reader_accepts_exactly_what_the_reference_reader_accepts() -> None:
+    """read_fast (msgspec structs) and read_events (strict stdlib JSON) agree on every
+    single-field mutation of every kind, naming the same line and field when they refuse."""
+    events = _sample_events()
+    head = (t.encode(events[0]) + "\n").encode()
+    checked = 0
+    for event in events[1:]:
+        if event["kind"] == "end":
+            continue
+        for key in [*event, "meta", "extra"]:
+            if key in ("kind", "seq"):
+                continue
+            for value in MUTANT_VALUES:
+                line = json.dumps({**event, key: value, "seq": 1}).encode() + b"\n"
+                fast = _read_all(t.read_fast, head + line)
+                ref = _read_all(t.read_events, head + line)
+                assert fast == ref, (key, value, event["kind"], fast, ref)
+                checked += 1
+    assert checked > 1000

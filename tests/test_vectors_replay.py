@@ -11,16 +11,23 @@ the worked example adapters in examples/adapter work as documented.
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
 import hashlib
+import io
 import json
+import shutil
+import signal
 import subprocess
 import sys
+import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from baton import oracle, replay, vectors
+from baton import cli, oracle, replay, vectors, vocabulary
 from baton.validator import ValidationContext, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +118,7 @@ def _reference(vector: dict[str, Any]) -> dict[str, Any]:
     return {
         "lifecycle": lambda: {"next": exp["next"]},
         "validation": lambda: {"decision": exp["decision"]},
+        "protocol": lambda: {"decisions": exp["decisions"], "final": exp["final"]},
         "scenario": lambda: {"final": exp["final"], "trace": exp["trace"]},
         "trace": lambda: {"status": exp["status"]},
     }[vector["family"]]()
@@ -218,3 +226,125 @@ def test_log_adapter_example_conforms_and_catches_the_bug() -> None:
             assert data["status"] == "conforms"
         else:
             assert data["violations"][0]["invariant"] == invariant
+
+
+# --- protocol-level vectors, a second-language adapter, the grouped report ------------------
+
+
+def test_protocol_vectors_are_whole_attempts_with_decisions_and_end_state(
+    vector_dir: Path,
+) -> None:
+    """Protocol vectors speak in operations (write, replicate, ack, crash, restart,
+    promote with its parameters) and expect each request's decision and the end state."""
+    lines = (vector_dir / "protocol.jsonl").read_text("utf-8").splitlines()
+    vs = [json.loads(line) for line in lines]
+    ops = {op["op"] for v in vs for op in v["input"]["operations"]}
+    assert ops == set(vectors.PROTOCOL_OPS)
+    decisions = {d.get("decision") for v in vs for d in v["expected"]["decisions"]}
+    assert {"allowed", "primary_active", "force_cannot_override_active_primary",
+            "history_divergent", "candidate_behind_ack_bound"} <= decisions  # fmt: skip
+    results = {d["result"] for v in vs for d in v["expected"]["decisions"]}
+    assert results == {"promoted", "denied", "interrupted"}
+    for v in vs:
+        assert set(v["expected"]["final"]) == {"writable", "up", "markers", "wal_end", "acked"}
+
+
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
+def test_javascript_adapter_replays_protocol_vectors_over_stdin(
+    vector_dir: Path, tmp_path: Path
+) -> None:
+    """examples/adapter/protocol_adapter.mjs (Node.js, reads the vocabulary document)
+    replays lifecycle, validation and protocol vectors over JSON lines; its --bug
+    lsn-only variant is reported as an unsafe allow under history_divergent (P6-S2)."""
+    vocab = tmp_path / "vocabulary.json"
+    vocab.write_text(json.dumps(vocabulary.load()), "utf-8")
+    fams = ["lifecycle", "validation", "protocol"]
+    vector_list = replay.load_vectors(vector_dir, fams)
+    command = f"{NODE} {ADAPTER / 'protocol_adapter.mjs'} {vocab}"
+    report = replay.stream_replay(vector_list, command)
+    assert report.ok, report.render()
+    protocol_only = replay.load_vectors(vector_dir, ["protocol"])
+    bad = replay.stream_replay(protocol_only, command + " --bug lsn-only")
+    groups = bad.groups()
+    assert list(groups) == ["unsafe_allow"], bad.render()
+    assert list(groups["unsafe_allow"]) == ["history_divergent (P6-S2)"]
+    assert "UNSAFE ALLOWS" in bad.render()
+
+
+def test_report_groups_disagreements_by_check_and_separates_unsafe_allows(
+    vector_dir: Path,
+) -> None:
+    """A validator that allows whenever the primary is not Active, and says
+    history_unknown for every denial: unsafe allows grouped by the spec's check,
+    wrong denial reasons grouped as spec reason -> given reason."""
+    vector_list = replay.load_vectors(vector_dir, ["validation"])
+
+    def sloppy(vector: dict[str, Any]) -> dict[str, Any]:
+        ctx = vector["input"]["context"]
+        ok = ctx["role"] == "ReplicaActive" and ctx["primary_status"] != "Active"
+        return {"decision": "allowed" if ok else "history_unknown"}
+
+    report = replay.replay(vector_list, sloppy)
+    groups = report.groups()
+    assert list(groups) == ["unsafe_allow", "wrong_denial_reason"]
+    assert "primary_status_unknown (P6-F1)" in groups["unsafe_allow"]
+    assert "mvcc_violated (P6-S3)" in groups["unsafe_allow"]
+    assert "primary_active -> history_unknown" in groups["wrong_denial_reason"]
+    total = sum(len(items) for checks in groups.values() for items in checks.values())
+    assert total == len(report.disagreed)
+    text = report.render()
+    assert text.index("UNSAFE ALLOWS") < text.index("WRONG DENIAL REASONS")
+    assert "... and" not in text  # grouped, not cut
+
+
+# --- a complete install ------------------------------------------------------------------
+
+
+def test_the_wheel_declares_the_examples_vectors_needs() -> None:
+    """pyproject.toml ships examples/ as package baton.examples: every example trace,
+    EXPECTED.json and every runtime scenario file is package data, so `baton vectors`
+    from a wheel writes the checkout's vector set (bench/wheel_vectors.py builds and
+    installs the wheel and compares)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]
+    assert config["package-dir"]["baton.examples"] == "examples"
+    assert {"baton.examples", "baton.examples.traces"} <= set(config["packages"])
+    data = config["package-data"]
+    traces = ROOT / "examples" / "traces"
+    needed = [p.name for p in traces.iterdir() if p.suffix in (".jsonl", ".json")]
+    for name in needed:
+        assert any(fnmatch.fnmatch(name, pat) for pat in data["baton.examples.traces"]), name
+    for path in (ROOT / "examples").glob("*.json"):
+        assert any(fnmatch.fnmatch(path.name, pat) for pat in data["baton.examples"]), path
+    assert vectors.default_traces_dir() == traces
+    assert vectors.default_scenarios_dir() == ROOT / "examples"
+
+
+def test_vectors_without_example_traces_fails_loudly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installation without the examples: exit 2 and a message, never fewer vectors."""
+    monkeypatch.setattr(vectors, "default_traces_dir", lambda: None)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = cli.main(["vectors", "--out", str(tmp_path / "v")])
+    assert code == 2 and "no example traces found" in err.getvalue()
+    assert not (tmp_path / "v").exists()
+
+
+def test_ctrl_c_during_vectors_exits_130_without_traceback(tmp_path: Path) -> None:
+    """Ctrl-C while `baton vectors` generates: exit 130, one line, no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "baton.cli", "vectors", "--out", str(tmp_path / "v")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "v").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the output directory exists once generation has started
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err and b"interrupted" in err

@@ -198,11 +198,30 @@ BROKEN: dict[str, tuple[Mutation, str, str, str | None]] = {
         "validation_decision",
         "val",
     ),
-    "broken_f1_context_contradicts_trace": (
+    "broken_s1_false_ack_bound": (
         with_field("val", ack_bound=1, context={**GOOD_CTX, "position": "Ahead"}),
-        "P6-F1",
+        "P6-S1",
         "validation_context",
         "val",
+    ),
+    "broken_s2_lsn_only_prefix": (
+        lambda _evs: lsn_only_peer(),
+        "P6-S2",
+        "validation_context",
+        "val",
+    ),
+    "broken_a1_two_writers": (lambda _evs: two_writers(), "P6-A1", "single_writer", "complete"),
+    "broken_a1a_force_over_active_primary": (
+        lambda evs: with_field(
+            "val2",
+            context={**ACTIVE_CTX, "force": True},
+            decision="allowed",
+            invariants=ALLOWED_INVS,
+            explanation="allowed (forced)",
+        )(with_field("req2", force=True)(evs)),
+        "P6-F1",
+        "validation_decision",
+        "val2",
     ),
     "broken_d1_wrong_denial_reason": (
         with_field("val2", decision="mvcc_unknown", invariants=["P6-F1"]),
@@ -262,7 +281,7 @@ BROKEN: dict[str, tuple[Mutation, str, str, str | None]] = {
         "demote1",
     ),
     "broken_s1_lost_ack": (
-        # The hazard of DESIGN.md: the old primary comes back after the approval and
+        # The known hazard: the old primary comes back after the approval and
         # acknowledges a write before the candidate's marker is durable.
         insert_after(
             "approve",
@@ -290,6 +309,106 @@ BROKEN: dict[str, tuple[Mutation, str, str, str | None]] = {
 }
 
 
+def _attempt(node: str, attempt: str, ctx: Event, force: bool) -> list[tuple[str, Event]]:
+    """Request, validation (allowed on ``ctx``), approval, promotion to epoch 3 or 2."""
+    return [
+        ("req", t.request(node, attempt, force, operator="alice")),
+        ("t_req", t.transition(node, attempt, "Steady", "request", "PromotionRequested")),
+        (
+            "t_val",
+            t.transition(
+                node, attempt, "PromotionRequested", "begin_validation", "PromotionValidating"
+            ),
+        ),
+        ("val", t.validation(node, attempt, ctx, "allowed", ALLOWED_INVS, "allowed")),
+        (
+            "approve",
+            t.transition(
+                node,
+                attempt,
+                "PromotionValidating",
+                "approve",
+                "PromotionApproved",
+                reason="allowed",
+                invariants=ALLOWED_INVS,
+                explanation="allowed",
+            ),
+        ),
+    ]
+
+
+def lsn_only_peer() -> list[tuple[str, Event]]:
+    """A validator that compares LSNs, never entry epochs: a divergent, unacknowledged entry.
+
+    n1 writes lsn 2 at epoch 1 and crashes before replicating it; n2 is promoted
+    (epoch 2), writes its own lsn 2 and crashes too; n1 restarts and is demoted.
+    Promoting n1 now: both WALs end at lsn 2, so an LSN-only check says
+    Compatible, but lsn 2 is 2@e1 on n1 and 2@e2 on n2, the old primary: the
+    history diverges (P6-S2), and the oracle derives that from the trace."""
+    good = t.context("ReplicaActive", "Unavailable", False, "Equal", "Compatible", "Preserved")
+    first = [(f"a1.{lab}", ev) for lab, ev in _attempt("n2", "a1", good, False)]
+    return [
+        ("header", t.header(["n1", "n2", "n3"], "async", "n1", producer="make_examples.py")),
+        ("w1", t.write("n1", 1, 1)),
+        ("r1", t.replicate("n1", "n2", 1, 1, sender_epoch=1)),
+        ("r2", t.replicate("n1", "n3", 1, 1, sender_epoch=1)),
+        ("ack1", t.ack("n1", 1, 1)),
+        ("w2", t.write("n1", 2, 1)),
+        ("crash1", t.crash("n1")),
+        *first,
+        (
+            "t_begin",
+            t.transition(
+                "n2", "a1", "PromotionApproved", "begin_transition", "AuthorityTransitioning",
+                epoch=2,
+            ),
+        ),
+        ("marker", t.marker("n2", "Primary", 2)),
+        (
+            "complete",
+            t.transition(
+                "n2", "a1", "AuthorityTransitioning", "complete", "PromotionSucceeded", epoch=2
+            ),
+        ),
+        ("t_ack", t.transition("n2", "a1", "PromotionSucceeded", "acknowledge", "Steady")),
+        ("w2b", t.write("n2", 2, 2)),
+        ("crash2", t.crash("n2")),
+        ("restart1", t.restart("n1", "Primary", 1)),
+        ("demote1", t.demote("n1", 1)),
+        *_attempt("n1", "a2", good, False),
+    ]  # fmt: skip
+
+
+def two_writers() -> list[tuple[str, Event]]:
+    """The textbook split brain: a forced promotion while the old primary still writes.
+
+    The validator records the old primary as Unknown and the operator forces,
+    which the spec allows; the old primary n1 never stopped, so when n2
+    completes two nodes admit writes (P6-A1)."""
+    forced = t.context("ReplicaActive", "Unknown", True, "Equal", "Compatible", "Preserved")
+    return [
+        ("header", t.header(["n1", "n2"], "async", "n1", producer="make_examples.py")),
+        ("w1", t.write("n1", 1, 1)),
+        ("r1", t.replicate("n1", "n2", 1, 1, sender_epoch=1)),
+        ("ack1", t.ack("n1", 1, 1)),
+        *_attempt("n2", "a1", forced, True),
+        (
+            "t_begin",
+            t.transition(
+                "n2", "a1", "PromotionApproved", "begin_transition", "AuthorityTransitioning",
+                epoch=2,
+            ),
+        ),
+        ("marker", t.marker("n2", "Primary", 2)),
+        (
+            "complete",
+            t.transition(
+                "n2", "a1", "AuthorityTransitioning", "complete", "PromotionSucceeded", epoch=2
+            ),
+        ),
+    ]  # fmt: skip
+
+
 def numbered(evs: list[tuple[str, Event]]) -> tuple[list[Event], dict[str, int]]:
     """Events numbered with seq, an end line, and each label's line number."""
     events = t.number([ev for _, ev in evs])
@@ -313,6 +432,19 @@ MALFORMED: dict[str, tuple[Callable[[str], str], int, str | None]] = {
     ),
     "malformed_truncated_last_line": (lambda s: s[: s.rstrip("\n").rfind(",")], 30, None),
     "malformed_unknown_node": (lambda s: s.replace('"node":"n3"', '"node":"n9"', 1), 24, "node"),
+    "malformed_big_integer": (
+        lambda s: s.replace('"lsn":2,', '"lsn":' + "9" * 5000 + ",", 1),
+        3,
+        None,
+    ),
+    "malformed_duplicate_key": (lambda s: s.replace('{"seq":3,', '{"seq":3,"seq":3,', 1), 4, None),
+    "malformed_nan": (
+        lambda s: s.replace(
+            '"kind":"crash","node":"n1"}', '"kind":"crash","node":"n1","meta":{"t":NaN}}'
+        ),
+        8,
+        None,
+    ),
 }
 
 

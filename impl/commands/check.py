@@ -8,60 +8,137 @@ single writer (P6-A1), atomic transfer (P6-A2),
 epoch fencing (P6-A3), acknowledged writes preserved (P6-S1), prefix history
 (P6-S2), crash recovery (P6-F2), no implicit retry (P6-F3), observable and
 explained attempts (P6-O1, P6-O2). It stops at the first violation and prints
-its line, the event, the invariant, an explanation and the state before it.
+its line, the event, the invariants, an explanation and the state before it.
+
+Where the trace carries the data events, the oracle derives the candidate's
+WAL end, position and prefix compatibility itself and reports a validation
+context that contradicts them (docs/oracle.md, "Derived and recorded").
 
 A trace that lacks a family of events (e.g. only one node's lifecycle, no
 writes) is checked for what it contains: the verdict is 'conforms (partial)'
 and lists the rules it could not check. --require-full turns that into a
-failure (exit 1).
+failure: status 'incomplete', exit 1.
 
 examples:
   baton check run.jsonl
   baton run examples/clean_failover.json --dir /tmp/r1 --trace run.jsonl && baton check run.jsonl
   python examples/adapter/failover_sim.py | python examples/adapter/log_to_trace.py | baton check -
-  baton check --all --json examples/traces/broken_s1_lost_ack.jsonl
+  baton check --all --json verdict.json --junit rules.xml run.jsonl
   baton check --require-full run.jsonl
 
 exit status: 0 conforms (also partial, unless --require-full), 1 a rule was
-broken, 2 malformed input (the message names the line and the field) or bad
-usage.
+broken (or a partial trace under --require-full), 2 malformed input (the
+message names the line and the field) or bad usage, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import time
+from collections.abc import Callable
+from typing import IO
 
 from baton.errors import UsageError
-from baton.oracle import check_stream, render
+from baton.oracle import RULES, check_stream, render
+from baton.output import JUnitCase, add_output_args, check_output_path, emit_json, write_junit
+from baton.verdict import Verdict
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("trace", help="trace file (JSON Lines), or - for standard input")
-    parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    add_output_args(parser, junit=True)
     parser.add_argument(
         "--all", action="store_true", help="keep going after a violation and list every one"
     )
     parser.add_argument(
         "--require-full",
         action="store_true",
-        help="fail (exit 1) when some rules could not be checked (partial trace)",
+        help="fail (status 'incomplete', exit 1) when some rules could not be checked",
     )
 
 
+def junit_cases(verdict: Verdict, seconds: float) -> list[JUnitCase]:
+    """One test case per oracle rule: failed (its violations), skipped (not checkable), passed.
+
+    A malformed trace fails every rule: nothing could be checked."""
+    cases = []
+    not_checked = {nc["rule"]: nc["why"] for nc in verdict.not_checked}
+    for rule in RULES:
+        label = f"{rule.name} ({rule.invariant})"
+        broken = [v for v in verdict.violations if v.rule == rule.name]
+        failure: str | None = None
+        skipped: str | None = None
+        if verdict.error is not None:
+            failure = f"trace not readable: line {verdict.error.line}: {verdict.error.reason}"
+        elif broken:
+            failure = "\n".join(
+                f"line {v.line}: {v.headline} broken: {v.explanation}" for v in broken
+            )
+        elif label in not_checked:
+            skipped = not_checked[label]
+        cases.append(
+            JUnitCase(
+                label,
+                f"baton.check.{verdict.subject}",
+                seconds / len(RULES),
+                failure=failure,
+                skipped=skipped,
+            )
+        )
+    return cases
+
+
+def _guarded(write: Callable[[], None]) -> bool:
+    """Run ``write``; False when standard output was closed early (``| head``).
+
+    The verdict's exit status must survive a reader that stops early: a CI
+    pipeline piping into ``head`` still sees exit 1 for a violation."""
+    if sys.stdout.closed:
+        return False
+    try:
+        write()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Close it here (the failed flush's data is dropped), so the interpreter's
+        # final flush neither prints an error nor changes the exit status.
+        with contextlib.suppress(OSError):
+            sys.stdout.close()
+        return False
+    return True
+
+
+def _stdin_bytes() -> IO[bytes] | IO[str]:
+    # Bytes, so a non-UTF-8 byte is reported (exit 2) exactly as from a file.
+    buffer = getattr(sys.stdin, "buffer", None)
+    return buffer if buffer is not None else sys.stdin
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.trace == "-":
-        verdict = check_stream(sys.stdin, "-", args.all)
-    else:
-        try:
-            with open(args.trace, encoding="utf-8", newline="") as stream:
-                verdict = check_stream(stream, args.trace, args.all)
-        except OSError as exc:
-            raise UsageError(f"cannot read {args.trace}: {exc.strerror or exc}") from None
-    print(verdict.to_json() if args.json else render(verdict))
-    code = verdict.exit_code
-    if code == 0 and args.require_full and verdict.status == "conforms_partial":
-        if not args.json:
-            print("  --require-full: a partial trace does not pass", file=sys.stderr)
-        code = 1
-    return code
+    for dest in (args.json, args.junit):
+        if dest is not None:
+            check_output_path(dest)
+    start = time.perf_counter()
+    try:
+        if args.trace == "-":
+            verdict = check_stream(_stdin_bytes(), "-", args.all, args.require_full)
+        else:
+            try:
+                with open(args.trace, "rb") as stream:
+                    verdict = check_stream(stream, args.trace, args.all, args.require_full)
+            except OSError as exc:
+                raise UsageError(f"cannot read {args.trace}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        print("baton check: interrupted", file=sys.stderr)
+        return 130
+    seconds = time.perf_counter() - start
+    if args.junit is not None:
+        write_junit(args.junit, "baton check", junit_cases(verdict, seconds))
+    if args.json is not None:
+        _guarded(lambda: emit_json(verdict.to_dict(), args.json))
+    if args.json != "-" and args.junit != "-":
+        _guarded(lambda: print(render(verdict)))
+    if verdict.status == "incomplete" and args.json is None:
+        print("  --require-full: a partial trace does not pass", file=sys.stderr)
+    return verdict.exit_code

@@ -1,4 +1,10 @@
-"""Print a JSON Schema: the trace, verdict, vectors or verify-report format.
+"""Print a JSON Schema (trace, verdict, vectors, verify report) or the vocabulary.
+
+'vocabulary' is not a schema but the protocol's vocabulary as data: lifecycle
+states, events and transitions, the validation context fields (what each
+records, its honest value), the checks in order with their exact conditions,
+every reason with its invariant, the allowed-invariant set and the
+not-applicable values, generated from the spec.
 
 The schemas are generated from the same tables the code uses (baton.trace.KINDS,
 baton.verdict, baton.vectors) and shipped as impl/schemas/*.json; this prints the
@@ -9,6 +15,7 @@ examples:
   baton schema verdict > verdict.schema.json
   baton schema vectors
   baton schema report          # the JSON of 'baton verify --json FILE'
+  baton schema vocabulary      # states, events, transitions, checks, reasons, invariants
 
 exit status: 0 printed, 2 unknown schema name.
 """
@@ -27,6 +34,7 @@ SCHEMAS: dict[str, str] = {
     "report": "report.schema.json",
     "scenario": "scenario.schema.json",
     "node-protocol": "node-protocol.schema.json",
+    "vocabulary": "vocabulary.json",
 }
 
 
