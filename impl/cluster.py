@@ -241,7 +241,10 @@ class RuntimeCluster:
                     f"{state.mode} mode"
                 )
             catch_up = catch_up_events(
-                previous.nodes, self._names, [node.durable for node in state.nodes]
+                previous.nodes,
+                previous.wal_epochs,
+                self._names,
+                [node.durable for node in state.nodes],
             )
             crashed = [name for name in self._names if previous.nodes[name].up]
         restarted = [

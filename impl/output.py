@@ -98,13 +98,8 @@ def check_output_path(
     if os.fspath(path) == STDOUT:
         return
     target = Path(os.path.abspath(os.fspath(path)))
-    if target.is_dir():
-        raise UsageError(f"{path}: is a directory; give a file name")
-    parent = target.parent
-    if not parent.exists():
-        raise UsageError(f"{path}: directory {parent} does not exist")
-    if not parent.is_dir():
-        raise UsageError(f"{path}: {parent} is not a directory")
+    # Named node directories first: the most specific reason, true even before
+    # the directories exist (a run that has not yet created them).
     resolved = target.resolve()
     for node_dir in node_dirs:
         node_root = Path(os.fspath(node_dir)).resolve()
@@ -113,6 +108,13 @@ def check_output_path(
                 f"{path}: refusing to write inside node directory {node_root} "
                 "(it holds a node's durable state); choose a path outside it"
             )
+    if target.is_dir():
+        raise UsageError(f"{path}: is a directory; give a file name")
+    parent = target.parent
+    if not parent.exists():
+        raise UsageError(f"{path}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise UsageError(f"{path}: {parent} is not a directory")
     holder = _node_dir_holding(resolved.parent)
     if holder is not None:
         raise UsageError(

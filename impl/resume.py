@@ -28,14 +28,14 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from baton import core, trace
-from baton.errors import BatonError, InputError
-from baton.oracle import Checker, NodeSummary, runs_epoch_at, runs_len
+from baton.errors import BatonError
+from baton.oracle import Checker, NodeSummary
 
 _ATTEMPT_ID = re.compile(r"^a(\d+)$")
 
@@ -53,6 +53,7 @@ class PreviousTrace:
     attempts: int  # the highest attempt number used (a1, a2 ...)
     header: dict[str, Any]
     nodes: dict[str, NodeSummary]  # what the trace says each node holds at its last line
+    wal_epochs: dict[str, list[int]]  # each node's WAL per the trace: the epoch of every entry
     cut: str | None  # what was cut from the file, for the operator
 
 
@@ -68,23 +69,28 @@ def read_previous_trace(path: Path) -> PreviousTrace:
         lines.pop()
         cut.append("the 'end' line (the run is continued)")
     kept = "".join(lines)
-    events = list(trace.read_events(io.StringIO(kept), str(path)))
-    if not events:
-        raise InputError(str(path), 1, None, "empty trace: nothing to continue")
-    header = events[0][1]
+    reader = trace.FastReader(io.BytesIO(kept.encode("utf-8")), str(path))
+    header = reader.header
     checker = Checker(header, all_violations=True)
     attempts = 0
-    for line, event in events[1:]:
-        checker.feed(line, event)
-        match = _ATTEMPT_ID.match(str(event.get("attempt", "")))
+    last_seq = int(header["seq"])
+    for event in reader:
+        checker.feed(reader.line, event)
+        last_seq = event.seq
+        match = _ATTEMPT_ID.match(str(getattr(event, "attempt", "")))
         if match:
             attempts = max(attempts, int(match.group(1)))
     return PreviousTrace(
         kept=kept,
-        next_seq=int(events[-1][1]["seq"]) + 1,
+        next_seq=last_seq + 1,
         attempts=attempts,
         header=header,
         nodes=checker.nodes,
+        wal_epochs={
+            name: [checker.wal(node).epoch_at(lsn) or 0 for lsn in range(1, length + 1)]
+            for name, node in checker.nodes.items()
+            for length in (checker.wal(node).length,)
+        },
         cut=" and ".join(cut) or None,
     )
 
@@ -97,12 +103,9 @@ def _kind_of(line: str) -> object:
     return event.get("kind") if isinstance(event, dict) else None
 
 
-def _entry_epochs(node: NodeSummary) -> list[int]:
-    return [runs_epoch_at(node.wal, lsn) or 0 for lsn in range(1, runs_len(node.wal) + 1)]
-
-
 def catch_up_events(
     seen: dict[str, NodeSummary],
+    wal_seen: Mapping[str, list[int]],
     names: Sequence[str],
     on_disk: Sequence[core.Durable],
 ) -> list[dict[str, Any]]:
@@ -110,7 +113,6 @@ def catch_up_events(
     markers: list[dict[str, Any]] = []
     writes: list[dict[str, Any]] = []
     halts: list[dict[str, Any]] = []
-    wal_seen = {name: _entry_epochs(seen[name]) for name in names}
     epoch_seen = {name: seen[name].epoch for name in names}
     for name, durable in zip(names, on_disk, strict=True):
         node = seen[name]

@@ -665,7 +665,7 @@ def fault(what: str, nodes: Sequence[str], detail: str | None = None) -> dict[st
     return _drop_none("fault", what=what, nodes=list(nodes), detail=detail)
 
 
-def operator(
+def operator_event(  # not ``operator``: that name is the stdlib module this file uses
     what: str,
     node: str,
     attempt: str,

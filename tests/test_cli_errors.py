@@ -289,19 +289,6 @@ def test_help_states_every_exit_status() -> None:
         assert status in text, text
 
 
-def test_run_trace_into_a_missing_directory_is_exit_2_before_any_node_exists(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("baton.commands.run._run_locked", _never)
-    nodes = tmp_path / "nodes"
-    target = tmp_path / "missing" / "t.jsonl"
-    scenario = str(REPO / "examples" / "clean_failover.json")
-    code, _, err = _run(["run", scenario, "--dir", str(nodes), "--trace", str(target)], capsys)
-    assert code == 2
-    _one_line_error(err, "run", f"directory {tmp_path / 'missing'} does not exist")
-    assert not nodes.exists()  # refused before a node directory was made
-
-
 def test_run_trace_onto_a_node_file_is_refused_and_the_marker_kept(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -203,8 +203,8 @@ def test_the_sync_standby_is_read_back_from_disk() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--trace", "{d}/n0/marker"], "inside --dir"),
-        (["--trace", "{t}/missing/t.jsonl"], "cannot write"),
+        (["--trace", "{d}/n0/marker"], "refusing to write inside node directory"),
+        (["--trace", "{t}/missing/t.jsonl"], "does not exist"),
         (["--resume"], "no such directory to resume"),
     ],
     ids=["trace-inside-dir", "trace-in-missing-dir", "resume-nothing"],

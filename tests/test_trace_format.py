@@ -64,7 +64,7 @@ def test_every_kind_has_a_builder_and_validates() -> None:
     harness_kinds = [  # written by 'baton test' (baton.harness)
         t.client("c0", "write", "n1", "ok", 3, 3, epoch=1, lsn=1),
         t.fault("kill", ["n1"], "SIGKILL"),
-        t.operator("request", "n2", "op1", False, reason="runbook"),
+        t.operator_event("request", "n2", "op1", False, reason="runbook"),
     ]
     sample = _sample_events()
     events = t.number([*sample[:-1], *harness_kinds, sample[-1]])

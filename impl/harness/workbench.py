@@ -473,7 +473,9 @@ class Workbench:
         t = self.now
         pending = self.op_pending
         if pending is not None and t - pending.sent > PROMOTE_TIMEOUT:
-            self.record(trace.operator("timeout", pending.node, pending.attempt, pending.force))
+            self.record(
+                trace.operator_event("timeout", pending.node, pending.attempt, pending.force)
+            )
             self.promotions["timeout"] += 1
             self.op_pending = None
         if t % OPERATOR_PERIOD == 0:
@@ -524,7 +526,7 @@ class Workbench:
         msg_id = self._next_id()
         self.op_pending = OperatorRequest(attempt, candidate, force, self.now)
         self.op_sent[attempt] = self.op_pending
-        self.record(trace.operator("request", candidate, attempt, force, reason=reason))
+        self.record(trace.operator_event("request", candidate, attempt, force, reason=reason))
         self.promotions["forced requests" if force else "requests"] += 1
         self._deliver(
             candidate,
@@ -552,7 +554,7 @@ class Workbench:
             sent = self.op_sent.get(str(body["attempt"]))
             force = sent.force if sent is not None else False
             self.record(
-                trace.operator(
+                trace.operator_event(
                     "outcome",
                     node,
                     body["attempt"],
