@@ -98,7 +98,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or (``only``) one whose only fully built subcommand is ``only``.
+
+    A command's module is imported only when its parser is built, so ``baton
+    check`` does not pay for Z3, rich tables or the harness (``main`` builds
+    just the command it runs; the docs build every one). ``only=""`` builds
+    none of them: enough for ``baton --help`` and for naming an unknown command.
+    """
     parser = _Parser(
         prog="baton",
         description=(
@@ -110,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"baton {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (module_name, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            continue
         module = importlib.import_module(module_name)
         cmd = sub.add_parser(
             name,
@@ -120,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(cmd)
         cmd.set_defaults(_module=module)
     return parser
+
+
+def _command_named(arguments: Sequence[str]) -> str:
+    """The subcommand ``arguments`` ask for ("" if none): the first word that is not an option."""
+    for word in arguments:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else ""
+    return ""
 
 
 # --- the error path -------------------------------------------------------------
@@ -326,7 +344,7 @@ def _silence_broken_pipe() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(only=_command_named(arguments))
     args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
