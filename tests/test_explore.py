@@ -27,16 +27,24 @@ def test_manifest_pins_state_counts_and_verdicts(entry: dict[str, object]) -> No
 
 
 @pytest.mark.parametrize("mode", ["async", "sync"])
-def test_pruned_enumeration_equals_core_enabled_actions(mode: str) -> None:
-    """The explorer's candidate pruning drops no action the core enables, on every state."""
+def test_core_enumeration_is_refusal_exactly(mode: str) -> None:
+    """The core's grouped enumeration (gates evaluated once) equals filtering every
+    candidate action by refusal(), on every explored state: the explorer prunes nothing."""
     seen: list[core.ClusterState] = []
     result = ex.explore(ex.Bounds(2, 1, 1, mode), visit=seen.append)
     assert result.passed and len(seen) == result.states
-    for state in seen:
-        assert ex.enabled(state) == core.enabled_actions(state)
-        assert ex.enabled(state, force_is_truthful=False) == core.enabled_actions(
-            state, force_is_truthful=False
-        )
+    for state in seen[::3]:
+        for truthful in (True, False):
+            expected = tuple(
+                a
+                for a in core.candidate_actions(state, core.ALL_OBSERVATIONS)
+                if core.refusal(state, a) is None
+                and (not truthful or core.environment_allows(state, a))
+            )
+            enabled = core.enabled_actions(state, core.ALL_OBSERVATIONS, force_is_truthful=truthful)
+            assert enabled == expected
+            succ = list(core.successors(state, core.ALL_OBSERVATIONS, force_is_truthful=truthful))
+            assert succ == [(a, core.step(state, a)[0]) for a in expected]
 
 
 def test_symmetry_reduction_is_exact() -> None:
@@ -80,7 +88,7 @@ def test_each_mutant_yields_a_counterexample_that_replays(
     mutant: str, bounds: ex.Bounds, properties: tuple[str, ...], expected: str
 ) -> None:
     """Every broken variant of the core is caught; its run is real (each step replays)."""
-    result = ex.explore(bounds, mutant=mutant, properties=properties)
+    result = ex.explore(bounds, mutant=mutant, properties=properties, refinement=False)
     assert result.verdict == "violation"
     cx = result.counterexample
     assert cx is not None and expected in cx.violated
@@ -92,6 +100,21 @@ def test_each_mutant_yields_a_counterexample_that_replays(
     for before, after in zip(cx.steps, cx.steps[1:], strict=False):
         if not after.mutated:
             assert any(t == after.state for _a, t, _m in ex.successors(before.state))
+
+
+@pytest.mark.parametrize("mutant", sorted(ex.MUTANTS))
+def test_refinement_catches_each_mutant(mutant: str) -> None:
+    """Each broken variant also takes a step no spec action explains (or, for the
+    untruthful operator, breaks a property of the spec without that assumption)."""
+    bounds = ex.Bounds(3, 0, 2) if mutant == "concurrent_attempts" else ex.Bounds(2, 1, 1)
+    result = ex.explore(bounds, mutant=mutant)
+    cx = result.counterexample
+    assert cx is not None
+    if mutant == "untruthful_force":
+        assert cx.violated != [ex.REFINEMENT]
+    else:
+        assert cx.violated == [ex.REFINEMENT] and cx.steps[-1].mutated
+        assert "is no step of the spec" in cx.detail
 
 
 def test_correct_core_passes_where_the_mutants_fail() -> None:
@@ -110,11 +133,13 @@ def test_cli_exit_statuses_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     """0 pass, 1 violation, 2 usage; --json carries the counts and the counterexample."""
     assert main(["explore", "--nodes", "2", "--writes", "0", "--quiet", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["verdict"] == "pass" and data["finished"] and data["states"] == 173
+    assert data["verdict"] == "pass" and data["finished"] and data["states"] == 225
     code = main(["explore", "--mutant", "restart_keeps_authority", "--quiet", "--json"])
     assert code == 1
     data = json.loads(capsys.readouterr().out)
-    assert data["verdict"] == "violation" and data["counterexample"]["length"] == 10
+    cx = data["counterexample"]
+    assert data["verdict"] == "violation" and cx["violated"] == ["refinement"]
+    assert cx["length"] == 2 and cx["steps"][-1]["changes"] == ["n0: process down -> writable"]
     assert main(["explore", "--mutant", "no_such_mutant"]) == 2
     assert main(["explore", "--nodes", "1"]) == 2
     assert main(["explore", "--properties", "P6-X9"]) == 2
@@ -123,9 +148,19 @@ def test_cli_exit_statuses_and_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_prints_readable_counterexample(capsys: pytest.CaptureFixture[str]) -> None:
     """The human report lists the steps, marks mutant steps and shows the final state."""
-    code = main(["explore", "--mutant", "restart_keeps_authority", "--properties", "P6-S1"])
+    code = main(
+        [
+            "explore",
+            "--mutant",
+            "restart_keeps_authority",
+            "--properties",
+            "P6-S1",
+            "--no-refinement",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert "VIOLATION of P6-S1: shortest counterexample, 13 steps" in out
-    assert "restart(node=0)  [mutant]" in out and "ack(node=0)" in out
+    assert "restart(n0)  [mutant]" in out and "ack(n0)" in out
+    assert "n0: process down -> writable" in out  # only what changed, per step
     assert "acked [1.1]" in out

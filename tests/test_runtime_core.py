@@ -286,3 +286,24 @@ def test_adopt_is_the_epoch_half_of_a_replicate_and_only_when_epochs_differ() ->
     with pytest.raises(ActionNotEnabled) as info:
         core.step(adopted, core.Adopt(1, 2))
     assert "n2 already holds n1's epoch 2" in str(info.value)
+
+
+def test_divergent_suffix_is_detected_whatever_the_lengths() -> None:
+    """P6-S2: a replica whose WAL differs from the primary's at any position halts
+    (Diverge) at once -- also when the primary's WAL is not longer than its own --
+    and never takes an entry (Replicate is refused, naming the divergence)."""
+    primary = core.NodeState(core.Durable("Primary", 2, ((1, 1), (2, 2))), core.Volatile(True))
+    for replica_wal in (((1, 1), (1, 2)), ((1, 1), (1, 2), (1, 3)), ((1, 1), (2, 2), (2, 3))):
+        replica = core.NodeState(core.Durable("Replica", 1, replica_wal), core.Volatile())
+        s = core.ClusterState("async", (replica, primary))
+        assert core.refusal(s, core.Diverge(1, 0)) is None
+        assert core.Diverge(1, 0) in core.enabled_actions(s)
+        why = core.refusal(s, core.Replicate(1, 0))
+        assert why is not None and "not a prefix" in why
+        t, _ = core.step(s, core.Diverge(1, 0))
+        assert t.nodes[0].durable.marker_role == "Halted"
+    # A replica that is a prefix and not behind neither diverges nor replicates.
+    replica = core.NodeState(core.Durable("Replica", 2, ((1, 1), (2, 2))), core.Volatile())
+    s = core.ClusterState("async", (replica, primary))
+    assert core.refusal(s, core.Diverge(1, 0)) is not None
+    assert "already holds every entry" in (core.refusal(s, core.Replicate(1, 0)) or "")

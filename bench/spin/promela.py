@@ -157,12 +157,15 @@ def generate(
                 continue
             base = (
                 f"up[{p}] && up[{r}] && role[{p}] == PRIMARY && role[{r}] == REPLICA && "
-                f"epoch[{r}] <= epoch[{p}] && wlen[{r}] < wlen[{p}] && lc[{r}] != APPROVED && "
+                f"epoch[{r}] <= epoch[{p}] && lc[{r}] != APPROVED && "
                 f"lc[{r}] != TRANSITIONING && lc[{p}] != TRANSITIONING"
             )
+            # Only a replica behind takes an entry; one that is no prefix halts
+            # whatever the lengths (P6-S2).
+            behind = f"wlen[{r}] < wlen[{p}]"
             action(
                 f"replicate({p},{r})",
-                f"{base} && {node_prefix(r, p)}",
+                f"{base} && {behind} && {node_prefix(r, p)}",
                 [
                     f"{wal(r, f'wlen[{r}]')} = {wal(p, f'wlen[{r}]')}; wlen[{r}]++; epoch[{r}] = epoch[{p}];"
                 ],
@@ -170,7 +173,7 @@ def generate(
             # adopt: a replicate's epoch half alone (a crash between its two writes).
             action(
                 f"adopt({p},{r})",
-                f"{base} && {node_prefix(r, p)} && epoch[{r}] < epoch[{p}]",
+                f"{base} && {behind} && {node_prefix(r, p)} && epoch[{r}] < epoch[{p}]",
                 [f"epoch[{r}] = epoch[{p}];"],
             )
             action(f"diverge({p},{r})", f"{base} && !{node_prefix(r, p)}", [f"role[{r}] = HALTED;"])

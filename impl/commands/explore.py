@@ -65,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ID,ID,...",
         help="check only these properties (default: all seven), e.g. P6-S1",
     )
+    parser.add_argument(
+        "--refinement",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="check that every core step is a step of the spec's transition relation (default on)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -111,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         mutant=args.mutant,
         max_states=args.max_states,
         properties=props,
+        refinement=args.refinement,
         progress=None if args.quiet else progress,
     )
     if args.json:
