@@ -239,6 +239,8 @@ def successors(
 _CODES = spec_compiled.value_codes()
 _ROLE, _LC, _REASON = _CODES["role"], _CODES["lifecycle"], _CODES["reason"]
 _STEADY = _LC[lifecycle.RECOVERY_STATE]
+_TRANSITIONING = _LC["AuthorityTransitioning"]
+_ALLOWED = _REASON["allowed"]
 _ROLES_BY_CODE = {code: role for role, code in _ROLE.items()}
 _LCS_BY_CODE = {code: state for state, code in _LC.items()}
 _REASONS_BY_CODE = {code: reason for reason, code in _REASON.items()}
@@ -322,9 +324,43 @@ def _lcp(a: tuple[int, ...], b: tuple[int, ...]) -> int:
     return k
 
 
+def dead_masked(code: NodeKey) -> NodeKey:
+    """A node's code with its dead variables set to their initial values.
+
+    Dead-variable reduction: ``reason`` (the last decision) is written by
+    Decide and read by no guard, no step and no property, of the core or of the
+    spec; ``grant`` and ``previous_epoch`` are read only by the marker write
+    (MarkerOp, and Crash with marker operations done) while the node is
+    AuthorityTransitioning, and BeginTransition, the only way into that state,
+    writes both first. States that differ only in dead values have the same enabled actions
+    and successors that differ only in dead values, so keying them together
+    loses no run, no violation and no spec step (docs/explorer.md; tests check
+    it on explored states)."""
+    up, role, epoch, active, wlen, lc, forced, reason, grant, pepoch, stage, vcount, wal = code
+    live = up and lc == _TRANSITIONING
+    if reason == _ALLOWED and (live or (grant == 0 and pepoch == 0)):
+        return code
+    return (
+        up,
+        role,
+        epoch,
+        active,
+        wlen,
+        lc,
+        forced,
+        _ALLOWED,
+        grant if live else 0,
+        pepoch if live else 0,
+        stage,
+        vcount,
+        wal,
+    )
+
+
 def _key(
     s: ClusterState, codes: list[NodeKey], acked: tuple[int, ...], symmetry: bool
 ) -> tuple[Any, ...]:
+    codes = [dead_masked(c) for c in codes]
     if not symmetry or len(codes) <= 2:
         return (s.standby, acked, s.broken, *codes)
     sync = s.mode == "sync"
@@ -336,16 +372,29 @@ def _key(
     return (standby, acked, s.broken, codes[0], *[codes[i] for i in order])
 
 
+_LCP_CACHE: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
+
+
+def _lcp_cached(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    found = _LCP_CACHE.get((a, b))
+    if found is None:
+        found = _LCP_CACHE[(a, b)] = _lcp(a, b)
+    return found
+
+
 def _flat(s: ClusterState, codes: list[NodeKey], acked: tuple[int, ...]) -> Flat:
+    flat: tuple[int, ...] = ()
+    for c in codes:
+        flat += c[:_FIELDS]
     logs = [c[-1] for c in codes]
     logs.append(acked)
     n = len(codes)
     return (
-        *[c[f] for f in range(_FIELDS) for c in codes],
+        *flat,
         len(acked),
         s.standby,
         int(s.broken),
-        *[_lcp(logs[i], logs[j]) for i in range(n + 1) for j in range(i + 1, n + 1)],
+        *[_lcp_cached(logs[i], logs[j]) for i in range(n + 1) for j in range(i + 1, n + 1)],
     )
 
 

@@ -12,7 +12,9 @@ change of the spec changes the compiled evaluator with it. Tests compare the
 two evaluators on explored and on random states.
 
 Concrete states are flat tuples (:class:`Layout`): one slot per variable of
-:class:`baton.spec.cluster.State`, in ``State.all_vars`` order, enumeration
+:class:`baton.spec.cluster.State`: node by node, each node's variables in
+``NODE_FIELDS`` order, then ``alen``, ``standby``, ``broken`` and the ``lcp``
+pairs in sorted order (:func:`layout_vars`); booleans as 0/1, enumeration
 values as their index in the sort.
 
 Free choice variables
@@ -83,7 +85,7 @@ class Layout:
         or ``lcp`` pair number ``i`` (pairs in sorted order)."""
         nf = len(cluster.NODE_FIELDS)
         if fieldname in cluster.NODE_FIELDS:
-            return cluster.NODE_FIELDS.index(fieldname) * self.n + i
+            return i * nf + cluster.NODE_FIELDS.index(fieldname)
         base = nf * self.n
         if fieldname == "lcp":
             return base + 3 + i
@@ -125,8 +127,8 @@ def flatten(snapshot: Snapshot) -> Flat:
         "vcount": [x.validations for x in nodes],
     }
     flat: list[int] = []
-    for name in cluster.NODE_FIELDS:
-        flat += columns[name]
+    for i in range(snapshot.n):
+        flat += [columns[name][i] for name in cluster.NODE_FIELDS]
     flat += [len(snapshot.acked), snapshot.standby, int(snapshot.broken)]
     logs = snapshot.logs()
     flat += [common_prefix(logs[i], logs[j]) for i, j in Layout(snapshot.n).pairs()]
@@ -136,7 +138,17 @@ def flatten(snapshot: Snapshot) -> Flat:
 def describe_flat(n: int, flat: Flat) -> dict[str, int]:
     """``{variable name: value}`` of a flat state (for messages and debugging)."""
     s = cluster.fresh_state(n, "x")
-    return {str(v).removesuffix("@x"): flat[k] for k, v in enumerate(s.all_vars())}
+    return {str(v).removesuffix("@x"): flat[k] for k, v in enumerate(layout_vars(s))}
+
+
+def layout_vars(s: State) -> list[z3.ExprRef]:
+    """The variables of ``s`` in flat-tuple order (see the module docstring)."""
+    out: list[z3.ExprRef] = []
+    for i in range(s.n):
+        out += [getattr(s, name)[i] for name in cluster.NODE_FIELDS]
+    out += [s.alen, s.standby, s.broken]
+    out += [s.lcp_pairs[k] for k in sorted(s.lcp_pairs)]
+    return out
 
 
 # --- the term compiler -----------------------------------------------------------------
@@ -297,7 +309,7 @@ def _domain(choice: z3.ExprRef, formula: z3.ExprRef, compiler: _Compiler) -> str
 
 
 def _state_variables(s: State, slot: str) -> dict[str, str]:
-    return {v.decl().name(): f"{slot}[{k}]" for k, v in enumerate(s.all_vars())}
+    return {v.decl().name(): f"{slot}[{k}]" for k, v in enumerate(layout_vars(s))}
 
 
 def compile_step(formula: z3.ExprRef, s: State, t: State, name: str) -> tuple[StepCheck, str]:
