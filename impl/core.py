@@ -597,6 +597,14 @@ def _replication_base(s: ClusterState, p: int, r: int) -> str | None:
     return None
 
 
+_ILLEGAL: dict[tuple[str, str], str] = {
+    (state, event): f"event {event!r} is illegal in state {state}"
+    for state in lifecycle.STATES
+    for event in lifecycle.EVENTS
+}
+"""_lifecycle_refusal's message for an up node, formatted once (enumeration asks often)."""
+
+
 def _lifecycle_refusal(s: ClusterState, c: int, event: str) -> str | None:
     node = s.nodes[c]
     if not node.up:
@@ -760,9 +768,11 @@ def _request_gate(s: ClusterState, a: Request) -> str | None:
 def _lifecycle_gate(event: str) -> Check:
     def gate(s: ClusterState, a: Any) -> str | None:
         vol = s.nodes[a.candidate].volatile
-        if vol is not None and (vol.lifecycle, event) in lifecycle.TRANSITIONS:
-            return None  # up, and the table allows the event: _lifecycle_refusal's None
-        return _lifecycle_refusal(s, a.candidate, event)
+        if vol is None:
+            return f"n{a.candidate} is down"
+        if (vol.lifecycle, event) in lifecycle.TRANSITIONS:
+            return None
+        return _ILLEGAL.get((vol.lifecycle, event)) or _lifecycle_refusal(s, a.candidate, event)
 
     return gate
 
@@ -1152,7 +1162,11 @@ def _apply(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect,
             node = s.nodes[c]
             t = s.with_node(c, _set_lc(node, "Steady"))
             effects.append(_transition_event(c, node.lifecycle, "acknowledge", "Steady"))
-    ordered = tuple(sorted(effects, key=lambda e: e.phase))  # stable: durable, visible, observe
+    # Stable sort by phase: durable, visible, observe (most steps already are in order).
+    phases = [e.phase for e in effects]
+    if phases == sorted(phases):
+        return t, tuple(effects)
+    ordered = tuple(sorted(effects, key=lambda e: e.phase))
     return t, ordered
 
 

@@ -358,18 +358,25 @@ def dead_masked(code: NodeKey) -> NodeKey:
 
 
 def _key(
-    s: ClusterState, codes: list[NodeKey], acked: tuple[int, ...], symmetry: bool
+    s: ClusterState, masked: list[NodeKey], acked: tuple[int, ...], symmetry: bool
 ) -> tuple[Any, ...]:
-    codes = [dead_masked(c) for c in codes]
-    if not symmetry or len(codes) <= 2:
-        return (s.standby, acked, s.broken, *codes)
+    if not symmetry or len(masked) <= 2:
+        return (s.standby, acked, s.broken, *masked)
     sync = s.mode == "sync"
-    # Sort replicas by (encoding, is-standby) so that ties never split the standby.
-    order = sorted(range(1, len(codes)), key=lambda i: (codes[i], sync and i == s.standby))
     standby = s.standby
+    if len(masked) == 3:
+        # Two replicas: order them by (encoding, is-standby), as the general case.
+        a, b = masked[1], masked[2]
+        if (a, sync and standby == 1) <= (b, sync and standby == 2):
+            return (standby, acked, s.broken, masked[0], a, b)
+        if sync and standby != 0:
+            standby = 3 - standby
+        return (standby, acked, s.broken, masked[0], b, a)
+    # Sort replicas by (encoding, is-standby) so that ties never split the standby.
+    order = sorted(range(1, len(masked)), key=lambda i: (masked[i], sync and i == standby))
     if sync and standby != 0:
         standby = 1 + order.index(standby)
-    return (standby, acked, s.broken, codes[0], *[codes[i] for i in order])
+    return (standby, acked, s.broken, masked[0], *[masked[i] for i in order])
 
 
 _LCP_CACHE: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
@@ -382,40 +389,53 @@ def _lcp_cached(a: tuple[int, ...], b: tuple[int, ...]) -> int:
     return found
 
 
-def _flat(s: ClusterState, codes: list[NodeKey], acked: tuple[int, ...]) -> Flat:
-    flat: tuple[int, ...] = ()
-    for c in codes:
-        flat += c[:_FIELDS]
-    logs = [c[-1] for c in codes]
-    logs.append(acked)
-    n = len(codes)
-    return (
-        *flat,
-        len(acked),
-        s.standby,
-        int(s.broken),
-        *[_lcp_cached(logs[i], logs[j]) for i in range(n + 1) for j in range(i + 1, n + 1)],
-    )
+Encoding = tuple[tuple[Any, ...], Flat, list[NodeKey], list[NodeKey]]
+"""(visited-set key, spec abstraction, node codes, node codes with dead values masked)."""
 
 
 def encode(
     s: ClusterState,
     symmetry: bool = True,
-    known: tuple[tuple[NodeState, ...], list[NodeKey]] | None = None,
-) -> tuple[tuple[Any, ...], Flat, list[NodeKey]]:
-    """(visited-set key, spec abstraction, node codes) of ``s``. ``known``: the
-    nodes and codes of a state ``s`` was derived from; nodes ``s`` shares with it
-    (the same objects: a step rebuilds only the nodes it changes) keep their code."""
+    known: tuple[ClusterState, Encoding] | None = None,
+) -> Encoding:
+    """Key, abstraction and node codes of ``s``. ``known``: a state ``s`` was
+    derived from, with its encoding; nodes ``s`` shares with it (the same
+    objects: a step rebuilds only what it changes) keep their codes, and common
+    prefixes of logs both share keep their length."""
+    nodes = s.nodes
+    n = len(nodes)
     if known is None:
-        codes = [node_key(node) for node in s.nodes]
+        codes = [node_key(node) for node in nodes]
+        masked = [dead_masked(c) for c in codes]
+        reuse: list[bool] = [False] * (n + 1)
+        old_flat: Flat = ()
     else:
-        old_nodes, old_codes = known
-        codes = [
-            old_codes[i] if node is old_nodes[i] else node_key(node)
-            for i, node in enumerate(s.nodes)
-        ]
+        parent, (_k, old_flat, old_codes, old_masked) = known
+        old_nodes = parent.nodes
+        codes = list(old_codes)
+        masked = list(old_masked)
+        reuse = [True] * (n + 1)
+        for i in range(n):
+            if nodes[i] is not old_nodes[i]:
+                codes[i] = code = node_key(nodes[i])
+                masked[i] = dead_masked(code)
+                reuse[i] = nodes[i].durable.wal is old_nodes[i].durable.wal
+        reuse[n] = s.acked is parent.acked
     acked = tuple([epoch for epoch, _pos in s.acked])
-    return _key(s, codes, acked, symmetry), _flat(s, codes, acked), codes
+    flat: tuple[int, ...] = ()
+    for c in codes:
+        flat += c[:_FIELDS]
+    logs = [c[-1] for c in codes]
+    logs.append(acked)
+    base = _FIELDS * n + 3
+    lcps: list[int] = []
+    k = base
+    for i in range(n + 1):
+        for j in range(i + 1, n + 1):
+            lcps.append(old_flat[k] if reuse[i] and reuse[j] else _lcp_cached(logs[i], logs[j]))
+            k += 1
+    flat = (*flat, len(acked), s.standby, int(s.broken), *lcps)
+    return _key(s, masked, acked, symmetry), flat, codes, masked
 
 
 def abstraction(s: ClusterState) -> Flat:
@@ -653,12 +673,13 @@ def explore(
     )
     start = time.perf_counter()
     s0 = core.initial_state(bounds.nodes, bounds.mode)
-    skey0, flat0, codes0 = encode(s0, symmetry)
+    enc0 = encode(s0, symmetry)
+    skey0, flat0 = enc0[0], enc0[1]
     key0 = (0, 0, skey0)
     # key -> (parent key, action, mutated); the initial state's parent is None.
     parents: _Parents = {key0: (None, None, False)}
-    queue: deque[tuple[_Node, tuple[Any, ...], int, Flat, list[NodeKey]]] = deque()
-    queue.append(((s0, 0, 0), key0, 0, flat0, codes0))
+    queue: deque[tuple[_Node, tuple[Any, ...], int, Encoding]] = deque()
+    queue.append(((s0, 0, 0), key0, 0, enc0))
     transitions = 0
     max_depth = 0
     if visit is not None:
@@ -672,17 +693,24 @@ def explore(
     explains = model.explains
     spec_names = core.spec_action_names
     while queue and violation is None:
-        (s, writes, requests), skey, depth, flat_s, codes_s = queue.popleft()
+        (s, writes, requests), skey, depth, enc_s = queue.popleft()
+        flat_s = enc_s[1]
         admit = _admit(writes, requests, bounds)
-        known = (s.nodes, codes_s)
+        known = (s, enc_s)
+        # Steps of s to the same spec-level state (the 24 observations of a
+        # validation mostly decide alike) are one refinement question: ask once.
+        explained: set[Flat] = set()
         for action, t, mutated in successors(s, mut, admit):
             transitions += 1
-            tkey, flat_t, codes_t = encode(t, symmetry, known)
-            if refinement and explains(flat_s, flat_t, spec_names(action)) is None:
-                bad = [REFINEMENT]
-                detail = _unexplained(model, flat_s, flat_t, action)
-                violation = (skey, action, mutated)
-                break
+            enc_t = encode(t, symmetry, known)
+            tkey, flat_t = enc_t[0], enc_t[1]
+            if refinement and flat_t not in explained:
+                if explains(flat_s, flat_t, spec_names(action)) is None:
+                    bad = [REFINEMENT]
+                    detail = _unexplained(model, flat_s, flat_t, action)
+                    violation = (skey, action, mutated)
+                    break
+                explained.add(flat_t)
             counters = _counters(action, writes, requests)
             key = (*counters, tkey)
             if key in parents:
@@ -699,7 +727,7 @@ def explore(
             if max_states is not None and len(parents) >= max_states:
                 queue.clear()
                 break
-            queue.append(((t, *counters), key, depth + 1, flat_t, codes_t))
+            queue.append(((t, *counters), key, depth + 1, enc_t))
         if progress is not None and len(parents) >= next_report:
             next_report += progress_every
             progress(len(parents), transitions, depth, time.perf_counter() - start)
@@ -755,17 +783,21 @@ def _level_worker(
         for key in new:
             writes, requests, skey = key
             s = decode_state(skey, bounds.mode)
-            _k, flat_s, codes_s = encode(s, symmetry)
+            enc_s = encode(s, symmetry)
+            flat_s = enc_s[1]
             if not all(holds(flat_s) for holds in props):
                 violation = True
                 break
-            known = (s.nodes, codes_s)
+            known = (s, enc_s)
+            explained: set[Flat] = set()  # as in the sequential search
             for action, t, _mutated in successors(s, mut, _admit(writes, requests, bounds)):
                 transitions += 1
-                tkey, flat_t, _codes = encode(t, symmetry, known)
-                if refinement and explains(flat_s, flat_t, core.spec_action_names(action)) is None:
-                    violation = True
-                    break
+                tkey, flat_t, _codes, _masked = encode(t, symmetry, known)
+                if refinement and flat_t not in explained:
+                    if explains(flat_s, flat_t, core.spec_action_names(action)) is None:
+                        violation = True
+                        break
+                    explained.add(flat_t)
                 k = (*_counters(action, writes, requests), tkey)
                 out[hash(k) % workers].add(k)
             if violation:
