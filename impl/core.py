@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, ClassVar, TypeVar
 
 from baton import lifecycle
@@ -1186,18 +1185,32 @@ DEFAULT_OBSERVATIONS: tuple[Observation, ...] = ALL_OBSERVATIONS
 """The observations :func:`enabled_actions` tries by default: all of them."""
 
 
-Group = tuple[Check, Action, tuple[tuple[Check, Action], ...]]
-"""(gate, an instance to evaluate it on, ((detail, instance), ...)): instances of
-one action type, or of types sharing one gate, with the same node fields."""
+Group = tuple[Check, Action, tuple[tuple[Check, Action], ...], bool]
+"""(gate, an instance to evaluate it on, ((detail, instance), ...), whether the
+environment assumptions may exclude an instance): instances of one action
+type, or of types sharing one gate, with the same node fields."""
+
+_GROUPS: dict[tuple[int, str, int], tuple[tuple[Observation, ...], tuple[Group, ...]]] = {}
 
 
-@cache
 def _candidate_groups(
     n: int, mode: str, observations: tuple[Observation, ...]
 ) -> tuple[Group, ...]:
     """Every action instance of the model for this cluster size, grouped by gate.
 
-    Built once per (size, mode, observations): actions are immutable values."""
+    Built once per (size, mode, observations): actions are immutable values.
+    Looked up by the identity of ``observations`` (hashing 24 observations per
+    call would cost more than the lookup saves); the entry keeps the tuple
+    alive, so an identity is never reused while its entry exists."""
+    found = _GROUPS.get((n, mode, id(observations)))
+    if found is not None and found[0] is observations:
+        return found[1]
+    groups = _build_groups(n, mode, observations)
+    _GROUPS[(n, mode, id(observations))] = (observations, groups)
+    return groups
+
+
+def _build_groups(n: int, mode: str, observations: tuple[Observation, ...]) -> tuple[Group, ...]:
     groups: list[list[Action]] = []
     for p in range(n):
         groups += [[Write(p)], [Ack(p)]]
@@ -1221,7 +1234,8 @@ def _candidate_groups(
     for members in groups:
         gate = GUARDS[type(members[0])][0]
         assert all(GUARDS[type(a)][0] is gate for a in members)
-        out.append((gate, members[0], tuple((GUARDS[type(a)][1], a) for a in members)))
+        details = tuple((GUARDS[type(a)][1], a) for a in members)
+        out.append((gate, members[0], details, isinstance(members[0], Decide)))
     return tuple(out)
 
 
@@ -1229,7 +1243,7 @@ def candidate_actions(
     s: ClusterState, observations: tuple[Observation, ...] = DEFAULT_OBSERVATIONS
 ) -> Iterator[Action]:
     """Every action instance of the model for this cluster size (enabled or not)."""
-    for _gate, _first, members in _candidate_groups(s.n, s.mode, observations):
+    for _gate, _first, members, _env in _candidate_groups(s.n, s.mode, observations):
         for _detail, action in members:
             yield action
 
@@ -1281,13 +1295,14 @@ def enabled_actions(
     refusal() is gate-then-detail, and the gate, which reads only node fields
     shared by a whole group, is evaluated once per group."""
     out: list[Action] = []
-    for gate, first, members in _candidate_groups(s.n, s.mode, observations):
+    for gate, first, members, env in _candidate_groups(s.n, s.mode, observations):
         if gate(s, first) is not None:
             continue
         for detail, action in members:
             if detail is not _none and detail(s, action) is not None:
                 continue
-            if force_is_truthful and not environment_allows(s, action):
+            # environment_allows() admits every action but a Decide (env groups).
+            if env and force_is_truthful and not environment_allows(s, action):
                 continue
             out.append(action)
     return tuple(out)
