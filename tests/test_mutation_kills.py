@@ -3,7 +3,9 @@
 Each test names the surviving mutant it kills (file:line and the mutation) so
 docs/mutation.md can point at it; the invariant it protects is named where one
 applies. Covers: ValidationContext immutability and its error messages
-(impl/validator.py), the marker's on-disk file name (impl/marker.py).
+(impl/validator.py), the marker's on-disk file name (impl/marker.py); and
+baton verify's explorer obligations, at small bounds, as killers of runtime-core
+mutants (impl/core.py: refinement and the spec's properties, P6-A1 .. P6-F3).
 
 Test names start with the module they target and imports are local, so
 bench/mutation/run.py can select ``-k <module>`` and a mutant of one module
@@ -843,3 +845,34 @@ def test_wal_truncate_after_cuts_at_record_boundaries_of_its_own_appends() -> No
     assert str(beyond.value) == "wal: cannot truncate after LSN 2 (end 1)"
     wal.truncate_after(0)
     assert disk.read("wal") == b"" and (wal.end_lsn, wal.synced_lsn) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "obligation", ["explore.N2.W1.P1.async", "explore.N3.W0.P1.async", "explore.N2.W1.P1.sync"]
+)
+def test_core_killed_by_verify_explorer(obligation: str) -> None:
+    """baton verify's explorer obligations as a killer of impl/core.py mutants: every
+    step of the (mutated) core must be a step of the spec and every state must satisfy
+    the spec's properties (P6-A1 .. P6-F3). Small bounds, one process: cheap enough to
+    run per mutant."""
+    from baton.proofs import obligations
+
+    _group, n, w, p, mode = obligation.split(".")
+    ob = obligations.Obligation(
+        obligation,
+        "explore",
+        (),
+        "explicit-state",
+        "",
+        {
+            "runner": "explore_model",
+            "n": int(n[1:]),
+            "writes": int(w[1:]),
+            "promotions": int(p[1:]),
+            "mode": mode,
+            "expect": "pass",
+            "workers": 1,
+        },
+    )
+    outcome = obligations.run(ob)
+    assert outcome.passed, outcome.detail

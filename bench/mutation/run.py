@@ -75,6 +75,36 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         ["impl/identity.py"],
         ["tests/test_wal.py", "tests/test_marker.py", *_DURABILITY, "tests/test_mutation_kills.py"],
     ),
+    # The runtime core, and the shell around it. Killers: the core's tests, then
+    # baton verify's explorer obligations (tests/test_mutation_kills.py,
+    # test_core_killed_by_verify_explorer: every step checked against the spec,
+    # every state against its properties), then the stateful lockstep runs.
+    "core": (
+        ["impl/core.py"],
+        [
+            "tests/test_runtime_core.py",
+            "tests/test_mutation_kills.py",
+            "tests/test_stateful_lockstep.py",
+        ],
+    ),
+    "cluster": (
+        ["impl/cluster.py"],
+        [
+            "tests/test_node_runtime.py",
+            "tests/test_stateful_lockstep.py",
+            *_DURABILITY,
+            "tests/test_mutation_kills.py",
+        ],
+    ),
+    "node": (
+        ["impl/node.py"],
+        [
+            "tests/test_node_runtime.py",
+            "tests/test_stateful_lockstep.py",
+            *_DURABILITY,
+            "tests/test_mutation_kills.py",
+        ],
+    ),
 }
 
 
