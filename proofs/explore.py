@@ -516,6 +516,9 @@ class Result:
     properties: tuple[str, ...] = PROPERTY_IDS
     refinement: bool = True
     workers: int = 1
+    cpu_seconds: float = 0.0
+    """CPU time of the search in this process (robust to a loaded machine; with
+    workers > 1 it leaves out the workers' time)."""
 
     @property
     def verdict(self) -> str:
@@ -551,6 +554,7 @@ class Result:
             "transitions": self.transitions,
             "max_depth": self.max_depth,
             "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
             "states_per_second": round(self.states_per_second, 1),
             "max_states": self.max_states,
             "properties": list(self.properties),
@@ -672,6 +676,7 @@ def explore(
         refinement=refinement,
     )
     start = time.perf_counter()
+    cpu_start = time.process_time()
     s0 = core.initial_state(bounds.nodes, bounds.mode)
     enc0 = encode(s0, symmetry)
     skey0, flat0 = enc0[0], enc0[1]
@@ -739,6 +744,7 @@ def explore(
         key, last, last_mutated = violation
         result.counterexample = _replay(s0, key, parents, mut, last, last_mutated, bad, detail)
     result.seconds = time.perf_counter() - start
+    result.cpu_seconds = time.process_time() - cpu_start
     return result
 
 
