@@ -169,17 +169,18 @@ def test_cli_prints_readable_counterexample(capsys: pytest.CaptureFixture[str]) 
 def test_dead_variable_reduction_is_exact() -> None:
     """States keyed together (they differ only in dead values: the last decision's
     reason, and grant/previous epoch outside AuthorityTransitioning) have the same
-    enabled actions and successors with the same keys, on every explored state."""
+    enabled actions and successors with the same keys, on every explored state
+    (N=2, one write, one promotion, sync)."""
     states: list[core.ClusterState] = []
-    ex.explore(ex.Bounds(3, 1, 1, "sync"), visit=states.append)
+    ex.explore(ex.Bounds(2, 1, 1, "sync"), visit=states.append)
     masked_somewhere = 0
-    for s in states[::2]:
+    for s in states:
         twin = ex.decode_state(ex.state_key(s, symmetry=False), s.mode)
         masked_somewhere += twin != s
         mine = [(a, ex.state_key(t, symmetry=False)) for a, t, _m in ex.successors(s)]
         theirs = [(a, ex.state_key(t, symmetry=False)) for a, t, _m in ex.successors(twin)]
         assert mine == theirs
-    assert masked_somewhere > 100  # the reduction is exercised, not vacuous
+    assert masked_somewhere > 50  # the reduction is exercised, not vacuous
 
 
 @pytest.mark.parametrize("mode", ["async", "sync"])
@@ -187,7 +188,7 @@ def test_parallel_search_counts_what_the_sequential_search_counts(mode: str) -> 
     """Two worker processes: the same states, transitions and depth, and the same
     verdict; a violation found in parallel comes back with the sequential search's
     shortest counterexample."""
-    bounds = ex.Bounds(3, 1, 1, mode)
+    bounds = ex.Bounds(3, 0, 1, mode)
     one = ex.explore(bounds, workers=1)
     two = ex.explore(bounds, workers=2)
     assert (two.states, two.transitions, two.max_depth, two.verdict) == (
