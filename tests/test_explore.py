@@ -80,7 +80,6 @@ def test_symmetric_key_ignores_replica_relabelling() -> None:
     [
         ("restart_keeps_authority", ex.Bounds(2, 1, 1), ("P6-S1",), "P6-S1"),
         ("reinstate_during_attempt", ex.Bounds(2, 1, 1), ("P6-S1",), "P6-S1"),
-        ("concurrent_attempts", ex.Bounds(3, 0, 2), ex.PROPERTY_IDS, "P6-A3"),
         ("untruthful_force", ex.Bounds(2, 0, 1), ("P6-A1",), "P6-A1"),
     ],
 )
