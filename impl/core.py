@@ -601,16 +601,7 @@ _ILLEGAL: dict[tuple[str, str], str] = {
     for state in lifecycle.STATES
     for event in lifecycle.EVENTS
 }
-"""_lifecycle_refusal's message for an up node, formatted once (enumeration asks often)."""
-
-
-def _lifecycle_refusal(s: ClusterState, c: int, event: str) -> str | None:
-    node = s.nodes[c]
-    if not node.up:
-        return f"n{c} is down"
-    if not lifecycle.is_allowed(node.lifecycle, event):
-        return f"event {event!r} is illegal in state {node.lifecycle}"
-    return None
+"""Why a lifecycle event is refused in a state, formatted once (enumeration asks often)."""
 
 
 NODE_FIELDS: tuple[str, ...] = ("node", "primary", "replica", "standby", "candidate")
@@ -771,7 +762,7 @@ def _lifecycle_gate(event: str) -> Check:
             return f"n{a.candidate} is down"
         if (vol.lifecycle, event) in lifecycle.TRANSITIONS:
             return None
-        return _ILLEGAL.get((vol.lifecycle, event)) or _lifecycle_refusal(s, a.candidate, event)
+        return _ILLEGAL[(vol.lifecycle, event)]
 
     return gate
 

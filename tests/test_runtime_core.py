@@ -307,3 +307,14 @@ def test_divergent_suffix_is_detected_whatever_the_lengths() -> None:
     s = core.ClusterState("async", (replica, primary))
     assert core.refusal(s, core.Diverge(1, 0)) is not None
     assert "already holds every entry" in (core.refusal(s, core.Replicate(1, 0)) or "")
+
+
+def test_effect_phases_say_durable_visible_observe() -> None:
+    """The effect rule (durable first, visible after, observations last) rests on each
+    effect class's phase: every DURABLE effect is phase 0, every VISIBLE one phase 1,
+    Emit phase 2 -- so a marker file operation is never ordered after an Announce."""
+    durable = (core.AppendWal, core.SyncWal, core.PersistMarker, core.MarkerFileOp)
+    visible = (core.Announce, core.AckClients)
+    assert all(cls.phase == 0 for cls in durable)
+    assert all(cls.phase == 1 for cls in visible)
+    assert core.Emit.phase == 2
