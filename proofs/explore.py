@@ -690,10 +690,14 @@ def explore(
     if visit is not None:
         visit(s0)
     bad = check(flat0)
+    detail = ""
+    if refinement and not model.initial(flat0):
+        # The run must start where the spec's runs start (cluster.initial).
+        bad = [REFINEMENT]
+        detail = "the core's initial state is not an initial state of the spec (cluster.initial)"
     violation: tuple[tuple[Any, ...], Action | None, bool] | None = (
         (key0, None, False) if bad else None
     )
-    detail = ""
     next_report = progress_every
     explains = model.explains
     spec_names = core.spec_action_names
@@ -842,7 +846,12 @@ def _explore_parallel(
         pipes.append(parent)
         procs.append(proc)
     try:
-        key0 = (0, 0, state_key(core.initial_state(bounds.nodes, bounds.mode), symmetry))
+        s0 = core.initial_state(bounds.nodes, bounds.mode)
+        model = spec_compiled.compiled(spec_config(bounds, mut))
+        if refinement and not model.initial(abstraction(s0)):
+            result.counterexample = Counterexample([REFINEMENT], [])  # the caller reruns
+            return result
+        key0 = (0, 0, state_key(s0, symmetry))
         inboxes: list[list[tuple[Any, ...]]] = [[] for _ in range(workers)]
         inboxes[hash(key0) % workers].append(key0)
         depth = -1
@@ -934,7 +943,7 @@ def _replay(
         else:  # pragma: no cover - the parents map only records successors
             raise AssertionError(f"replay: {action.label()} is not a successor")
         steps.append(Step(label(action), mutated, state))
-    if last is None and not set(bad) <= set(violated(state)):  # pragma: no cover
+    if last is None and chain and not set(bad) <= set(violated(state)):  # pragma: no cover
         raise AssertionError("replay did not reach the violating state")
     return Counterexample(bad, steps, detail)
 

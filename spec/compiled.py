@@ -418,6 +418,8 @@ class CompiledModel:
             for act in cluster.actions(cfg, s, t, "step")
         )
         self.by_instance: dict[str, CompiledAction] = {a.instance: a for a in self.actions}
+        self.initial, self.initial_source = compile_predicate(cluster.initial(cfg, s), s, "initial")
+        """Whether a flat state is an initial state of the spec (``cluster.initial``)."""
         self.properties: tuple[CompiledProperty, ...] = tuple(
             CompiledProperty(p.id, *compile_predicate(p.holds(s), s, p.id))
             for p in properties.PROPERTIES

@@ -203,3 +203,26 @@ def test_parallel_search_counts_what_the_sequential_search_counts(mode: str) -> 
     assert [st.action for st in bad_two.counterexample.steps] == [
         st.action for st in bad_one.counterexample.steps
     ]
+
+
+def test_initial_state_must_be_an_initial_state_of_the_spec(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Refinement starts at the start: a core whose initial state the spec's
+    ``cluster.initial`` does not admit (here a previous epoch of 1 instead of 0,
+    a value the dead-value reduction would otherwise hide) fails at step 0."""
+    real = core.initial_state
+
+    def skewed(n: int, mode: str = "async") -> core.ClusterState:
+        s = real(n, mode)
+        node = s.nodes[1]
+        return s.with_node(
+            1, core.NodeState(node.durable, node.volatile, core.AttemptRecord(previous_epoch=1))
+        )
+
+    monkeypatch.setattr(core, "initial_state", skewed)
+    for workers in (1, 2):
+        result = ex.explore(ex.Bounds(2, 0, 1), workers=workers)
+        cx = result.counterexample
+        assert cx is not None and cx.violated == [ex.REFINEMENT] and len(cx) == 1
+        assert "not an initial state of the spec" in cx.detail
