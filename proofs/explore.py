@@ -780,6 +780,9 @@ def _level_worker(
     props = [p.holds for p in model.properties if p.id in set(properties)]
     explains = model.explains
     visited: set[tuple[Any, ...]] = set()
+    # Keys this worker already routed: their owners have them by the next level,
+    # so sending them again changes no count (most transitions lead to known states).
+    routed: set[tuple[Any, ...]] = set()
     while True:
         incoming = conn.recv()
         if incoming is None:
@@ -809,7 +812,9 @@ def _level_worker(
                         break
                     explained.add(flat_t)
                 k = (*_counters(action, writes, requests), tkey)
-                out[hash(k) % workers].add(k)
+                if k not in routed:
+                    routed.add(k)
+                    out[hash(k) % workers].add(k)
             if violation:
                 break
         conn.send((len(new), transitions, violation, [list(o) for o in out]))
