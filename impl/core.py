@@ -2,7 +2,7 @@
 
 Everything Baton decides is decided here, as a pure function of an immutable
 cluster state and one action; the core never touches a disk, a clock or a
-random number (STYLE.md, pattern 1). The same core is driven by the real
+random number. The same core is driven by the real
 node shell (:mod:`baton.cluster`), by hypothesis tests, by the explorer and by
 the simulation, so:
 
@@ -66,7 +66,7 @@ def _but(obj: _T, **changes: Any) -> _T:
     return new
 
 
-# --- vocabulary (the spec's, STYLE.md pattern 6) ------------------------------
+# --- vocabulary (the spec's) -------------------------------------------------------
 
 MARKER_ROLES: tuple[str, ...] = ("Replica", "Primary", "Halted", "Torn")
 MODES: tuple[str, ...] = ("async", "sync")
@@ -462,7 +462,7 @@ ACTION_TYPES: tuple[type[Action], ...] = (
 class Effect:
     """Base of every effect. ``phase`` orders them: 0 durable, 1 visible, 2 observe.
 
-    Rule (STYLE.md pattern 2): the shell performs effects in the order given,
+    Rule: the shell performs effects in the order given,
     and the core emits every durable effect of a step before any visible one,
     and observations last. A visible effect must never be performed if a
     durable effect before it failed.

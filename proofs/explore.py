@@ -1,12 +1,22 @@
-"""Explicit-state exploration of the runtime core: every reachable state, checked.
+"""Explicit-state exploration of the runtime core: every reachable step, checked against the spec.
 
 Where :mod:`baton.proofs.bmc` and :mod:`baton.proofs.induction` reason about
 the *spec* symbolically, this module runs the *runtime's* pure core
 (:mod:`baton.core`) itself: starting from :func:`baton.core.initial_state`, it
-applies every enabled action (crashes at every marker file operation and each
-crash outcome included) breadth first, until no new state appears, and checks
-the cluster properties P6-A1, P6-A2, P6-A3, P6-S1, P6-S2, P6-F2 and P6-F3 on
-every state it reaches.
+takes every action the core enables (:func:`baton.core.successors`: every
+crash point and outcome, every observation of a validation) breadth first,
+until no new state appears, and asks the spec about everything it sees:
+
+* the initial state must satisfy the spec's ``cluster.initial``;
+* every transition must be a step of the spec's transition relation
+  (``baton.spec.cluster.actions``) -- refinement, on the spec-level view of
+  the two states (:func:`abstraction`, the same mapping as
+  ``core.to_snapshot``);
+* every state must satisfy the spec's property predicates
+  (``baton.spec.properties``: P6-A1, P6-A2, P6-A3, P6-S1, P6-S2, P6-F2, P6-F3).
+
+The spec's Z3 terms are compiled to Python once per configuration
+(:mod:`baton.spec.compiled`); nothing here restates a rule.
 
 Bounds
 ======
@@ -16,38 +26,35 @@ bounded by two counters kept *outside* the core, in the search state: at most
 run. Everything else (crashes, restarts, replication, acknowledgements, every
 lifecycle step) is unbounded; with the two counters fixed the reachable set is
 finite, and the search must exhaust it -- a run that stops at ``max_states``
-is reported as *incomplete*, never as a pass (STYLE.md, pattern 9).
+is reported as *incomplete*, never as a pass.
 
-Speed levers
-============
-* **Compact keys.** A visited state is stored as a flat tuple of small values
-  (:func:`state_key`), WALs as tuples of epochs (an entry's position is its
-  index + 1, so the epoch identifies it), not as the nested dataclasses.
-* **Symmetry reduction.** Nodes other than node 0 (the initial primary) are
+Reductions (each harmless; docs/explorer.md gives the argument)
+================================================================
+* **Symmetry.** Nodes other than node 0 (the initial primary) are
   interchangeable: the core treats node ids only as names, and initially they
   are all replicas. The key sorts their per-node encodings (carrying the sync
   standby along), so states that differ only by a relabelling of replicas are
-  explored once. Every property is invariant under relabelling, so the
-  reduction loses no violation; shortest-path lengths are preserved too.
-* **Candidate pruning.** :func:`enabled` proposes, from cheap per-node facts,
-  a superset of the actions the core could enable and keeps those whose
-  :func:`baton.core.refusal` is None; a test checks the result equals
-  :func:`baton.core.enabled_actions` on every state of an exploration.
+  explored once. The spec's relation and properties are invariant under
+  relabelling; shortest-path lengths are preserved.
+* **Dead values.** The key leaves out values no guard reads before they are
+  written again (:func:`dead_masked`).
 
 Counterexamples
 ===============
 Each visited key remembers its BFS parent and the action that reached it;
 the stored representative of a key is the very state that action produced,
-so the chain of representatives is a real run of the core. A violation is
-reported with the shortest such run (BFS), replayed step by step.
+so the chain of representatives is a real run of the core. A violation, or
+a step the spec cannot explain, is reported with the shortest such run
+(BFS), replayed step by step, showing what each step changed.
 
 Mutants
 =======
 The core has no mutant hooks, so the broken variants live here, as wrappers of
 its successor function (:data:`MUTANTS`): ``restart_keeps_authority``,
 ``reinstate_during_attempt`` and ``concurrent_attempts`` -- the unguarded
-designs of the approval-to-marker gap (DESIGN.md). Each must yield a
-counterexample; a mutant that yields none is a weak search.
+designs of the gap between an approval and a durable marker -- and
+``untruthful_force``. Each must yield a counterexample; a mutant that yields
+none is a weak search.
 """
 
 from __future__ import annotations

@@ -1,12 +1,15 @@
 """The explicit-state explorer (baton.proofs.explore, ``baton explore``).
 
 Covers: the pinned manifest (distinct-state counts and verdicts of fast and
-known-bad models, STYLE.md pattern 10); the pruned enumeration equals the
-core's enabled_actions on every explored state; symmetry reduction is exact
-(the reduced search visits exactly the orbits of the full one, and both pass);
-each runtime-core mutant and the dropped force_is_truthful assumption yields a
-counterexample that replays on the core (P6-A1, P6-A3, P6-S1); a search stopped
-at --max-states is not a pass; the CLI's exit statuses and JSON.
+known-bad models); the core's grouped enumeration equals filtering every
+candidate by refusal() on every explored state (the explorer prunes nothing);
+symmetry reduction is exact (the reduced search visits exactly the orbits of
+the full one) and so is the dead-value reduction; the multi-process search
+counts what the sequential one counts; the initial state is checked against
+the spec's; each runtime-core mutant is refused by the spec at its first
+broken step, and without refinement yields a property counterexample that
+replays on the core (P6-A1, P6-A3, P6-S1); a search stopped at --max-states
+is not a pass; the CLI's exit statuses, JSON and per-step changes.
 """
 
 from __future__ import annotations

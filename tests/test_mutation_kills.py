@@ -537,8 +537,9 @@ def test_validator_conformance_check_reports_each_kind_of_mismatch(
 
 def test_lifecycle_in_flight_states_are_approve_until_complete() -> None:
     """lifecycle.py IN_FLIGHT_STATES mutated ("XX...XX" / None): the hazardous gap
-    of DESIGN.md is exactly the states entered by ``approve`` and left by
-    ``complete`` -- the states in which the candidate's WAL is frozen (P6-S1)."""
+    between an approval and a durable marker is exactly the states entered by
+    ``approve`` and left by ``complete`` -- the states in which the candidate's
+    WAL is frozen (P6-S1)."""
     from baton import lifecycle
 
     approved = {to for (_, event), to in lifecycle.TRANSITIONS.items() if event == "approve"}
@@ -635,7 +636,7 @@ def test_recovery_temp_names_are_final_name_infix_pid_counter() -> None:
     """identity.py:69 `count(1)` -> 2, :78 token and :177 temp name wrapped in
     "XX...XX": a temp file is ``<final>.tmp.<pid>.<n>`` with n counting from 1
     in each process -- the pattern cleanup_temp_files removes after a crash and
-    that never collides across processes (STYLE.md: no shared temp name)."""
+    that never collides across processes (no temp name shared between processes)."""
     import errno
     import subprocess
     import sys
