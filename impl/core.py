@@ -1172,8 +1172,13 @@ ALL_OBSERVATIONS: tuple[Observation, ...] = tuple(
 """Every observation the environment can make: the primary's status certain or
 Unknown, the acknowledged bound and the prefix known or not, each MVCC fact."""
 
-DEFAULT_OBSERVATIONS: tuple[Observation, ...] = ALL_OBSERVATIONS
-"""The observations :func:`enabled_actions` tries by default: all of them."""
+DEFAULT_OBSERVATIONS: tuple[Observation, ...] = (
+    Observation(),
+    Observation(primary_uncertain=True),
+)
+"""The observations :func:`enabled_actions` tries by default: the primary's status
+as observed or Unknown, everything else known (so that random runs reach
+approvals). The explorer passes :data:`ALL_OBSERVATIONS`."""
 
 
 Group = tuple[Check, Action, tuple[tuple[Check, Action], ...], bool]
