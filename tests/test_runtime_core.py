@@ -318,3 +318,29 @@ def test_effect_phases_say_durable_visible_observe() -> None:
     assert all(cls.phase == 0 for cls in durable)
     assert all(cls.phase == 1 for cls in visible)
     assert core.Emit.phase == 2
+
+
+def test_ack_that_does_not_extend_the_history_sets_the_p6_s2_ghost() -> None:
+    """P6-S2's ghost: an acknowledgement that does not extend the acknowledged
+    history (here a primary whose WAL diverges from it) marks the history broken,
+    and stays broken; one that extends it leaves it intact."""
+    primary = core.NodeState(core.Durable("Primary", 2, ((2, 1),)), core.Volatile(True))
+    replica = core.NodeState(core.Durable("Replica", 1, ((1, 1),)), core.Volatile())
+    s = core.ClusterState("async", (primary, replica), acked=((1, 1),))
+    t, _ = core.step(s, core.Ack(0))
+    assert t.broken and t.acked == ((2, 1),)
+    t, _ = core.step(t, core.Ack(0))
+    assert t.broken  # never repaired
+    ok = core.ClusterState("async", (primary, replica), acked=())
+    assert not core.step(ok, core.Ack(0))[0].broken
+
+
+def test_restart_event_says_whether_the_node_comes_up_fenced() -> None:
+    """A restarted primary marker comes up fenced (and says so in its trace event);
+    a replica does not."""
+    s = core.initial_state(2)
+    for node, fenced in ((0, True), (1, False)):
+        down, _ = core.step(s, core.Crash(node))
+        _t, effects = core.step(down, core.Restart(node))
+        (event,) = [e for e in effects if isinstance(e, core.Emit) and e.kind == "restart"]
+        assert event.data["fenced"] is fenced
