@@ -93,6 +93,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         ["impl/cluster.py"],
         [
             "tests/test_node_runtime.py",
+            "tests/test_controller.py",  # the controller names nodes (index_of)
             "tests/test_stateful_lockstep.py",
             *_DURABILITY,
             "tests/test_mutation_kills.py",
