@@ -875,3 +875,19 @@ def test_core_killed_by_verify_explorer(obligation: str) -> None:
     )
     outcome = obligations.run(ob)
     assert outcome.passed, outcome.detail
+
+
+def test_cluster_index_of_names_every_node_and_refuses_others() -> None:
+    """cluster.py index_of `not in` -> `in`: the controller names nodes by name; each
+    of the cluster's names maps to its index, an unknown name is UnknownNode."""
+    from baton.cluster import RuntimeCluster
+    from baton.errors import UnknownNode
+    from baton.storage import SimDisk
+
+    cluster = RuntimeCluster([SimDisk() for _ in range(3)], "async")
+    try:
+        assert [cluster.index_of(name) for name in cluster.names] == [0, 1, 2]
+        with pytest.raises(UnknownNode):
+            cluster.index_of("no-such-node")
+    finally:
+        cluster.close()
