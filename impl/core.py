@@ -2,7 +2,7 @@
 
 Everything Baton decides is decided here, as a pure function of an immutable
 cluster state and one action; the core never touches a disk, a clock or a
-random number (STYLE.md, pattern 1). The same core is driven by the real
+random number. The same core is driven by the real
 node shell (:mod:`baton.cluster`), by hypothesis tests, by the explorer and by
 the simulation, so:
 
@@ -33,9 +33,9 @@ observations last (pattern 2). Observation never feeds back into a decision.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
 from baton import lifecycle
 from baton.errors import (
@@ -46,9 +46,27 @@ from baton.errors import (
     MarkerCorrupt,
     ProtocolError,
 )
-from baton.validator import ValidationContext, Verdict, validate
+from baton.validator import MVCCS, ValidationContext, Verdict, validate
 
-# --- vocabulary (the spec's, STYLE.md pattern 6) ------------------------------
+_T = TypeVar("_T")
+
+
+def _but(obj: _T, **changes: Any) -> _T:
+    """``dataclasses.replace`` for the core's frozen value classes, minus its
+    per-call introspection: the explorer takes millions of steps. Copies the
+    instance dictionary and overrides ``changes``, which must name fields."""
+    fields = type(obj).__dataclass_fields__  # type: ignore[attr-defined]
+    if not changes.keys() <= fields.keys():
+        raise TypeError(
+            f"{type(obj).__name__} has no field {sorted(changes.keys() - fields.keys())}"
+        )
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
+# --- vocabulary (the spec's) -------------------------------------------------------
 
 MARKER_ROLES: tuple[str, ...] = ("Replica", "Primary", "Halted", "Torn")
 MODES: tuple[str, ...] = ("async", "sync")
@@ -174,7 +192,7 @@ class ClusterState:
         return self.nodes[i]
 
     def with_node(self, i: int, node: NodeState) -> ClusterState:
-        return replace(self, nodes=(*self.nodes[:i], node, *self.nodes[i + 1 :]))
+        return _but(self, nodes=(*self.nodes[:i], node, *self.nodes[i + 1 :]))
 
     def max_epoch(self) -> int:
         return max(node.durable.epoch for node in self.nodes)
@@ -444,7 +462,7 @@ ACTION_TYPES: tuple[type[Action], ...] = (
 class Effect:
     """Base of every effect. ``phase`` orders them: 0 durable, 1 visible, 2 observe.
 
-    Rule (STYLE.md pattern 2): the shell performs effects in the order given,
+    Rule: the shell performs effects in the order given,
     and the core emits every durable effect of a step before any visible one,
     and observations last. A visible effect must never be performed if a
     durable effect before it failed.
@@ -570,8 +588,6 @@ def _replication_base(s: ClusterState, p: int, r: int) -> str | None:
     if rep.durable.epoch > prim.durable.epoch:
         # Epoch fencing (P6-A3): a replica refuses a lower-epoch primary.
         return f"replica epoch {rep.durable.epoch} > primary epoch {prim.durable.epoch} (P6-A3)"
-    if len(rep.durable.wal) >= len(prim.durable.wal):
-        return "the replica already holds every entry of the primary"
     if rep.lifecycle in lifecycle.IN_FLIGHT_STATES:
         # Approval freezes the candidate's WAL: what was validated is what is promoted.
         return f"n{r} is an approved candidate ({rep.lifecycle}); its WAL is frozen"
@@ -580,17 +596,217 @@ def _replication_base(s: ClusterState, p: int, r: int) -> str | None:
     return None
 
 
-def _lifecycle_refusal(s: ClusterState, c: int, event: str) -> str | None:
-    node = s.nodes[c]
-    if not node.up:
-        return f"n{c} is down"
-    if not lifecycle.is_allowed(node.lifecycle, event):
-        return f"event {event!r} is illegal in state {node.lifecycle}"
-    return None
+_ILLEGAL: dict[tuple[str, str], str] = {
+    (state, event): f"event {event!r} is illegal in state {state}"
+    for state in lifecycle.STATES
+    for event in lifecycle.EVENTS
+}
+"""Why a lifecycle event is refused in a state, formatted once (enumeration asks often)."""
 
 
 NODE_FIELDS: tuple[str, ...] = ("node", "primary", "replica", "standby", "candidate")
 """The action fields that name a node (by index)."""
+
+
+# Each action type's guard is split in two: a *gate*, the part that reads only
+# the action's node fields (so every instance of the type for the same nodes
+# shares it), and a *detail*, the rest. refusal() is gate-then-detail, and
+# enabled_actions() evaluates each gate once per group of instances: the same
+# functions, so the fast enumeration is exact by construction.
+
+Check = Callable[[ClusterState, Any], str | None]
+
+
+def _none(s: ClusterState, a: Any) -> str | None:
+    return None
+
+
+def _writable_gate(s: ClusterState, a: Write | Ack) -> str | None:
+    return None if s.nodes[a.node].writable else f"n{a.node} does not admit writes"
+
+
+def _ack_detail(s: ClusterState, a: Ack) -> str | None:
+    if s.mode == "sync":
+        p, sb = a.node, s.standby
+        if sb == p or not _is_prefix(s.nodes[p].durable.wal, s.nodes[sb].durable.wal):
+            return f"sync mode: the standby (n{sb}) does not hold n{p}'s WAL"
+    return None
+
+
+def _replication_gate(s: ClusterState, a: Replicate | Adopt | Diverge) -> str | None:
+    return _replication_base(s, a.primary, a.replica)
+
+
+def _replicate_detail(s: ClusterState, a: Replicate | Adopt) -> str | None:
+    p, r = a.primary, a.replica
+    rep_wal, prim_wal = s.nodes[r].durable.wal, s.nodes[p].durable.wal
+    if not _is_prefix(rep_wal, prim_wal):
+        return f"n{r}'s WAL is not a prefix of n{p}'s (history divergence)"
+    if len(rep_wal) >= len(prim_wal):
+        return f"n{r} already holds every entry of n{p}"
+    return None
+
+
+def _adopt_detail(s: ClusterState, a: Adopt) -> str | None:
+    why = _replicate_detail(s, a)
+    if why is None and s.nodes[a.replica].durable.epoch == s.nodes[a.primary].durable.epoch:
+        return f"n{a.replica} already holds n{a.primary}'s epoch {s.nodes[a.primary].durable.epoch}"
+    return why
+
+
+def _diverge_detail(s: ClusterState, a: Diverge) -> str | None:
+    # P6-S2: a replica whose history differs from the primary's at any position
+    # (or holds entries beyond the primary's end) is divergent, whatever the two
+    # lengths: it halts at once.
+    if _is_prefix(s.nodes[a.replica].durable.wal, s.nodes[a.primary].durable.wal):
+        return f"n{a.replica}'s WAL is a prefix of n{a.primary}'s: no divergence"
+    return None
+
+
+def _up_gate(s: ClusterState, a: Crash) -> str | None:
+    return None if s.nodes[a.node].up else f"n{a.node} is already down"
+
+
+def _crash_detail(s: ClusterState, a: Crash) -> str | None:
+    vol = s.nodes[a.node].volatile
+    stage = vol.marker_stage if vol is not None else 0
+    if stage == 0:
+        return None if a.outcome is None else "no marker write is in flight"
+    allowed = marker_crash_outcomes(stage)
+    if a.outcome not in allowed:
+        return f"after {stage} marker operation(s) a crash leaves {sorted(allowed)}"
+    return None
+
+
+def _restart(s: ClusterState, a: Restart) -> str | None:
+    i = a.node
+    if s.nodes[i].up:
+        return f"n{i} is already up"
+    if s.nodes[i].durable.marker_role == "Torn":
+        return f"n{i}'s marker is torn: it refuses to start (P6-F2)"
+    return None
+
+
+def _reinstate(s: ClusterState, a: Reinstate) -> str | None:
+    i = a.node
+    node = s.nodes[i]
+    if not node.up or node.durable.marker_role != "Primary":
+        return f"n{i} is not an up primary"
+    if node.writable:
+        return f"n{i} already admits writes"
+    if not _holds_max_epoch(s, i):
+        return f"n{i} does not hold the highest epoch (P6-A3)"
+    if s.writable_nodes():
+        return f"node {s.writable_nodes()[0]} admits writes (P6-A1)"
+    busy = s.in_flight()
+    if busy is not None:
+        return f"an attempt for n{busy} is in flight ({s.nodes[busy].lifecycle})"
+    return None
+
+
+def _demote(s: ClusterState, a: Demote) -> str | None:
+    i = a.node
+    node = s.nodes[i]
+    if not node.up or node.durable.marker_role != "Primary" or node.writable:
+        return f"n{i} is not a fenced primary"
+    if not _higher_epoch_seen(s, i):
+        return f"no node holds an epoch higher than n{i}'s"
+    if node.lifecycle != "Steady":
+        return f"n{i} is a candidate ({node.lifecycle})"
+    return None
+
+
+def _step_down(s: ClusterState, a: StepDown) -> str | None:
+    i = a.node
+    if not s.nodes[i].writable:
+        return f"n{i} does not admit writes"
+    if not _higher_epoch_seen(s, i):
+        return f"no node holds an epoch higher than n{i}'s"
+    return None
+
+
+def _designate_gate(s: ClusterState, a: Designate) -> str | None:
+    if s.mode != "sync":
+        return "designate exists in sync mode only"
+    if not s.nodes[a.primary].writable:
+        return f"n{a.primary} does not admit writes"
+    return None
+
+
+def _designate_detail(s: ClusterState, a: Designate) -> str | None:
+    p, j = a.primary, a.standby
+    if p == j:
+        return "a primary is not its own standby"
+    if s.nodes[j].durable.marker_role != "Replica":
+        return f"n{j} is not a replica"
+    if not _is_prefix(s.acked, s.nodes[j].durable.wal):
+        return f"n{j} does not hold the acknowledged history"
+    return None
+
+
+def _request_gate(s: ClusterState, a: Request) -> str | None:
+    c = a.candidate
+    if not s.nodes[c].up:
+        return f"n{c} is down"
+    busy = s.in_flight()
+    if busy is not None:
+        # Serialised attempts (mechanism 2, single_controller).
+        return f"an attempt for n{busy} is in progress ({s.nodes[busy].lifecycle})"
+    return None
+
+
+def _lifecycle_gate(event: str) -> Check:
+    def gate(s: ClusterState, a: Any) -> str | None:
+        vol = s.nodes[a.candidate].volatile
+        if vol is None:
+            return f"n{a.candidate} is down"
+        if (vol.lifecycle, event) in lifecycle.TRANSITIONS:
+            return None
+        return _ILLEGAL[(vol.lifecycle, event)]
+
+    return gate
+
+
+def _marker_op_detail(s: ClusterState, a: MarkerOp) -> str | None:
+    if a.op not in MARKER_OPS:
+        return f"unknown marker operation {a.op!r}"
+    vol = s.nodes[a.candidate].volatile
+    stage = vol.marker_stage if vol is not None else 0
+    if stage >= len(MARKER_OPS) or MARKER_OPS[stage] != a.op:
+        return f"marker operation {a.op!r} out of order (done {stage})"
+    return None
+
+
+def _complete_detail(s: ClusterState, a: Complete) -> str | None:
+    vol = s.nodes[a.candidate].volatile
+    stage = vol.marker_stage if vol is not None else 0
+    if stage != len(MARKER_OPS):
+        return f"the marker is not durable yet ({stage}/{len(MARKER_OPS)} operations)"
+    return None
+
+
+GUARDS: dict[type[Action], tuple[Check, Check]] = {
+    Write: (_writable_gate, _none),
+    Ack: (_writable_gate, _ack_detail),
+    Replicate: (_replication_gate, _replicate_detail),
+    Adopt: (_replication_gate, _adopt_detail),
+    Diverge: (_replication_gate, _diverge_detail),
+    Crash: (_up_gate, _crash_detail),
+    Restart: (_restart, _none),
+    Reinstate: (_reinstate, _none),
+    Demote: (_demote, _none),
+    StepDown: (_step_down, _none),
+    Designate: (_designate_gate, _designate_detail),
+    Request: (_request_gate, _none),
+    Reject: (_lifecycle_gate("reject"), _none),
+    BeginValidation: (_lifecycle_gate("begin_validation"), _none),
+    Decide: (_lifecycle_gate("approve"), _none),
+    BeginTransition: (_lifecycle_gate("begin_transition"), _none),
+    MarkerOp: (_lifecycle_gate("complete"), _marker_op_detail),
+    Complete: (_lifecycle_gate("complete"), _complete_detail),
+    Acknowledge: (_lifecycle_gate("acknowledge"), _none),
+}
+"""Per action type: (gate, detail). The gate reads only the action's node fields."""
 
 
 def refusal(s: ClusterState, action: Action) -> str | None:
@@ -599,130 +815,12 @@ def refusal(s: ClusterState, action: Action) -> str | None:
         i = getattr(action, key, None)
         if isinstance(i, int) and not 0 <= i < s.n:
             return f"unknown node index {i}"
-    match action:
-        case Write(node=p):
-            return None if s.nodes[p].writable else f"n{p} does not admit writes"
-        case Ack(node=p):
-            if not s.nodes[p].writable:
-                return f"n{p} does not admit writes"
-            if s.mode == "sync":
-                sb = s.standby
-                wal = s.nodes[p].durable.wal
-                if sb == p or not _is_prefix(wal, s.nodes[sb].durable.wal):
-                    return f"sync mode: the standby (n{sb}) does not hold n{p}'s WAL"
-            return None
-        case Replicate(primary=p, replica=r):
-            why = _replication_base(s, p, r)
-            if why is None and not _is_prefix(s.nodes[r].durable.wal, s.nodes[p].durable.wal):
-                return f"n{r}'s WAL is not a prefix of n{p}'s (history divergence)"
-            return why
-        case Adopt(primary=p, replica=r):
-            why = refusal(s, Replicate(p, r))
-            if why is None and s.nodes[r].durable.epoch == s.nodes[p].durable.epoch:
-                return f"n{r} already holds n{p}'s epoch {s.nodes[p].durable.epoch}"
-            return why
-        case Diverge(primary=p, replica=r):
-            why = _replication_base(s, p, r)
-            if why is None and _is_prefix(s.nodes[r].durable.wal, s.nodes[p].durable.wal):
-                return f"n{r}'s WAL is a prefix of n{p}'s: no divergence"
-            return why
-        case Crash(node=i, outcome=outcome):
-            node = s.nodes[i]
-            if node.volatile is None:
-                return f"n{i} is already down"
-            stage = node.volatile.marker_stage
-            if stage == 0:
-                return None if outcome is None else "no marker write is in flight"
-            allowed = marker_crash_outcomes(stage)
-            if outcome not in allowed:
-                return f"after {stage} marker operation(s) a crash leaves {sorted(allowed)}"
-            return None
-        case Restart(node=i):
-            if s.nodes[i].up:
-                return f"n{i} is already up"
-            if s.nodes[i].durable.marker_role == "Torn":
-                return f"n{i}'s marker is torn: it refuses to start (P6-F2)"
-            return None
-        case Reinstate(node=i):
-            node = s.nodes[i]
-            if not node.up or node.durable.marker_role != "Primary":
-                return f"n{i} is not an up primary"
-            if node.writable:
-                return f"n{i} already admits writes"
-            if not _holds_max_epoch(s, i):
-                return f"n{i} does not hold the highest epoch (P6-A3)"
-            if s.writable_nodes():
-                return f"node {s.writable_nodes()[0]} admits writes (P6-A1)"
-            busy = s.in_flight()
-            if busy is not None:
-                return f"an attempt for n{busy} is in flight ({s.nodes[busy].lifecycle})"
-            return None
-        case Demote(node=i):
-            node = s.nodes[i]
-            if not node.up or node.durable.marker_role != "Primary" or node.writable:
-                return f"n{i} is not a fenced primary"
-            if not _higher_epoch_seen(s, i):
-                return f"no node holds an epoch higher than n{i}'s"
-            if node.lifecycle != "Steady":
-                return f"n{i} is a candidate ({node.lifecycle})"
-            return None
-        case StepDown(node=i):
-            if not s.nodes[i].writable:
-                return f"n{i} does not admit writes"
-            if not _higher_epoch_seen(s, i):
-                return f"no node holds an epoch higher than n{i}'s"
-            return None
-        case Designate(primary=p, standby=j):
-            if s.mode != "sync":
-                return "designate exists in sync mode only"
-            if p == j:
-                return "a primary is not its own standby"
-            if not s.nodes[p].writable:
-                return f"n{p} does not admit writes"
-            if s.nodes[j].durable.marker_role != "Replica":
-                return f"n{j} is not a replica"
-            if not _is_prefix(s.acked, s.nodes[j].durable.wal):
-                return f"n{j} does not hold the acknowledged history"
-            return None
-        case Request(candidate=c):
-            if not s.nodes[c].up:
-                return f"n{c} is down"
-            busy = s.in_flight()
-            if busy is not None:
-                # Serialised attempts (mechanism 2, single_controller).
-                return f"an attempt for n{busy} is in progress ({s.nodes[busy].lifecycle})"
-            return None
-        case Reject(candidate=c):
-            return _lifecycle_refusal(s, c, "reject")
-        case BeginValidation(candidate=c):
-            return _lifecycle_refusal(s, c, "begin_validation")
-        case Decide(candidate=c):
-            return _lifecycle_refusal(s, c, "approve")
-        case BeginTransition(candidate=c):
-            return _lifecycle_refusal(s, c, "begin_transition")
-        case MarkerOp(candidate=c, op=op):
-            why = _lifecycle_refusal(s, c, "complete")
-            if why is not None:
-                return why
-            if op not in MARKER_OPS:
-                return f"unknown marker operation {op!r}"
-            vol = s.nodes[c].volatile
-            stage = vol.marker_stage if vol is not None else 0
-            if stage >= len(MARKER_OPS) or MARKER_OPS[stage] != op:
-                return f"marker operation {op!r} out of order (done {stage})"
-            return None
-        case Complete(candidate=c):
-            why = _lifecycle_refusal(s, c, "complete")
-            if why is not None:
-                return why
-            vol = s.nodes[c].volatile
-            stage = vol.marker_stage if vol is not None else 0
-            if stage != len(MARKER_OPS):
-                return f"the marker is not durable yet ({stage}/{len(MARKER_OPS)} operations)"
-            return None
-        case Acknowledge(candidate=c):
-            return _lifecycle_refusal(s, c, "acknowledge")
-    return f"unknown action {action!r}"
+    guards = GUARDS.get(type(action))
+    if guards is None:
+        return f"unknown action {action!r}"
+    gate, detail = guards
+    why = gate(s, action)
+    return why if why is not None else detail(s, action)
 
 
 def _error_for(s: ClusterState, action: Action, why: str) -> ProtocolError:
@@ -812,14 +910,14 @@ def _transition_event(c: int, src: str, event: str, dst: str, **data: Any) -> Em
 
 def _set_lc(node: NodeState, state: str, **changes: Any) -> NodeState:
     assert node.volatile is not None
-    return replace(node, volatile=replace(node.volatile, lifecycle=state, **changes))
+    return _but(node, volatile=_but(node.volatile, lifecycle=state, **changes))
 
 
 def _adopt(s: ClusterState, p: int, r: int) -> tuple[ClusterState, list[Effect]]:
     """Replica ``r`` takes primary ``p``'s epoch, durably (its marker)."""
     new_epoch = s.nodes[p].durable.epoch
     rep = s.nodes[r]
-    t = s.with_node(r, replace(rep, durable=replace(rep.durable, epoch=new_epoch)))
+    t = s.with_node(r, _but(rep, durable=_but(rep.durable, epoch=new_epoch)))
     return t, [PersistMarker(r, "Replica", new_epoch)]
 
 
@@ -831,6 +929,11 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
     why = refusal(s, action)
     if why is not None:
         raise _error_for(s, action, why)
+    return _apply(s, action)
+
+
+def _apply(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, ...]]:
+    """The step of an enabled action (the caller checked refusal() is None)."""
     effects: list[Effect] = []
     t = s
     match action:
@@ -838,13 +941,13 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
             node = s.nodes[p]
             entry: Entry = (node.durable.epoch, len(node.durable.wal) + 1)
             t = s.with_node(
-                p, replace(node, durable=replace(node.durable, wal=(*node.durable.wal, entry)))
+                p, _but(node, durable=_but(node.durable, wal=(*node.durable.wal, entry)))
             )
             effects += [AppendWal(p, entry), SyncWal(p), Emit("write", {"node": p, "entry": entry})]
         case Ack(node=p):
             wal = s.nodes[p].durable.wal
             extends = _is_prefix(s.acked, wal)
-            t = replace(s, acked=wal, broken=s.broken or not extends)
+            t = _but(s, acked=wal, broken=s.broken or not extends)
             effects += [
                 AckClients(p, len(wal)),
                 Emit("ack", {"node": p, "upto": len(wal), "epoch": s.nodes[p].durable.epoch}),
@@ -857,9 +960,7 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
                 # entries: Adopt's step is this step's first part (partial_steps).
                 t, effects = _adopt(s, p, r)
             rep = t.nodes[r]
-            t = t.with_node(
-                r, replace(rep, durable=replace(rep.durable, wal=(*rep.durable.wal, entry)))
-            )
+            t = t.with_node(r, _but(rep, durable=_but(rep.durable, wal=(*rep.durable.wal, entry))))
             effects += [
                 AppendWal(r, entry),
                 SyncWal(r),
@@ -869,7 +970,7 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
             t, effects = _adopt(s, p, r)
         case Diverge(primary=p, replica=r):
             rep = s.nodes[r]
-            t = s.with_node(r, replace(rep, durable=replace(rep.durable, marker_role="Halted")))
+            t = s.with_node(r, _but(rep, durable=_but(rep.durable, marker_role="Halted")))
             effects += [
                 PersistMarker(r, "Halted", rep.durable.epoch, "history_divergence"),
                 Emit(
@@ -889,12 +990,12 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
             if node.volatile.marker_stage > 0:
                 rec = node.record
                 if outcome == "new":
-                    durable = replace(durable, marker_role="Primary", epoch=rec.grant)
+                    durable = _but(durable, marker_role="Primary", epoch=rec.grant)
                 elif outcome == "old":
-                    durable = replace(durable, marker_role="Replica", epoch=rec.previous_epoch)
+                    durable = _but(durable, marker_role="Replica", epoch=rec.previous_epoch)
                 else:
-                    durable = replace(durable, marker_role="Torn", epoch=rec.previous_epoch)
-            t = s.with_node(i, replace(node, durable=durable, volatile=None))
+                    durable = _but(durable, marker_role="Torn", epoch=rec.previous_epoch)
+            t = s.with_node(i, _but(node, durable=durable, volatile=None))
             effects.append(
                 Emit(
                     "crash",
@@ -908,7 +1009,7 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
             )
         case Restart(node=i):
             node = s.nodes[i]
-            t = s.with_node(i, replace(node, volatile=recover(node.durable)))
+            t = s.with_node(i, _but(node, volatile=recover(node.durable)))
             effects.append(
                 Emit(
                     "restart",
@@ -923,7 +1024,7 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
         case Reinstate(node=i):
             node = s.nodes[i]
             assert node.volatile is not None
-            t = s.with_node(i, replace(node, volatile=replace(node.volatile, active=True)))
+            t = s.with_node(i, _but(node, volatile=_but(node.volatile, active=True)))
             effects += [
                 Announce(i, True),
                 Emit("reinstate", {"node": i, "epoch": node.durable.epoch}),
@@ -933,10 +1034,10 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
             assert node.volatile is not None
             t = s.with_node(
                 i,
-                replace(
+                _but(
                     node,
-                    durable=replace(node.durable, marker_role="Replica"),
-                    volatile=replace(node.volatile, active=False),
+                    durable=_but(node.durable, marker_role="Replica"),
+                    volatile=_but(node.volatile, active=False),
                 ),
             )
             if isinstance(action, StepDown):
@@ -949,15 +1050,15 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
                 )
             )
         case Designate(primary=p, standby=j):
-            t = replace(s, standby=j)
+            t = _but(s, standby=j)
             effects.append(Emit("designate", {"primary": p, "standby": j}))
         case Request(candidate=c, force=force):
             node = s.nodes[c]
             t = s.with_node(
                 c,
-                replace(
+                _but(
                     _set_lc(node, "PromotionRequested", forced=force),
-                    record=replace(node.record, validations=0),
+                    record=_but(node.record, validations=0),
                 ),
             )
             effects.append(
@@ -970,9 +1071,9 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
             node = s.nodes[c]
             t = s.with_node(
                 c,
-                replace(
+                _but(
                     _set_lc(node, "PromotionValidating"),
-                    record=replace(node.record, validations=node.record.validations + 1),
+                    record=_but(node.record, validations=node.record.validations + 1),
                 ),
             )
             effects.append(
@@ -988,7 +1089,7 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
             dst = lifecycle.next_state(node.lifecycle, event)
             t = s.with_node(
                 c,
-                replace(_set_lc(node, dst), record=replace(node.record, reason=verdict.reason)),
+                _but(_set_lc(node, dst), record=_but(node.record, reason=verdict.reason)),
             )
             effects += [
                 Emit("validation", {"node": c, "context": ctx, "verdict": verdict}),
@@ -999,9 +1100,9 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
             grant = s.max_epoch() + 1  # P6-A3: highest known epoch + 1
             t = s.with_node(
                 c,
-                replace(
+                _but(
                     _set_lc(node, "AuthorityTransitioning", marker_stage=0),
-                    record=replace(node.record, grant=grant, previous_epoch=node.durable.epoch),
+                    record=_but(node.record, grant=grant, previous_epoch=node.durable.epoch),
                 ),
             )
             effects.append(
@@ -1021,13 +1122,13 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
             durable = node.durable
             if stage == RENAME_STAGE:
                 # The rename makes the new marker what recovery would read (not yet durable).
-                durable = replace(durable, marker_role="Primary", epoch=node.record.grant)
+                durable = _but(durable, marker_role="Primary", epoch=node.record.grant)
             t = s.with_node(
                 c,
-                replace(
+                _but(
                     node,
                     durable=durable,
-                    volatile=replace(node.volatile, marker_stage=stage),
+                    volatile=_but(node.volatile, marker_stage=stage),
                 ),
             )
             effects += [
@@ -1051,57 +1152,96 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
             node = s.nodes[c]
             t = s.with_node(c, _set_lc(node, "Steady"))
             effects.append(_transition_event(c, node.lifecycle, "acknowledge", "Steady"))
-    ordered = tuple(sorted(effects, key=lambda e: e.phase))  # stable: durable, visible, observe
+    # Stable sort by phase: durable, visible, observe (most steps already are in order).
+    phases = [e.phase for e in effects]
+    if phases == sorted(phases):
+        return t, tuple(effects)
+    ordered = tuple(sorted(effects, key=lambda e: e.phase))
     return t, ordered
 
 
 # --- enumeration ---------------------------------------------------------------------------
 
+ALL_OBSERVATIONS: tuple[Observation, ...] = tuple(
+    Observation(uncertain, bound_known, prefix_known, mvcc)
+    for uncertain in (False, True)
+    for bound_known in (True, False)
+    for prefix_known in (True, False)
+    for mvcc in MVCCS
+)
+"""Every observation the environment can make: the primary's status certain or
+Unknown, the acknowledged bound and the prefix known or not, each MVCC fact."""
+
 DEFAULT_OBSERVATIONS: tuple[Observation, ...] = (
     Observation(),
     Observation(primary_uncertain=True),
 )
-"""The observations :func:`enabled_actions` tries by default (widen for more coverage)."""
+"""The observations :func:`enabled_actions` tries by default: the primary's status
+as observed or Unknown, everything else known (so that random runs reach
+approvals). The explorer passes :data:`ALL_OBSERVATIONS`."""
+
+
+Group = tuple[Check, Action, tuple[tuple[Check, Action], ...], bool]
+"""(gate, an instance to evaluate it on, ((detail, instance), ...), whether the
+environment assumptions may exclude an instance): instances of one action
+type, or of types sharing one gate, with the same node fields."""
+
+_GROUPS: dict[tuple[int, str, int], tuple[tuple[Observation, ...], tuple[Group, ...]]] = {}
+
+
+def _candidate_groups(
+    n: int, mode: str, observations: tuple[Observation, ...]
+) -> tuple[Group, ...]:
+    """Every action instance of the model for this cluster size, grouped by gate.
+
+    Built once per (size, mode, observations): actions are immutable values.
+    Looked up by the identity of ``observations`` (hashing 24 observations per
+    call would cost more than the lookup saves); the entry keeps the tuple
+    alive, so an identity is never reused while its entry exists."""
+    found = _GROUPS.get((n, mode, id(observations)))
+    if found is not None and found[0] is observations:
+        return found[1]
+    groups = _build_groups(n, mode, observations)
+    _GROUPS[(n, mode, id(observations))] = (observations, groups)
+    return groups
+
+
+def _build_groups(n: int, mode: str, observations: tuple[Observation, ...]) -> tuple[Group, ...]:
+    groups: list[list[Action]] = []
+    for p in range(n):
+        groups += [[Write(p)], [Ack(p)]]
+    for p in range(n):
+        for r in range(n):
+            if p != r:
+                # All three share the gate _replication_base(p, r).
+                groups.append([Replicate(p, r), Adopt(p, r), Diverge(p, r)])
+    for i in range(n):
+        groups.append([Crash(i, None), *(Crash(i, o) for o in ("old", "new", "torn"))])
+        groups += [[Restart(i)], [Reinstate(i)], [Demote(i)], [StepDown(i)]]
+        if mode == "sync":
+            groups.append([Designate(i, j) for j in range(n) if j != i])
+    for c in range(n):
+        groups += [[Request(c, False), Request(c, True)], [Reject(c)], [BeginValidation(c)]]
+        groups.append([Decide(c, obs) for obs in observations])
+        groups.append([BeginTransition(c)])
+        groups.append([MarkerOp(c, op) for op in MARKER_OPS])
+        groups += [[Complete(c)], [Acknowledge(c)]]
+    out: list[Group] = []
+    for members in groups:
+        gate = GUARDS[type(members[0])][0]
+        assert all(GUARDS[type(a)][0] is gate for a in members)
+        details = tuple((GUARDS[type(a)][1], a) for a in members)
+        out.append((gate, members[0], details, isinstance(members[0], Decide)))
+    return tuple(out)
 
 
 def candidate_actions(
     s: ClusterState, observations: tuple[Observation, ...] = DEFAULT_OBSERVATIONS
 ) -> Iterator[Action]:
     """Every action instance of the model for this cluster size (enabled or not)."""
-    n = s.n
-    for p in range(n):
-        yield Write(p)
-        yield Ack(p)
-    for p in range(n):
-        for r in range(n):
-            if p != r:
-                yield Replicate(p, r)
-                yield Adopt(p, r)
-                yield Diverge(p, r)
-    for i in range(n):
-        yield Crash(i, None)
-        for outcome in ("old", "new", "torn"):
-            yield Crash(i, outcome)
-        yield Restart(i)
-        yield Reinstate(i)
-        yield Demote(i)
-        yield StepDown(i)
-        if s.mode == "sync":
-            for j in range(n):
-                if j != i:
-                    yield Designate(i, j)
-    for c in range(n):
-        yield Request(c, False)
-        yield Request(c, True)
-        yield Reject(c)
-        yield BeginValidation(c)
-        for obs in observations:
-            yield Decide(c, obs)
-        yield BeginTransition(c)
-        for op in MARKER_OPS:
-            yield MarkerOp(c, op)
-        yield Complete(c)
-        yield Acknowledge(c)
+    for _gate, _first, members, _env in _candidate_groups(s.n, s.mode, observations):
+        for _detail, action in members:
+            yield action
 
 
 def environment_allows(s: ClusterState, action: Action) -> bool:
@@ -1145,12 +1285,39 @@ def enabled_actions(
     force_is_truthful: bool = True,
 ) -> tuple[Action, ...]:
     """Every action whose guard holds in ``s`` (and, unless dropped, that the
-    environment assumptions admit), in a stable order."""
-    return tuple(
-        a
-        for a in candidate_actions(s, observations)
-        if refusal(s, a) is None and (not force_is_truthful or environment_allows(s, a))
-    )
+    environment assumptions admit), in the order of :func:`candidate_actions`.
+
+    Exactly ``[a for a in candidate_actions(s) if refusal(s, a) is None]``:
+    refusal() is gate-then-detail, and the gate, which reads only node fields
+    shared by a whole group, is evaluated once per group."""
+    out: list[Action] = []
+    for gate, first, members, env in _candidate_groups(s.n, s.mode, observations):
+        if gate(s, first) is not None:
+            continue
+        for detail, action in members:
+            if detail is not _none and detail(s, action) is not None:
+                continue
+            # environment_allows() admits every action but a Decide (env groups).
+            if env and force_is_truthful and not environment_allows(s, action):
+                continue
+            out.append(action)
+    return tuple(out)
+
+
+def successors(
+    s: ClusterState,
+    observations: tuple[Observation, ...] = DEFAULT_OBSERVATIONS,
+    *,
+    force_is_truthful: bool = True,
+    admit: Callable[[Action], bool] | None = None,
+) -> Iterator[tuple[Action, ClusterState]]:
+    """``(action, next state)`` for every enabled action: what :func:`step` does
+    for each of :func:`enabled_actions` (refusal is not evaluated twice).
+    ``admit``, if given, skips the enabled actions it rejects before stepping
+    (an explorer's bounds on writes and requests)."""
+    for action in enabled_actions(s, observations, force_is_truthful=force_is_truthful):
+        if admit is None or admit(action):
+            yield action, _apply(s, action)[0]
 
 
 # --- mapping to the spec ------------------------------------------------------------------

@@ -1,12 +1,22 @@
-"""Explicit-state exploration of the runtime core: every reachable state, checked.
+"""Explicit-state exploration of the runtime core: every reachable step, checked against the spec.
 
 Where :mod:`baton.proofs.bmc` and :mod:`baton.proofs.induction` reason about
 the *spec* symbolically, this module runs the *runtime's* pure core
 (:mod:`baton.core`) itself: starting from :func:`baton.core.initial_state`, it
-applies every enabled action (crashes at every marker file operation and each
-crash outcome included) breadth first, until no new state appears, and checks
-the cluster properties P6-A1, P6-A2, P6-A3, P6-S1, P6-S2, P6-F2 and P6-F3 on
-every state it reaches.
+takes every action the core enables (:func:`baton.core.successors`: every
+crash point and outcome, every observation of a validation) breadth first,
+until no new state appears, and asks the spec about everything it sees:
+
+* the initial state must satisfy the spec's ``cluster.initial``;
+* every transition must be a step of the spec's transition relation
+  (``baton.spec.cluster.actions``) -- refinement, on the spec-level view of
+  the two states (:func:`abstraction`, the same mapping as
+  ``core.to_snapshot``);
+* every state must satisfy the spec's property predicates
+  (``baton.spec.properties``: P6-A1, P6-A2, P6-A3, P6-S1, P6-S2, P6-F2, P6-F3).
+
+The spec's Z3 terms are compiled to Python once per configuration
+(:mod:`baton.spec.compiled`); nothing here restates a rule.
 
 Bounds
 ======
@@ -16,43 +26,42 @@ bounded by two counters kept *outside* the core, in the search state: at most
 run. Everything else (crashes, restarts, replication, acknowledgements, every
 lifecycle step) is unbounded; with the two counters fixed the reachable set is
 finite, and the search must exhaust it -- a run that stops at ``max_states``
-is reported as *incomplete*, never as a pass (STYLE.md, pattern 9).
+is reported as *incomplete*, never as a pass.
 
-Speed levers
-============
-* **Compact keys.** A visited state is stored as a flat tuple of small values
-  (:func:`state_key`), WALs as tuples of epochs (an entry's position is its
-  index + 1, so the epoch identifies it), not as the nested dataclasses.
-* **Symmetry reduction.** Nodes other than node 0 (the initial primary) are
+Reductions (each harmless; docs/explorer.md gives the argument)
+================================================================
+* **Symmetry.** Nodes other than node 0 (the initial primary) are
   interchangeable: the core treats node ids only as names, and initially they
   are all replicas. The key sorts their per-node encodings (carrying the sync
   standby along), so states that differ only by a relabelling of replicas are
-  explored once. Every property is invariant under relabelling, so the
-  reduction loses no violation; shortest-path lengths are preserved too.
-* **Candidate pruning.** :func:`enabled` proposes, from cheap per-node facts,
-  a superset of the actions the core could enable and keeps those whose
-  :func:`baton.core.refusal` is None; a test checks the result equals
-  :func:`baton.core.enabled_actions` on every state of an exploration.
+  explored once. The spec's relation and properties are invariant under
+  relabelling; shortest-path lengths are preserved.
+* **Dead values.** The key leaves out values no guard reads before they are
+  written again (:func:`dead_masked`).
 
 Counterexamples
 ===============
 Each visited key remembers its BFS parent and the action that reached it;
 the stored representative of a key is the very state that action produced,
-so the chain of representatives is a real run of the core. A violation is
-reported with the shortest such run (BFS), replayed step by step.
+so the chain of representatives is a real run of the core. A violation, or
+a step the spec cannot explain, is reported with the shortest such run
+(BFS), replayed step by step, showing what each step changed.
 
 Mutants
 =======
 The core has no mutant hooks, so the broken variants live here, as wrappers of
 its successor function (:data:`MUTANTS`): ``restart_keeps_authority``,
 ``reinstate_during_attempt`` and ``concurrent_attempts`` -- the unguarded
-designs of the approval-to-marker gap (DESIGN.md). Each must yield a
-counterexample; a mutant that yields none is a weak search.
+designs of the gap between an approval and a durable marker -- and
+``untruthful_force``. Each must yield a counterexample; a mutant that yields
+none is a weak search.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -62,166 +71,46 @@ from typing import Any
 
 from baton import core, lifecycle
 from baton.core import (
-    Ack,
-    Acknowledge,
     Action,
-    Adopt,
-    BeginTransition,
-    BeginValidation,
     ClusterState,
-    Complete,
     Crash,
     Decide,
-    Demote,
-    Designate,
-    Diverge,
-    MarkerOp,
     NodeState,
     Reinstate,
-    Reject,
-    Replicate,
     Request,
     Restart,
-    StepDown,
     Write,
 )
-from baton.errors import ProtocolError
+from baton.spec import cluster as spec_cluster
+from baton.spec import compiled as spec_compiled
+from baton.spec import properties as spec_properties
+from baton.spec.cluster import Config
+from baton.spec.compiled import Flat
 
-PROPERTY_IDS: tuple[str, ...] = ("P6-A1", "P6-A2", "P6-A3", "P6-S1", "P6-S2", "P6-F2", "P6-F3")
-"""The cluster properties checked on every state (baton.spec.properties.PROPERTY_IDS)."""
+PROPERTY_IDS: tuple[str, ...] = spec_properties.PROPERTY_IDS
+"""The cluster properties checked on every state: baton.spec.properties' own."""
+
+REFINEMENT = "refinement"
+"""What a counterexample violates when a core step is no step of the spec."""
 
 
-# --- fast property predicates -----------------------------------------------------
-#
-# Each mirrors one predicate of baton.spec.properties, evaluated on the core's
-# state directly (the Z3 evaluation costs milliseconds per state; these cost
-# microseconds). tests/test_explore_properties.py cross-checks them against
-# baton.spec.concrete.violated_properties on explored and on random states.
+# --- the refinement mapping: core state -> the spec's concrete variables ------------
 
 
-def _is_prefix(a: tuple[core.Entry, ...], b: tuple[core.Entry, ...]) -> bool:
-    return len(a) <= len(b) and b[: len(a)] == a
+def spec_config(bounds: Bounds, mutant: Mutant | None = None) -> Config:
+    """The spec configuration a core run of ``bounds`` refines (an untruthful-force
+    run refines the spec without that assumption)."""
+    dropped = (
+        frozenset({"force_is_truthful"}) if mutant and mutant.untruthful_force else frozenset()
+    )
+    return Config(bounds.nodes, bounds.mode, dropped=dropped)
 
 
 def violated(s: ClusterState) -> list[str]:
-    """IDs of the properties ``s`` violates, in :data:`PROPERTY_IDS` order."""
-    bad: list[str] = []
-    nodes = s.nodes
-    writable = [i for i, node in enumerate(nodes) if node.writable]
-    # P6-A1: at most one node admits writes.
-    if len(writable) > 1:
-        bad.append("P6-A1")
-    # P6-A2: a completed promotion's candidate is the one writable node.
-    for c, node in enumerate(nodes):
-        if node.lifecycle == "PromotionSucceeded" and writable != [c]:
-            bad.append("P6-A2")
-            break
-    # P6-A3: writable nodes hold the highest epoch; one primary marker per epoch.
-    top = max(node.durable.epoch for node in nodes)
-    primary_epochs = [n.durable.epoch for n in nodes if n.durable.marker_role == "Primary"]
-    if any(nodes[i].durable.epoch < top for i in writable) or len(set(primary_epochs)) < len(
-        primary_epochs
-    ):
-        bad.append("P6-A3")
-    # P6-S1: every acknowledged write is in the writable node's WAL.
-    if any(not _is_prefix(s.acked, nodes[i].durable.wal) for i in writable):
-        bad.append("P6-S1")
-    # P6-S2: every acknowledgement extended the acknowledged history.
-    if s.broken:
-        bad.append("P6-S2")
-    # P6-F2: no marker is left torn.
-    if any(node.durable.marker_role == "Torn" for node in nodes):
-        bad.append("P6-F2")
-    # P6-F3: every validation follows its own explicit request.
-    if any(node.record.validations > 1 for node in nodes):
-        bad.append("P6-F3")
-    return bad
-
-
-# --- enumeration --------------------------------------------------------------------
-
-
-def _candidates(s: ClusterState) -> Iterator[Action]:
-    """A superset of the core's enabled actions, in the order of core.candidate_actions."""
-    nodes = s.nodes
-    n = len(nodes)
-    for p in range(n):
-        if nodes[p].writable:
-            yield Write(p)
-            yield Ack(p)
-    for p in range(n):
-        prim = nodes[p]
-        if not prim.up or prim.durable.marker_role != "Primary":
-            continue
-        for r in range(n):
-            rep = nodes[r]
-            if (
-                p != r
-                and rep.up
-                and rep.durable.marker_role == "Replica"
-                and len(rep.durable.wal) < len(prim.durable.wal)
-            ):
-                yield Replicate(p, r)
-                if rep.durable.epoch < prim.durable.epoch:
-                    yield Adopt(p, r)
-                yield Diverge(p, r)
-    for i in range(n):
-        node = nodes[i]
-        vol = node.volatile
-        if vol is None:
-            if node.durable.marker_role != "Torn":
-                yield Restart(i)
-            continue
-        if vol.marker_stage == 0:
-            yield Crash(i, None)
-        else:
-            for outcome in ("old", "new", "torn"):
-                yield Crash(i, outcome)
-        if node.durable.marker_role == "Primary" and not vol.active:
-            yield Reinstate(i)
-            yield Demote(i)
-        if vol.active:
-            yield StepDown(i)
-            if s.mode == "sync":
-                for j in range(n):
-                    if j != i:
-                        yield Designate(i, j)
-    for c in range(n):
-        node = nodes[c]
-        vol = node.volatile
-        if vol is None:
-            continue
-        state = vol.lifecycle
-        if state == "Steady":
-            yield Request(c, False)
-            yield Request(c, True)
-        elif state == "PromotionRequested":
-            yield Reject(c)
-            yield BeginValidation(c)
-        elif state == "PromotionValidating":
-            for obs in core.DEFAULT_OBSERVATIONS:
-                yield Decide(c, obs)
-        elif state == "PromotionApproved":
-            yield BeginTransition(c)
-        elif state == "AuthorityTransitioning":
-            if vol.marker_stage < len(core.MARKER_OPS):
-                yield MarkerOp(c, core.MARKER_OPS[vol.marker_stage])
-            else:
-                yield Complete(c)
-        else:
-            yield Acknowledge(c)
-
-
-def enabled(s: ClusterState, *, force_is_truthful: bool = True) -> tuple[Action, ...]:
-    """The core's enabled actions in ``s`` (equal to core.enabled_actions, faster).
-
-    The environment assumption ``force_is_truthful`` is applied as the core
-    applies it (:func:`baton.core.environment_allows`)."""
-    return tuple(
-        a
-        for a in _candidates(s)
-        if core.refusal(s, a) is None and (not force_is_truthful or core.environment_allows(s, a))
-    )
+    """IDs of the spec's properties ``s`` violates, in :data:`PROPERTY_IDS` order
+    (the spec's predicates, compiled: baton.spec.compiled)."""
+    cfg = Config(s.n, s.mode)
+    return spec_compiled.compiled(cfg).violated(abstraction(s))
 
 
 # --- mutants (wrappers of the core's successor function) ------------------------
@@ -318,80 +207,255 @@ MUTANTS: dict[str, Mutant] = {
 }
 
 
-def successors(s: ClusterState, mutant: Mutant | None = None) -> Iterator[Successor]:
-    """Every (action, next state, mutated) of the core -- or of the mutant -- from ``s``."""
+def successors(
+    s: ClusterState,
+    mutant: Mutant | None = None,
+    admit: Callable[[Action], bool] | None = None,
+) -> Iterator[Successor]:
+    """Every (action, next state, mutated) of the core -- or of the mutant -- from ``s``.
+
+    The core enumerates its own enabled actions (baton.core.successors, every
+    observation): the explorer prunes nothing but, through ``admit``, the
+    writes and requests beyond its bounds."""
     truthful = mutant is None or not mutant.untruthful_force
-    for action in _candidates(s):
-        lying = not core.environment_allows(s, action)
-        if truthful and lying:
-            continue
-        try:
-            # core.step checks core.refusal itself: a refused candidate raises and
-            # changes nothing, which is cheaper than asking refusal() twice.
-            t, _effects = core.step(s, action)
-        except ProtocolError:
-            continue
-        if mutant is not None:
-            changed = mutant.after(s, action, t)
-            yield action, changed, lying or changed is not t
-        else:
+    for action, t in core.successors(
+        s, core.ALL_OBSERVATIONS, force_is_truthful=truthful, admit=admit
+    ):
+        if mutant is None:
             yield action, t, False
+            continue
+        lying = not truthful and not core.environment_allows(s, action)
+        changed = mutant.after(s, action, t)
+        yield action, changed, lying or changed is not t
     if mutant is not None:
         for action, t in mutant.extra(s):
             yield action, t, True
 
 
-# --- compact keys and symmetry ------------------------------------------------------
+# --- one encoding: the visited-set key and the refinement mapping -----------------------
+#
+# A node is encoded once as a flat tuple: the spec's twelve per-node variables
+# (baton.spec.cluster.NODE_FIELDS order, enumeration values as the spec's
+# indexes, a down node with the values the spec's crash leaves) followed by its
+# WAL as a tuple of epochs (an entry's position is its index + 1, so the epoch
+# identifies it). The visited-set key is made of these codes; the spec-level
+# abstraction (what the compiled spec reads) is their columns plus the
+# acknowledged log's length, the standby, the broken flag and the longest
+# common prefix of every pair of logs.
 
-ROLE_CODE = {role: i for i, role in enumerate(core.MARKER_ROLES)}
-LC_CODE = {state: i for i, state in enumerate(lifecycle.STATES)}
+_CODES = spec_compiled.value_codes()
+_ROLE, _LC, _REASON = _CODES["role"], _CODES["lifecycle"], _CODES["reason"]
+_STEADY = _LC[lifecycle.RECOVERY_STATE]
+_TRANSITIONING = _LC["AuthorityTransitioning"]
+_ALLOWED = _REASON["allowed"]
+_ROLES_BY_CODE = {code: role for role, code in _ROLE.items()}
+_LCS_BY_CODE = {code: state for state, code in _LC.items()}
+_REASONS_BY_CODE = {code: reason for reason, code in _REASON.items()}
+_FIELDS = len(spec_cluster.NODE_FIELDS)
 
 NodeKey = tuple[Any, ...]
 
 
 def node_key(node: NodeState) -> NodeKey:
-    """One node as a flat tuple: every field of the core's NodeState, WAL as epochs."""
+    """One node as a flat tuple: the spec's per-node variables, then the WAL as epochs.
+
+    Lossless: every field of the core's NodeState is in it (decode_node)."""
     d, v, r = node.durable, node.volatile, node.record
-    wal = tuple(epoch for epoch, _pos in d.wal)
+    wal = tuple([epoch for epoch, _pos in d.wal])
+    role, reason = _ROLE[d.marker_role], _REASON[r.reason]
     if v is None:
         return (
-            ROLE_CODE[d.marker_role],
+            0,
+            role,
             d.epoch,
-            wal,
-            r.reason,
+            0,
+            len(wal),
+            _STEADY,
+            0,
+            reason,
             r.grant,
             r.previous_epoch,
+            0,
             r.validations,
+            wal,
         )
     return (
-        ROLE_CODE[d.marker_role],
+        1,
+        role,
         d.epoch,
-        wal,
-        r.reason,
+        int(v.active),
+        len(wal),
+        _LC[v.lifecycle],
+        int(v.forced),
+        reason,
         r.grant,
         r.previous_epoch,
-        r.validations,
-        v.active,
-        LC_CODE[v.lifecycle],
-        v.forced,
         v.marker_stage,
+        r.validations,
+        wal,
     )
+
+
+def decode_node(key: NodeKey) -> NodeState:
+    """The node a :func:`node_key` encodes."""
+    up, role, epoch, active, _wlen, lc, forced, reason, grant, pepoch, stage, vcount, wal = key
+    durable = core.Durable(
+        _ROLES_BY_CODE[role], epoch, tuple((e, k + 1) for k, e in enumerate(wal))
+    )
+    record = core.AttemptRecord(_REASONS_BY_CODE[reason], grant, pepoch, vcount)
+    volatile = core.Volatile(bool(active), _LCS_BY_CODE[lc], bool(forced), stage) if up else None
+    return NodeState(durable, volatile, record)
+
+
+def decode_state(key: tuple[Any, ...], mode: str) -> ClusterState:
+    """The core state a :func:`state_key` encodes (with symmetry: the orbit's
+    canonical member, itself a state of the orbit)."""
+    standby, acked, broken, *nodes = key
+    return ClusterState(
+        mode=mode,
+        nodes=tuple(decode_node(k) for k in nodes),
+        standby=standby,
+        acked=tuple((e, k + 1) for k, e in enumerate(acked)),
+        broken=broken,
+    )
+
+
+def _lcp(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    if a == b:
+        return len(a)
+    k = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        k += 1
+    return k
+
+
+def dead_masked(code: NodeKey) -> NodeKey:
+    """A node's code with its dead variables set to their initial values.
+
+    Dead-variable reduction: ``reason`` (the last decision) is written by
+    Decide and read by no guard, no step and no property, of the core or of the
+    spec; ``grant`` and ``previous_epoch`` are read only by the marker write
+    (MarkerOp, and Crash with marker operations done) while the node is
+    AuthorityTransitioning, and BeginTransition, the only way into that state,
+    writes both first. States that differ only in dead values have the same enabled actions
+    and successors that differ only in dead values, so keying them together
+    loses no run, no violation and no spec step (docs/explorer.md; tests check
+    it on explored states)."""
+    up, role, epoch, active, wlen, lc, forced, reason, grant, pepoch, stage, vcount, wal = code
+    live = up and lc == _TRANSITIONING
+    if reason == _ALLOWED and (live or (grant == 0 and pepoch == 0)):
+        return code
+    return (
+        up,
+        role,
+        epoch,
+        active,
+        wlen,
+        lc,
+        forced,
+        _ALLOWED,
+        grant if live else 0,
+        pepoch if live else 0,
+        stage,
+        vcount,
+        wal,
+    )
+
+
+def _key(
+    s: ClusterState, masked: list[NodeKey], acked: tuple[int, ...], symmetry: bool
+) -> tuple[Any, ...]:
+    if not symmetry or len(masked) <= 2:
+        return (s.standby, acked, s.broken, *masked)
+    sync = s.mode == "sync"
+    standby = s.standby
+    if len(masked) == 3:
+        # Two replicas: order them by (encoding, is-standby), as the general case.
+        a, b = masked[1], masked[2]
+        if (a, sync and standby == 1) <= (b, sync and standby == 2):
+            return (standby, acked, s.broken, masked[0], a, b)
+        if sync and standby != 0:
+            standby = 3 - standby
+        return (standby, acked, s.broken, masked[0], b, a)
+    # Sort replicas by (encoding, is-standby) so that ties never split the standby.
+    order = sorted(range(1, len(masked)), key=lambda i: (masked[i], sync and i == standby))
+    if sync and standby != 0:
+        standby = 1 + order.index(standby)
+    return (standby, acked, s.broken, masked[0], *[masked[i] for i in order])
+
+
+_LCP_CACHE: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
+
+
+def _lcp_cached(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    found = _LCP_CACHE.get((a, b))
+    if found is None:
+        found = _LCP_CACHE[(a, b)] = _lcp(a, b)
+    return found
+
+
+Encoding = tuple[tuple[Any, ...], Flat, list[NodeKey], list[NodeKey]]
+"""(visited-set key, spec abstraction, node codes, node codes with dead values masked)."""
+
+
+def encode(
+    s: ClusterState,
+    symmetry: bool = True,
+    known: tuple[ClusterState, Encoding] | None = None,
+) -> Encoding:
+    """Key, abstraction and node codes of ``s``. ``known``: a state ``s`` was
+    derived from, with its encoding; nodes ``s`` shares with it (the same
+    objects: a step rebuilds only what it changes) keep their codes, and common
+    prefixes of logs both share keep their length."""
+    nodes = s.nodes
+    n = len(nodes)
+    if known is None:
+        codes = [node_key(node) for node in nodes]
+        masked = [dead_masked(c) for c in codes]
+        reuse: list[bool] = [False] * (n + 1)
+        old_flat: Flat = ()
+    else:
+        parent, (_k, old_flat, old_codes, old_masked) = known
+        old_nodes = parent.nodes
+        codes = list(old_codes)
+        masked = list(old_masked)
+        reuse = [True] * (n + 1)
+        for i in range(n):
+            if nodes[i] is not old_nodes[i]:
+                codes[i] = code = node_key(nodes[i])
+                masked[i] = dead_masked(code)
+                reuse[i] = nodes[i].durable.wal is old_nodes[i].durable.wal
+        reuse[n] = s.acked is parent.acked
+    acked = tuple([epoch for epoch, _pos in s.acked])
+    flat: tuple[int, ...] = ()
+    for c in codes:
+        flat += c[:_FIELDS]
+    logs = [c[-1] for c in codes]
+    logs.append(acked)
+    base = _FIELDS * n + 3
+    lcps: list[int] = []
+    k = base
+    for i in range(n + 1):
+        for j in range(i + 1, n + 1):
+            lcps.append(old_flat[k] if reuse[i] and reuse[j] else _lcp_cached(logs[i], logs[j]))
+            k += 1
+    flat = (*flat, len(acked), s.standby, int(s.broken), *lcps)
+    return _key(s, masked, acked, symmetry), flat, codes, masked
+
+
+def abstraction(s: ClusterState) -> Flat:
+    """The spec's variables of ``s`` as a flat tuple (baton.spec.compiled.Layout):
+    the refinement mapping, as ``compiled.flatten(core.to_snapshot(s))`` (tests
+    check it on explored states) without building the snapshot."""
+    return encode(s)[1]
 
 
 def state_key(s: ClusterState, symmetry: bool = True) -> tuple[Any, ...]:
     """The compact key of ``s``; with ``symmetry``, the same for every relabelling
     of nodes 1..n-1 (the sync standby is relabelled along)."""
-    keys = [node_key(node) for node in s.nodes]
-    acked = tuple(epoch for epoch, _pos in s.acked)
-    if not symmetry or len(keys) <= 2:
-        return (s.standby, acked, s.broken, *keys)
-    sync = s.mode == "sync"
-    # Sort replicas by (encoding, is-standby) so that ties never split the standby.
-    order = sorted(range(1, len(keys)), key=lambda i: (keys[i], sync and i == s.standby))
-    standby = s.standby
-    if sync and standby != 0:
-        standby = 1 + order.index(standby)
-    return (standby, acked, s.broken, keys[0], *[keys[i] for i in order])
+    return encode(s, symmetry)[0]
 
 
 # --- the search ----------------------------------------------------------------------
@@ -429,10 +493,14 @@ class Step:
 
 @dataclass
 class Counterexample:
-    """The shortest run of the explored model that reaches a violating state."""
+    """The shortest run of the explored model that reaches a violating state.
+
+    ``violated`` names properties, or :data:`REFINEMENT` when the last step
+    is a core step no action of the spec explains (``detail`` says which)."""
 
     violated: list[str]
     steps: list[Step]
+    detail: str = ""
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -453,6 +521,11 @@ class Result:
     max_states: int | None = None
     counterexample: Counterexample | None = None
     properties: tuple[str, ...] = PROPERTY_IDS
+    refinement: bool = True
+    workers: int = 1
+    cpu_seconds: float = 0.0
+    """CPU time of the search in this process (robust to a loaded machine; with
+    workers > 1 it leaves out the workers' time)."""
 
     @property
     def verdict(self) -> str:
@@ -480,22 +553,19 @@ class Result:
                 "symmetry": self.symmetry,
                 "mutant": self.mutant,
             },
+            "checks": {"properties": list(self.properties), "refinement": self.refinement},
+            "workers": self.workers,
             "verdict": self.verdict,
             "finished": self.finished,
             "states": self.states,
             "transitions": self.transitions,
             "max_depth": self.max_depth,
             "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
             "states_per_second": round(self.states_per_second, 1),
             "max_states": self.max_states,
             "properties": list(self.properties),
-            "counterexample": None
-            if cx is None
-            else {
-                "violated": cx.violated,
-                "length": len(cx),
-                "steps": [{"action": st.action, "mutated": st.mutated} for st in cx.steps],
-            },
+            "counterexample": None if cx is None else counterexample_json(cx),
         }
 
 
@@ -504,6 +574,38 @@ Progress = Callable[[int, int, int, float], None]
 
 # Search state: the core state plus the two bound counters (writes, requests used).
 _Node = tuple[ClusterState, int, int]
+_Parents = dict[tuple[Any, ...], tuple[tuple[Any, ...] | None, Action | None, bool]]
+
+
+def _admit(writes: int, requests: int, bounds: Bounds) -> Callable[[Action], bool] | None:
+    """The bounds as a filter on enabled actions (None: every action is within them)."""
+    more_writes, more_requests = writes < bounds.writes, requests < bounds.promotions
+    if more_writes and more_requests:
+        return None
+    return lambda a: (
+        (more_writes or not isinstance(a, Write)) and (more_requests or not isinstance(a, Request))
+    )
+
+
+def _counters(action: Action, writes: int, requests: int) -> tuple[int, int]:
+    """The bound counters after ``action``."""
+    if isinstance(action, Write):
+        return writes + 1, requests
+    if isinstance(action, Request):
+        return writes, requests + 1
+    return writes, requests
+
+
+def _unexplained(
+    model: spec_compiled.CompiledModel, before: Flat, after: Flat, action: Action
+) -> str:
+    names = core.spec_action_names(action)
+    changed = spec_compiled.changed_variables(model.layout.n, before, after)
+    return (
+        f"core step {label(action)} is no step of the spec: neither "
+        f"{' nor '.join(names)} nor any other action of baton.spec.cluster takes the "
+        f"state before to the state after (spec variables changed: {', '.join(changed) or 'none'})"
+    )
 
 
 def explore(
@@ -513,96 +615,326 @@ def explore(
     mutant: str | None = None,
     max_states: int | None = None,
     properties: tuple[str, ...] = PROPERTY_IDS,
+    refinement: bool = True,
     progress: Progress | None = None,
     progress_every: int = 50_000,
     visit: Callable[[ClusterState], None] | None = None,
+    workers: int = 1,
 ) -> Result:
     """Breadth-first search of every state reachable within ``bounds``.
 
-    Stops at the first state violating one of ``properties`` (BFS: its run is
-    a shortest one), when no new state remains (``finished``), or at
-    ``max_states`` (not finished). ``visit`` sees every distinct state's
-    representative once (tests use it to cross-check every explored state).
+    On every state it evaluates the spec's property predicates ``properties``;
+    with ``refinement`` it checks that every transition it takes is a step of
+    the spec's transition relation (baton.spec.cluster.actions). Stops at the
+    first violation (BFS: its run is a shortest one), when no new state
+    remains (``finished``), or at ``max_states`` (not finished). ``visit``
+    sees every distinct state's representative once.
+
+    ``workers`` > 1 (0: one per CPU) runs the level-synchronous parallel search
+    (:func:`_explore_parallel`): the same states and transitions, counted the
+    same; a violation it finds is then reproduced by this sequential search,
+    which yields the shortest counterexample.
     """
+    if workers == 0:
+        workers = os.cpu_count() or 1
+    if workers > 1 and visit is None and max_states is None:
+        parallel = _explore_parallel(
+            bounds,
+            workers,
+            symmetry=symmetry,
+            mutant=mutant,
+            properties=properties,
+            refinement=refinement,
+        )
+        if parallel.counterexample is None:
+            return parallel
+        sequential = explore(
+            bounds,
+            symmetry=symmetry,
+            mutant=mutant,
+            properties=properties,
+            refinement=refinement,
+            progress=progress,
+            progress_every=progress_every,
+        )
+        sequential.workers = workers
+        return sequential
     unknown = set(properties) - set(PROPERTY_IDS)
     if unknown or not properties:
         raise ValueError(f"properties must be among {PROPERTY_IDS}, not {sorted(unknown)}")
     checked = set(properties)
+    mut = _mutant(mutant)
+    model = spec_compiled.compiled(spec_config(bounds, mut))
+    props = tuple(p.holds for p in model.properties if p.id in checked)
+    prop_ids = [p.id for p in model.properties if p.id in checked]
 
-    def check(state: ClusterState) -> list[str]:
-        return [pid for pid in violated(state) if pid in checked]
+    def check(flat: Flat) -> list[str]:
+        for holds in props:
+            if not holds(flat):
+                return [pid for pid, h in zip(prop_ids, props, strict=True) if not h(flat)]
+        return []
 
-    mut: Mutant | None = None
-    if mutant is not None:
-        if mutant not in MUTANTS:
-            raise ValueError(f"unknown mutant {mutant!r}; known: {', '.join(MUTANTS)}")
-        mut = MUTANTS[mutant]
-    result = Result(bounds, symmetry, mutant, max_states=max_states, properties=properties)
+    result = Result(
+        bounds,
+        symmetry,
+        mutant,
+        max_states=max_states,
+        properties=properties,
+        refinement=refinement,
+    )
     start = time.perf_counter()
+    cpu_start = time.process_time()
     s0 = core.initial_state(bounds.nodes, bounds.mode)
-    key0 = (0, 0, state_key(s0, symmetry))
+    enc0 = encode(s0, symmetry)
+    skey0, flat0 = enc0[0], enc0[1]
+    key0 = (0, 0, skey0)
     # key -> (parent key, action, mutated); the initial state's parent is None.
-    parents: dict[tuple[Any, ...], tuple[tuple[Any, ...] | None, Action | None, bool]] = {
-        key0: (None, None, False)
-    }
-    queue: deque[tuple[_Node, tuple[Any, ...], int]] = deque([((s0, 0, 0), key0, 0)])
+    parents: _Parents = {key0: (None, None, False)}
+    queue: deque[tuple[_Node, tuple[Any, ...], int, Encoding]] = deque()
+    queue.append(((s0, 0, 0), key0, 0, enc0))
     transitions = 0
     max_depth = 0
     if visit is not None:
         visit(s0)
-    bad = check(s0)
-    violation_key: tuple[Any, ...] | None = key0 if bad else None
+    bad = check(flat0)
+    detail = ""
+    if refinement and not model.initial(flat0):
+        # The run must start where the spec's runs start (cluster.initial).
+        bad = [REFINEMENT]
+        detail = "the core's initial state is not an initial state of the spec (cluster.initial)"
+    violation: tuple[tuple[Any, ...], Action | None, bool] | None = (
+        (key0, None, False) if bad else None
+    )
     next_report = progress_every
-    while queue and violation_key is None:
-        (s, writes, requests), _key, depth = queue.popleft()
-        for action, t, mutated in successors(s, mut):
-            w, p = writes, requests
-            if isinstance(action, Write):
-                if w >= bounds.writes:
-                    continue
-                w += 1
-            elif isinstance(action, Request):
-                if p >= bounds.promotions:
-                    continue
-                p += 1
+    explains = model.explains
+    spec_names = core.spec_action_names
+    while queue and violation is None:
+        (s, writes, requests), skey, depth, enc_s = queue.popleft()
+        flat_s = enc_s[1]
+        admit = _admit(writes, requests, bounds)
+        known = (s, enc_s)
+        # Steps of s to the same spec-level state (the 24 observations of a
+        # validation mostly decide alike) are one refinement question: ask once.
+        explained: set[Flat] = set()
+        for action, t, mutated in successors(s, mut, admit):
             transitions += 1
-            key = (w, p, state_key(t, symmetry))
+            enc_t = encode(t, symmetry, known)
+            tkey, flat_t = enc_t[0], enc_t[1]
+            if refinement and flat_t not in explained:
+                if explains(flat_s, flat_t, spec_names(action)) is None:
+                    bad = [REFINEMENT]
+                    detail = _unexplained(model, flat_s, flat_t, action)
+                    violation = (skey, action, mutated)
+                    break
+                explained.add(flat_t)
+            counters = _counters(action, writes, requests)
+            key = (*counters, tkey)
             if key in parents:
                 continue
-            parents[key] = (_key, action, mutated)
+            parents[key] = (skey, action, mutated)
             if depth + 1 > max_depth:
                 max_depth = depth + 1
             if visit is not None:
                 visit(t)
-            bad = check(t)
+            bad = check(flat_t)
             if bad:
-                violation_key = key
+                violation = (key, None, False)
                 break
             if max_states is not None and len(parents) >= max_states:
                 queue.clear()
                 break
-            queue.append(((t, w, p), key, depth + 1))
+            queue.append(((t, *counters), key, depth + 1, enc_t))
         if progress is not None and len(parents) >= next_report:
             next_report += progress_every
             progress(len(parents), transitions, depth, time.perf_counter() - start)
     result.states = len(parents)
     result.transitions = transitions
     result.max_depth = max_depth
-    result.finished = violation_key is None and (max_states is None or len(parents) < max_states)
-    if violation_key is not None:
-        result.counterexample = _replay(s0, violation_key, parents, mut, bad)
+    result.finished = violation is None and (max_states is None or len(parents) < max_states)
+    if violation is not None:
+        key, last, last_mutated = violation
+        result.counterexample = _replay(s0, key, parents, mut, last, last_mutated, bad, detail)
+    result.seconds = time.perf_counter() - start
+    result.cpu_seconds = time.process_time() - cpu_start
+    return result
+
+
+# --- the multi-process search ---------------------------------------------------------
+#
+# Level-synchronous breadth-first search, the visited set partitioned over the
+# workers by hash of the state key. Each level, every worker takes the keys
+# routed to it, keeps the ones it has not seen (the level's new states, whose
+# properties it checks), expands them on the real core (checking every step
+# against the spec) and returns their successors' keys grouped by owner. The
+# parent routes them. Every state is owned by exactly one worker and every
+# transition is taken by the owner of its source, so the states and
+# transitions counted are those of the sequential search. Workers are forked
+# (they share the compiled spec and the hash seed), and states travel as keys
+# (decode_state): a key holds every field of the state.
+
+
+def _level_worker(
+    conn: Any,
+    bounds: Bounds,
+    workers: int,
+    symmetry: bool,
+    mutant: str | None,
+    properties: tuple[str, ...],
+    refinement: bool,
+) -> None:
+    mut = _mutant(mutant)
+    model = spec_compiled.compiled(spec_config(bounds, mut))
+    props = [p.holds for p in model.properties if p.id in set(properties)]
+    explains = model.explains
+    visited: set[tuple[Any, ...]] = set()
+    # Keys this worker already routed: their owners have them by the next level,
+    # so sending them again changes no count (most transitions lead to known states).
+    routed: set[tuple[Any, ...]] = set()
+    while True:
+        incoming = conn.recv()
+        if incoming is None:
+            conn.close()
+            return
+        new = [k for k in dict.fromkeys(incoming) if k not in visited]
+        visited.update(new)
+        out: list[set[tuple[Any, ...]]] = [set() for _ in range(workers)]
+        transitions = 0
+        violation = False
+        for key in new:
+            writes, requests, skey = key
+            s = decode_state(skey, bounds.mode)
+            enc_s = encode(s, symmetry)
+            flat_s = enc_s[1]
+            if not all(holds(flat_s) for holds in props):
+                violation = True
+                break
+            known = (s, enc_s)
+            explained: set[Flat] = set()  # as in the sequential search
+            for action, t, _mutated in successors(s, mut, _admit(writes, requests, bounds)):
+                transitions += 1
+                tkey, flat_t, _codes, _masked = encode(t, symmetry, known)
+                if refinement and flat_t not in explained:
+                    if explains(flat_s, flat_t, core.spec_action_names(action)) is None:
+                        violation = True
+                        break
+                    explained.add(flat_t)
+                k = (*_counters(action, writes, requests), tkey)
+                if k not in routed:
+                    routed.add(k)
+                    out[hash(k) % workers].add(k)
+            if violation:
+                break
+        conn.send((len(new), transitions, violation, [list(o) for o in out]))
+
+
+def _explore_parallel(
+    bounds: Bounds,
+    workers: int,
+    *,
+    symmetry: bool,
+    mutant: str | None,
+    properties: tuple[str, ...],
+    refinement: bool,
+) -> Result:
+    """The multi-process search (see above); a violation is only flagged here."""
+    mut = _mutant(mutant)
+    spec_compiled.compiled(spec_config(bounds, mut))  # compile once, before forking
+    ctx = multiprocessing.get_context("fork")
+    result = Result(
+        bounds, symmetry, mutant, properties=properties, refinement=refinement, workers=workers
+    )
+    start = time.perf_counter()
+    pipes = []
+    procs = []
+    for _ in range(workers):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(
+            target=_level_worker,
+            args=(child, bounds, workers, symmetry, mutant, properties, refinement),
+            daemon=True,
+        )
+        proc.start()
+        child.close()
+        pipes.append(parent)
+        procs.append(proc)
+    try:
+        s0 = core.initial_state(bounds.nodes, bounds.mode)
+        model = spec_compiled.compiled(spec_config(bounds, mut))
+        if refinement and not model.initial(abstraction(s0)):
+            result.counterexample = Counterexample([REFINEMENT], [])  # the caller reruns
+            return result
+        key0 = (0, 0, state_key(s0, symmetry))
+        inboxes: list[list[tuple[Any, ...]]] = [[] for _ in range(workers)]
+        inboxes[hash(key0) % workers].append(key0)
+        depth = -1
+        violation = False
+        while any(inboxes) and not violation:
+            for conn, inbox in zip(pipes, inboxes, strict=True):
+                conn.send(inbox)
+            inboxes = [[] for _ in range(workers)]
+            new_states = 0
+            for conn in pipes:
+                new, transitions, bad, out = conn.recv()
+                new_states += new
+                result.states += new
+                result.transitions += transitions
+                violation = violation or bad
+                for owner, keys in enumerate(out):
+                    inboxes[owner] += keys
+            if new_states:
+                depth += 1
+        result.max_depth = depth
+        result.finished = not violation
+        if violation:
+            # Flag only: the caller reruns sequentially for the shortest path.
+            result.counterexample = Counterexample(["(parallel search)"], [])
+    finally:
+        for conn in pipes:
+            conn.send(None)
+            conn.close()
+        for proc in procs:
+            proc.join(timeout=10)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def counterexample_json(cx: Counterexample) -> dict[str, Any]:
+    """A counterexample as data: what it violates and each step with what changed."""
+    return {
+        "violated": cx.violated,
+        "detail": cx.detail,
+        "length": len(cx) - 1,
+        "steps": [
+            {
+                "action": st.action,
+                "mutated": st.mutated,
+                "changes": state_changes(prev.state, st.state),
+            }
+            for prev, st in zip(cx.steps, cx.steps[1:], strict=False)
+        ],
+    }
+
+
+def _mutant(name: str | None) -> Mutant | None:
+    if name is None:
+        return None
+    if name not in MUTANTS:
+        raise ValueError(f"unknown mutant {name!r}; known: {', '.join(MUTANTS)}")
+    return MUTANTS[name]
 
 
 def _replay(
     s0: ClusterState,
     key: tuple[Any, ...],
-    parents: dict[tuple[Any, ...], tuple[tuple[Any, ...] | None, Action | None, bool]],
+    parents: _Parents,
     mut: Mutant | None,
+    last: Action | None,
+    last_mutated: bool,
     bad: list[str],
+    detail: str,
 ) -> Counterexample:
-    """Rebuild the run from the parent pointers, re-executing each step on the core."""
+    """Rebuild the run from the parent pointers, re-executing each step on the core
+    (then ``last``, the unexplained step, when the violation is one)."""
     chain: list[tuple[Action, bool]] = []
     cur: tuple[Any, ...] | None = key
     while cur is not None:
@@ -611,6 +943,8 @@ def _replay(
             chain.append((action, mutated))
         cur = parent
     chain.reverse()
+    if last is not None:
+        chain.append((last, last_mutated))
     steps = [Step("initial state", False, s0)]
     state = s0
     for action, mutated in chain:
@@ -621,22 +955,78 @@ def _replay(
         else:  # pragma: no cover - the parents map only records successors
             raise AssertionError(f"replay: {action.label()} is not a successor")
         steps.append(Step(label(action), mutated, state))
-    if not set(bad) <= set(violated(state)):  # pragma: no cover - replay is deterministic
+    if last is None and chain and not set(bad) <= set(violated(state)):  # pragma: no cover
         raise AssertionError("replay did not reach the violating state")
-    return Counterexample(bad, steps)
+    return Counterexample(bad, steps, detail)
 
 
 # --- rendering --------------------------------------------------------------------------
 
 
 def label(action: Action) -> str:
-    """A short readable name for an action (Decide shows only what was observed)."""
+    """A short readable name for an action, nodes named n0, n1, ..."""
     if isinstance(action, Decide):
-        status = "Unknown" if action.observation.primary_uncertain else "as observed"
-        return f"decide(candidate={action.candidate}, primary status {status})"
+        obs = action.observation
+        seen = ["primary status Unknown" if obs.primary_uncertain else "primary status as observed"]
+        if not obs.bound_known:
+            seen.append("ack bound unknown")
+        if not obs.prefix_known:
+            seen.append("prefix unknown")
+        if obs.mvcc != "Preserved":
+            seen.append(f"MVCC {obs.mvcc}")
+        return f"decide(n{action.candidate}; {', '.join(seen)})"
     if isinstance(action, Crash) and action.outcome is None:
-        return f"crash(node={action.node})"
-    return action.label()
+        return f"crash(n{action.node})"
+    args = []
+    for k, v in action.__dict__.items():
+        if k in core.NODE_FIELDS and isinstance(v, int):
+            args.append(f"n{v}" if k in ("node", "candidate") else f"{k}=n{v}")
+        else:
+            args.append(f"{k}={v!r}")
+    return f"{action.name}({', '.join(args)})"
+
+
+def _wal_text(wal: tuple[core.Entry, ...]) -> str:
+    return "[" + " ".join(f"{e}.{p}" for e, p in wal) + "]"
+
+
+def _node_facts(node: NodeState) -> dict[str, str]:
+    d, v, r = node.durable, node.volatile, node.record
+    facts = {
+        "process": "down" if v is None else ("writable" if v.active else "up"),
+        "marker": f"{d.marker_role}@{d.epoch}",
+        "wal": _wal_text(d.wal),
+        "reason": r.reason,
+        "grant": str(r.grant),
+        "validations": str(r.validations),
+    }
+    if v is not None:
+        facts["lifecycle"] = v.lifecycle
+        facts["forced"] = str(v.forced)
+        facts["marker stage"] = f"{v.marker_stage}/{len(core.MARKER_OPS)}"
+    return facts
+
+
+def state_changes(before: ClusterState, after: ClusterState) -> list[str]:
+    """What changed from ``before`` to ``after``, one item per node or global fact."""
+    out: list[str] = []
+    for i, (a, b) in enumerate(zip(before.nodes, after.nodes, strict=True)):
+        fa, fb = _node_facts(a), _node_facts(b)
+        diffs = [
+            f"{k} {fa.get(k, '-')} -> {fb.get(k, '-')}"
+            for k in dict.fromkeys([*fa, *fb])
+            # A process going down or up: its volatile facts appear or vanish with it.
+            if k in fa and k in fb and fa[k] != fb[k]
+        ]
+        if diffs:
+            out.append(f"n{i}: " + "; ".join(diffs))
+    if before.acked != after.acked:
+        out.append(f"acked {_wal_text(before.acked)} -> {_wal_text(after.acked)}")
+    if before.broken != after.broken:
+        out.append(f"acknowledged history broken: {after.broken}")
+    if before.standby != after.standby:
+        out.append(f"sync standby n{before.standby} -> n{after.standby}")
+    return out
 
 
 def describe_state(s: ClusterState) -> str:
@@ -644,7 +1034,6 @@ def describe_state(s: ClusterState) -> str:
     lines = []
     for i, node in enumerate(s.nodes):
         d = node.durable
-        wal = " ".join(f"{e}.{p}" for e, p in d.wal) or "-"
         if node.volatile is None:
             status = "down"
         else:
@@ -652,9 +1041,12 @@ def describe_state(s: ClusterState) -> str:
             status += f" {node.volatile.lifecycle}"
             if node.volatile.marker_stage:
                 status += f" marker {node.volatile.marker_stage}/{len(core.MARKER_OPS)}"
-        lines.append(f"    node {i}: {status}; marker {d.marker_role}@{d.epoch}; wal [{wal}]")
-    acked = " ".join(f"{e}.{p}" for e, p in s.acked) or "-"
-    lines.append(f"    acked [{acked}]" + ("; BROKEN history" if s.broken else ""))
+        lines.append(
+            f"    n{i}: {status}; marker {d.marker_role}@{d.epoch}; wal {_wal_text(d.wal)}"
+        )
+    lines.append(f"    acked {_wal_text(s.acked)}" + ("; BROKEN history" if s.broken else ""))
+    if s.mode == "sync":
+        lines.append(f"    sync standby n{s.standby}")
     return "\n".join(lines)
 
 
@@ -664,13 +1056,16 @@ def render(result: Result) -> str:
     head = r.bounds.label() + ("" if r.symmetry else " no-symmetry")
     if r.mutant:
         head += f" mutant={r.mutant}"
+    checks = ", ".join(r.properties) + (" + refinement" if r.refinement else "")
     out = [
         f"explore {head}",
+        f"  checks {checks}; {r.workers} worker{'s' if r.workers != 1 else ''}",
         f"  states {r.states}  transitions {r.transitions}  max depth {r.max_depth}  "
         f"{r.seconds:.2f} s  {r.states_per_second:,.0f} states/s",
     ]
     if r.verdict == "pass":
-        out.append(f"  PASS: search finished; {', '.join(r.properties)} hold on every state")
+        what = "every core step is a spec step; " if r.refinement else ""
+        out.append(f"  PASS: search finished; {what}{', '.join(r.properties)} hold on every state")
     elif r.verdict == "incomplete":
         out.append(
             f"  INCOMPLETE: stopped at --max-states {r.max_states}; "
@@ -678,12 +1073,21 @@ def render(result: Result) -> str:
         )
     cx = r.counterexample
     if cx is not None:
-        out.append(
-            f"  VIOLATION of {', '.join(cx.violated)}: shortest counterexample, {len(cx) - 1} steps"
+        what = (
+            "REFINEMENT FAILURE: a core step the spec cannot explain"
+            if cx.violated == [REFINEMENT]
+            else f"VIOLATION of {', '.join(cx.violated)}"
         )
-        for k, st in enumerate(cx.steps):
+        out.append(f"  {what}: shortest counterexample, {len(cx) - 1} steps")
+        out.append("  initial state:")
+        out.append(describe_state(cx.steps[0].state))
+        for k, (prev, st) in enumerate(zip(cx.steps, cx.steps[1:], strict=False), start=1):
             mark = "  [mutant]" if st.mutated else ""
             out.append(f"  {k:3d}. {st.action}{mark}")
+            for change in state_changes(prev.state, st.state):
+                out.append(f"         {change}")
+        if cx.detail:
+            out.append(f"  {cx.detail}")
         out.append("  final state:")
         out.append(describe_state(cx.steps[-1].state))
     return "\n".join(out)
@@ -704,7 +1108,11 @@ def check_manifest_entry(entry: dict[str, Any]) -> tuple[bool, str, Result]:
     bounds = Bounds(entry["nodes"], entry["writes"], entry["promotions"], entry["mode"])
     props = tuple(entry.get("properties", PROPERTY_IDS))
     result = explore(
-        bounds, symmetry=entry["symmetry"], mutant=entry.get("mutant"), properties=props
+        bounds,
+        symmetry=entry["symmetry"],
+        mutant=entry.get("mutant"),
+        properties=props,
+        refinement=entry.get("refinement", True),
     )
     problems = []
     if result.verdict != entry["verdict"]:

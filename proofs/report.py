@@ -72,7 +72,14 @@ def run_all(
 
 def _cost_hint(ob: Obligation) -> int:
     n = ob.n or 1
-    weights = {"bmc": 40, "mutant": 30, "assumption": 30, "induction": 10, "companion": 5}
+    weights = {
+        "bmc": 40,
+        "explore": 40,
+        "mutant": 30,
+        "assumption": 30,
+        "induction": 10,
+        "companion": 5,
+    }
     return weights.get(ob.group, 1) * n * n
 
 

@@ -633,7 +633,6 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
                 s.role[r] == MROLE["Replica"],
                 # Epoch fencing: a replica refuses a lower-epoch primary.
                 s.epoch[r] <= s.epoch[p],
-                s.wlen[r] < s.wlen[p],
                 # Approval freezes the candidate's WAL (what was validated is what
                 # is promoted), and a candidate serves no WAL while its marker is
                 # in flight (durable first, visible after).
@@ -642,6 +641,9 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
                 s.lc[p] != LC["AuthorityTransitioning"],
             )
             is_prefix = s.lcp(r, p) == s.wlen[r]
+            # Only a replica behind the primary takes an entry; a replica that is
+            # no prefix halts at once, whatever the lengths (P6-S2).
+            behind = s.wlen[r] < s.wlen[p]
             st = _Step(s, t)
             new_len = s.wlen[r] + 1
             st.node("wlen", r, new_len)
@@ -650,7 +652,7 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
                 if j == r:
                     continue
                 st.lcp(r, j, new_len if j == p else _min(s.lcp(p, j), new_len))
-            yield Action("replicate", (p, r), st.build(z3.And(base, is_prefix)))
+            yield Action("replicate", (p, r), st.build(z3.And(base, behind, is_prefix)))
 
             # adopt: the first half of a replicate that raises the replica's epoch.
             # The runtime makes the new epoch durable (its marker) before it appends
@@ -659,7 +661,7 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
             st = _Step(s, t)
             st.node("epoch", r, s.epoch[p])
             yield Action(
-                "adopt", (p, r), st.build(z3.And(base, is_prefix, s.epoch[r] < s.epoch[p]))
+                "adopt", (p, r), st.build(z3.And(base, behind, is_prefix, s.epoch[r] < s.epoch[p]))
             )
 
             st = _Step(s, t)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import combinations
 
 import z3
@@ -123,16 +124,23 @@ def violated_properties(
     return bad
 
 
+@cache
+def _relation(cfg: Config) -> tuple[State, State, tuple[cluster.Action, ...]]:
+    """The step relation of ``cfg`` over two fresh states (built once per process)."""
+    s, t = cluster.fresh_state(cfg.n, "before"), cluster.fresh_state(cfg.n, "after")
+    return s, t, tuple(cluster.actions(cfg, s, t, "step"))
+
+
 def explaining_actions(cfg: Config, before: Snapshot, after: Snapshot) -> list[str]:
     """Every action instance (``name[nodes]``) that takes ``before`` to ``after``.
 
     Empty means the step is not allowed by the spec's transition relation.
     """
-    s, t = cluster.fresh_state(cfg.n, "before"), cluster.fresh_state(cfg.n, "after")
+    s, t, acts = _relation(cfg)
     solver = z3.Solver()
     solver.add(bind(before, s), bind(after, t))
     found = []
-    for act in cluster.actions(cfg, s, t, "step"):
+    for act in acts:
         solver.push()
         solver.add(act.formula)
         if solver.check() == z3.sat:

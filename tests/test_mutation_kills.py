@@ -3,7 +3,9 @@
 Each test names the surviving mutant it kills (file:line and the mutation) so
 docs/mutation.md can point at it; the invariant it protects is named where one
 applies. Covers: ValidationContext immutability and its error messages
-(impl/validator.py), the marker's on-disk file name (impl/marker.py).
+(impl/validator.py), the marker's on-disk file name (impl/marker.py); and
+baton verify's explorer obligations, at small bounds, as killers of runtime-core
+mutants (impl/core.py: refinement and the spec's properties, P6-A1 .. P6-F3).
 
 Test names start with the module they target and imports are local, so
 bench/mutation/run.py can select ``-k <module>`` and a mutant of one module
@@ -544,8 +546,9 @@ def test_validator_conformance_check_reports_each_kind_of_mismatch(
 
 def test_lifecycle_in_flight_states_are_approve_until_complete() -> None:
     """lifecycle.py IN_FLIGHT_STATES mutated ("XX...XX" / None): the hazardous gap
-    of DESIGN.md is exactly the states entered by ``approve`` and left by
-    ``complete`` -- the states in which the candidate's WAL is frozen (P6-S1)."""
+    between an approval and a durable marker is exactly the states entered by
+    ``approve`` and left by ``complete`` -- the states in which the candidate's
+    WAL is frozen (P6-S1)."""
     from baton import lifecycle
 
     approved = {to for (_, event), to in lifecycle.TRANSITIONS.items() if event == "approve"}
@@ -642,7 +645,7 @@ def test_recovery_temp_names_are_final_name_infix_pid_counter() -> None:
     """identity.py:69 `count(1)` -> 2, :78 token and :177 temp name wrapped in
     "XX...XX": a temp file is ``<final>.tmp.<pid>.<n>`` with n counting from 1
     in each process -- the pattern cleanup_temp_files removes after a crash and
-    that never collides across processes (STYLE.md: no shared temp name)."""
+    that never collides across processes (no temp name shared between processes)."""
     import errno
     import subprocess
     import sys
@@ -854,3 +857,48 @@ def test_wal_truncate_after_cuts_at_record_boundaries_of_its_own_appends() -> No
     assert str(beyond.value) == "wal: cannot truncate after LSN 2 (end 1)"
     wal.truncate_after(0)
     assert disk.read("wal") == b"" and (wal.end_lsn, wal.synced_lsn) == (0, 0)
+
+
+@pytest.mark.parametrize("obligation", ["explore.N2.W1.P1.async", "explore.N2.W1.P1.sync"])
+def test_core_killed_by_verify_explorer(obligation: str) -> None:
+    """baton verify's explorer obligations as a killer of impl/core.py mutants: every
+    step of the (mutated) core must be a step of the spec and every state must satisfy
+    the spec's properties (P6-A1 .. P6-F3). Small bounds, one process: cheap enough to
+    run per mutant."""
+    from baton.proofs import obligations
+
+    _group, n, w, p, mode = obligation.split(".")
+    ob = obligations.Obligation(
+        obligation,
+        "explore",
+        (),
+        "explicit-state",
+        "",
+        {
+            "runner": "explore_model",
+            "n": int(n[1:]),
+            "writes": int(w[1:]),
+            "promotions": int(p[1:]),
+            "mode": mode,
+            "expect": "pass",
+            "workers": 1,
+        },
+    )
+    outcome = obligations.run(ob)
+    assert outcome.passed, outcome.detail
+
+
+def test_cluster_index_of_names_every_node_and_refuses_others() -> None:
+    """cluster.py index_of `not in` -> `in`: the controller names nodes by name; each
+    of the cluster's names maps to its index, an unknown name is UnknownNode."""
+    from baton.cluster import RuntimeCluster
+    from baton.errors import UnknownNode
+    from baton.storage import SimDisk
+
+    cluster = RuntimeCluster([SimDisk() for _ in range(3)], "async")
+    try:
+        assert [cluster.index_of(name) for name in cluster.names] == [0, 1, 2]
+        with pytest.raises(UnknownNode):
+            cluster.index_of("no-such-node")
+    finally:
+        cluster.close()

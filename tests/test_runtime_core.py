@@ -286,3 +286,61 @@ def test_adopt_is_the_epoch_half_of_a_replicate_and_only_when_epochs_differ() ->
     with pytest.raises(ActionNotEnabled) as info:
         core.step(adopted, core.Adopt(1, 2))
     assert "n2 already holds n1's epoch 2" in str(info.value)
+
+
+def test_divergent_suffix_is_detected_whatever_the_lengths() -> None:
+    """P6-S2: a replica whose WAL differs from the primary's at any position halts
+    (Diverge) at once -- also when the primary's WAL is not longer than its own --
+    and never takes an entry (Replicate is refused, naming the divergence)."""
+    primary = core.NodeState(core.Durable("Primary", 2, ((1, 1), (2, 2))), core.Volatile(True))
+    for replica_wal in (((1, 1), (1, 2)), ((1, 1), (1, 2), (1, 3)), ((1, 1), (2, 2), (2, 3))):
+        replica = core.NodeState(core.Durable("Replica", 1, replica_wal), core.Volatile())
+        s = core.ClusterState("async", (replica, primary))
+        assert core.refusal(s, core.Diverge(1, 0)) is None
+        assert core.Diverge(1, 0) in core.enabled_actions(s)
+        why = core.refusal(s, core.Replicate(1, 0))
+        assert why is not None and "not a prefix" in why
+        t, _ = core.step(s, core.Diverge(1, 0))
+        assert t.nodes[0].durable.marker_role == "Halted"
+    # A replica that is a prefix and not behind neither diverges nor replicates.
+    replica = core.NodeState(core.Durable("Replica", 2, ((1, 1), (2, 2))), core.Volatile())
+    s = core.ClusterState("async", (replica, primary))
+    assert core.refusal(s, core.Diverge(1, 0)) is not None
+    assert "already holds every entry" in (core.refusal(s, core.Replicate(1, 0)) or "")
+
+
+def test_effect_phases_say_durable_visible_observe() -> None:
+    """The effect rule (durable first, visible after, observations last) rests on each
+    effect class's phase: every DURABLE effect is phase 0, every VISIBLE one phase 1,
+    Emit phase 2 -- so a marker file operation is never ordered after an Announce."""
+    durable = (core.AppendWal, core.SyncWal, core.PersistMarker, core.MarkerFileOp)
+    visible = (core.Announce, core.AckClients)
+    assert all(cls.phase == 0 for cls in durable)
+    assert all(cls.phase == 1 for cls in visible)
+    assert core.Emit.phase == 2
+
+
+def test_ack_that_does_not_extend_the_history_sets_the_p6_s2_ghost() -> None:
+    """P6-S2's ghost: an acknowledgement that does not extend the acknowledged
+    history (here a primary whose WAL diverges from it) marks the history broken,
+    and stays broken; one that extends it leaves it intact."""
+    primary = core.NodeState(core.Durable("Primary", 2, ((2, 1),)), core.Volatile(True))
+    replica = core.NodeState(core.Durable("Replica", 1, ((1, 1),)), core.Volatile())
+    s = core.ClusterState("async", (primary, replica), acked=((1, 1),))
+    t, _ = core.step(s, core.Ack(0))
+    assert t.broken and t.acked == ((2, 1),)
+    t, _ = core.step(t, core.Ack(0))
+    assert t.broken  # never repaired
+    ok = core.ClusterState("async", (primary, replica), acked=())
+    assert not core.step(ok, core.Ack(0))[0].broken
+
+
+def test_restart_event_says_whether_the_node_comes_up_fenced() -> None:
+    """A restarted primary marker comes up fenced (and says so in its trace event);
+    a replica does not."""
+    s = core.initial_state(2)
+    for node, fenced in ((0, True), (1, False)):
+        down, _ = core.step(s, core.Crash(node))
+        _t, effects = core.step(down, core.Restart(node))
+        (event,) = [e for e in effects if isinstance(e, core.Emit) and e.kind == "restart"]
+        assert event.data["fenced"] is fenced

@@ -157,12 +157,15 @@ def generate(
                 continue
             base = (
                 f"up[{p}] && up[{r}] && role[{p}] == PRIMARY && role[{r}] == REPLICA && "
-                f"epoch[{r}] <= epoch[{p}] && wlen[{r}] < wlen[{p}] && lc[{r}] != APPROVED && "
+                f"epoch[{r}] <= epoch[{p}] && lc[{r}] != APPROVED && "
                 f"lc[{r}] != TRANSITIONING && lc[{p}] != TRANSITIONING"
             )
+            # Only a replica behind takes an entry; one that is no prefix halts
+            # whatever the lengths (P6-S2).
+            behind = f"wlen[{r}] < wlen[{p}]"
             action(
                 f"replicate({p},{r})",
-                f"{base} && {node_prefix(r, p)}",
+                f"{base} && {behind} && {node_prefix(r, p)}",
                 [
                     f"{wal(r, f'wlen[{r}]')} = {wal(p, f'wlen[{r}]')}; wlen[{r}]++; epoch[{r}] = epoch[{p}];"
                 ],
@@ -170,11 +173,18 @@ def generate(
             # adopt: a replicate's epoch half alone (a crash between its two writes).
             action(
                 f"adopt({p},{r})",
-                f"{base} && {node_prefix(r, p)} && epoch[{r}] < epoch[{p}]",
+                f"{base} && {behind} && {node_prefix(r, p)} && epoch[{r}] < epoch[{p}]",
                 [f"epoch[{r}] = epoch[{p}];"],
             )
             action(f"diverge({p},{r})", f"{base} && !{node_prefix(r, p)}", [f"role[{r}] = HALTED;"])
-    down = "up[{i}] = 0; act[{i}] = 0; lc[{i}] = STEADY; forced[{i}] = 0; stage[{i}] = 0;"
+    # The explorer's dead-variable reduction, done here by resetting dead values:
+    # grant and previous epoch are live only while AuthorityTransitioning (so a
+    # crash and complete reset them), and the last decision's reason is never
+    # read (decide computes it into reason[c] and resets it at once).
+    down = (
+        "up[{i}] = 0; act[{i}] = 0; lc[{i}] = STEADY; forced[{i}] = 0; stage[{i}] = 0; "
+        "grant[{i}] = 0; pep[{i}] = 0;"
+    )
     for i in nodes:
         action(f"crash({i})", f"up[{i}] && stage[{i}] == 0", [down.format(i=i)])
         # Journaled-Linux outcomes (core.marker_crash_outcomes): old before the
@@ -265,9 +275,15 @@ def generate(
                 "   fi",
                 "fi;",
                 f"lc[{c}] = (reason[{c}] == R_ALLOWED -> APPROVED : DENIED);",
-                "tmp = 0; src = 0;",
+                f"tmp = 0; src = 0; reason[{c}] = R_ALLOWED;",
             ]
             action(f"decide({c},{'unknown' if uncertain else 'observed'})", guard, body)
+        # The explorer's other observations (the bound or the prefix unknown, MVCC
+        # violated or unknown) each deny, whatever the rest (the validator's
+        # unknowns fail closed, P6-F1).
+        action(
+            f"decide({c},fact-unknown)", f"up[{c}] && lc[{c}] == VALIDATING", [f"lc[{c}] = DENIED;"]
+        )
         grant = ["tmp = epoch[0];"] + [
             f"if :: epoch[{j}] > tmp -> tmp = epoch[{j}] :: else -> skip fi;" for j in nodes
         ]
@@ -290,7 +306,7 @@ def generate(
         action(
             f"complete({c})",
             f"up[{c}] && lc[{c}] == TRANSITIONING && stage[{c}] == 4",
-            [f"lc[{c}] = SUCCEEDED; act[{c}] = 1; stage[{c}] = 0;"],
+            [f"lc[{c}] = SUCCEEDED; act[{c}] = 1; stage[{c}] = 0; grant[{c}] = 0; pep[{c}] = 0;"],
         )
         action(
             f"acknowledge({c})",

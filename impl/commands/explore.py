@@ -1,13 +1,21 @@
-"""Explore every reachable state of the runtime core and check the properties.
+"""Explore every reachable state of the runtime core and check it against the spec.
 
-Breadth-first search over the pure core (baton.core): every enabled action,
-crashes at every marker file operation and each crash outcome included, with
-at most --writes client writes and --promotions promotion requests per run.
-On every state it checks P6-A1, P6-A2, P6-A3, P6-S1, P6-S2, P6-F2 and P6-F3,
-and prints the shortest counterexample (a step list) when one exists.
-Symmetry reduction treats nodes 1..N-1 as interchangeable (node 0 is the
-initial primary). --mutant runs a deliberately broken variant of the core,
-which must yield a counterexample.
+Breadth-first search over the pure core (baton.core): every action the
+core's own guards enable (every crash point and crash outcome, every
+observation a validation can make), with at most --writes client writes and
+--promotions promotion requests per run. It checks that every core step it
+takes is a step of the spec's transition relation (refinement: some action
+of baton.spec.cluster takes the spec-level view of the state before to the
+state after), and evaluates the spec's own property predicates (P6-A1,
+P6-A2, P6-A3, P6-S1, P6-S2, P6-F2, P6-F3, from baton.spec.properties) on
+every state; the spec's Z3 terms are compiled to Python once per run. A step
+the spec cannot explain, or a state violating a property, is reported with
+the shortest path to it, step by step, showing only what changed (nodes n0,
+n1, ...). Symmetry reduction treats nodes 1..N-1 as interchangeable (node 0
+is the initial primary); values no guard reads (the last decision's reason,
+a granted epoch outside a transition) are not told apart. --workers runs
+the search on several processes (the same state and transition counts).
+--mutant runs a deliberately broken variant of the core, which must fail.
 
 Exit status: 0 no violation AND the search finished; 1 a violation, or the
 search stopped at --max-states (a search that did not finish is not a pass);
@@ -15,11 +23,11 @@ search stopped at --max-states (a search that did not finish is not a pass);
 
 Examples:
   baton explore                                 # N=2, 1 write, 1 promotion
-  baton explore --nodes 3 --writes 1 --promotions 2
+  baton explore --nodes 3 --writes 2 --promotions 2 --mode sync --workers 0
   baton explore --nodes 3 --mode sync --no-symmetry
   baton explore --nodes 3 --promotions 2 --mutant concurrent_attempts
-  baton explore --nodes 3 --promotions 2 --mutant concurrent_attempts --properties P6-S1
-                                                # the acknowledged-write loss itself
+  baton explore --nodes 3 --writes 0 --promotions 2 --mutant concurrent_attempts \
+      --no-refinement --properties P6-A3        # the property violation itself
   baton explore --list-mutants
   baton explore --nodes 3 --json > result.json
 """
@@ -65,6 +73,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ID,ID,...",
         help="check only these properties (default: all seven), e.g. P6-S1",
     )
+    parser.add_argument(
+        "--refinement",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="check that every core step is a step of the spec's transition relation (default on)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="K",
+        help="search with K processes (0: one per CPU; default 1); counts are the same",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -80,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--nodes must be between 2 and 6")
     if args.writes < 0 or args.promotions < 0:
         raise UsageError("--writes and --promotions must be >= 0")
+    if args.workers < 0:
+        raise UsageError("--workers must be >= 0 (0: one per CPU)")
     if args.max_states is not None and args.max_states < 1:
         raise UsageError("--max-states must be >= 1")
     if args.mutant is not None and args.mutant not in explore.MUTANTS:
@@ -111,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         mutant=args.mutant,
         max_states=args.max_states,
         properties=props,
+        refinement=args.refinement,
+        workers=args.workers,
         progress=None if args.quiet else progress,
     )
     if args.json:
