@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import z3
@@ -92,6 +93,49 @@ class _Replayer:
             *[z3.Not(p.holds(self.t)) for p in props],
             *[z3.Not(p.holds(self.s, self.t)) for p in step_props],
         )
+        self.position = {key: k for k, key in enumerate(cluster.variable_keys(cfg.n))}
+
+    def _step_by_evaluation(
+        self,
+        act: cluster.Action,
+        values: list[z3.ExprRef],
+        choices: dict[str, str],
+        last: bool,
+    ) -> list[z3.ExprRef] | bool | None:
+        """The successor of ``values`` under ``act`` with its recorded choices, by
+        substituting constants into the action's guard and updates and simplifying
+        (no solver call): the post-state, None if the step is not allowed (or, for
+        the last step, does not violate), or False when evaluation cannot decide."""
+        fixed = _fix_choices(act, choices)
+        if len(fixed) != len(act.choices):
+            return False
+        pairs = list(zip(self.s.all_vars(), values, strict=True))
+        pairs += [(eq.arg(0), eq.arg(1)) for eq in fixed]
+        guard = z3.simplify(z3.substitute(act.guard, *pairs))
+        if z3.is_false(guard):
+            return None
+        if not z3.is_true(guard):
+            return False
+        new = list(values)
+        for key, expr in act.step.changed.items():
+            value = z3.simplify(z3.substitute(expr, *pairs))
+            constant = z3.is_int_value(value) or z3.is_true(value) or z3.is_false(value)
+            enum = z3.is_const(value) and value.decl().kind() == z3.Z3_OP_DT_CONSTRUCTOR
+            if not (constant or enum):
+                return False
+            new[self.position[key]] = value
+        if last:
+            post = list(zip(self.t.all_vars(), new, strict=True))
+            verdict = z3.simplify(z3.substitute(self.bad, *pairs[: len(values)], *post))
+            if z3.is_false(verdict):
+                return None
+            if not z3.is_true(verdict):
+                return False
+        return new
+
+    @cached_property
+    def initial_values(self) -> list[z3.ExprRef]:
+        return self.initial()
 
     def initial(self) -> list[z3.ExprRef]:
         solver = z3.Solver()
@@ -103,11 +147,11 @@ class _Replayer:
 
     def run(
         self, steps: ChoiceSteps, *, fixed: bool = True, must_violate: bool = True
-    ) -> tuple[list[list[z3.ExprRef]], z3.ModelRef, list[dict[str, str]]] | None:
+    ) -> tuple[list[list[z3.ExprRef]], z3.ModelRef | None, list[dict[str, str]]] | None:
         """Replay ``steps``; if it ends in a violation (or ``must_violate`` is off),
         return the states, the last model and the environment's choices each step
         took. ``fixed``: keep the recorded choices; otherwise any the model allows."""
-        values = self.initial()
+        values = self.initial_values
         states = [values]
         taken: list[dict[str, str]] = []
         model: z3.ModelRef | None = None
@@ -115,6 +159,18 @@ class _Replayer:
             act = self.by_key.get((name, nodes))
             if act is None:
                 return None
+            last = must_violate and index == len(steps) - 1
+            if fixed:
+                quick = self._step_by_evaluation(act, values, choices, last)
+                if quick is None:
+                    return None
+                if quick is not False:
+                    assert isinstance(quick, list)
+                    values = quick
+                    states.append(values)
+                    taken.append(choices)
+                    model = None
+                    continue
             solver = z3.Solver()
             solver.add(*[v == x for v, x in zip(self.s.all_vars(), values, strict=True)])
             solver.add(act.formula)
@@ -137,7 +193,7 @@ class _Replayer:
                 if not fixed
                 else choices
             )
-        if model is None:
+        if not steps:
             return None
         return states, model, taken
 
@@ -255,13 +311,16 @@ def _shrink(
             candidate = [st for k, st in enumerate(current) if k not in drop]
             if not candidate:
                 continue
-            attempt = replayer.run(candidate) or replayer.run(candidate, fixed=False)
+            attempt = replayer.run(candidate)
+            if attempt is None and len(drop) != 2:
+                # Other environment choices may be needed; pairs are too many to retry.
+                attempt = replayer.run(candidate, fixed=False)
             if attempt is not None:
                 taken = attempt[2]
                 current = [(n, ns, c) for (n, ns, _), c in zip(candidate, taken, strict=True)]
                 result, changed = attempt, True
                 break
-    states, model, _taken = result
+    states, _model, _taken = result
     # Describe each state by binding the replayer's state variables to its values.
     trace = Trace(cfg)
     for index, values in enumerate(states):
@@ -274,7 +333,11 @@ def _shrink(
         else:
             name, nodes, choices = current[index - 1]
             trace.steps.append(Step(index, name, nodes, choices, described))
-    violated = _violated_at(model, replayer.s, replayer.t, props, step_props)
+    final = z3.Solver()
+    final.add(*[v == x for v, x in zip(replayer.s.all_vars(), states[-2], strict=True)])
+    final.add(*[v == x for v, x in zip(replayer.t.all_vars(), states[-1], strict=True)])
+    final.check()
+    violated = _violated_at(final.model(), replayer.s, replayer.t, props, step_props)
     return trace, violated, states
 
 

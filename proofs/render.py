@@ -7,7 +7,8 @@ see :meth:`baton.proofs.counterexample.Counterexample.to_dict`) is shown as:
 * the initial state, every node in full;
 * then, step by step, the action (and the environment's choices) and only
   what changed, diff-style: a ``-`` line with the old values and a ``+`` line
-  with the new ones, per node (red and green on a terminal);
+  with the new ones, per node (red and green on a terminal, and in the docs,
+  which show the text with a diff highlighter);
 * the step that the mutant or the dropped assumption made possible -- a step
   the correct model does not allow -- marked ``<< faulty step``;
 * the property the last state violates, by ID and name, and why.
@@ -157,10 +158,10 @@ def print_counterexample(out: Console, cx: dict[str, Any], *, title: str = "") -
     out.print()
     out.print(Text("Legend (per node):", style="bold"))
     for key, meaning in NODE_FIELDS:
-        out.print(f"  {key:<12} {meaning}")
+        out.print(f"  {key:<12} {meaning}", soft_wrap=True)
     for key, meaning in GLOBAL_FIELDS:
         if key != "standby" or "sync" in config.split():
-            out.print(f"  {key:<12} {meaning}")
+            out.print(f"  {key:<12} {meaning}", soft_wrap=True)
     out.print("  Each step shows only what changed: '-' the values before, '+' after.")
     out.print()
     first = steps[0]["state"]
@@ -176,20 +177,20 @@ def print_counterexample(out: Console, cx: dict[str, Any], *, title: str = "") -
         head = Text(f"step {k}: {action_text(step)}", style="bold")
         if k in faulty:
             head.append("   << faulty step: the correct model does not allow it", "bold red")
-        out.print(head)
+        out.print(head, soft_wrap=True)
         diff = changes(config, steps[k - 1]["state"], step["state"])
         if not diff:
-            out.print("    (no visible change: only an internal counter moved)")
+            out.print("  (no visible change: only an internal counter moved)")
         for who, old, new in diff:
-            out.print(Text(f"  - {who}: {old}", style="red"))
-            out.print(Text(f"  + {who}: {new}", style="green"))
+            out.print(Text(f"- {who}: {old}", style="red"), soft_wrap=True)
+            out.print(Text(f"+ {who}: {new}", style="green"), soft_wrap=True)
     out.print()
     from .counterexample import explain
 
     final = steps[-1]["state"]
     for pid in violated:
         out.print(Text(f"Violated {invariants.full_name(pid)}", style="bold red"))
-        out.print(f"  Why: {explain(pid, final)}")
+        out.print(f"  Why: {explain(pid, final)}", soft_wrap=True)
 
 
 def render_text(cx: dict[str, Any], *, title: str = "", width: int = 160) -> str:

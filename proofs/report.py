@@ -283,11 +283,24 @@ def failure_label(ob: Obligation, out: Outcome) -> str:
 
 
 def strongest_kind(kinds: Sequence[str]) -> str | None:
-    """The strongest of ``kinds`` by :data:`KIND_STRENGTH` (None if none is a proof kind)."""
+    """The strongest of ``kinds`` by :data:`KIND_STRENGTH` (None if none is a proof kind).
+
+    Unbounded proofs at several sizes are merged: ``proven-unbounded (N=2,3,4)``.
+    """
     ranked = [k for k in kinds if kind_base(k) in KIND_STRENGTH]
     if not ranked:
         return None
-    return min(ranked, key=lambda k: KIND_STRENGTH.index(kind_base(k)))
+    best = min(ranked, key=lambda k: KIND_STRENGTH.index(kind_base(k)))
+    if kind_base(best) == "proven-unbounded":
+        sizes = sorted(
+            {
+                int(k.split("N=")[1].rstrip(")"))
+                for k in ranked
+                if kind_base(k) == "proven-unbounded"
+            }
+        )
+        return f"proven-unbounded (N={','.join(map(str, sizes))})"
+    return best
 
 
 def invariant_summary(rows: list[tuple[Obligation, Outcome]]) -> dict[str, Any]:
