@@ -30,6 +30,7 @@ from functools import cached_property
 from typing import Any
 
 import z3
+import z3.z3 as z3_api
 from baton.spec import cluster, properties
 from baton.spec.cluster import Config, State
 
@@ -111,14 +112,15 @@ class _Replayer:
             return False
         pairs = list(zip(self.s.all_vars(), values, strict=True))
         pairs += [(eq.arg(0), eq.arg(1)) for eq in fixed]
-        guard = z3.simplify(z3.substitute(act.guard, *pairs))
+        subst = _Substitution(pairs)
+        guard = z3.simplify(subst(act.guard))
         if z3.is_false(guard):
             return None
         if not z3.is_true(guard):
             return False
         new = list(values)
         for key, expr in act.step.changed.items():
-            value = z3.simplify(z3.substitute(expr, *pairs))
+            value = z3.simplify(subst(expr))
             constant = z3.is_int_value(value) or z3.is_true(value) or z3.is_false(value)
             enum = z3.is_const(value) and value.decl().kind() == z3.Z3_OP_DT_CONSTRUCTOR
             if not (constant or enum):
@@ -126,7 +128,7 @@ class _Replayer:
             new[self.position[key]] = value
         if last:
             post = list(zip(self.t.all_vars(), new, strict=True))
-            verdict = z3.simplify(z3.substitute(self.bad, *pairs[: len(values)], *post))
+            verdict = z3.simplify(_Substitution(pairs[: len(values)] + post)(self.bad))
             if z3.is_false(verdict):
                 return None
             if not z3.is_true(verdict):
@@ -196,6 +198,27 @@ class _Replayer:
         if not steps:
             return None
         return states, model, taken
+
+
+class _Substitution:
+    """Simultaneous substitution of constants for variables, with the Z3 arrays built
+    once: ``z3.substitute`` re-checks every pair's sorts on every call, which made
+    it most of the cost of replaying a run."""
+
+    def __init__(self, pairs: list[tuple[z3.ExprRef, z3.ExprRef]]) -> None:
+        self.count = len(pairs)
+        self.sources = (z3.Ast * self.count)()
+        self.targets = (z3.Ast * self.count)()
+        for k, (var, value) in enumerate(pairs):
+            self.sources[k] = var.as_ast()
+            self.targets[k] = value.as_ast()
+        self.ctx = pairs[0][0].ctx if pairs else z3.main_ctx()
+
+    def __call__(self, expr: z3.ExprRef) -> z3.ExprRef:
+        ast = z3.Z3_substitute(
+            self.ctx.ref(), expr.as_ast(), self.count, self.sources, self.targets
+        )
+        return z3_api._to_expr_ref(ast, self.ctx)  # what z3.substitute returns through
 
 
 def _fix_choices(act: cluster.Action, choices: dict[str, str]) -> list[z3.BoolRef]:
