@@ -138,12 +138,17 @@ class Obligation:
         it does not drop; the lifecycle and validation proofs are over finite
         domains and assume nothing about the environment.
         """
-        if self.group not in ("induction", "bmc", "companion", "explore", "mutant", "assumption"):
+        cluster_groups = ("induction", "parametric", "bmc", "companion", "explore")
+        if self.group not in (*cluster_groups, "mutant", "assumption"):
             return ()
-        runner = self.params.get("runner")
-        if runner not in ("cluster_induction", "cluster_bmc", "cluster_counterexample") and not (
-            str(runner).startswith("companion") or runner == "explore_model"
-        ):
+        runner = str(self.params.get("runner"))
+        over_cluster = (
+            runner
+            in ("cluster_induction", "cluster_bmc", "cluster_counterexample", "explore_model")
+            or runner.startswith(("companion", "parametric"))
+            or self.group == "parametric"
+        )
+        if not over_cluster:
             return ()
         dropped = {str(self.params["dropped"])} if self.params.get("dropped") else set()
         if self.params.get("mutant") == "untruthful_force":  # the explorer's environment variant

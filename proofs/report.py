@@ -112,7 +112,14 @@ def _cost_hint(ob: Obligation) -> float:
     if isinstance(hint, int | float):
         return float(hint)
     n = ob.n or 1
-    weights = {"bmc": 40, "mutant": 30, "assumption": 30, "explore": 30, "induction": 10}
+    weights = {
+        "bmc": 40,
+        "mutant": 30,
+        "assumption": 30,
+        "explore": 30,
+        "induction": 10,
+        "parametric": 100,
+    }
     return float(weights.get(ob.group, 1) * n * n)
 
 
