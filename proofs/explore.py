@@ -126,8 +126,12 @@ def violated(s: ClusterState) -> list[str]:
     # P6-S1: every acknowledged write is in the writable node's WAL.
     if any(not _is_prefix(s.acked, nodes[i].durable.wal) for i in writable):
         bad.append("P6-S1")
-    # P6-S2: every acknowledgement extended the acknowledged history.
-    if s.broken:
+    # P6-S2: every acknowledgement extended the acknowledged history, and an
+    # approved candidate holds all of it (spec.properties.history_extends).
+    in_flight = ("PromotionApproved", "AuthorityTransitioning")
+    if s.broken or any(
+        node.lifecycle in in_flight and not _is_prefix(s.acked, node.durable.wal) for node in nodes
+    ):
         bad.append("P6-S2")
     # P6-F2: no marker is left torn.
     if any(node.durable.marker_role == "Torn" for node in nodes):

@@ -114,7 +114,7 @@ def test_cli_exit_statuses_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["explore", "--mutant", "restart_keeps_authority", "--quiet", "--json"])
     assert code == 1
     data = json.loads(capsys.readouterr().out)
-    assert data["verdict"] == "violation" and data["counterexample"]["length"] == 10
+    assert data["verdict"] == "violation" and data["counterexample"]["length"] == 8
     assert main(["explore", "--mutant", "no_such_mutant"]) == 2
     assert main(["explore", "--nodes", "1"]) == 2
     assert main(["explore", "--properties", "P6-X9"]) == 2

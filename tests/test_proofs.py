@@ -174,7 +174,8 @@ def test_verify_list_names_every_obligation() -> None:
         "bmc.N3.async",
         "mutant.skip_dir_fsync",
         "assumption.fenced_restart",
-        "companion.recovery-to-new",
+        "companion.recovery",
+        "companion.coverage.sync",
     ):
         assert name in out.stdout
 
