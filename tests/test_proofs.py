@@ -312,3 +312,27 @@ def test_verify_ctrl_c_exits_130_quickly_without_traceback_or_workers() -> None:
         left = _group_members(proc.pid)
     commands = [Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ") for pid in left]
     assert left == [], commands
+
+
+def test_an_obligation_over_its_timeout_is_a_reported_failure(tmp_path: Path) -> None:
+    """A hang becomes a result: the worker is stopped and the row says 'timeout'."""
+    report_file = tmp_path / "r.json"
+    start = time.monotonic()
+    out = _baton(
+        "verify",
+        "--only",
+        "mutant.concurrent_attempts",
+        "--timeout",
+        "1",
+        "--jobs",
+        "1",
+        "--json",
+        str(report_file),
+    )
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert time.monotonic() - start < 60
+    rows = json.loads(report_file.read_text(encoding="utf-8"))["obligations"]
+    assert [(r["name"], r["result"], r["kind"], r["passed"]) for r in rows] == [
+        ("mutant.concurrent_attempts", "timeout", "timeout", False)
+    ]
+    assert "per-obligation limit of 1 s" in rows[0]["detail"]
