@@ -9,7 +9,7 @@ and, when run, produces an :class:`Outcome`. Groups:
     determinism (P6-D2); no terminal state; the crash map (P6-F2); every
     attempt passes a decision event (P6-O1).
 ``validation``
-    soundness and completeness (P6-F1), totality and functionality (P6-D1),
+    soundness and completeness (P6-F1), one decision per context (P6-D1),
     force never overrides Active (P6-A1a), each unknown denies with its own
     reason (P6-F1), MVCC (P6-S3), every reason reachable and mapped to one
     invariant (P6-O2).
@@ -17,16 +17,28 @@ and, when run, produces an :class:`Outcome`. Groups:
     the generated ``impl/_table.py`` equals the spec; the runtime validator
     equals the spec's rule on the whole abstract domain.
 ``induction``
-    the unbounded proof (:mod:`baton.proofs.induction`) for each N and mode.
+    the unbounded proof (:mod:`baton.proofs.induction`) for each N and mode;
+    when it fails, a concrete run that breaks a property is searched and
+    reported (:func:`trace_for_failed_proof`).
+``parametric``
+    the proof for every cluster size (its own module), result kind
+    ``proven-all-N``.
 ``bmc``
-    bounded model checking to the stated depth for each N and mode.
+    bounded model checking to the stated depth for N = 2, 3 and each mode.
 ``companion``
-    reachability witnesses: nothing above holds vacuously.
+    reachability witnesses: every property's companion and every action, in
+    both modes and at every N (``companion.coverage.*``), the lifecycle and
+    validation witnesses of P6-D1, D2, O1, O2 and S3, and crash, recovery and
+    denial witnesses: nothing above holds vacuously.
 ``mutant`` / ``assumption``
-    each broken variant must be caught with a counterexample.
+    each broken variant must be caught with a counterexample: a run of the
+    cluster model, or a context of the lifecycle or validation model
+    (``mutant.spec.*``, ``mutant.validator.*``).
 
-Obligations are plain data plus a function name, so that a pool of worker
-processes can run them by name.
+Every outcome carries its result kind (what exactly was established) and,
+for a counterexample, the properties it actually violates. Obligations are
+plain data plus a function name, so that a pool of worker processes can run
+them by name.
 """
 
 from __future__ import annotations
@@ -851,7 +863,6 @@ DEFENCE_IN_DEPTH: dict[tuple[str, str], tuple[str, str]] = {
     ),
 }
 COVERAGE_DEPTH = 16
-ONE_SHOT = True
 
 
 def _action_goal(u: Any, name: str) -> z3.BoolRef:
@@ -963,7 +974,7 @@ def companion_coverage(ob: Obligation) -> Outcome:
                 ]
             )
         )
-        model = u.find(target, one_shot=ONE_SHOT)
+        model = u.find(target, one_shot=True)
         if model is not None:
             record(u, model, pending)
             continue

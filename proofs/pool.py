@@ -32,7 +32,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from .obligations import Obligation, Outcome
+from .obligations import Obligation, Outcome, default_kind
 
 # How long the parent sleeps between looks at its workers (seconds): bounds the
 # reaction time to Ctrl-C and to a timeout, and the progress refresh rate.
@@ -174,8 +174,6 @@ class Pool:
                         self._retire(worker)
                     else:
                         continue
-                    from .obligations import default_kind
-
                     if not outcome.kind:
                         outcome.kind = default_kind(ob, outcome)
                     results[index] = outcome

@@ -38,7 +38,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .obligations import Obligation, Outcome, kind_base, run
+from .obligations import Obligation, Outcome, kind_base
 from .pool import BuildArgs, Events, Pool
 
 REPORT_FORMAT = "baton-verify-report"
@@ -100,11 +100,6 @@ def run_all(
     )
     results = pool.run(order)
     return [(obligations[i], results[i]) for i in chosen]
-
-
-def run_inline(ob: Obligation) -> Outcome:
-    """Run one obligation in this process (tests and benchmarks)."""
-    return run(ob)
 
 
 def _cost_hint(ob: Obligation) -> float:
