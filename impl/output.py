@@ -130,8 +130,10 @@ def _write_text(dest: str | os.PathLike[str], text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    from baton.storage import write_artifact
+
     try:
-        Path(dest).write_text(text, encoding="utf-8")
+        write_artifact(dest, text)
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise UsageError(f"{os.fspath(dest)}: cannot write: {reason}") from exc

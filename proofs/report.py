@@ -443,6 +443,16 @@ def violations_of(ob: Obligation, out: Outcome) -> list[dict[str, Any]]:
             ).to_dict()
             for pid in out.violated
         ]
+    if runner == "spec_mutant" and out.passed:
+        return [
+            make_violation(
+                ob.name,
+                pid,
+                f"the variant breaks the proof of {pid}: {out.detail}",
+                state={"context": cx.get("context") or {}},
+            ).to_dict()
+            for pid in out.violated
+        ]
     if runner == "validation_mutant" and out.passed and cx.get("context"):
         return [
             make_violation(
