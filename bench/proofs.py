@@ -9,9 +9,18 @@ explicit-state explorer (W=1, P=1, symmetry on) -- are run for N = 2, 3, 4
 (5 with --five; a cell that exceeds --timeout is reported as such). The
 N-independent groups run once. BMC growth with depth is measured at N=2 and 3.
 
+``--runs K`` instead times whole runs, side by side: ``baton verify`` (full)
+and ``baton verify --quick``, K times each, and for every obligation the
+ratio of its slowest to its fastest time over the K full runs -- the
+"predictable" claim is that no obligation varies by more than 2x and the
+full run stays within two minutes on an idle 2-core machine. The load
+average at the start and end of each run is printed: numbers measured under
+load say so.
+
 Run on demand, never in CI:
   .venv/bin/python bench/proofs.py                # N = 2, 3, 4 (~15 min on 2 cores)
   .venv/bin/python bench/proofs.py --five --timeout 900
+  .venv/bin/python bench/proofs.py --runs 3       # whole runs, spread per obligation
 """
 
 from __future__ import annotations
@@ -84,6 +93,68 @@ def show(label: str, data: dict[str, Any]) -> str:
     )
 
 
+def whole_run(quick: bool) -> dict[str, Any]:
+    """One ``baton verify`` (full or quick) in a child process: wall time, load, rows."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "report.json")
+        cmd = [sys.executable, "-m", "baton.cli", "verify", "--json", report]
+        if quick:
+            cmd.append("--quick")
+        load_before = os.getloadavg()[0]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - start
+        load_after = os.getloadavg()[0]
+        with open(report, encoding="utf-8") as fh:
+            data = json.load(fh)
+    return {
+        "wall": wall,
+        "status": proc.returncode,
+        "load": (load_before, load_after),
+        "seconds": {o["name"]: o["seconds"] for o in data["obligations"]},
+        "passed": sum(o["passed"] for o in data["obligations"]),
+        "count": len(data["obligations"]),
+    }
+
+
+def runs_table(k: int) -> dict[str, Any]:
+    """K full and K quick runs, interleaved so that both see the same load."""
+    full: list[dict[str, Any]] = []
+    quick: list[dict[str, Any]] = []
+    print("| run | wall s | passed/run | exit | load 1-min (start -> end) |")
+    print("|---|---|---|---|---|")
+    for i in range(1, k + 1):
+        for label, bucket, is_quick in (("full", full, False), ("quick", quick, True)):
+            r = whole_run(is_quick)
+            bucket.append(r)
+            print(
+                f"| {label} #{i} | {r['wall']:.1f} | {r['passed']}/{r['count']} | {r['status']} "
+                f"| {r['load'][0]:.1f} -> {r['load'][1]:.1f} |",
+                flush=True,
+            )
+    spread = []
+    for name in full[0]["seconds"]:
+        times = [r["seconds"][name] for r in full if name in r["seconds"]]
+        if len(times) == len(full) and min(times) > 0:
+            spread.append((max(times) / min(times), name, min(times), max(times)))
+    spread.sort(reverse=True)
+    print("\nObligations of the full run with the widest spread (slowest / fastest):\n")
+    print("| obligation | fastest s | slowest s | ratio |")
+    print("|---|---|---|---|")
+    for ratio, name, lo, hi in spread[:10]:
+        print(f"| {name} | {lo:.1f} | {hi:.1f} | {ratio:.2f} |")
+    slow = sorted(
+        ((sum(r["seconds"][n] for r in full) / len(full), n) for n in full[0]["seconds"]),
+        reverse=True,
+    )
+    print("\nThe ten most expensive obligations of the full run (mean seconds):\n")
+    print("| obligation | mean s |")
+    print("|---|---|")
+    for mean, name in slow[:10]:
+        print(f"| {name} | {mean:.1f} |")
+    return {"full": full, "quick": quick}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -92,7 +163,16 @@ def main() -> int:
     parser.add_argument("--five", action="store_true", help="also N=5")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per cell (600)")
     parser.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
+    parser.add_argument(
+        "--runs", type=int, metavar="K", help="time K whole full and quick runs instead"
+    )
     args = parser.parse_args()
+    if args.runs:
+        data = runs_table(args.runs)
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=2)
+        return 0
     if args.worker:
         group, n, depth = args.worker
         print(json.dumps(worker(group, int(n), int(depth) or None)))
@@ -107,6 +187,8 @@ def main() -> int:
         for group in ("induction", "bmc", "explore"):
             key = f"{group} N={n}"
             rows[key] = cell(group, n, None, args.timeout)
+            if group == "bmc" and n > 3:
+                continue  # the full run has no BMC at N=4 (the induction covers it)
             what = {
                 "induction": "async+sync, unbounded",
                 "bmc": "async+sync, depth 10",

@@ -187,7 +187,11 @@ def p6_violations(s: core.ClusterState) -> list[str]:
         bad.append("P6-A3")
     if any(not _is_prefix(s.acked, s.nodes[i].durable.wal) for i in writable):
         bad.append("P6-S1")
-    if s.broken:
+    # P6-S2: no ack broke the history, and an approved candidate holds all of it.
+    in_flight = ("PromotionApproved", "AuthorityTransitioning")
+    if s.broken or any(
+        n.lifecycle in in_flight and not _is_prefix(s.acked, n.durable.wal) for n in s.nodes
+    ):
         bad.append("P6-S2")
     if any(n.durable.marker_role == "Torn" for n in s.nodes):
         bad.append("P6-F2")

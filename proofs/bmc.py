@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import z3
@@ -62,13 +63,15 @@ class Trace:
 class Unrolling:
     """An incremental BMC unrolling of one configuration."""
 
-    def __init__(self, cfg: Config, stutter: bool = True) -> None:
+    def __init__(self, cfg: Config, stutter: bool = True, symmetry: bool = False) -> None:
         self.stutter = stutter
+        self.symmetry = symmetry
         self.cfg = cfg
         self.solver = z3.Solver()
         self.states: list[State] = [cluster.fresh_state(cfg.n, "0")]
         self.labels: list[z3.ArithRef] = []
         self.step_actions: list[list[cluster.Action]] = []
+        self._touched: list[dict[int, z3.BoolRef]] = []
         self.solver.add(cluster.initial(cfg, self.states[0]))
 
     @property
@@ -80,20 +83,81 @@ class Unrolling:
         s, t = self.states[-1], cluster.fresh_state(self.cfg.n, str(k))
         label = z3.Int(f"action@{k}")
         acts = list(cluster.actions(self.cfg, s, t, str(k)))
-        stutter = z3.And(*[a == b for a, b in zip(s.all_vars(), t.all_vars(), strict=True)])
-        options = [z3.And(label == idx, act.formula) for idx, act in enumerate(acts)]
-        if self.stutter:
-            options.append(z3.And(label == -1, stutter))
-        self.solver.add(z3.Or(*options))
+        # One step, stated functionally: the label picks an action whose guard
+        # holds, and every variable is an if-then-else over the actions that
+        # change it (else unchanged). Equivalent to the disjunction of the
+        # actions' formulas, and far smaller: the frame is stated once.
+        pre, post = s.all_vars(), t.all_vars()
+        lowest = -1 if self.stutter else 0
+        self.solver.add(label >= lowest, label < len(acts))
+        changes: list[list[tuple[int, z3.ExprRef]]] = [[] for _ in post]
+        keys = cluster.variable_keys(self.cfg.n)
+        for idx, act in enumerate(acts):
+            guard, updates = cluster.guard_and_updates(act, keys)
+            self.solver.add(z3.Implies(label == idx, guard))
+            for pos, value in updates.items():
+                changes[pos].append((idx, value))
+        for pos, var in enumerate(post):
+            value = pre[pos]
+            for idx, new in reversed(changes[pos]):
+                value = z3.If(label == idx, new, value)
+            self.solver.add(var == value)
+        if self.symmetry:
+            self._break_symmetry(label, acts)
         self.states.append(t)
         self.labels.append(label)
         self.step_actions.append(acts)
+
+    def interchangeable(self) -> list[int]:
+        """Nodes that are interchangeable in the initial state, in order.
+
+        Node 0 starts as the primary; in sync mode node 1 starts as the standby.
+        The remaining nodes start identical, and nothing in the model refers
+        to a node by its number, so any permutation of them maps a path to a
+        path (the standby variable is read only in sync mode).
+        """
+        first = 2 if self.cfg.mode == "sync" else 1
+        return list(range(first, self.cfg.n))
+
+    def _break_symmetry(self, label: z3.ArithRef, acts: list[cluster.Action]) -> None:
+        """Interchangeable nodes are first acted on in increasing order.
+
+        Sound and complete for goals that do not name a node (every property,
+        every companion): any path can be renamed so that of two interchangeable
+        nodes the lower-numbered one is acted on first -- until then both are
+        in their identical initial state. Cuts the search by up to (N-1)!.
+        """
+        k = len(self.labels)
+        nodes = self.interchangeable()
+        touches: dict[int, z3.BoolRef] = {}
+        for x in nodes:
+            hits = [label == idx for idx, act in enumerate(acts) if x in act.nodes]
+            touches[x] = z3.Or(*hits) if hits else z3.BoolVal(False)
+        self._touched.append(touches)
+        for a, b in pairwise(nodes):
+            earlier_a = z3.Or(*[self._touched[j][a] for j in range(k + 1)])
+            self.solver.add(z3.Implies(touches[b], earlier_a))
 
     def extend_to(self, depth: int) -> None:
         while self.depth < depth:
             self.extend()
 
-    def find(self, goal: z3.BoolRef) -> z3.ModelRef | None:
+    def find(self, goal: z3.BoolRef, *, one_shot: bool = False) -> z3.ModelRef | None:
+        """A model of the unrolling in which ``goal`` holds, or None.
+
+        ``one_shot``: solve in a fresh, non-incremental solver. Z3 then
+        preprocesses the whole formula (the step equations are solved away),
+        which is several times faster for a single deep query than the
+        incremental solver that shares learnt facts between queries.
+        """
+        if one_shot:
+            fresh = z3.Solver()
+            fresh.add(*self.solver.assertions())
+            fresh.add(goal)
+            result = fresh.check()
+            if result == z3.unknown:
+                raise RuntimeError(f"Z3 returned unknown: {fresh.reason_unknown()}")
+            return fresh.model() if result == z3.sat else None
         self.solver.push()
         self.solver.add(goal)
         try:

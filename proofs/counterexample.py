@@ -1,28 +1,47 @@
 """Finding, shrinking and explaining counterexamples of the cluster model.
 
-A broken variant (a mutant, or the model with an assumption dropped) must be
-*caught*: the bounded model checker has to produce a concrete path from the
-initial state to a state violating a property. The search asks Z3 for a
-violation at increasing depths (one query per depth, stuttering allowed, so a
-violation at any shorter depth is found too), then shrinks the path by
-replaying it without each step in turn and keeping every removal that still
-ends in a violation (a 1-minimal trace). The result is rendered as a
-step-by-step story a reviewer can follow without reading the code.
+A broken variant (a mutant, the model with an assumption dropped, or a bug an
+outsider plants in the spec) must be *caught* with a concrete run: a path
+from the initial state to a state (or a step) that violates a property. The
+search is bounded model checking (:mod:`baton.proofs.bmc`) with two choices
+that make deep runs affordable:
+
+* depths are tried in a few jumps (:data:`DEPTHS`), each one query with
+  stuttering allowed, so a violation at any depth up to it is found; each
+  query is solved one-shot (non-incremental), which lets Z3 solve the step
+  equations away first -- several times faster for one deep query;
+* interchangeable nodes are first acted on in increasing order (symmetry
+  breaking, :meth:`Unrolling._break_symmetry`), which cuts an N=3 search by
+  about half.
+
+The path is then shrunk by replaying it without single steps and pairs of
+steps (a crash and its restart only go together) and keeping every removal
+that still ends in a violation (a 1-minimal run), and each step the correct
+model does not allow is marked: that is where the mutant or the dropped
+assumption acts. :mod:`baton.proofs.render` shows the result to a reviewer,
+:mod:`baton.proofs.itf` writes it in the Informal Trace Format.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import z3
+import z3.z3 as z3_api
 from baton.spec import cluster, properties
 from baton.spec.cluster import Config, State
 
 from .bmc import Step, Trace, Unrolling, describe_state
 
-DEPTHS: tuple[int, ...] = (8, 12, 16, 20, 24)
+# The search depths, in jumps; every built-in mutant and dropped assumption
+# has a counterexample within 16 steps, the planted off-by-one bugs within 14.
+DEPTHS: tuple[int, ...] = (8, 12, 16, 20)
+ENGINE = "bmc: one-shot Z3 queries at depths 8, 12, 16, 20 (stuttering), symmetry breaking"
+
+ChoiceSteps = list[tuple[str, tuple[int, ...], dict[str, str]]]
 
 
 @dataclass
@@ -34,6 +53,7 @@ class Counterexample:
     trace: Trace
     seconds: float
     found_at_depth: int
+    faulty_steps: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,36 +61,99 @@ class Counterexample:
             "violated": self.violated,
             "length": len(self.trace.steps) - 1,
             "found_at_depth": self.found_at_depth,
+            "faulty_steps": self.faulty_steps,
+            "engine": ENGINE,
             "steps": self.trace.to_dict()["steps"],
         }
+
+
+def _selected(
+    targets: tuple[str, ...] | None,
+) -> tuple[list[properties.Property], list[properties.StepProperty]]:
+    props = [p for p in properties.PROPERTIES if targets is None or p.id in targets]
+    steps = [p for p in properties.STEP_PROPERTIES if targets is None or p.id in targets]
+    return props, steps
 
 
 class _Replayer:
     """Executes named action instances on concrete states through Z3."""
 
-    def __init__(self, cfg: Config, props: list[properties.Property]) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        props: list[properties.Property],
+        step_props: list[properties.StepProperty],
+    ) -> None:
         self.cfg = cfg
         self.s = cluster.fresh_state(cfg.n, "r0")
         self.t = cluster.fresh_state(cfg.n, "r1")
         self.by_key: dict[tuple[str, tuple[int, ...]], cluster.Action] = {
             (a.name, a.nodes): a for a in cluster.actions(cfg, self.s, self.t, "replay")
         }
-        self.bad = z3.Or(*[z3.Not(p.holds(self.t)) for p in props])
+        self.bad = z3.Or(
+            *[z3.Not(p.holds(self.t)) for p in props],
+            *[z3.Not(p.holds(self.s, self.t)) for p in step_props],
+        )
+        self.position = {key: k for k, key in enumerate(cluster.variable_keys(cfg.n))}
+
+    def _step_by_evaluation(
+        self,
+        act: cluster.Action,
+        values: list[z3.ExprRef],
+        choices: dict[str, str],
+        last: bool,
+    ) -> list[z3.ExprRef] | bool | None:
+        """The successor of ``values`` under ``act`` with its recorded choices, by
+        substituting constants into the action's guard and updates and simplifying
+        (no solver call): the post-state, None if the step is not allowed (or, for
+        the last step, does not violate), or False when evaluation cannot decide."""
+        fixed = _fix_choices(act, choices)
+        if len(fixed) != len(act.choices):
+            return False
+        pairs = list(zip(self.s.all_vars(), values, strict=True))
+        pairs += [(eq.arg(0), eq.arg(1)) for eq in fixed]
+        subst = _Substitution(pairs)
+        guard = z3.simplify(subst(act.guard))
+        if z3.is_false(guard):
+            return None
+        if not z3.is_true(guard):
+            return False
+        new = list(values)
+        for key, expr in act.step.changed.items():
+            value = z3.simplify(subst(expr))
+            constant = z3.is_int_value(value) or z3.is_true(value) or z3.is_false(value)
+            enum = z3.is_const(value) and value.decl().kind() == z3.Z3_OP_DT_CONSTRUCTOR
+            if not (constant or enum):
+                return False
+            new[self.position[key]] = value
+        if last:
+            post = list(zip(self.t.all_vars(), new, strict=True))
+            verdict = z3.simplify(_Substitution(pairs[: len(values)] + post)(self.bad))
+            if z3.is_false(verdict):
+                return None
+            if not z3.is_true(verdict):
+                return False
+        return new
+
+    @cached_property
+    def initial_values(self) -> list[z3.ExprRef]:
+        return self.initial()
 
     def initial(self) -> list[z3.ExprRef]:
         solver = z3.Solver()
         solver.add(cluster.initial(self.cfg, self.s))
-        assert solver.check() == z3.sat
+        if solver.check() != z3.sat:  # pragma: no cover - the initial state exists
+            raise AssertionError("no initial state")
         model = solver.model()
         return [model.eval(v, model_completion=True) for v in self.s.all_vars()]
 
     def run(
-        self, steps: list[tuple[str, tuple[int, ...], dict[str, str]]], *, fixed: bool = True
-    ) -> tuple[list[list[z3.ExprRef]], z3.ModelRef, list[dict[str, str]]] | None:
-        """Replay ``steps``; if it ends in a violation, return the states, the last
-        model and the environment's choices each step took. ``fixed``: keep the
-        recorded choices; otherwise any choices the model allows."""
-        values = self.initial()
+        self, steps: ChoiceSteps, *, fixed: bool = True, must_violate: bool = True
+    ) -> tuple[list[list[z3.ExprRef]], z3.ModelRef | None, list[dict[str, str]]] | None:
+        """Replay ``steps``; if it ends in a violation (or ``must_violate`` is off),
+        return the states, the last model and the environment's choices each step
+        took. ``fixed``: keep the recorded choices; otherwise any the model allows."""
+        values = self.initial_values
         states = [values]
         taken: list[dict[str, str]] = []
         model: z3.ModelRef | None = None
@@ -78,6 +161,18 @@ class _Replayer:
             act = self.by_key.get((name, nodes))
             if act is None:
                 return None
+            last = must_violate and index == len(steps) - 1
+            if fixed:
+                quick = self._step_by_evaluation(act, values, choices, last)
+                if quick is None:
+                    return None
+                if quick is not False:
+                    assert isinstance(quick, list)
+                    values = quick
+                    states.append(values)
+                    taken.append(choices)
+                    model = None
+                    continue
             solver = z3.Solver()
             solver.add(*[v == x for v, x in zip(self.s.all_vars(), values, strict=True)])
             solver.add(act.formula)
@@ -85,7 +180,7 @@ class _Replayer:
             # original path, so that replaying it takes the same branch.
             if fixed:
                 solver.add(*_fix_choices(act, choices))
-            if index == len(steps) - 1:
+            if must_violate and index == len(steps) - 1:
                 solver.add(self.bad)
             if solver.check() != z3.sat:
                 return None
@@ -100,9 +195,30 @@ class _Replayer:
                 if not fixed
                 else choices
             )
-        if model is None:
+        if not steps:
             return None
         return states, model, taken
+
+
+class _Substitution:
+    """Simultaneous substitution of constants for variables, with the Z3 arrays built
+    once: ``z3.substitute`` re-checks every pair's sorts on every call, which made
+    it most of the cost of replaying a run."""
+
+    def __init__(self, pairs: list[tuple[z3.ExprRef, z3.ExprRef]]) -> None:
+        self.count = len(pairs)
+        self.sources = (z3.Ast * self.count)()
+        self.targets = (z3.Ast * self.count)()
+        for k, (var, value) in enumerate(pairs):
+            self.sources[k] = var.as_ast()
+            self.targets[k] = value.as_ast()
+        self.ctx = pairs[0][0].ctx if pairs else z3.main_ctx()
+
+    def __call__(self, expr: z3.ExprRef) -> z3.ExprRef:
+        ast = z3.Z3_substitute(
+            self.ctx.ref(), expr.as_ast(), self.count, self.sources, self.targets
+        )
+        return z3_api._to_expr_ref(ast, self.ctx)  # what z3.substitute returns through
 
 
 def _fix_choices(act: cluster.Action, choices: dict[str, str]) -> list[z3.BoolRef]:
@@ -123,74 +239,111 @@ def _fix_choices(act: cluster.Action, choices: dict[str, str]) -> list[z3.BoolRe
     return fixed
 
 
-def _violated(
-    model: z3.ModelRef, s: State, props: list[properties.Property] | None = None
+def _violated_at(
+    model: z3.ModelRef,
+    pre: State | None,
+    post: State,
+    props: list[properties.Property],
+    step_props: list[properties.StepProperty],
 ) -> list[str]:
-    return [
-        p.id
-        for p in (properties.PROPERTIES if props is None else props)
-        if z3.is_false(model.eval(p.holds(s), model_completion=True))
-    ]
+    found = [p.id for p in props if z3.is_false(model.eval(p.holds(post), model_completion=True))]
+    if pre is not None:
+        for sp in step_props:
+            broken = z3.is_false(model.eval(sp.holds(pre, post), model_completion=True))
+            if broken and sp.id not in found:
+                found.append(sp.id)
+    return sorted(found)
+
+
+def violation_goal(
+    u: Unrolling,
+    depth: int,
+    props: list[properties.Property],
+    step_props: list[properties.StepProperty],
+) -> z3.BoolRef:
+    """Some property fails in the state at ``depth`` or on some step up to it."""
+    last = u.states[depth]
+    bad = [z3.Not(p.holds(last)) for p in props]
+    for k in range(1, depth + 1):
+        bad += [z3.Not(sp.holds(u.states[k - 1], u.states[k])) for sp in step_props]
+    return z3.Or(*bad)
 
 
 def find_counterexample(
-    cfg: Config, depths: tuple[int, ...] = DEPTHS, targets: tuple[str, ...] | None = None
+    cfg: Config,
+    depths: tuple[int, ...] = DEPTHS,
+    targets: tuple[str, ...] | None = None,
+    *,
+    symmetry: bool = True,
 ) -> Counterexample | None:
-    """The first violation of a property (any, or one of ``targets``) within ``max(depths)``
-    steps, shrunk."""
+    """The first violation of a property (any, or one of ``targets``) within
+    ``max(depths)`` steps, shrunk, with the faulty steps marked."""
     start = time.perf_counter()
-    props = [p for p in properties.PROPERTIES if targets is None or p.id in targets]
-    unrolling = Unrolling(cfg, stutter=True)
+    props, step_props = _selected(targets)
+    unrolling = Unrolling(cfg, stutter=True, symmetry=symmetry)
     for depth in depths:
         unrolling.extend_to(depth)
-        last = unrolling.states[depth]
-        model = unrolling.find(z3.Or(*[z3.Not(p.holds(last)) for p in props]))
+        model = unrolling.find(violation_goal(unrolling, depth, props, step_props), one_shot=True)
         if model is None:
             continue
         raw = unrolling.trace(model, depth)
-        # Cut the path at the first violating state.
+        # Cut the path at the first violating state or step.
         cut = len(raw.steps)
-        for k in range(len(raw.steps)):
-            if _violated(model, unrolling.states[raw.steps[k].index], props):
+        for k in range(1, len(raw.steps)):
+            index = raw.steps[k].index
+            pre = unrolling.states[raw.steps[k - 1].index]
+            post = unrolling.states[index]
+            if _violated_at(model, pre, post, props, step_props):
                 cut = k + 1
                 break
         steps = [(st.action, st.nodes, st.choices) for st in raw.steps[1:cut]]
-        trace, violated = _shrink(cfg, steps, props)
-        return Counterexample(cfg, violated, trace, time.perf_counter() - start, depth)
+        trace, violated, values = _shrink(cfg, steps, props, step_props)
+        faulty = faulty_steps(cfg, values)
+        return Counterexample(cfg, violated, trace, time.perf_counter() - start, depth, faulty)
     return None
 
 
 def _shrink(
     cfg: Config,
-    steps: list[tuple[str, tuple[int, ...], dict[str, str]]],
+    steps: ChoiceSteps,
     props: list[properties.Property],
-) -> tuple[Trace, list[str]]:
-    replayer = _Replayer(cfg, props)
+    step_props: list[properties.StepProperty],
+) -> tuple[Trace, list[str], list[list[z3.ExprRef]]]:
+    replayer = _Replayer(cfg, props, step_props)
     current = list(steps)
     result = replayer.run(current)
     if result is None:  # pragma: no cover - the raw path is a real path by construction
         raise AssertionError("counterexample does not replay")
-    # Remove single steps while the rest still ends in a violation; then pairs
-    # (a crash and its restart only go together). A shorter path may need other
+    # Remove steps while the rest still ends in a violation. A shorter path may need other
     # environment choices (a denial observed after a crash that is removed), so
     # a path that does not replay with the recorded choices is tried with free ones.
     changed = True
     while changed:
         changed = False
-        removals = [(k,) for k in range(len(current))] + [
-            (a, b) for a in range(len(current)) for b in range(a + 1, len(current))
+        # Contiguous blocks first (a crash, its restart and a reinstatement go
+        # together), then single steps, then any pair.
+        blocks = [
+            tuple(range(a, a + width)) for width in (4, 3) for a in range(len(current) - width + 1)
         ]
+        removals = (
+            blocks
+            + [(k,) for k in range(len(current))]
+            + [(a, b) for a in range(len(current)) for b in range(a + 1, len(current))]
+        )
         for drop in removals:
             candidate = [st for k, st in enumerate(current) if k not in drop]
             if not candidate:
                 continue
-            attempt = replayer.run(candidate) or replayer.run(candidate, fixed=False)
+            attempt = replayer.run(candidate)
+            if attempt is None and len(drop) != 2:
+                # Other environment choices may be needed; pairs are too many to retry.
+                attempt = replayer.run(candidate, fixed=False)
             if attempt is not None:
                 taken = attempt[2]
                 current = [(n, ns, c) for (n, ns, _), c in zip(candidate, taken, strict=True)]
                 result, changed = attempt, True
                 break
-    states, model, _taken = result
+    states, _model, _taken = result
     # Describe each state by binding the replayer's state variables to its values.
     trace = Trace(cfg)
     for index, values in enumerate(states):
@@ -203,92 +356,84 @@ def _shrink(
         else:
             name, nodes, choices = current[index - 1]
             trace.steps.append(Step(index, name, nodes, choices, described))
-    return trace, _violated(model, replayer.t)
+    final = z3.Solver()
+    final.add(*[v == x for v, x in zip(replayer.s.all_vars(), states[-2], strict=True)])
+    final.add(*[v == x for v, x in zip(replayer.t.all_vars(), states[-1], strict=True)])
+    final.check()
+    violated = _violated_at(final.model(), replayer.s, replayer.t, props, step_props)
+    return trace, violated, states
+
+
+def faulty_steps(cfg: Config, states: list[list[z3.ExprRef]]) -> list[int]:
+    """The steps (1-based) the correct model does not allow: where the variant acts.
+
+    A step is faulty when no action of the model without the mutant and with
+    every assumption takes its pre-state to its post-state.
+    """
+    correct = replace(cfg, mutant=None, dropped=frozenset())
+    s, t = cluster.fresh_state(cfg.n, "f0"), cluster.fresh_state(cfg.n, "f1")
+    step = z3.Or(*[a.formula for a in cluster.actions(correct, s, t, "faulty")])
+    solver = z3.Solver()
+    solver.add(step)
+    found = []
+    for k in range(1, len(states)):
+        solver.push()
+        solver.add(*[v == x for v, x in zip(s.all_vars(), states[k - 1], strict=True)])
+        solver.add(*[v == x for v, x in zip(t.all_vars(), states[k], strict=True)])
+        if solver.check() == z3.unsat:
+            found.append(k)
+        solver.pop()
+    return found
+
+
+def _names(ids: list[int]) -> str:
+    return ", ".join(f"n{i}" for i in ids) or "none"
 
 
 def explain(prop_id: str, state: dict[str, Any]) -> str:
     """Why the final state violates ``prop_id``, in the model's terms."""
     nodes = state["nodes"]
-    writers = [n["node"] for n in nodes if n["writable"]]
+    writers = [int(n["node"]) for n in nodes if n["writable"]]
     if prop_id == "P6-A1":
         return (
-            f"nodes {writers} are all writable at once: two writers can accept conflicting writes."
+            f"{_names(writers)} are all writable at once: two writers can accept "
+            "conflicting writes."
         )
     if prop_id == "P6-A2":
-        done = [n["node"] for n in nodes if n["lifecycle"] == "PromotionSucceeded"]
-        return f"node(s) {done} completed a promotion, yet the writable set is {writers}."
-    if prop_id == "P6-A3":
+        done = [int(n["node"]) for n in nodes if n["lifecycle"] == "PromotionSucceeded"]
         return (
-            "a writable node does not hold the highest epoch, or two primary markers share an "
-            f"epoch: epochs are {[(n['node'], n['role'], n['epoch']) for n in nodes]}."
+            f"{_names(done)} completed a promotion, yet the writable nodes are {_names(writers)}."
+        )
+    if prop_id == "P6-A3":
+        epochs = ", ".join(f"n{n['node']} {n['role']} epoch {n['epoch']}" for n in nodes)
+        return (
+            "a writable node does not hold the highest epoch, two primary markers share an "
+            f"epoch, or an epoch went backwards in the last step: {epochs}."
         )
     if prop_id == "P6-S1":
-        missing = [n["node"] for n in nodes if n["writable"] and not n["has_acked"]]
+        missing = [int(n["node"]) for n in nodes if n["writable"] and not n["has_acked"]]
         return (
-            f"{state['acked']} write(s) were acknowledged, but writable node(s) {missing} do not "
+            f"{state['acked']} write(s) were acknowledged, but writable {_names(missing)} does not "
             "hold all of them: an acknowledged write is lost."
         )
     if prop_id == "P6-S2":
+        behind = [
+            int(n["node"])
+            for n in nodes
+            if n["lifecycle"] in ("PromotionApproved", "AuthorityTransitioning")
+            and not n["has_acked"]
+        ]
+        if behind:
+            return (
+                f"{_names(behind)} is approved for promotion without the whole acknowledged "
+                "history: the WAL that takes over would fork it."
+            )
         return "an acknowledgement did not extend the acknowledged history: history diverged."
     if prop_id == "P6-F2":
-        torn = [n["node"] for n in nodes if n["role"] == "Torn"]
+        torn = [int(n["node"]) for n in nodes if n["role"] == "Torn"]
         return (
-            f"the marker of node(s) {torn} is torn: recovery yields neither old nor new authority."
+            f"the marker of {_names(torn)} is torn: recovery yields neither old nor new authority."
         )
     if prop_id == "P6-F3":
         return "a candidate was validated twice for one request: an implicit retry."
     return properties.get_property(prop_id).statement
-
-
-def render(cx: Counterexample) -> str:
-    """A step-by-step story of the counterexample."""
-    lines = [
-        f"Counterexample ({cx.config.label()}): {len(cx.trace.steps) - 1} steps, "
-        f"violates {', '.join(cx.violated)}",
-        "",
-    ]
-    for st in cx.trace.steps:
-        head = "initial state" if st.action == "init" else _describe_action(st)
-        lines.append(f"{st.index:>3}. {head}")
-        for n in st.state["nodes"]:
-            flags = []
-            if not n["up"]:
-                flags.append("DOWN")
-            if n["writable"]:
-                flags.append("WRITABLE")
-            lines.append(
-                f"       node {n['node']}: {n['role']:<7} epoch {n['epoch']}  wal {n['wal_len']}"
-                f"{'' if n['has_acked'] else ' (lacks acked)'}  {n['lifecycle']}"
-                f"{' marker-op ' + str(n['marker_stage']) if n['marker_stage'] else ''}"
-                f"  {' '.join(flags)}"
-            )
-        lines.append(f"       acknowledged writes: {st.state['acked']}")
-    lines.append("")
-    final = cx.trace.steps[-1].state
-    for pid in cx.violated:
-        lines.append(f"Violated {pid}: {properties.get_property(pid).statement}")
-        lines.append(f"  Why: {explain(pid, final)}")
-    return "\n".join(lines)
-
-
-def _describe_action(st: Step) -> str:
-    nodes = st.nodes
-    extra = ""
-    if st.choices:
-        interesting = {}
-        for key, value in st.choices.items():
-            if key.startswith("obs.src"):
-                continue
-            if key.startswith("crash.outcome"):
-                key, value = "marker on disk", {"0": "old", "1": "new", "2": "torn"}[value]
-            elif key.startswith("req.force"):
-                key = "force"
-            elif key.startswith("grant"):
-                key = "granted epoch"
-            interesting[key.replace("obs.", "observed ")] = value
-        extra = " (" + ", ".join(f"{k}={v}" for k, v in sorted(interesting.items())) + ")"
-    if st.action in ("replicate", "diverge"):
-        return f"{st.action}: node {nodes[0]} -> node {nodes[1]}{extra}"
-    if st.action == "designate":
-        return f"designate: node {nodes[0]} makes node {nodes[1]} its sync standby"
-    return f"{st.action}: node {nodes[0]}{extra}"

@@ -50,7 +50,16 @@ of steps, writes and epochs. The lemmas (each named, each in the docs):
 ``request-count``
     a requested attempt has had no validation yet; ``vcount <= 1`` (P6-F3).
 ``intact``
-    no marker is torn (P6-F2); no acknowledgement broke the history (P6-S2).
+    no marker is torn (P6-F2); no acknowledgement broke the history and every
+    approved candidate holds it (P6-S2).
+
+Consecution also checks the step property of P6-A3 (epochs never go
+backwards) on every action. An action whose guard no invariant state
+satisfies is reported in :attr:`InductionResult.disabled`: in the correct
+model that is ``step_down`` alone -- a writable node that sees a higher epoch
+-- because P6-A3 itself says a writable node holds the highest epoch. It is
+defence in depth for environments that break the assumptions (its companion
+is shown with ``unavailable_is_accurate`` dropped).
 """
 
 from __future__ import annotations
@@ -257,6 +266,11 @@ class InductionResult:
     seconds: float
     queries: int
     failures: list[Failure] = field(default_factory=list)
+    # Action instances whose guard no invariant state satisfies: consecution
+    # holds for them trivially. Reported, never skipped silently -- an action
+    # disabled here is dead in every reachable state, so it is either a
+    # defence-in-depth step (say why) or a modelling error.
+    disabled: list[str] = field(default_factory=list)
 
 
 def _unsat(solver: z3.Solver) -> bool:
@@ -281,15 +295,20 @@ def prove(cfg: Config, stop_at_first: bool = False) -> InductionResult:
         if not _unsat(solver):
             failures.append(Failure("initiation", None, name, str(solver.model())))
 
-    # 2. consecution, one action instance at a time
+    # 2. consecution, one action instance at a time; the step properties
+    #    (epochs never go backwards, P6-A3) are checked on the same steps.
     inv_pre = invariant(cfg, s)
-    post_lemmas = [(name, lemma(cfg, t)) for name, lemma in LEMMAS]
+    post_lemmas = [(name, lemma(cfg, t)) for name, lemma in LEMMAS] + [
+        (f"{sp.id} {sp.name}", sp.holds(s, t)) for sp in properties.STEP_PROPERTIES
+    ]
+    disabled: list[str] = []
     for act in cluster.actions(cfg, s, t, "ind"):
         solver = z3.Solver()
         solver.add(inv_pre, act.formula)
         queries += 1
         if _unsat(solver):
-            continue  # the action is disabled in every invariant state
+            disabled.append(f"{act.name}{list(act.nodes)}")
+            continue
         for name, post in post_lemmas:
             solver.push()
             solver.add(z3.Not(post))
@@ -305,7 +324,7 @@ def prove(cfg: Config, stop_at_first: bool = False) -> InductionResult:
                 )
                 if stop_at_first:
                     return InductionResult(
-                        cfg, False, time.perf_counter() - start, queries, failures
+                        cfg, False, time.perf_counter() - start, queries, failures, disabled
                     )
             solver.pop()
 
@@ -316,7 +335,9 @@ def prove(cfg: Config, stop_at_first: bool = False) -> InductionResult:
         queries += 1
         if not _unsat(solver):
             failures.append(Failure("safety", None, prop.id, _short_model(solver.model(), s, t)))
-    return InductionResult(cfg, not failures, time.perf_counter() - start, queries, failures)
+    return InductionResult(
+        cfg, not failures, time.perf_counter() - start, queries, failures, disabled
+    )
 
 
 def _short_model(model: z3.ModelRef, s: State, t: State) -> str:

@@ -9,7 +9,7 @@ and, when run, produces an :class:`Outcome`. Groups:
     determinism (P6-D2); no terminal state; the crash map (P6-F2); every
     attempt passes a decision event (P6-O1).
 ``validation``
-    soundness and completeness (P6-F1), totality and functionality (P6-D1),
+    soundness and completeness (P6-F1), one decision per context (P6-D1),
     force never overrides Active (P6-A1a), each unknown denies with its own
     reason (P6-F1), MVCC (P6-S3), every reason reachable and mapped to one
     invariant (P6-O2).
@@ -17,16 +17,28 @@ and, when run, produces an :class:`Outcome`. Groups:
     the generated ``impl/_table.py`` equals the spec; the runtime validator
     equals the spec's rule on the whole abstract domain.
 ``induction``
-    the unbounded proof (:mod:`baton.proofs.induction`) for each N and mode.
+    the unbounded proof (:mod:`baton.proofs.induction`) for each N and mode;
+    when it fails, a concrete run that breaks a property is searched and
+    reported (:func:`trace_for_failed_proof`).
+``parametric``
+    the proof for every cluster size (its own module), result kind
+    ``proven-all-N``.
 ``bmc``
-    bounded model checking to the stated depth for each N and mode.
+    bounded model checking to the stated depth for N = 2, 3 and each mode.
 ``companion``
-    reachability witnesses: nothing above holds vacuously.
+    reachability witnesses: every property's companion and every action, in
+    both modes and at every N (``companion.coverage.*``), the lifecycle and
+    validation witnesses of P6-D1, D2, O1, O2 and S3, and crash, recovery and
+    denial witnesses: nothing above holds vacuously.
 ``mutant`` / ``assumption``
-    each broken variant must be caught with a counterexample.
+    each broken variant must be caught with a counterexample: a run of the
+    cluster model, or a context of the lifecycle or validation model
+    (``mutant.spec.*``, ``mutant.validator.*``).
 
-Obligations are plain data plus a function name, so that a pool of worker
-processes can run them by name.
+Every outcome carries its result kind (what exactly was established) and,
+for a counterexample, the properties it actually violates. Obligations are
+plain data plus a function name, so that a pool of worker processes can run
+them by name.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -50,6 +62,57 @@ from baton.spec.cluster import Config
 # one full promotion with a crash at every marker step.
 BMC_DEPTH = 10
 COMPANION_DEPTH = 12
+DEFAULT_NS: tuple[int, ...] = (2, 3, 4)
+
+
+# --- result kinds -------------------------------------------------------------------
+#
+# "proven" alone hides what was established. Every outcome carries a *kind*
+# saying exactly what: a proof for every cluster size, an unbounded proof for
+# one size, a bounded search, an exhaustive search within explicit bounds, a
+# proof over a finite domain, a reachability witness or a counterexample.
+
+KIND_ALL_N = "proven-all-N"
+KIND_FINITE = "proven (finite domain)"
+KIND_FINITE_WITNESS = "witness (finite domain)"
+KIND_CONTEXT_COUNTEREXAMPLE = "counterexample (model context)"
+KIND_NOT_INDUCTIVE = "not inductive"
+KIND_MISSED = "missed"
+KIND_ERROR = "error"
+KIND_TIMEOUT = "timeout"
+
+
+def kind_unbounded(n: int) -> str:
+    return f"proven-unbounded (N={n})"
+
+
+def kind_bounded(depth: int) -> str:
+    return f"bounded (depth {depth})"
+
+
+def kind_exhaustive(writes: int, promotions: int) -> str:
+    return f"exhaustive within bounds (W={writes}, P={promotions})"
+
+
+def kind_witness(steps: int) -> str:
+    return f"witness ({steps} steps)"
+
+
+def kind_counterexample(steps: int) -> str:
+    return f"counterexample ({steps} steps)"
+
+
+def kind_violated(steps: int) -> str:
+    return f"violated ({steps} steps)"
+
+
+def kind_no_witness(depth: int) -> str:
+    return f"no witness (depth {depth})"
+
+
+def kind_base(kind: str) -> str:
+    """The kind without its parameters: ``"bounded (depth 10)"`` -> ``"bounded"``."""
+    return kind.split(" (")[0]
 
 
 @dataclass
@@ -57,10 +120,16 @@ class Outcome:
     """The result of one obligation."""
 
     passed: bool
-    verdict: str  # proven | failed | reachable | unreachable | caught | missed | error
+    verdict: str  # proven | failed | reachable | unreachable | caught | missed | error | timeout
     detail: str = ""
     counterexample: dict[str, Any] | None = None
     seconds: float = 0.0
+    # What exactly was established (see the KIND_* names); filled in by run()
+    # from the obligation when the runner leaves it empty.
+    kind: str = ""
+    # The properties a counterexample found actually violates (not the ones the
+    # obligation is about): what a failed or caught result is labelled with.
+    violated: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -71,6 +140,32 @@ class Obligation:
     method: str
     description: str
     params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def assumptions(self) -> tuple[str, ...]:
+        """The environment assumptions a result of this obligation rests on.
+
+        Every obligation over the cluster model (or the runtime core, which
+        refines it) assumes the named switches of :data:`cluster.ASSUMPTIONS`
+        it does not drop; the lifecycle and validation proofs are over finite
+        domains and assume nothing about the environment.
+        """
+        cluster_groups = ("induction", "parametric", "bmc", "companion", "explore")
+        if self.group not in (*cluster_groups, "mutant", "assumption"):
+            return ()
+        runner = str(self.params.get("runner"))
+        over_cluster = (
+            runner
+            in ("cluster_induction", "cluster_bmc", "cluster_counterexample", "explore_model")
+            or runner.startswith(("companion", "parametric"))
+            or self.group == "parametric"
+        )
+        if not over_cluster:
+            return ()
+        dropped = {str(self.params["dropped"])} if self.params.get("dropped") else set()
+        if self.params.get("mutant") == "untruthful_force":  # the explorer's environment variant
+            dropped.add("force_is_truthful")
+        return tuple(a for a in cluster.ASSUMPTION_NAMES if a not in dropped)
 
     def verdict_fails_proof(self) -> bool:
         """A failure of this obligation is a property violation (not a missed mutant)."""
@@ -143,11 +238,58 @@ def lifecycle_no_timeout_retry(_: Obligation) -> Outcome:
     return _proven(all(results), "timeout and retry have no transition from any state")
 
 
-def lifecycle_deterministic(_: Obligation) -> Outcome:
+# Spec-level mutants of the lifecycle and validation models: each breaks one of
+# P6-D1, D2, O1, O2, S3, and the proof of that property must fail on it.
+LIFECYCLE_MUTANT_RULES: dict[str, tuple[lifecycle.Rule, ...]] = {
+    # P6-D2: deny may also end the attempt at once -- two successors for one event.
+    "ambiguous_deny": (
+        *lifecycle.RULES,
+        ("deny", lambda st: st == lifecycle.S["PromotionValidating"], "Steady"),
+    ),
+    # P6-O1: an attempt under validation can be closed without any decision event.
+    "silent_abandon": (
+        *lifecycle.RULES,
+        ("acknowledge", lambda st: st == lifecycle.S["PromotionValidating"], "Steady"),
+    ),
+}
+
+
+def _rules(ob: Obligation) -> tuple[lifecycle.Rule, ...]:
+    mutant = ob.params.get("mutant")
+    return (
+        LIFECYCLE_MUTANT_RULES[str(mutant)] if mutant in LIFECYCLE_MUTANT_RULES else lifecycle.RULES
+    )
+
+
+def lifecycle_deterministic(ob: Obligation) -> Outcome:
+    rules = _rules(ob)
     s, e = z3.Const("s", lifecycle.State), z3.Const("e", lifecycle.Event)
     t1, t2 = z3.Const("t1", lifecycle.State), z3.Const("t2", lifecycle.State)
-    ok, _m = _unsat(lifecycle.transition(s, e, t1), lifecycle.transition(s, e, t2), t1 != t2)
-    return _proven(ok, "no (state, event) has two successors")
+    ok, model = _unsat(
+        lifecycle.transition(s, e, t1, rules), lifecycle.transition(s, e, t2, rules), t1 != t2
+    )
+    cx = None
+    if model is not None:
+        cx = {
+            "context": {
+                name: str(model.eval(v, model_completion=True))
+                for name, v in (("state", s), ("event", e), ("successor", t1), ("other", t2))
+            }
+        }
+    return _proven(ok, "no (state, event) has two successors", cx)
+
+
+def lifecycle_events_used(_: Obligation) -> Outcome:
+    """Companion of P6-D2: every protocol event moves some state (the relation is not empty)."""
+    used = {e for _s, e, _t in lifecycle.enumerate_transitions()}
+    protocol = [e for e in lifecycle.EVENT_NAMES if e not in ("timeout", "retry")]
+    unused = [e for e in protocol if e not in used]
+    return Outcome(
+        not unused,
+        "reachable" if not unused else "unreachable",
+        f"{len(protocol) - len(unused)} of {len(protocol)} protocol events move some state; "
+        f"unused: {unused}",
+    )
 
 
 def _closure(start: str, edges: list[tuple[str, str, str]], forward: bool) -> set[str]:
@@ -180,15 +322,29 @@ def lifecycle_crash_map(_: Obligation) -> Outcome:
     return _proven(got == expected and recovers, f"crash map {got}; recovery re-enters Steady")
 
 
-def lifecycle_observable(_: Obligation) -> Outcome:
+DECISION_EVENTS = frozenset({"reject", "approve", "deny"})
+
+
+def lifecycle_observable(ob: Obligation) -> Outcome:
     # P6-O1: every attempt that returns to Steady passes a decision event:
     # reject (turned away), approve or deny. Remove those edges: Steady must
     # become unreachable from PromotionRequested.
-    edges = [
-        t for t in lifecycle.enumerate_transitions() if t[1] not in {"reject", "approve", "deny"}
-    ]
+    edges = [t for t in lifecycle.enumerate_transitions(_rules(ob)) if t[1] not in DECISION_EVENTS]
     reach = _closure("PromotionRequested", edges, True)
-    return _proven("Steady" not in reach, "every attempt passes reject, approve or deny")
+    silent = sorted(f"{a} --{e}--> {b}" for a, e, b in edges if b == "Steady" and a in reach)
+    cx = {"context": {"undecided paths back to Steady": "; ".join(silent)}} if silent else None
+    return _proven("Steady" not in reach, "every attempt passes reject, approve or deny", cx)
+
+
+def lifecycle_decisions_reachable(_: Obligation) -> Outcome:
+    """Companion of P6-O1: each decision event is taken by some attempt."""
+    edges = lifecycle.enumerate_transitions()
+    reach = _closure("PromotionRequested", edges, True)
+    taken = sorted({e for a, e, _b in edges if a in reach and e in DECISION_EVENTS})
+    ok = taken == sorted(DECISION_EVENTS)
+    return Outcome(
+        ok, "reachable" if ok else "unreachable", f"decision events taken by attempts: {taken}"
+    )
 
 
 # --- validation -------------------------------------------------------------------
@@ -228,14 +384,34 @@ def validation_complete(ob: Obligation) -> Outcome:
     return _proven(ok, "every precondition holding implies Allowed (no needless denial)", cx)
 
 
-def validation_total(_: Obligation) -> Outcome:
+def _checks_reading(tag: str, mutant: str | None) -> tuple[validation.Check, ...]:
+    """The checks; the mutant ``decision_reads_clock`` adds one that reads an input
+    outside the context (a fresh constant per evaluation, like a clock)."""
+    if mutant != "decision_reads_clock":
+        return validation.CHECKS
+    clock = z3.Bool(f"clock_expired@{tag}")
+    late = validation.Check(
+        "mvcc_unknown", "P6-F1", "the check gave up when a timer expired", lambda c: clock
+    )
+    return (*validation.CHECKS[:-1], late, validation.CHECKS[-1])
+
+
+def validation_total(ob: Obligation) -> Outcome:
+    """P6-D1: one decision per context -- two evaluations of the rule on the same
+    context (with independent copies of anything outside it) never differ."""
+    mutant = ob.params.get("mutant")
     ctx = validation.fresh_context()
-    d = validation.decide(ctx)
-    other = z3.Const("other", validation.Decision)
-    total, _m = _unsat(z3.Not(z3.Or(*[d == v for v in validation.DECISION.values()])))
-    functional, _m2 = _unsat(d == other, d != other)
+    first = validation.decide(ctx, _checks_reading("first", mutant))
+    second = validation.decide(ctx, _checks_reading("second", mutant))
+    functional, model = _unsat(validation.well_formed(ctx), first != second)
     points = len(list(validation.domain()))
-    return _proven(total and functional, f"total and functional; {points} abstract points")
+    cx = None
+    if model is not None:
+        cx = {
+            "context": _context_dict(model, ctx),
+            "decisions": [str(model.eval(first)), str(model.eval(second))],
+        }
+    return _proven(functional, f"one decision per context; {points} abstract points", cx)
 
 
 def validation_force_bounded(ob: Obligation) -> Outcome:
@@ -291,16 +467,49 @@ def validation_unknown_denies(_: Obligation) -> Outcome:
     )
 
 
-def validation_mvcc(_: Obligation) -> Outcome:
+def validation_mvcc(ob: Obligation) -> Outcome:
     ctx = validation.fresh_context()
-    allowed = validation.decide(ctx) == validation.DECISION["allowed"]
-    ok, _m = _unsat(allowed, ctx.mvcc != validation.MVCC["Preserved"])
-    return _proven(ok, "Allowed only when MVCC visibility is Preserved")
+    checks = validation.CHECKS
+    if ob.params.get("mutant") == "ignore_mvcc_violation":
+        checks = tuple(ch for ch in checks if ch.reason != "mvcc_violated")
+    allowed = validation.decide(ctx, checks) == validation.DECISION["allowed"]
+    ok, model = _unsat(allowed, ctx.mvcc != validation.MVCC["Preserved"])
+    cx = None if model is None else {"context": _context_dict(model, ctx), "decision": "allowed"}
+    return _proven(ok, "Allowed only when MVCC visibility is Preserved", cx)
 
 
-def validation_reasons(_: Obligation) -> Outcome:
+def validation_mvcc_denial(_: Obligation) -> Outcome:
+    """Companion of P6-S3: a context fine but for MVCC visibility is denied for it."""
     ctx = validation.fresh_context()
     d = validation.decide(ctx)
+    ok, model = _unsat(
+        validation.safe_to_promote(
+            validation.Context(**{**ctx.__dict__, "mvcc": validation.MVCC["Preserved"]})
+        ),
+        ctx.mvcc == validation.MVCC["Violated"],
+        d == validation.DECISION["mvcc_violated"],
+    )
+    found = not ok
+    cx = (
+        None
+        if model is None
+        else {"context": _context_dict(model, ctx), "decision": "mvcc_violated"}
+    )
+    return Outcome(
+        found,
+        "reachable" if found else "unreachable",
+        "a candidate fine in every other respect is denied with mvcc_violated",
+        cx,
+    )
+
+
+def validation_reasons(ob: Obligation) -> Outcome:
+    ctx = validation.fresh_context()
+    d = validation.decide(ctx)
+    reason_invariant = dict(validation.REASON_INVARIANT)
+    if ob.params.get("mutant") == "unexplained_denial":
+        # P6-O2 mutant: one denial names no invariant (an explanation-free refusal).
+        reason_invariant["history_unknown"] = ""
     unreachable = []
     for name, const in validation.DECISION.items():
         ok, _m = _unsat(validation.well_formed(ctx), d == const)
@@ -309,14 +518,58 @@ def validation_reasons(_: Obligation) -> Outcome:
     from baton.spec import invariants
 
     unmapped = [
-        r
-        for r in validation.REASON_NAMES
-        if validation.REASON_INVARIANT.get(r) not in invariants.BY_ID
+        r for r in validation.REASON_NAMES if reason_invariant.get(r) not in invariants.BY_ID
     ]
     return Outcome(
         not unreachable and not unmapped,
         "reachable" if not unreachable and not unmapped else "unreachable",
         f"{len(validation.DECISION)} decisions; unreachable {unreachable}; unmapped {unmapped}",
+    )
+
+
+SPEC_MUTANTS: dict[str, tuple[str, str, str]] = {
+    # name: (the proof it must break, the property, what it changes)
+    "decision_reads_clock": (
+        "validation_total",
+        "P6-D1",
+        "a validation check reads a timer outside the validation context",
+    ),
+    "ambiguous_deny": (
+        "lifecycle_deterministic",
+        "P6-D2",
+        "deny may also return the attempt straight to Steady: two successors for one event",
+    ),
+    "silent_abandon": (
+        "lifecycle_observable",
+        "P6-O1",
+        "an attempt under validation can be closed by acknowledge, with no decision event",
+    ),
+    "unexplained_denial": (
+        "validation_reasons",
+        "P6-O2",
+        "the denial history_unknown names no invariant",
+    ),
+    "ignore_mvcc_violation": (
+        "validation_mvcc",
+        "P6-S3",
+        "the validator drops the mvcc_violated check",
+    ),
+}
+
+
+def spec_mutant(ob: Obligation) -> Outcome:
+    """A lifecycle/validation mutant is caught when the proof of its property fails on it."""
+    proof, pid, _what = SPEC_MUTANTS[str(ob.params["mutant"])]
+    result = RUNNERS[proof](ob)
+    caught = not result.passed
+    cx = result.counterexample or {"context": {"proof": proof, "detail": result.detail}}
+    return Outcome(
+        caught,
+        "caught" if caught else "missed",
+        f"{proof} fails: {result.detail}",
+        cx,
+        kind=KIND_CONTEXT_COUNTEREXAMPLE if caught else KIND_MISSED,
+        violated=[pid] if caught else [],
     )
 
 
@@ -328,7 +581,10 @@ def validation_mutant(ob: Obligation) -> Outcome:
     detail = (
         "soundness fails" if not sound.passed else ("force bound fails" if not force.passed else "")
     )
-    return Outcome(caught, "caught" if caught else "missed", detail, cx)
+    # Unsound: it allows a promotion some precondition forbids (P6-F1); a broken
+    # force bound lets force override an Active primary (P6-A1a).
+    violated = (["P6-F1"] if not sound.passed else []) + (["P6-A1a"] if not force.passed else [])
+    return Outcome(caught, "caught" if caught else "missed", detail, cx, violated=violated)
 
 
 # --- conformance ----------------------------------------------------------------------
@@ -371,33 +627,94 @@ def _config(ob: Obligation) -> Config:
     )
 
 
+# Cluster sizes whose concrete runs are searched when an inductive proof fails:
+# a run at N=2 or 3 breaks the claim for every N, and larger sizes are slow.
+TRACE_SEARCH_NS: tuple[int, ...] = (2, 3)
+
+
+def trace_for_failed_proof(cfg: Config) -> tuple[Outcome | None, str]:
+    """A concrete run violating a property of ``cfg``, for a proof that failed.
+
+    A failed induction step alone is a counterexample *to induction* -- a state
+    that may be unreachable. A reviewer needs the run that breaks the property,
+    so the model is searched (bounded model checking, deepening to 20 steps)
+    at the smallest cluster sizes first.
+    """
+    from .counterexample import find_counterexample
+    from .render import render_text
+
+    for n in TRACE_SEARCH_NS:
+        if n > cfg.n:
+            break
+        cx = find_counterexample(cfg.with_n(n))
+        if cx is not None:
+            data = cx.to_dict()
+            data["rendered"] = render_text(data)
+            steps = len(cx.trace.steps) - 1
+            detail = (
+                f"a {steps}-step run at N={n} violates {', '.join(cx.violated)} "
+                f"(found at depth {cx.found_at_depth})"
+            )
+            return Outcome(False, "failed", detail, data, violated=list(cx.violated)), ""
+    searched = ", ".join(f"N={n}" for n in TRACE_SEARCH_NS if n <= cfg.n)
+    return None, f"no concrete run within 20 steps at {searched}"
+
+
 def cluster_induction(ob: Obligation) -> Outcome:
     from . import induction
 
-    result = induction.prove(_config(ob))
+    cfg = _config(ob)
+    result = induction.prove(cfg)
+    # A skipped (disabled) action is a reported result, never silent.
+    skipped = (
+        f"; disabled in every invariant state (unreachable): {', '.join(result.disabled)}"
+        if result.disabled
+        else ""
+    )
     if result.proven:
-        return _proven(True, f"{len(induction.LEMMAS)} lemmas; {result.queries} queries")
+        return Outcome(
+            True,
+            "proven",
+            f"{len(induction.LEMMAS)} lemmas; {result.queries} queries{skipped}",
+            {"disabled_actions": result.disabled} if result.disabled else None,
+        )
     first = result.failures[0]
+    why = f"{first.check} fails: action {first.action} breaks lemma {first.lemma}"
+    traced, searched = trace_for_failed_proof(cfg)
+    if traced is not None:
+        traced.detail = f"{traced.detail}; the proof: {why}"
+        return traced
     return Outcome(
         False,
         "failed",
-        f"{first.check} fails: action {first.action} breaks lemma {first.lemma}",
+        f"{why}; {searched} (the lemma may be too weak, or the run longer)",
         {"model": first.model},
     )
 
 
 def cluster_bmc(ob: Obligation) -> Outcome:
+    """No violation of any property (states and steps) within ``depth`` steps; else the run."""
+    from .counterexample import find_counterexample
+    from .render import render_text
+
     cfg = _config(ob)
     depth = int(ob.params["depth"])
-    unrolling = _unrolling(cfg, depth)
-    last = unrolling.states[depth]
-    model = unrolling.find(z3.Or(*[z3.Not(p.holds(last)) for p in properties.PROPERTIES]))
-    if model is None:
+    cx = find_counterexample(cfg, depths=(depth,))
+    if cx is None:
+        count = len(properties.PROPERTIES) + len(properties.STEP_PROPERTIES)
         return _proven(
-            True, f"no violation of {len(properties.PROPERTIES)} properties in <= {depth} steps"
+            True, f"no violation of {count} state and step properties in <= {depth} steps"
         )
-    trace = unrolling.trace(model, depth)
-    return Outcome(False, "failed", "violation found", trace.to_dict())
+    data = cx.to_dict()
+    data["rendered"] = render_text(data)
+    steps = len(cx.trace.steps) - 1
+    return Outcome(
+        False,
+        "failed",
+        f"a {steps}-step run violates {', '.join(cx.violated)}",
+        data,
+        violated=list(cx.violated),
+    )
 
 
 @cache
@@ -492,21 +809,263 @@ def companion_denial(ob: Obligation) -> Outcome:
     return _witness(cfg, depth, goal, f"a request denied with {reason}")
 
 
+def companion_group(ob: Obligation) -> Outcome:
+    """Several witnesses over one unrolling, built by this obligation alone.
+
+    Witness searches share an unrolling; as separate obligations their times
+    depended on which one happened to build it in its worker. As one
+    obligation the cost is the same every run."""
+    _unrolling.cache_clear()
+    base = {k: v for k, v in ob.params.items() if k not in ("members", "runner")}
+    found: dict[str, Any] = {}
+    missing = []
+    for member in ob.params["members"]:
+        params = {**base, **member}
+        sub = Obligation(ob.name, ob.group, ob.properties, ob.method, "", params)
+        result = RUNNERS[str(member["runner"])](sub)
+        label = str(member["label"])
+        if result.passed and result.counterexample:
+            found[label] = len(result.counterexample["steps"]) - 1
+        else:
+            missing.append(label)
+    longest = max(found.values(), default=0)
+    detail = ", ".join(f"{label}: {steps} steps" for label, steps in found.items())
+    if missing:
+        detail += f"; NO WITNESS within {ob.depth} steps: {', '.join(missing)}"
+    ok = not missing
+    return Outcome(
+        ok,
+        "reachable" if ok else "unreachable",
+        detail,
+        {"witnesses": found},
+        kind=f"witness (each of {len(found)}, <= {longest} steps)"
+        if ok
+        else kind_no_witness(ob.depth or 0),
+    )
+
+
+# Actions that no state of the full model (every assumption holding) enables,
+# and why; each one's companion is shown in the model with one assumption
+# dropped, so the action is not dead code, only defence in depth.
+DEFENCE_IN_DEPTH: dict[tuple[str, str], tuple[str, str]] = {
+    ("step_down", "async"): (
+        "unavailable_is_accurate",
+        "a writable node holds the highest epoch (P6-A3), so it never sees a higher one",
+    ),
+    ("step_down", "sync"): (
+        "unavailable_is_accurate",
+        "a writable node holds the highest epoch (P6-A3), so it never sees a higher one",
+    ),
+    ("diverge", "async"): (
+        "exact_async_ack_bound",
+        "in async mode a candidate must hold the old primary's whole durable WAL, so no "
+        "two WALs ever fork",
+    ),
+}
+COVERAGE_DEPTH = 16
+
+
+def _action_goal(u: Any, name: str) -> z3.BoolRef:
+    options = [
+        u.labels[k] == idx
+        for k in range(len(u.labels))
+        for idx, act in enumerate(u.step_actions[k])
+        if act.name == name
+    ]
+    return z3.Or(*options) if options else z3.BoolVal(False)
+
+
+def _shows(u: Any, model: z3.ModelRef, goal: tuple[str, str]) -> int | None:
+    """The first depth at which the path of ``model`` shows ``goal``, if it does."""
+    kind, name = goal
+    for k in range(1, u.depth + 1):
+        if kind == "action":
+            idx = model.eval(u.labels[k - 1], model_completion=True).as_long()
+            if idx >= 0 and u.step_actions[k - 1][idx].name == name:
+                return k
+        else:
+            witness = properties.get_property(name).witness(u.states[k])
+            if z3.is_true(model.eval(witness, model_completion=True)):
+                return k
+    return None
+
+
+@cache
+def _replayer(cfg: Config) -> Any:
+    from .counterexample import _Replayer
+
+    return _Replayer(cfg, [], [])
+
+
+Path = list[tuple[str, tuple[int, ...], dict[str, str]]]
+
+
+def _lift_all(cfg: Config, goals: dict[tuple[str, str], Path]) -> list[tuple[str, str]]:
+    """The goals whose N=2 witness path does *not* replay at ``cfg.n`` (extra nodes
+    idle) and show the goal there. A path that is a prefix of one already
+    replayed is not replayed again: every prefix of a path is a path."""
+    replayer = _replayer(cfg)
+    replayed: list[tuple[Path, list[list[z3.ExprRef]]]] = []
+    failed = []
+    for goal, path in sorted(goals.items(), key=lambda item: -len(item[1])):
+        states = next(
+            (st[: len(path) + 1] for full, st in replayed if full[: len(path)] == path), None
+        )
+        if states is None:
+            result = replayer.run(path, must_violate=False)
+            if result is None:
+                failed.append(goal)
+                continue
+            states = result[0]
+            replayed.append((path, states))
+        if goal[0] == "action":
+            continue
+        solver = z3.Solver()
+        solver.add(*[v == x for v, x in zip(replayer.s.all_vars(), states[-1], strict=True)])
+        solver.add(properties.get_property(goal[1]).witness(replayer.s))
+        if solver.check() != z3.sat:
+            failed.append(goal)
+    return failed
+
+
+def companion_coverage(ob: Obligation) -> Outcome:
+    """Every property's companion and every action has a witness, in this mode, at every N.
+
+    Witnesses are searched at N=2 (bounded model checking, one incremental
+    unrolling): each path found credits every goal it shows, so a few queries
+    cover everything. Each path is then replayed through the spec at the
+    larger sizes with the extra nodes idle; a witness that does not lift is
+    searched at that size directly.
+    """
+    from .bmc import Unrolling
+
+    mode = str(ob.params["mode"])
+    ns = tuple(int(n) for n in ob.params["ns"])
+    depth = int(ob.params.get("depth", COVERAGE_DEPTH))
+    base = Config(n=2, mode=mode)
+    goals: list[tuple[str, str]] = [("property", p.id) for p in properties.PROPERTIES]
+    goals += [("action", a) for a in cluster.action_names(base)]
+    u = Unrolling(base, stutter=True)
+    u.extend_to(depth)
+    paths: dict[tuple[str, str], Path] = {}
+    dropped_for: dict[tuple[str, str], str] = {}
+    missing: list[str] = []
+
+    def record(unrolling: Any, model: z3.ModelRef, pending: list[tuple[str, str]]) -> None:
+        trace = unrolling.trace(model)
+        for g in list(pending):
+            at = _shows(unrolling, model, g)
+            if at is None:
+                continue
+            steps = [st for st in trace.steps[1:] if st.index <= at]
+            paths[g] = [(st.action, st.nodes, st.choices) for st in steps]
+            pending.remove(g)
+
+    pending = list(goals)
+    while pending:
+        goal = pending[0]
+        target = (
+            _action_goal(u, goal[1])
+            if goal[0] == "action"
+            else z3.Or(
+                *[
+                    properties.get_property(goal[1]).witness(u.states[k])
+                    for k in range(1, depth + 1)
+                ]
+            )
+        )
+        model = u.find(target, one_shot=True)
+        if model is not None:
+            record(u, model, pending)
+            continue
+        pending.remove(goal)
+        fallback = DEFENCE_IN_DEPTH.get((goal[1], mode)) if goal[0] == "action" else None
+        if fallback is None:
+            missing.append(f"{goal[1]} (no witness within {depth} steps)")
+            continue
+        weak = Unrolling(replace(base, dropped=frozenset({fallback[0]})), stutter=True)
+        weak.extend_to(depth)
+        model = weak.find(_action_goal(weak, goal[1]), one_shot=True)
+        if model is None:
+            missing.append(f"{goal[1]} (no witness even with {fallback[0]} dropped)")
+            continue
+        rest = [goal]
+        record(weak, model, rest)
+        dropped_for[goal] = fallback[0]
+    not_lifted: list[str] = []
+    for n in ns:
+        if n == 2:
+            continue
+        groups: dict[frozenset[str], dict[tuple[str, str], Path]] = {}
+        for goal, path in paths.items():
+            dropped = frozenset({dropped_for[goal]}) if goal in dropped_for else frozenset()
+            groups.setdefault(dropped, {})[goal] = path
+        for dropped, group in groups.items():
+            cfg = Config(n=n, mode=mode, dropped=dropped)
+            for goal in _lift_all(cfg, group):
+                # The small witness does not carry over: search at this size.
+                wide = Unrolling(cfg, stutter=True, symmetry=True)
+                wide.extend_to(depth)
+                target = (
+                    _action_goal(wide, goal[1])
+                    if goal[0] == "action"
+                    else properties.get_property(goal[1]).witness(wide.states[depth])
+                )
+                if wide.find(target, one_shot=True) is None:
+                    not_lifted.append(f"{goal[1]} at N={n}")
+    witnesses = {
+        f"{kind} {name}": {
+            "steps": len(path),
+            "path": [f"{a}({', '.join(f'n{i}' for i in nodes)})" for a, nodes, _ in path],
+            **({"dropped": dropped_for[(kind, name)]} if (kind, name) in dropped_for else {}),
+        }
+        for (kind, name), path in paths.items()
+    }
+    notes = [
+        f"{g[1]} is unreachable with every assumption ({DEFENCE_IN_DEPTH[(g[1], mode)][1]}); "
+        f"witness with {d} dropped"
+        for g, d in dropped_for.items()
+    ]
+    ok = not missing and not not_lifted
+    sizes = ",".join(str(n) for n in ns)
+    detail = (
+        f"{len(paths)} of {len(goals)} goals ({len(properties.PROPERTIES)} companions, "
+        f"{len(goals) - len(properties.PROPERTIES)} actions) witnessed at N={sizes}"
+    )
+    if notes:
+        detail += "; " + "; ".join(notes)
+    if missing or not_lifted:
+        detail += "; MISSING: " + ", ".join(missing + not_lifted)
+    longest = max((len(p) for p in paths.values()), default=0)
+    return Outcome(
+        ok,
+        "reachable" if ok else "unreachable",
+        detail,
+        {"witnesses": witnesses},
+        kind=f"witness (every companion and action, N={sizes}, <= {longest} steps)"
+        if ok
+        else kind_no_witness(depth),
+    )
+
+
 def cluster_counterexample(ob: Obligation) -> Outcome:
-    from .counterexample import find_counterexample, render
+    from .counterexample import DEPTHS, find_counterexample
+    from .render import render_text
 
     cfg = _config(ob)
     targets = ob.params.get("targets")
-    cx = find_counterexample(cfg, targets=tuple(targets) if targets else None)
+    depths = tuple(int(d) for d in ob.params.get("depths") or DEPTHS)
+    cx = find_counterexample(cfg, depths=depths, targets=tuple(targets) if targets else None)
     if cx is None:
-        return Outcome(False, "missed", "no counterexample within the search depth")
+        return Outcome(False, "missed", f"no counterexample within {max(depths)} steps")
     data = cx.to_dict()
-    data["rendered"] = render(cx)
+    data["rendered"] = render_text(data, title=f"{ob.name}: {ob.description}")
     return Outcome(
         True,
         "caught",
         f"{len(cx.trace.steps) - 1}-step counterexample violates {', '.join(cx.violated)}",
         data,
+        violated=list(cx.violated),
     )
 
 
@@ -569,6 +1128,10 @@ RUNNERS: dict[str, Callable[[Obligation], Outcome]] = {
         validation_mvcc,
         validation_reasons,
         validation_mutant,
+        spec_mutant,
+        lifecycle_events_used,
+        lifecycle_decisions_reachable,
+        validation_mvcc_denial,
         conformance_table,
         conformance_validator,
         cluster_induction,
@@ -577,6 +1140,8 @@ RUNNERS: dict[str, Callable[[Obligation], Outcome]] = {
         companion_crash_in_state,
         companion_recovery,
         companion_denial,
+        companion_coverage,
+        companion_group,
         cluster_counterexample,
         explore_model,
         parametric_obligation,
@@ -599,15 +1164,33 @@ QUICK_MUTANTS = (
 )
 # Mutants also searched for one specific property, so that every cluster
 # property has a mutant that breaks *it* (the first violation found is often
-# another property's: here P6-S1 comes one step before P6-S2).
-TARGETED = {
-    "allow_behind_candidate": "P6-S2",
-    "force_overrides_active": "P6-A1",
-    "restart_keeps_authority": "P6-S1",
-    "force_is_truthful": "P6-A1",
+# another property's: a second writer breaks P6-A3 a step before P6-A1).
+TARGETED: dict[str, tuple[str, ...]] = {
+    "force_overrides_active": ("P6-A1", "P6-A2"),
+    "restart_keeps_authority": ("P6-S1",),
+    "force_is_truthful": ("P6-A1",),
 }
 # Mutants and dropped assumptions that need two candidates besides the primary.
 NEEDS_THREE = {"concurrent_attempts", "single_controller"}
+# Mutants of the sync mode's acknowledgement rule.
+SYNC_MUTANTS = {"ack_before_standby", "ack_one_entry_early"}
+# Search depths for the variants whose runs are long: their first jump is the
+# depth that holds their run, so one query finds it (a bound, not a result:
+# the search still reports whatever it finds, shrunk).
+DEEP_SEARCH: dict[str, tuple[int, ...]] = {
+    "concurrent_attempts": (16, 20),
+    "single_controller": (12, 16, 20),
+    "skip_dir_fsync": (12, 16, 20),
+    "reinstate_without_top_epoch": (12, 16, 20),
+}
+
+
+def variant_config(name: str, kind: str) -> tuple[int, str]:
+    """Cluster size and mode in which a mutant or dropped assumption is searched."""
+    n = 3 if name in NEEDS_THREE else 2
+    return n, "sync" if name in SYNC_MUTANTS else "async"
+
+
 # Roles Disabled/Uninitialized exist only in the validation domain, not the cluster;
 # at the validation level, where every reason is shown reachable).
 # Reasons whose cluster witness needs a halted or divergent replica: that takes
@@ -660,7 +1243,7 @@ def build(
         ("P6-D2",),
         "z3-enumeration",
         "lifecycle_exact_table",
-        "the relation allows exactly the 9 DESIGN.md transitions",
+        "the relation allows exactly the 9 transitions of the design table",
     )
     add(
         "lifecycle.forbidden",
@@ -700,7 +1283,7 @@ def build(
         ("P6-F2",),
         "z3-eval",
         "lifecycle_crash_map",
-        "crash outcomes per state as in DESIGN.md; recovery re-enters Steady",
+        "crash outcomes per state as the design states them; recovery re-enters Steady",
     )
     add(
         "lifecycle.observable",
@@ -809,7 +1392,9 @@ def build(
     from .parametric import build_obligations as parametric_obligations
 
     obs += parametric_obligations(quick)
-    bmc_ns = (2,) if quick else ns
+    # Bounded model checking cross-checks the induction at the sizes where it is
+    # cheap; N=4 is covered by the unbounded proof (and the all-N proof).
+    bmc_ns = (2,) if quick else tuple(n for n in ns if n <= 3)
     for n in bmc_ns:
         for mode in ("async",) if quick else cluster.MODES:
             add(
@@ -825,67 +1410,113 @@ def build(
             )
 
     cdepth = COMPANION_DEPTH
-    for prop in properties.PROPERTIES:
+    for mode in ("async",) if quick else cluster.MODES:
+        cover_ns = (2,) if quick else ns
         add(
-            f"companion.{prop.id}",
+            f"companion.coverage.{mode}",
             "companion",
-            (prop.id,),
+            cluster_props,
             "z3-witness",
-            "companion_property",
-            prop.companion,
-            n=2,
-            mode="async",
-            depth=cdepth,
-            property=prop.id,
+            "companion_coverage",
+            "every property's companion and every action has a witness run "
+            f"({mode}, N={','.join(map(str, cover_ns))})",
+            mode=mode,
+            ns=list(cover_ns),
+            depth=COVERAGE_DEPTH,
+            cost=400,
         )
+    lifecycle_witnesses = (
+        (
+            "lifecycle.events-used",
+            "P6-D2",
+            "lifecycle_events_used",
+            "every protocol event moves some state",
+        ),
+        (
+            "lifecycle.decisions-taken",
+            "P6-O1",
+            "lifecycle_decisions_reachable",
+            "each decision event (reject, approve, deny) is taken by some attempt",
+        ),
+        (
+            "validation.mvcc-denial",
+            "P6-S3",
+            "validation_mvcc_denial",
+            "a candidate fine but for MVCC visibility is denied with mvcc_violated",
+        ),
+    )
+    for name, pid, runner, desc in lifecycle_witnesses:
+        add(f"companion.{name}", "companion", (pid,), "z3-sat", runner, desc)
+    add(
+        "companion.validation.decisions",
+        "companion",
+        ("P6-D1", "P6-O2"),
+        "z3-sat",
+        "validation_reasons",
+        "every decision value is produced by some context (the rule is not constant)",
+    )
     if not quick:
-        for state in lifecycle.STATE_NAMES:
+        groups: tuple[tuple[str, str, str, list[dict[str, Any]]], ...] = (
+            (
+                "companion.crash-in",
+                "P6-F2",
+                "a crash of the candidate is reachable in every lifecycle state",
+                [
+                    {"runner": "companion_crash_in_state", "state": state, "label": state}
+                    for state in lifecycle.STATE_NAMES
+                ],
+            ),
+            (
+                "companion.recovery",
+                "P6-F2",
+                "a crash after the marker rename recovers to the old and to the new authority",
+                [
+                    {"runner": "companion_recovery", "authority": a, "label": f"to {a}"}
+                    for a in ("old", "new")
+                ],
+            ),
+            (
+                "companion.denial",
+                "P6-O2",
+                "a denial with each reason the cluster can produce is reachable",
+                [{"runner": "companion_denial", "reason": r, "label": r} for r in CLUSTER_REASONS],
+            ),
+        )
+        for name, pid, desc, members in groups:
             add(
-                f"companion.crash-in.{state}",
+                name,
                 "companion",
-                ("P6-F2",),
+                (pid,),
                 "z3-witness",
-                "companion_crash_in_state",
-                f"a crash in {state} is reachable",
+                "companion_group",
+                desc,
                 n=2,
                 mode="async",
                 depth=cdepth,
-                state=state,
-            )
-        for authority in ("old", "new"):
-            add(
-                f"companion.recovery-to-{authority}",
-                "companion",
-                ("P6-F2",),
-                "z3-witness",
-                "companion_recovery",
-                f"recovery to the {authority} authority is reachable",
-                n=2,
-                mode="async",
-                depth=cdepth,
-                authority=authority,
-            )
-        for reason in CLUSTER_REASONS:
-            add(
-                f"companion.denial.{reason}",
-                "companion",
-                ("P6-O2",),
-                "z3-witness",
-                "companion_denial",
-                f"a denial with {reason} is reachable",
-                n=2,
-                mode="async",
-                depth=cdepth,
-                reason=reason,
+                members=members,
             )
 
+    for name, (proof, pid, what) in SPEC_MUTANTS.items():
+        add(
+            f"mutant.spec.{name}",
+            "mutant",
+            (pid,),
+            "z3-sat",
+            "spec_mutant",
+            f"{what}: the proof of {pid} ({proof}) must fail",
+            mutant=name,
+        )
     for m in cluster.MUTANTS:
         if m.level != "cluster":
             continue  # caught by its mutant.validator.* obligation above
         if quick and m.name not in QUICK_MUTANTS:
             continue
-        n = 3 if m.name in NEEDS_THREE else 2
-        mode = "sync" if m.name == "ack_before_standby" else "async"
+        n, mode = variant_config(m.name, "mutant")
+        depths = list(DEEP_SEARCH.get(m.name, ()))
+        if depths:
+            params_extra: dict[str, Any] = {"depths": depths, "cost": 300}
+        else:
+            params_extra = {}
         add(
             f"mutant.{m.name}",
             "mutant",
@@ -896,9 +1527,9 @@ def build(
             n=n,
             mode=mode,
             mutant=m.name,
+            **params_extra,
         )
-        if m.name in TARGETED and not quick:
-            pid = TARGETED[m.name]
+        for pid in TARGETED.get(m.name, ()) if not quick else ():
             add(
                 f"mutant.{m.name}.{pid}",
                 "mutant",
@@ -913,8 +1544,9 @@ def build(
             )
     for a in cluster.ASSUMPTIONS:
         if quick:
-            break  # each takes tens of seconds; the full run checks them all
-        n = 3 if a.name in NEEDS_THREE else 2
+            break  # the full run checks them all
+        n, mode = variant_config(a.name, "assumption")
+        depths = list(DEEP_SEARCH.get(a.name, ()))
         add(
             f"assumption.{a.name}",
             "assumption",
@@ -923,11 +1555,11 @@ def build(
             "cluster_counterexample",
             f"dropping it admits a counterexample: {a.statement}",
             n=n,
-            mode="async",
+            mode=mode,
             dropped=a.name,
+            **({"depths": depths} if depths else {}),
         )
-        if a.name in TARGETED:
-            pid = TARGETED[a.name]
+        for pid in TARGETED.get(a.name, ()):
             add(
                 f"assumption.{a.name}.{pid}",
                 "assumption",
@@ -936,7 +1568,7 @@ def build(
                 "cluster_counterexample",
                 f"dropping it admits a violation of {pid} specifically: {a.statement}",
                 n=n,
-                mode="async",
+                mode=mode,
                 dropped=a.name,
                 targets=[pid],
             )
@@ -986,6 +1618,59 @@ def build(
     return obs
 
 
+def _steps_of(cx: dict[str, Any] | None) -> int | None:
+    if not cx:
+        return None
+    if isinstance(cx.get("length"), int):
+        return int(cx["length"])
+    steps = cx.get("steps")
+    if isinstance(steps, list):
+        # Cluster traces start with the initial state; the explorer's lists only actions.
+        first = steps[0] if steps else None
+        is_state_list = isinstance(first, dict) and first.get("action") == "init"
+        return len(steps) - 1 if is_state_list else len(steps)
+    return None
+
+
+def default_kind(ob: Obligation, outcome: Outcome) -> str:
+    """The result kind of an outcome whose runner did not set one."""
+    steps = _steps_of(outcome.counterexample)
+    if outcome.verdict == "error":
+        return KIND_ERROR
+    if outcome.verdict == "timeout":
+        return KIND_TIMEOUT
+    p = ob.params
+    if not outcome.passed:
+        if ob.group == "companion":
+            return kind_no_witness(ob.depth or 0)
+        if ob.group in ("mutant", "assumption"):
+            return KIND_MISSED
+        if steps is not None:
+            return kind_violated(steps)
+        return KIND_NOT_INDUCTIVE if ob.group == "induction" else "failed"
+    if ob.group == "induction":
+        return kind_unbounded(ob.n or 0)
+    if ob.group == "bmc":
+        return kind_bounded(ob.depth or 0)
+    if ob.group == "companion":
+        return kind_witness(steps) if steps is not None else KIND_FINITE_WITNESS
+    if ob.group in ("mutant", "assumption"):
+        if p.get("runner") == "validation_mutant":
+            return KIND_CONTEXT_COUNTEREXAMPLE
+        return kind_counterexample(steps or 0)
+    if ob.group == "explore":
+        return kind_exhaustive(int(p.get("writes", 0)), int(p.get("promotions", 0)))
+    return KIND_FINITE
+
+
+def _default_violated(ob: Obligation, outcome: Outcome) -> list[str]:
+    cx = outcome.counterexample or {}
+    found = cx.get("violated")
+    if isinstance(found, list):
+        return [str(v) for v in found]
+    return []
+
+
 def run(ob: Obligation) -> Outcome:
     start = time.perf_counter()
     try:
@@ -993,4 +1678,8 @@ def run(ob: Obligation) -> Outcome:
     except Exception as exc:  # an obligation that crashes is a failure, reported, not hidden
         outcome = Outcome(False, "error", f"{type(exc).__name__}: {exc}")
     outcome.seconds = time.perf_counter() - start
+    if not outcome.kind:
+        outcome.kind = default_kind(ob, outcome)
+    if not outcome.violated:
+        outcome.violated = _default_violated(ob, outcome)
     return outcome

@@ -54,7 +54,7 @@ operations (temp write, fsync, rename, directory fsync).
 
 The known hazard
 ================
-Approval has no durable effect (DESIGN.md). Baton closes the two known
+Approval has no durable effect. Baton closes the two known
 ways of losing acknowledged writes in the gap between approval and a durable
 marker with two mechanisms, both in this model and both proven:
 
@@ -74,6 +74,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from itertools import combinations
 
 import z3
@@ -124,6 +125,13 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "unavailable_is_accurate",
         "A primary is reported Unavailable only when it really admits no writes.",
         ("P6-A1",),
+    ),
+    Assumption(
+        "exact_async_ack_bound",
+        "In async mode the bound on acknowledged writes is the old primary's durable WAL "
+        "end, read exactly -- from its disk even while it is down -- never from another "
+        "node or from a stale report.",
+        ("P6-S1", "P6-S2"),
     ),
 )
 ASSUMPTION_NAMES: tuple[str, ...] = tuple(a.name for a in ASSUMPTIONS)
@@ -206,6 +214,18 @@ MUTANTS: tuple[Mutant, ...] = (
         "ack_before_standby",
         "In sync mode, the primary acknowledges before the standby holds the write.",
         ("P6-S1",),
+    ),
+    Mutant(
+        "ack_one_entry_early",
+        "In sync mode, the primary acknowledges once the standby holds all but the last "
+        "entry of its WAL (an off-by-one in the ack guard).",
+        ("P6-S1",),
+    ),
+    Mutant(
+        "reinstate_without_top_epoch",
+        "The controller reinstates a restarted primary without checking that it holds "
+        "the highest epoch.",
+        ("P6-A3",),
     ),
 )
 MUTANT_NAMES: tuple[str, ...] = tuple(m.name for m in MUTANTS)
@@ -417,20 +437,44 @@ def initial(cfg: Config, s: State) -> z3.BoolRef:
 
 @dataclass(frozen=True)
 class Action:
-    """One action instance: a name, its node parameters and its step formula."""
+    """One action instance: a name, its node parameters and its step.
+
+    ``step`` holds the guard and the variables the action changes; the full
+    step formula (guard and a frame equation for every variable) is built on
+    first use (:attr:`formula`), since bounded model checking needs only the
+    guard and the changes.
+    """
 
     name: str
     nodes: tuple[int, ...]
-    formula: z3.BoolRef
+    step: _Step
     choices: tuple[z3.ExprRef, ...] = ()
+
+    @cached_property
+    def formula(self) -> z3.BoolRef:
+        """``guard and t.v == value`` for every variable ``v`` (unchanged ones equal ``s.v``)."""
+        return self.step.formula()
+
+    @property
+    def guard(self) -> z3.BoolRef:
+        return self.step.guard
+
+
+def variable_keys(n: int) -> list[str]:
+    """The name of every state variable, in :meth:`State.all_vars` order."""
+    keys = [f"{name}[{i}]" for name in NODE_FIELDS for i in range(n)]
+    keys += ["alen", "standby", "broken"]
+    keys += [f"lcp[{i},{j}]" for i, j in combinations(range(n + 1), 2)]
+    return keys
 
 
 class _Step:
-    """Builds ``pre -> post`` formulas where unmentioned variables stay unchanged."""
+    """Builds ``pre -> post`` steps where unmentioned variables stay unchanged."""
 
     def __init__(self, s: State, t: State) -> None:
         self.s, self.t = s, t
         self.changed: dict[str, z3.ExprRef] = {}
+        self.guard: z3.BoolRef = z3.BoolVal(True)
 
     def set(self, key: str, value: z3.ExprRef) -> None:
         self.changed[key] = value
@@ -442,9 +486,14 @@ class _Step:
         if i != j:
             self.set(f"lcp[{min(i, j)},{max(i, j)}]", value)
 
-    def build(self, guard: z3.BoolRef) -> z3.BoolRef:
+    def build(self, guard: z3.BoolRef) -> _Step:
+        """Fix the guard; the step is complete."""
+        self.guard = guard
+        return self
+
+    def formula(self) -> z3.BoolRef:
         s, t = self.s, self.t
-        eqs: list[z3.BoolRef] = [guard]
+        eqs: list[z3.BoolRef] = [self.guard]
         for fieldname in NODE_FIELDS:
             for i in range(s.n):
                 key = f"{fieldname}[{i}]"
@@ -459,6 +508,14 @@ class _Step:
         for (i, j), old in s.lcp_pairs.items():
             eqs.append(t.lcp_pairs[(i, j)] == self.changed.get(f"lcp[{i},{j}]", old))
         return z3.And(*eqs)
+
+
+def guard_and_updates(act: Action, keys: list[str]) -> tuple[z3.BoolRef, dict[int, z3.ExprRef]]:
+    """An action's guard and the variables it changes, by position in ``keys``
+    (:func:`variable_keys`). The bounded model checker states each step as one
+    guarded update per variable instead of a disjunction of whole frames."""
+    position = {key: k for k, key in enumerate(keys)}
+    return act.guard, {position[key]: value for key, value in act.step.changed.items()}
 
 
 def _as_expr(value: z3.ExprRef | int | bool, like: z3.ExprRef) -> z3.ExprRef:
@@ -506,12 +563,13 @@ def observed_context(
                 z3.Not(other_writer),
             )
         )
-    # Where the bound on acknowledged writes comes from (DESIGN.md): in sync mode
-    # the standby's durable end; in async mode the old primary's durable WAL,
-    # that is the primary-role node holding the highest epoch.
+    # Where the bound on acknowledged writes comes from: in sync mode the
+    # standby's durable end; in async mode the old primary's durable WAL, that
+    # is the primary-role node holding the highest epoch -- read exactly, which
+    # is the assumption exact_async_ack_bound (dropped: any node's WAL end).
     if cfg.mode == "sync":
         cons.append(src == s.standby)
-    else:
+    elif cfg.assumes("exact_async_ack_bound"):
         is_old_primary = [
             z3.And(s.role[j] == MROLE["Primary"], holds_max_epoch(s, j)) for j in range(n)
         ]
@@ -612,8 +670,18 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
         st = _Step(s, t)
         guard = writable(s, p)
         if cfg.mode == "sync" and not cfg.is_mutant("ack_before_standby"):
+            # The standby holds p's whole WAL (the mutant: all but its last entry).
+            early = cfg.is_mutant("ack_one_entry_early")
             holds = z3.Or(
-                *[z3.And(s.standby == j, s.lcp(p, j) == s.wlen[p]) for j in range(n) if j != p]
+                *[
+                    z3.And(
+                        s.standby == j,
+                        # The standby holds p's whole WAL (the mutant: all but the last entry).
+                        s.lcp(p, j) >= s.wlen[p] - 1 if early else s.lcp(p, j) == s.wlen[p],
+                    )
+                    for j in range(n)
+                    if j != p
+                ]
             )
             guard = z3.And(guard, holds)
         st.set("alen", s.wlen[p])
@@ -722,7 +790,7 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
             s.up[i],
             s.role[i] == MROLE["Primary"],
             z3.Not(s.active[i]),
-            holds_max_epoch(s, i),
+            *([] if cfg.is_mutant("reinstate_without_top_epoch") else [holds_max_epoch(s, i)]),
             *[z3.Not(s.active[j]) for j in range(n) if j != i],
         ]
         if cfg.assumes("single_controller") and not cfg.is_mutant("reinstate_during_attempt"):

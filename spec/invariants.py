@@ -112,3 +112,13 @@ def get_invariant(invariant_id: str) -> Invariant:
         return BY_ID[invariant_id]
     except KeyError:
         raise KeyError(f"unknown invariant ID {invariant_id!r}") from None
+
+
+def full_name(invariant_id: str) -> str:
+    """The ID with its title, as every human-readable output shows it.
+
+    ``full_name("P6-S1")`` is ``"P6-S1 No acknowledged write lost"``: an ID alone
+    means nothing to a reader who has not learnt the catalogue.
+    """
+    title = get_invariant(invariant_id).title
+    return f"{invariant_id} {title[:1].upper()}{title[1:]}"

@@ -124,7 +124,7 @@ def allowed_table() -> dict[tuple[str, str], str]:
     return table
 
 
-# Forbidden transitions DESIGN.md names explicitly; each must be unsatisfiable
+# Forbidden transitions the design names explicitly; each must be unsatisfiable
 # for every event (tests and the proofs check this).
 NAMED_FORBIDDEN: tuple[tuple[str, str], ...] = (
     ("Steady", "AuthorityTransitioning"),

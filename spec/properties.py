@@ -3,7 +3,12 @@
 A property is an ``always`` claim over every reachable cluster state. A proof
 of it counts only if its *companion* -- a ``sometimes`` claim that the good
 path the property is about is reachable -- has a witness, so that no property
-holds vacuously (STYLE.md, pattern 9).
+holds vacuously (a proof of an ``always`` claim over an empty set of runs proves nothing).
+
+Most properties are claims about single states (:data:`PROPERTIES`). One
+part of P6-A3 -- epochs never go backwards -- is a claim about every *step*
+and is stated over pairs of states (:data:`STEP_PROPERTIES`); the proofs check
+it on every transition.
 
 Properties about the validation rule (P6-F1, P6-D1, P6-A1a, P6-S3) and the
 lifecycle (P6-D2, P6-F3, P6-O1, P6-O2) are stated over those models in
@@ -82,9 +87,36 @@ def acked_preserved(s: State) -> z3.BoolRef:
     return z3.And(*[z3.Implies(writable(s, i), s.lcp(s.ack, i) == s.alen) for i in range(s.n)])
 
 
+def in_flight(s: State, c: int) -> z3.BoolRef:
+    """An approved attempt for ``c`` is on its way to making ``c`` the primary."""
+    return z3.Or(s.lc[c] == LC["PromotionApproved"], s.lc[c] == LC["AuthorityTransitioning"])
+
+
 def history_extends(s: State) -> z3.BoolRef:
-    """P6-S2: every acknowledgement so far extended the acknowledged history."""
-    return z3.Not(s.broken)
+    """P6-S2: the acknowledged history only grows by extension.
+
+    Every acknowledgement so far extended it (the ghost ``broken`` is unset),
+    and a candidate approved for promotion already holds all of it, so the
+    WAL that takes over continues the history instead of forking it. The
+    second half is not implied by P6-S1, which speaks of writable nodes only:
+    an approved candidate is not writable until its promotion completes.
+    """
+    continues = [z3.Implies(in_flight(s, c), s.lcp(s.ack, c) == s.alen) for c in range(s.n)]
+    return z3.And(z3.Not(s.broken), *continues)
+
+
+def epoch_floor(s: State, i: int) -> z3.ArithRef:
+    """The lowest epoch node ``i``'s marker can hold after a crash now.
+
+    During a marker write the new epoch may be visible before it is durable,
+    so a crash can bring back the previous one; otherwise it is the epoch.
+    """
+    return z3.If(s.lc[i] == LC["AuthorityTransitioning"], s.pepoch[i], s.epoch[i])
+
+
+def epochs_monotonic(s: State, t: State) -> z3.BoolRef:
+    """P6-A3 (steps): no step lowers any node's epoch floor: epochs never go backwards."""
+    return z3.And(*[epoch_floor(t, i) >= epoch_floor(s, i) for i in range(s.n)])
 
 
 def recovery_exact(s: State) -> z3.BoolRef:
@@ -122,7 +154,8 @@ PROPERTIES: tuple[Property, ...] = (
     ),
     Property(
         "P6-A3",
-        "A writable node holds the highest epoch, and each epoch has one primary marker.",
+        "A writable node holds the highest epoch, each epoch has one primary marker, and "
+        "epochs never go backwards (checked on every step).",
         epoch_fencing,
         "a second epoch is granted",
         lambda s: z3.Or(*[s.epoch[i] >= 2 for i in range(s.n)]),
@@ -136,7 +169,8 @@ PROPERTIES: tuple[Property, ...] = (
     ),
     Property(
         "P6-S2",
-        "Acknowledgements only ever extend the acknowledged history.",
+        "Acknowledgements only ever extend the acknowledged history, and a candidate "
+        "approved for promotion holds all of it.",
         history_extends,
         "the new primary acknowledges a write after a promotion",
         lambda s: z3.Or(
@@ -168,6 +202,31 @@ PROPERTIES: tuple[Property, ...] = (
 )
 
 PROPERTY_IDS: tuple[str, ...] = tuple(p.id for p in PROPERTIES)
+
+
+@dataclass(frozen=True)
+class StepProperty:
+    """An ``always`` predicate over steps ``(s, t)``: part of a property's claim.
+
+    Its companion is the state property's with the same ID (the steps it
+    constrains are the ones that companion's witness takes).
+    """
+
+    id: str
+    name: str
+    statement: str
+    holds: Callable[[State, State], z3.BoolRef]
+
+
+STEP_PROPERTIES: tuple[StepProperty, ...] = (
+    StepProperty(
+        "P6-A3",
+        "epochs-monotonic",
+        "Epochs never go backwards: no step lowers the epoch a node's marker can hold "
+        "after a crash.",
+        epochs_monotonic,
+    ),
+)
 
 
 def get_property(pid: str) -> Property:

@@ -1,6 +1,6 @@
 """Tests of the spec's lifecycle model (spec/lifecycle.py).
 
-Covers: the relation has exactly the 9 allowed transitions (DESIGN.md table),
+Covers: the relation has exactly the 9 allowed transitions (the design table),
 each named forbidden transition is unsatisfiable, timeout/retry have no
 transition (P6-F3), determinism (P6-D2), every state reachable from Steady and
 reaching Steady (no terminal state), the crash map (P6-F2) and duplicate
@@ -14,7 +14,7 @@ from baton.proofs.obligations import DESIGN_TRANSITIONS
 from baton.spec import lifecycle
 from baton.spec.lifecycle import EVENTS, STATES, State, transition
 
-# The DESIGN.md table, written out independently of the spec's rules (once, in
+# The design table, written out independently of the spec's rules (once, in
 # the proofs, which check the same equality in ``baton verify``).
 DESIGN_TABLE = DESIGN_TRANSITIONS
 
@@ -26,7 +26,7 @@ def _sat(*constraints: z3.BoolRef) -> bool:
 
 
 def test_exactly_the_nine_design_transitions() -> None:
-    """The enumerated relation is exactly the DESIGN.md table: 9 transitions."""
+    """The enumerated relation is exactly the design table: 9 transitions."""
     found = lifecycle.enumerate_transitions()
     assert len(found) == 9
     assert set(found) == DESIGN_TABLE
@@ -42,7 +42,7 @@ def test_every_triple_outside_the_table_is_unsatisfiable() -> None:
 
 
 def test_named_forbidden_transitions_unsatisfiable_for_any_event() -> None:
-    """DESIGN.md's named forbidden transitions have no event at all that allows them."""
+    """The design's named forbidden transitions have no event at all that allows them."""
     ev = z3.Const("ev", lifecycle.Event)
     for src, dst in lifecycle.NAMED_FORBIDDEN:
         assert not _sat(transition(STATES[src], ev, STATES[dst])), (src, dst)

@@ -1,28 +1,39 @@
-"""Regenerate the committed counterexamples shown on the model page.
+"""Regenerate the committed counterexamples and result-kind table the docs show.
 
 Usage (from the repository root)::
 
-    .venv/bin/python docs/_ext/gen_counterexamples.py
+    .venv/bin/python docs/_ext/gen_counterexamples.py [--report FILE]
 
 For every environment assumption in ``baton.spec.cluster.ASSUMPTIONS`` it runs
 ``baton verify --drop-assumption NAME`` and stores the rendered counterexample
-in ``docs/_data/counterexamples/NAME.txt``, then writes ``stamp.json`` with a
-SHA-256 of the model sources the search depends on. One of these searches
-takes about 30 s on an idle 2-core machine (far more under load), too slow
-for every docs build, so the results are committed; the docs build
-recomputes the digest and marks the page STALE when the model changed since.
+in ``docs/_data/counterexamples/NAME.txt``; for the mutant shown on the proofs
+page (:data:`SHOWN_MUTANT`) it stores the rendering and the same run in the
+Informal Trace Format (``NAME.itf.json``). With ``--report`` (a JSON report of
+a full ``baton verify``) it also writes ``docs/_data/result_kinds.rst``, the
+table of each invariant's strongest result kind. Last it writes
+``stamp.json`` with a SHA-256 of the model sources the searches depend on.
+The searches take a few seconds each on an idle 2-core machine (far more under
+load), too slow for every docs build, so the results are committed; the docs
+build recomputes the digest and marks the page STALE when the model changed
+since.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "docs" / "_data" / "counterexamples"
+DATA = ROOT / "docs" / "_data"
+OUT = DATA / "counterexamples"
+# The mutant whose counterexample the proofs page shows, diff-style: the
+# first of the two known ways of losing acknowledged writes.
+SHOWN_MUTANT = "restart_keeps_authority"
 # The files whose change can change a counterexample.
 SOURCES: tuple[str, ...] = (
     "spec/cluster.py",
@@ -31,6 +42,7 @@ SOURCES: tuple[str, ...] = (
     "spec/lifecycle.py",
     "proofs/bmc.py",
     "proofs/counterexample.py",
+    "proofs/render.py",
 )
 
 
@@ -43,23 +55,68 @@ def model_digest() -> str:
     return digest.hexdigest()
 
 
+def _verify(*args: str) -> str:
+    baton = Path(sys.executable).with_name("baton")
+    env_note = f"{baton} verify {' '.join(args)}"
+    print(env_note, file=sys.stderr)
+    proc = subprocess.run(
+        [str(baton), "verify", *args], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{env_note} failed:\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def result_kinds_table(report: dict[str, Any]) -> str:
+    """An RST table: each invariant, its strongest result kind, what it rests on."""
+    from baton.spec.cluster import ASSUMPTION_NAMES
+
+    rows = [("Invariant", "Strongest result kind", "Rests on", "Caught mutants")]
+    for entry in report["invariants"].values():
+        rests_on = entry["assumptions"]
+        if set(rests_on) == set(ASSUMPTION_NAMES):
+            rests = f"all {len(ASSUMPTION_NAMES)} environment assumptions"
+        else:
+            rests = ", ".join(rests_on) or "nothing (finite domain)"
+        rows.append(
+            (
+                entry["name"],
+                entry["strongest_kind"] or "-",
+                rests,
+                str(len(entry["counterexamples"])),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    rule = "  ".join("=" * w for w in widths)
+    lines = [
+        f"Measured by ``baton verify`` ({report['mode']} run, {report['generator']}).",
+        "",
+        rule,
+    ]
+    for k, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if k == 0:
+            lines.append(rule)
+    lines.append(rule)
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--report", type=Path, help="a full 'baton verify --json' report")
+    args = parser.parse_args()
     from baton.spec.cluster import ASSUMPTION_NAMES
 
     OUT.mkdir(parents=True, exist_ok=True)
-    baton = Path(sys.executable).with_name("baton")
     for name in ASSUMPTION_NAMES:
-        print(f"dropping {name} ...", file=sys.stderr)
-        proc = subprocess.run(
-            [str(baton), "verify", "--drop-assumption", name],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            print(proc.stdout + proc.stderr, file=sys.stderr)
-            return 1
-        (OUT / f"{name}.txt").write_text(proc.stdout, encoding="utf-8")
+        text = _verify("--drop-assumption", name)
+        (OUT / f"{name}.txt").write_text(text, encoding="utf-8")
+    itf_path = OUT / f"{SHOWN_MUTANT}.itf.json"
+    text = _verify("--mutant", SHOWN_MUTANT, "--itf", str(itf_path))
+    (OUT / f"{SHOWN_MUTANT}.txt").write_text(text, encoding="utf-8")
+    if args.report is not None:
+        report = json.loads(args.report.read_text(encoding="utf-8"))
+        (DATA / "result_kinds.rst").write_text(result_kinds_table(report), encoding="utf-8")
     (OUT / "stamp.json").write_text(
         json.dumps({"model_sha256": model_digest()}, indent=2) + "\n", encoding="utf-8"
     )

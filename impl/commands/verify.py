@@ -2,39 +2,45 @@
 
 Runs every proof obligation: the lifecycle and validation proofs, the runtime
 conformance checks (generated table, runtime validator), the unbounded
-inductive proof and bounded model checking of the cluster for N = 2, 3, 4 in
-async and sync mode, the reachability companions (no property holds
-vacuously), and every mutant and dropped assumption, each of which must be
-caught with a counterexample. Exit 0 only if all of that holds; 1 if anything
-failed; 2 on bad usage.
+inductive proof and bounded model checking of the cluster in async and sync
+mode, the reachability companions (no property or action holds vacuously),
+and every mutant and dropped assumption, each of which must be caught with a
+counterexample run. Each result says what exactly it established (its result
+kind: proven-unbounded (N=3), bounded (depth 10), ...), the properties by ID
+and name, and the environment assumptions it rests on.
+
+Exit status: 0 everything verified; 1 an obligation failed (a proof, a
+missing witness, a mutant not caught, a timeout); 2 bad usage; 130 Ctrl-C.
 
 Examples:
-  baton verify                      # the full run (a few minutes on 2 cores)
+  baton verify                      # the full run (about two minutes on 2 cores)
   baton verify --quick              # the sub-minute subset CI runs on every commit
   baton verify --json report.json   # also write the machine-readable report
+  baton verify --junit verify.xml   # and JUnit XML, one test case per obligation
   baton verify --list               # list the obligations without running them
   baton verify --mutant skip_dir_fsync
-                                    # print that mutant's counterexample, step by step
-  baton verify --drop-assumption fenced_restart
-                                    # the counterexample that assumption guards against
+                                    # that mutant's counterexample, step by step
+  baton verify --drop-assumption fenced_restart --itf cx.itf.json
+                                    # the counterexample that assumption guards
+                                    # against, also in the Informal Trace Format
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
-from baton.cli import UsageError
+from baton.errors import UsageError
+from baton.output import add_output_args, check_output_path, emit_json, write_junit
+
+EXIT_INTERRUPTED = 130
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="the sub-minute subset (CI)")
-    parser.add_argument(
-        "--json", metavar="FILE", help="write the JSON report to FILE ('-' = stdout)"
-    )
+    add_output_args(parser, junit=True)
     parser.add_argument("--list", action="store_true", help="list the obligations and exit")
     parser.add_argument(
         "--only",
@@ -46,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--nodes",
         metavar="N,N,...",
         default="2,3,4",
-        help="cluster sizes for induction and BMC (default 2,3,4)",
+        help="cluster sizes for induction, BMC and companions (default 2,3,4)",
     )
     parser.add_argument("--depth", type=int, default=None, help="BMC depth (default 10)")
     parser.add_argument(
@@ -55,11 +61,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.cpu_count() or 1,
         help="worker processes (default: the number of CPUs)",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="per-obligation limit; an obligation over it fails with result 'timeout' "
+        "(default 600)",
+    )
     parser.add_argument("--mutant", metavar="NAME", help="print the counterexample of one mutant")
     parser.add_argument(
         "--drop-assumption",
         metavar="NAME",
         help="print the counterexample that appears when assumption NAME is dropped",
+    )
+    parser.add_argument(
+        "--itf",
+        metavar="FILE",
+        help="with --mutant or --drop-assumption: also write the counterexample in the "
+        "Informal Trace Format (ITF JSON, as Apalache and Quint write it)",
     )
 
 
@@ -73,81 +93,82 @@ def _parse_nodes(text: str) -> tuple[int, ...]:
     return ns
 
 
-def _show_variant(kind: str, name: str, as_json: str | None) -> int:
-    from baton.proofs.counterexample import find_counterexample, render
-    from baton.proofs.obligations import NEEDS_THREE
+def _variant_obligation(kind: str, name: str) -> str:
     from baton.spec import cluster
 
     names = cluster.MUTANT_NAMES if kind == "mutant" else cluster.ASSUMPTION_NAMES
     if name not in names:
         raise UsageError(f"unknown {kind} {name!r}; choose from: {', '.join(names)}")
     if kind == "mutant" and cluster.MUTANTS[cluster.MUTANT_NAMES.index(name)].level == "validation":
-        return _show_validation_mutant(name, as_json)
-    n = 3 if name in NEEDS_THREE else 2
-    mode = "sync" if name == "ack_before_standby" else "async"
-    if kind == "mutant":
-        cfg = cluster.Config(n=n, mode=mode, mutant=name)
-    else:
-        cfg = cluster.Config(n=n, mode=mode, dropped=frozenset({name}))
-    print(f"searching for a counterexample of {cfg.label()} ...", file=sys.stderr)
-    cx = find_counterexample(cfg)
-    if cx is None:
-        print(f"NOT CAUGHT: no counterexample for {kind} {name} within the search depth")
-        return 1
-    if as_json:
-        data = cx.to_dict()
-        if as_json == "-":
-            print(json.dumps(data, indent=2))
-        else:
-            with open(as_json, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2)
-    if as_json != "-":
-        print(render(cx))
-        print(f"\nCaught: the {kind} is detected ({cx.seconds:.1f}s).")
-    return 0
+        return f"mutant.validator.{name}"
+    return f"{kind}.{name}"
 
 
-def _show_validation_mutant(name: str, as_json: str | None) -> int:
-    from baton.proofs import obligations
+def _show_variant(args: argparse.Namespace, kind: str, name: str) -> int:
+    """Run one mutant's (or dropped assumption's) obligation and print its counterexample."""
+    from baton.proofs import obligations, render, report
 
-    ob = obligations.Obligation(
-        f"mutant.validator.{name}", "mutant", ("P6-F1",), "z3-sat", "", {"mutant": name}
+    wanted = _variant_obligation(kind, name)
+    obs = obligations.build(quick=False)
+    index = next(i for i, ob in enumerate(obs) if ob.name == wanted)
+    out = report.console(sys.stdout)
+    err = report.console(sys.stderr)
+    err.print(f"searching for a counterexample: {wanted} ...")
+    rows = report.run_all(
+        obs,
+        quick=False,
+        ns=obligations.DEFAULT_NS,
+        depth=obligations.BMC_DEPTH,
+        jobs=1,
+        indices=[index],
+        timeout=args.timeout or report.DEFAULT_TIMEOUT,
     )
-    outcome = obligations.validation_mutant(ob)
-    if as_json:
-        text = json.dumps(
-            {"mutant": name, "caught": outcome.passed, "counterexample": outcome.counterexample},
-            indent=2,
-        )
-        if as_json == "-":
-            print(text)
-            return 0 if outcome.passed else 1
-        with open(as_json, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    ob, outcome = rows[0]
+    cx = outcome.counterexample
+    if args.json is not None:
+        emit_json({"obligation": ob.name, **report.to_json(rows, quick=False, wall=0.0)}, args.json)
+    if args.itf and cx and cx.get("steps"):
+        from baton.proofs import itf
+
+        emit_json(itf.to_itf(cx, description=f"{ob.name}: {ob.description}"), args.itf)
+    if args.json == "-":
+        return 0 if outcome.passed else 1
     if not outcome.passed:
-        print(f"NOT CAUGHT: the validator variant {name} passes soundness")
+        out.print(f"NOT CAUGHT: {ob.name}: {outcome.kind}: {outcome.detail}")
         return 1
-    cx = outcome.counterexample or {}
-    print(f"Counterexample (validation rule, mutant {name}): {outcome.detail}")
-    print("The variant returns 'allowed' for this context, although a safety precondition fails:")
-    for field, value in (cx.get("context") or {}).items():
-        print(f"  {field:<16} {value}")
-    print(
-        "\nViolated P6-F1: the validator allows a promotion only when every precondition is proven."
-    )
-    print("Caught: the mutant is detected.")
+    if cx and cx.get("steps"):
+        render.print_counterexample(out, cx, title=f"{ob.name}: {ob.description}")
+    elif cx and cx.get("context"):
+        render.print_context_counterexample(out, name, outcome.detail, cx, outcome.violated)
+    out.print(f"\nCaught: {outcome.kind} ({outcome.seconds:.1f}s).")
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        # The pool has already stopped its workers; say so in one line.
+        print("baton verify: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
     from baton.proofs import obligations, report
 
+    for path in (args.json, args.junit, args.itf):
+        if path is not None:
+            check_output_path(path)
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
     if args.mutant and args.drop_assumption:
         raise UsageError("give either --mutant or --drop-assumption, not both")
+    if args.itf and not (args.mutant or args.drop_assumption):
+        raise UsageError("--itf needs --mutant or --drop-assumption (it writes one counterexample)")
     if args.mutant:
-        return _show_variant("mutant", args.mutant, args.json)
+        return _show_variant(args, "mutant", args.mutant)
     if args.drop_assumption:
-        return _show_variant("assumption", args.drop_assumption, args.json)
+        return _show_variant(args, "assumption", args.drop_assumption)
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     ns = _parse_nodes(args.nodes)
@@ -160,39 +181,44 @@ def run(args: argparse.Namespace) -> int:
         indices = [i for i in indices if any(obs[i].name.startswith(p) for p in args.only)]
         if not indices:
             raise UsageError(f"no obligation matches {args.only}; see 'baton verify --list'")
+    out = report.console(sys.stdout)
     if args.list:
         for i in indices:
             ob = obs[i]
-            print(f"{ob.name:<44} {','.join(ob.properties):<24} {ob.method:<15} {ob.description}")
+            out.print(
+                f"{ob.name:<48} {','.join(ob.properties):<24} {ob.method:<15} {ob.description}"
+            )
         return 0
     mode = "quick" if args.quick else "full"
-    print(
-        f"baton verify ({mode}): {len(indices)} obligations, {args.jobs} worker(s)", file=sys.stderr
+    display = report.ProgressDisplay(len(indices), sys.stderr)
+    display.console.print(
+        f"baton verify ({mode}): {len(indices)} obligations, {args.jobs} worker(s)"
     )
     start = time.perf_counter()
-    rows = report.run_all(
-        obs,
-        quick=args.quick,
-        ns=ns,
-        depth=depth,
-        jobs=args.jobs,
-        progress=report.progress_printer(sys.stderr),
-        indices=indices,
-    )
+    with display:
+        rows = report.run_all(
+            obs,
+            quick=args.quick,
+            ns=ns,
+            depth=depth,
+            jobs=args.jobs,
+            events=display.events(),
+            indices=indices,
+            timeout=args.timeout or report.DEFAULT_TIMEOUT,
+        )
     wall = time.perf_counter() - start
-    if args.json:
-        data = report.to_json(rows, quick=args.quick, wall=wall)
-        if args.json == "-":
-            print(json.dumps(data, indent=2))
-        else:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2)
-    ok, text = report.summary(rows, wall)
-    if args.json != "-":
-        print(report.render_table(rows))
-        print(text)
+    if args.json is not None:
+        emit_json(report.to_json(rows, quick=args.quick, wall=wall), args.json)
+    if args.junit is not None:
+        write_junit(args.junit, "baton verify", report.junit_cases(rows))
+    ok, lines = report.summary(rows, wall)
+    if args.json != "-" and args.junit != "-":
+        report.render_table(rows, out)
+        report.render_legend(rows, out)
+        for line in lines:
+            out.print(line)
         if len(indices) < len(obs):
-            print(
+            out.print(
                 f"Note: only {len(indices)} of {len(obs)} obligations ran (--only): a subset, "
                 "not a full verification."
             )

@@ -1,0 +1,200 @@
+"""Run obligations in worker processes, with a timeout each and a clean Ctrl-C.
+
+Z3 is single-threaded and a query cannot be interrupted from Python while it
+runs, so every obligation runs in a worker process and the parent only waits,
+which keeps it responsive:
+
+* at most ``jobs`` obligations are in flight; the caller is told when one
+  starts and when one finishes, so a progress display can show which are
+  running;
+* an obligation that runs longer than its timeout is not waited for: its
+  worker is killed and replaced, and the obligation is reported as a failure
+  with result ``timeout`` (a hang becomes a reported result, not a stuck CI
+  job);
+* a worker that dies is reported as an ``error`` for the obligation it ran;
+* workers ignore SIGINT (a terminal sends it to the whole process group); on
+  Ctrl-C the parent kills them all, waits for them, and lets the
+  ``KeyboardInterrupt`` propagate, so no worker outlives the command.
+
+Workers are started with ``spawn`` (no state inherited from the parent) and
+build the obligation list themselves, once; they receive indices into it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from .obligations import Obligation, Outcome, default_kind
+
+# How long the parent sleeps between looks at its workers (seconds): bounds the
+# reaction time to Ctrl-C and to a timeout, and the progress refresh rate.
+POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class BuildArgs:
+    """What a worker passes to :func:`baton.proofs.obligations.build`."""
+
+    quick: bool
+    ns: tuple[int, ...]
+    depth: int
+
+
+def _worker_main(conn: Connection, build_args: BuildArgs) -> None:
+    # The terminal's Ctrl-C reaches the whole process group; the parent decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from .obligations import build, run
+
+    obligations = build(quick=build_args.quick, ns=build_args.ns, depth=build_args.depth)
+    while True:
+        try:
+            index = conn.recv()
+        except EOFError:
+            return
+        if index is None:
+            return
+        conn.send((index, run(obligations[index])))
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    index: int | None = None
+    started: float = 0.0
+
+
+@dataclass
+class Events:
+    """Callbacks a progress display subscribes to (all optional)."""
+
+    started: Callable[[int, Obligation], None] | None = None
+    finished: Callable[[int, Obligation, Outcome], None] | None = None
+    tick: Callable[[], None] | None = None
+
+
+@dataclass
+class Pool:
+    """A fixed set of worker processes running obligations by index."""
+
+    obligations: list[Obligation]
+    build_args: BuildArgs
+    jobs: int
+    timeout: Callable[[Obligation], float]
+    events: Events = field(default_factory=Events)
+    _ctx: Any = field(default=None, init=False)
+    _workers: list[_Worker] = field(default_factory=list, init=False)
+
+    def _spawn(self) -> _Worker:
+        if self._ctx is None:
+            self._ctx = multiprocessing.get_context("spawn")
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(target=_worker_main, args=(child, self.build_args), daemon=True)
+        # Started with SIGINT ignored, the child keeps it ignored through exec and
+        # Python's start-up: a Ctrl-C while it imports cannot print a traceback.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            proc.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        child.close()
+        worker = _Worker(proc, parent)
+        self._workers.append(worker)
+        return worker
+
+    def _retire(self, worker: _Worker) -> None:
+        """Kill a worker (stuck or dead) and forget it."""
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=2)
+        worker.conn.close()
+        self._workers.remove(worker)
+
+    def shutdown(self) -> None:
+        """Stop every worker now and wait for them (used on Ctrl-C and at the end)."""
+        for worker in list(self._workers):
+            if worker.index is None and worker.process.is_alive():
+                with contextlib.suppress(OSError):
+                    worker.conn.send(None)
+            else:
+                worker.process.kill()
+        deadline = time.monotonic() + 1.0
+        for worker in list(self._workers):
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(timeout=1)
+            worker.conn.close()
+        self._workers.clear()
+
+    def run(self, indices: list[int]) -> dict[int, Outcome]:
+        """Run the obligations at ``indices`` (in that order of start); return outcomes."""
+        todo = list(indices)
+        results: dict[int, Outcome] = {}
+        try:
+            while todo or any(w.index is not None for w in self._workers):
+                self._assign(todo)
+                busy = [w for w in self._workers if w.index is not None]
+                ready = wait([w.conn for w in busy], timeout=POLL_SECONDS)
+                now = time.monotonic()
+                for worker in busy:
+                    index = worker.index
+                    assert index is not None
+                    ob = self.obligations[index]
+                    if worker.conn in ready:
+                        try:
+                            got_index, outcome = worker.conn.recv()
+                        except (EOFError, OSError):
+                            code = worker.process.exitcode
+                            outcome = Outcome(
+                                False, "error", f"the worker process died (exit code {code})"
+                            )
+                            outcome.seconds = now - worker.started
+                            self._retire(worker)
+                        else:
+                            assert got_index == index
+                            worker.index = None
+                    elif now - worker.started > self.timeout(ob):
+                        limit = self.timeout(ob)
+                        outcome = Outcome(
+                            False,
+                            "timeout",
+                            f"no result within the per-obligation limit of {limit:.0f} s; "
+                            "the worker was stopped",
+                        )
+                        outcome.seconds = now - worker.started
+                        self._retire(worker)
+                    else:
+                        continue
+                    if not outcome.kind:
+                        outcome.kind = default_kind(ob, outcome)
+                    results[index] = outcome
+                    if self.events.finished:
+                        self.events.finished(index, ob, outcome)
+                if self.events.tick:
+                    self.events.tick()
+        finally:
+            self.shutdown()
+        return results
+
+    def _assign(self, todo: list[int]) -> None:
+        while todo:
+            idle = [w for w in self._workers if w.index is None]
+            if not idle:
+                if len(self._workers) >= self.jobs:
+                    return
+                idle = [self._spawn()]
+            worker = idle[0]
+            index = todo.pop(0)
+            worker.index, worker.started = index, time.monotonic()
+            worker.conn.send(index)
+            if self.events.started:
+                self.events.started(index, self.obligations[index])
