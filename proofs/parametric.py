@@ -958,6 +958,13 @@ def cross_check(cfg: Config, timeout_ms: int = QUERY_TIMEOUT_MS) -> Result:
     by_id = {p.id: p for p in properties.PROPERTIES}
     for pid, prop in pm.PROPERTIES:
         equivalent("cross-check", f"property {pid}", prop(s), by_id[pid].holds(big))
+    # The step half of P6-A3 (epochs never go backwards), over both states.
+    equivalent(
+        "cross-check",
+        "step property P6-A3 epochs-monotonic",
+        pm.epochs_monotonic(s, t),
+        properties.epochs_monotonic(big, big_t),
+    )
     d = derive(cfg, s, "xs")
     per_n = dict(induction.LEMMAS)
     for name, lemma in LEMMAS:
@@ -1005,8 +1012,13 @@ def known_variants() -> tuple[str, ...]:
 
 QUICK_CATCH = ("restart_keeps_authority",)
 
-REPORT_GROUP = "induction"
-"""The report group of these obligations (an unbounded inductive proof); names ``parametric.*``."""
+REPORT_GROUP = "parametric"
+"""The report group of these obligations (the proof for every N); names ``parametric.*``."""
+
+# Result kinds (the report's ``kind``) of what these obligations establish.
+KIND_EQUIVALENT = "proven-equivalent (N={n})"
+KIND_FRAGMENT = "checked (decidable fragment)"
+KIND_CAUGHT = "caught (counterexample to induction, all N)"
 
 
 def variant(name: str) -> Config:
@@ -1138,7 +1150,13 @@ def run_obligation(ob: Any) -> Any:
         where = broken[0]
         caught = (where.subject, where.goal) == (action, lemma)
         detail = f"{where.detail}" + ("" if caught else f" (expected: {action} breaks {lemma})")
-        return Outcome(caught, "caught" if caught else "missed", detail, where.model)
+        return Outcome(
+            caught,
+            "caught" if caught else "missed",
+            detail,
+            where.model,
+            kind=KIND_CAUGHT if caught else "missed",
+        )
     cfg = Config(n=int(p.get("n", 2)), mode=str(p["mode"]))
     if kind == "fragment":
         result = fragment_check(cfg)
@@ -1150,7 +1168,15 @@ def run_obligation(ob: Any) -> Any:
         result = prove(cfg, kinds=(kind,), budget_s=OBLIGATION_BUDGET_S)
     if result.passed:
         detail = result.checks[0].detail if kind in ("fragment",) else _summary(result)
-        return Outcome(True, "proven", detail)
+        if kind == "fragment":
+            established = KIND_FRAGMENT
+        elif kind == "cross-check":
+            established = KIND_EQUIVALENT.format(n=cfg.n)
+        else:
+            from .obligations import KIND_ALL_N
+
+            established = KIND_ALL_N
+        return Outcome(True, "proven", detail, kind=established)
     bad = result.failures()[0]
     more = f" (+{len(result.failures()) - 1} more)" if len(result.failures()) > 1 else ""
     model = bad.model

@@ -380,7 +380,8 @@ def _replicate_family(cfg: Config, s: PState, tag: str) -> Iterator[PAction]:
         up = _Update(s)
         if name == "diverge":
             up.node("role", r, MROLE["Halted"])
-            guard = z3.And(base, behind, z3.Not(is_prefix))
+            # A replica that is no prefix halts at once, whatever the lengths (P6-S2).
+            guard = z3.And(base, z3.Not(is_prefix))
         elif name == "adopt":
             # The epoch half of a replicate alone (a crash between the two writes).
             up.node("epoch", r, s.epoch(p))
@@ -697,8 +698,15 @@ def acked_preserved(s: PState) -> z3.BoolRef:
 
 
 def history_extends(s: PState) -> z3.BoolRef:
-    """P6-S2: every acknowledgement so far extended the acknowledged history."""
-    return z3.Not(s.broken)
+    """P6-S2: every acknowledgement so far extended the acknowledged history, and a
+    candidate approved for promotion (approved or transitioning) already holds all of it."""
+    in_flight = lambda c: z3.Or(  # noqa: E731 - one use, read as the spec's in_flight
+        s.lc(c) == LC["PromotionApproved"], s.lc(c) == LC["AuthorityTransitioning"]
+    )
+    return z3.And(
+        z3.Not(s.broken),
+        forall(1, lambda c: z3.Implies(in_flight(c), s.lcp_ack(c) == s.alen)),
+    )
 
 
 def recovery_exact(s: PState) -> z3.BoolRef:
