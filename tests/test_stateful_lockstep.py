@@ -303,6 +303,28 @@ class LockstepMachine(RuleBasedStateMachine):
     def designate(self, p: int, j: int) -> None:
         self.do(core.Designate(p, j))
 
+    @precondition(
+        lambda self: (
+            self.cluster is not None
+            and self.state.mode == "sync"
+            and bool(self.state.writable_nodes())
+        )
+    )
+    @rule()
+    def sync_write_then_ack(self) -> None:
+        """Sync mode's write path in order (P6-S1): a write on the primary, an ack before
+        the standby holds the new entry (the model refuses it, so the runtime must),
+        shipping the entry to the standby, then the ack the model allows. Left to the
+        separate rules, that early ack needs a write and an ack drawn back to back on
+        the primary of a sync-mode run, which a few dozen examples need not contain."""
+        p = self.state.writable_nodes()[0]
+        self.do(core.Write(p))
+        self.do(core.Ack(p))
+        standby = self.state.standby
+        if standby != p:
+            self.replicate(p, standby)
+        self.do(core.Ack(p))
+
     # --- failures ---
 
     @rule(i=nodes, pick=st.integers(min_value=0, max_value=63))
