@@ -4,6 +4,8 @@
 examples, so CI is reproducible and fits its time budget. ``thorough``: many
 more examples, for runs on demand: ``HYPOTHESIS_PROFILE=thorough pytest``.
 ``dev`` (the default elsewhere): hypothesis' defaults with a deadline off.
+Every local module is loaded before collection, so that a derandomized test
+draws the same examples whatever ran before it (see _import_every_local_module).
 """
 
 from __future__ import annotations

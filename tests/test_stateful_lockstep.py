@@ -2,7 +2,8 @@
 
 Covers (model-vs-real stateful testing; docs/testing.md):
 every cluster action of ``baton.core`` -- client writes (sync and async
-mode), acks, replication and divergence, crashes of any node between steps
+mode), acks (in sync mode also the early one, before the standby holds the
+write, which must be refused: P6-S1), replication and divergence, crashes of any node between steps
 and at every failpoint (``marker.*``, ``wal.*``), restarts, reinstatement,
 demotion and step-down, sync-standby designation, promotion requests with
 and without force (including ill-advised ones: lagging candidates, force
