@@ -4,6 +4,8 @@
 examples, so CI is reproducible and fits its time budget. ``thorough``: many
 more examples, for runs on demand: ``HYPOTHESIS_PROFILE=thorough pytest``.
 ``dev`` (the default elsewhere): hypothesis' defaults with a deadline off.
+Every local module is loaded before collection, so that a derandomized test
+draws the same examples whatever ran before it (see _import_every_local_module).
 """
 
 from __future__ import annotations
@@ -29,6 +31,41 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=100, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def _import_every_local_module() -> None:
+    """Load every module of baton, baton.spec, baton.proofs and docs/_ext up front.
+
+    Hypothesis mixes literal constants from the local (non-installed, non-test)
+    modules in ``sys.modules`` into a share of its draws, and that pool only grows
+    as modules are imported. So a derandomized test's examples depended on what
+    earlier tests had imported: the lockstep machine caught a mutant or not
+    depending on whether ``baton.cli`` (or the docs extensions that
+    ``test_docs_links`` imports) had been loaded first. With every local module
+    loaded before collection, the pool is the same whatever the order or
+    selection of tests.
+    """
+    import importlib
+    import pkgutil
+    import sys
+    from pathlib import Path
+
+    import baton
+    import baton.proofs
+    import baton.spec
+
+    for package in (baton, baton.spec, baton.proofs):
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if not module.name.endswith(".__main__"):  # running it would start the CLI
+                importlib.import_module(module.name)
+    extensions = Path(__file__).resolve().parents[1] / "docs" / "_ext"
+    if extensions.is_dir():  # the source tree; absent when testing an installed copy
+        sys.path.insert(0, str(extensions))
+        for module in pkgutil.iter_modules([str(extensions)]):
+            importlib.import_module(module.name)
+
+
+_import_every_local_module()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]

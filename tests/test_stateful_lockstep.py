@@ -2,7 +2,8 @@
 
 Covers (model-vs-real stateful testing; docs/testing.md):
 every cluster action of ``baton.core`` -- client writes (sync and async
-mode), acks, replication and divergence, crashes of any node between steps
+mode), acks (in sync mode also the early one, before the standby holds the
+write, which must be refused: P6-S1), replication and divergence, crashes of any node between steps
 and at every failpoint (``marker.*``, ``wal.*``), restarts, reinstatement,
 demotion and step-down, sync-standby designation, promotion requests with
 and without force (including ill-advised ones: lagging candidates, force
@@ -303,6 +304,28 @@ class LockstepMachine(RuleBasedStateMachine):
     def designate(self, p: int, j: int) -> None:
         self.do(core.Designate(p, j))
 
+    @precondition(
+        lambda self: (
+            self.cluster is not None
+            and self.state.mode == "sync"
+            and bool(self.state.writable_nodes())
+        )
+    )
+    @rule()
+    def sync_write_then_ack(self) -> None:
+        """Sync mode's write path in order (P6-S1): a write on the primary, an ack before
+        the standby holds the new entry (the model refuses it, so the runtime must),
+        shipping the entry to the standby, then the ack the model allows. Left to the
+        separate rules, that early ack needs a write and an ack drawn back to back on
+        the primary of a sync-mode run, which a few dozen examples need not contain."""
+        p = self.state.writable_nodes()[0]
+        self.do(core.Write(p))
+        self.do(core.Ack(p))
+        standby = self.state.standby
+        if standby != p:
+            self.replicate(p, standby)
+        self.do(core.Ack(p))
+
     # --- failures ---
 
     @rule(i=nodes, pick=st.integers(min_value=0, max_value=63))
@@ -412,6 +435,19 @@ class LockstepMachine(RuleBasedStateMachine):
         if self._in("PromotionRequested") == c:
             self.do(core.BeginValidation(c))
             self.do(core.Decide(c, core.Observation(primary_uncertain=force)))
+
+    @precondition(lambda self: self.cluster is not None and self.state.in_flight() is None)
+    @rule(force=st.booleans(), pick=st.integers(min_value=0, max_value=63))
+    def fail_over_then_restart(self, force: bool, pick: int) -> None:
+        """A whole failover (fail_over, then the marker write and complete), then a crash
+        and restart of the new primary: recovery must read back the new authority and
+        its epoch (P6-F2, P6-A3). Left to the separate rules, a restart of a node that
+        holds a raised epoch needs a promotion to run to its end first, which a few
+        dozen examples need not contain. (Crashes part-way through the marker write
+        stay with transition_through.)"""
+        self.fail_over(force, pick)
+        if self._in("PromotionApproved") is not None:
+            self.transition_through(len(core.MARKER_OPS) + 2, pick)
 
     def _in(self, lifecycle: str) -> int | None:
         c = self.state.in_flight() if self.cluster is not None else None

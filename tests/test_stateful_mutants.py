@@ -22,11 +22,6 @@ from test_stateful_lockstep import SimulatedDisks
 # Every runtime mutant: the lockstep machine must catch each within this budget.
 CAUGHT = sorted(MUTANTS)
 EXAMPLES = 60
-# ack_unsynced_standby needs a sync-mode run that acknowledges before the
-# standby holds the write and then loses the primary; at 60 examples whether
-# one arrives depended on unrelated state (it failed when another test module
-# imported baton.cli first), so it gets a budget with a margin.
-EXAMPLES_FOR = {"ack_unsynced_standby": 150}
 
 
 @pytest.mark.parametrize("mutant", CAUGHT)
@@ -34,7 +29,7 @@ def test_lockstep_catches_runtime_mutant(mutant: str, monkeypatch: pytest.Monkey
     """The mutant's first wrong step fails the machine (spec step, property or disk check)."""
     monkeypatch.setattr(core, "step", MUTANTS[mutant][0])
     budget = settings(
-        max_examples=EXAMPLES_FOR.get(mutant, EXAMPLES),
+        max_examples=EXAMPLES,
         stateful_step_count=50,
         derandomize=True,
         database=None,
