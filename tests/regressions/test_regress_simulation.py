@@ -58,7 +58,10 @@ def test_pinned_mutant_seed_still_fails(mutant: str) -> None:
 def test_pinned_untruthful_operator_seed_still_fails() -> None:
     """force_is_truthful dropped: two authorities (P6-A1/P6-A3); truthful: none."""
     result = simulate(SimConfig(seed=UNTRUTHFUL_SEED, mode="async", untruthful=True))
-    assert result.violation is not None and "P6-A" in result.violation
+    # Two authorities (P6-A1/A3), or first the candidate approved while the live old
+    # primary acknowledges writes it lacks (P6-S2, an approved candidate holds them all).
+    assert result.violation is not None
+    assert any(pid in result.violation for pid in ("P6-A", "P6-S2"))
     assert simulate(SimConfig(seed=UNTRUTHFUL_SEED, mode="async")).ok
 
 
