@@ -12,7 +12,7 @@ the simulation, so:
   is not enabled (or None when it is);
 * durable and volatile state are different types (:class:`Durable`,
   :class:`Volatile`); a crash drops the volatile part and :func:`recover` is the
-  only way back from the durable part (pattern 3).
+  only way back from the durable part.
 
 The model this mirrors, action for action, is ``baton.spec.cluster`` (read its
 docstring): a durable authority marker per node (role and epoch), a durable
@@ -28,7 +28,7 @@ step can be cross-checked against the Z3 transition relation.
 
 Effects are returned in the order the shell must perform them, and every
 effect class states its rule: durable effects first, visible effects after,
-observations last (pattern 2). Observation never feeds back into a decision.
+observations last. Observation never feeds back into a decision.
 """
 
 from __future__ import annotations

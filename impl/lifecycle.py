@@ -1,10 +1,10 @@
 """The promotion lifecycle machine, driven only by the generated table.
 
 Legality lives in one place, :mod:`baton._table`, generated from the Z3 spec
-by ``baton generate`` (STYLE.md, pattern 4). This module adds no rule of its
-own: an event the table does not list for the current state raises
+by ``baton generate``. This module adds no rule of its own: an event the
+table does not list for the current state raises
 :class:`baton.errors.IllegalTransition` carrying the state and the event, and
-leaves the state unchanged (pattern 5). There are no timers and no
+leaves the state unchanged. There are no timers and no
 background transitions: ``timeout`` and ``retry`` are in the event alphabet
 and the table gives them no transition at all (P6-F3).
 """
@@ -20,7 +20,7 @@ TRANSITIONS: dict[tuple[str, str], str] = _table.TRANSITIONS
 RECOVERY_STATE: str = _table.RECOVERY_STATE
 
 IN_FLIGHT_STATES: frozenset[str] = frozenset({"PromotionApproved", "AuthorityTransitioning"})
-"""States between approval and a durable marker: the hazardous gap (DESIGN.md)."""
+"""States between approval and a durable marker: the hazardous gap (docs/design.md)."""
 
 
 def next_state(state: str, event: str) -> str:

@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-# The vocabulary is the spec's (STYLE.md, pattern 6), restated here so that the
+# The vocabulary is the spec's (one set of names everywhere), restated here so that the
 # runtime does not import Z3 at decision time.
 ROLES: tuple[str, ...] = ("Disabled", "Uninitialized", "ReplicaActive", "PrimaryActive", "Halted")
 HALT_REASONS: tuple[str, ...] = ("history_divergence", "wal_corruption", "operator_halt")

@@ -1097,7 +1097,7 @@ def render(result: Result) -> str:
 
 
 def load_manifest() -> dict[str, Any]:
-    """proofs/explore_manifest.json: pinned bounds -> states and verdict (pattern 10)."""
+    """proofs/explore_manifest.json: pinned bounds -> states and verdict ."""
     text = resources.files("baton.proofs").joinpath("explore_manifest.json").read_text()
     data: dict[str, Any] = json.loads(text)
     return data

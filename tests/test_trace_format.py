@@ -51,7 +51,7 @@ def _sample_events() -> list[dict[str, Any]]:
 
 
 def test_vocabulary_is_the_specs() -> None:
-    """The restated vocabulary equals the spec's, name for name and in order (pattern 6)."""
+    """The restated vocabulary equals the spec's, name for name and in order."""
     assert t.STATE_NAMES == lifecycle.STATE_NAMES
     assert t.EVENT_NAMES == lifecycle.EVENT_NAMES
     assert tuple((n, v) for n, v in t.CONTEXT_FIELDS) == validation.FIELDS
