@@ -28,12 +28,14 @@ class InvariantDoc:
 
 
 _CLUSTER_PROOF = (
-    "Unbounded: Z3 proves an inductive invariant (``baton.proofs.induction.invariant``) "
-    "that implies the property -- initiation, consecution for every action, safety -- for "
-    "N = 2, 3, 4 in async and sync mode, for WALs and epochs of any length (the WAL "
-    "abstraction is lengths plus pairwise longest common prefixes, exact for the model's "
-    "operations). Bounded model checking to depth 10 re-checks the same predicate. The "
-    "claim is per N: no parameterised proof covers every N. It holds under the "
+    "For every cluster size: an inductive invariant over an uninterpreted node sort "
+    "(``baton.proofs.parametric``), checked by Z3 for initiation, consecution of every "
+    "action and implication of the property, in a decidable fragment (see "
+    ":doc:`/parametric`); at N = 2 and 3 that model is proven equal to the per-N cluster "
+    "model. Per N (2, 3, 4, async and sync) the same lemmas are proven again over the "
+    "cluster model itself (``baton.proofs.induction``), for WALs and epochs of any length "
+    "(lengths plus pairwise longest common prefixes, exact for the model's operations), "
+    "and bounded model checking at N = 2, 3 re-checks the predicate. It holds under the "
     "environment assumptions on the model page, and the companion witness shows the "
     "good path is reachable, so it does not hold vacuously."
 )
