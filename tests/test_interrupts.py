@@ -57,20 +57,8 @@ def _wait_for_output(paths: list[Path], process: subprocess.Popen[bytes], limit:
     pytest.fail(f"no output within {limit} s: the command never got to work")
 
 
-VERIFY_WORKERS_PENDING = pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "verify's 'spawn' pool workers still receive the group's SIGINT and print their own "
-        "KeyboardInterrupt traceback; the CLI kills them and exits 130 in time, and the "
-        "verify workers' SIGINT handling is being made quiet separately"
-    ),
-)
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
-@pytest.mark.parametrize(
-    "command", ["simulate", pytest.param("verify", marks=VERIFY_WORKERS_PENDING)]
-)
+@pytest.mark.parametrize("command", ["simulate", "verify"])
 def test_ctrl_c_stops_quickly_and_cleanly(command: str, tmp_path: Path) -> None:
     stdout, stderr = tmp_path / "stdout", tmp_path / "stderr"
     with stdout.open("wb") as out, stderr.open("wb") as err:

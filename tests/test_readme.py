@@ -48,17 +48,7 @@ def test_the_docs_carry_the_same_ci_snippet() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [
-        pytest.param(
-            c,
-            marks=pytest.mark.xfail(
-                strict=False, reason="'verify --junit' is added with the verify report work"
-            ),
-        )
-        if c.startswith("verify") and "--junit" in c
-        else c
-        for c in README_COMMANDS
-    ],
+    README_COMMANDS,
 )
 def test_every_ci_snippet_command_parses(command: str) -> None:
     args = cli.build_parser().parse_args(shlex.split(command))

@@ -191,12 +191,6 @@ def test_crash_at_wal_fsync_loses_nothing_acknowledged(tmp_path: Path) -> None:
     assert run(tmp_path, write_scenario(tmp_path, steps)) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core's (and the spec's) diverge guard requires the primary's WAL to be longer "
-    "than the replica's, so an equal-length divergent history is reported as 'already holds "
-    "every entry' (P6-S2); the fix belongs to baton.core._replication_base and spec diverge",
-)
 def test_divergent_replica_of_equal_length_halts_at_once(tmp_path: Path) -> None:
     """P6-S2: a replica whose WAL differs from the primary's at any position halts with
     history_divergence, even when both WALs have the same length."""

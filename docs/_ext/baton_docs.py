@@ -225,14 +225,19 @@ def gen_model(report: Report | None) -> None:
 
 
 def _counterexample_violates(text: str) -> list[str]:
-    """The property IDs a rendered counterexample says it violates (its header line)."""
+    """The property IDs a rendered counterexample says it violates.
+
+    Read from its first line that says ``violates``: ``...: 9 steps, violates
+    P6-A3, P6-S1`` or, in the diff-style rendering, ``model: ...; 7 steps;
+    violates P6-A3 Epoch fencing`` (IDs followed by their names).
+    """
     import re
 
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    match = re.search(r"violates ([A-Z0-9, -]+?)\s*$", first)
-    if match is None:
-        return []
-    return [p.strip() for p in match.group(1).split(",") if p.strip().startswith("P6-")]
+    for line in text.strip().splitlines()[:5]:
+        match = re.search(r"\bviolates (.*)$", line)
+        if match is not None:
+            return re.findall(r"P6-[A-Z]+\d+[a-z]?", match.group(1))
+    return []
 
 
 def assumption_evidence(cluster: Any, report: Report | None) -> dict[str, dict[str, str]]:
