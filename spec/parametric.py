@@ -700,9 +700,10 @@ def acked_preserved(s: PState) -> z3.BoolRef:
 def history_extends(s: PState) -> z3.BoolRef:
     """P6-S2: every acknowledgement so far extended the acknowledged history, and a
     candidate approved for promotion (approved or transitioning) already holds all of it."""
-    in_flight = lambda c: z3.Or(  # noqa: E731 - one use, read as the spec's in_flight
-        s.lc(c) == LC["PromotionApproved"], s.lc(c) == LC["AuthorityTransitioning"]
-    )
+
+    def in_flight(c: z3.ExprRef) -> z3.BoolRef:
+        return z3.Or(s.lc(c) == LC["PromotionApproved"], s.lc(c) == LC["AuthorityTransitioning"])
+
     return z3.And(
         z3.Not(s.broken),
         forall(1, lambda c: z3.Implies(in_flight(c), s.lcp_ack(c) == s.alen)),
