@@ -44,6 +44,7 @@ them by name.
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -1089,13 +1090,18 @@ def explore_model(ob: Obligation) -> Outcome:
     p = ob.params
     bounds = explore.Bounds(int(p["n"]), int(p["writes"]), int(p["promotions"]), str(p["mode"]))
     props = tuple(p.get("targets") or explore.PROPERTY_IDS)
+    workers = int(p.get("workers", 1))
+    if multiprocessing.current_process().daemon:
+        # Inside verify's worker pool (daemonic processes may not start children):
+        # one process here; the pool already runs obligations on every core.
+        workers = 1
     result = explore.explore(
         bounds,
         mutant=p.get("mutant"),
         properties=props,
         refinement=bool(p.get("refinement", True)),
         symmetry=bool(p.get("symmetry", True)),
-        workers=int(p.get("workers", 1)),
+        workers=workers,
     )
     counts = f"{result.states} states, {result.transitions} transitions, depth {result.max_depth}"
     cx = result.counterexample
