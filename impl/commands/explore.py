@@ -29,16 +29,16 @@ Examples:
   baton explore --nodes 3 --writes 0 --promotions 2 --mutant concurrent_attempts \
       --no-refinement --properties P6-A3        # the property violation itself
   baton explore --list-mutants
-  baton explore --nodes 3 --json > result.json
+  baton explore --nodes 3 --json result.json     # the result as JSON (--json alone: stdout)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from baton.cli import UsageError
+from baton.output import STDOUT, add_output_args, emit_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="search with K processes (0: one per CPU; default 1); counts are the same",
     )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_output_args(parser, junit=False)
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -138,8 +138,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=None if args.quiet else progress,
     )
-    if args.json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
+    emit_json(result.to_json(), args.json)
+    if args.json != STDOUT:
         print(explore.render(result))
     return 0 if result.passed else 1
