@@ -499,7 +499,17 @@ def _latest_result(inv_id: str, names: list[str], report: Report | None) -> list
             f"   The {report.label} report has no obligation for {inv_id}; see the tests below.\n",
         ]
     failed = [r for r in rows if not row_passed(r)]
-    headline = ("FAILED: " if failed else "") + _result_summary(rows)
+    summary = _result_summary(rows)
+    # The report's per-invariant section names the strongest result kind and the
+    # assumptions it rests on (older reports have no such section).
+    entry = report.data.get("invariants", {}).get(inv_id, {})
+    strongest = entry.get("strongest_kind") if isinstance(entry, dict) else None
+    if failed:
+        headline = f"FAILED: {summary}"
+    elif strongest:
+        headline = str(strongest)
+    else:
+        headline = summary
     if report.stale:
         headline += " (stale report)"
     lines = [
@@ -507,6 +517,13 @@ def _latest_result(inv_id: str, names: list[str], report: Report | None) -> list
         f"   **Latest result: {headline}.** From {len(rows)} obligations of the "
         f"{report.label} report ({report.source}).",
     ]
+    if strongest and not failed:
+        rests_on = entry.get("assumptions") or []
+        lines.append(
+            "   Rests on: "
+            + (", ".join(f"``{a}``" for a in rests_on) if rests_on else "no assumption")
+            + f". All {len(rows)} results: {summary}."
+        )
     if report.stale:
         lines.append(
             "   **STALE:** the model, proofs or checked runtime code changed since this "
