@@ -28,6 +28,10 @@ from typing import Any
 
 from baton import trace
 
+# One body field (name, type, meaning): the trace table's own Field; the protocol adds
+# the type ``entries`` (a list of [epoch, lsn] pairs).
+Field = trace.Field
+
 PROTOCOL = "baton-node"
 VERSION = 1
 
@@ -43,17 +47,6 @@ ERROR_CODES: dict[str, str] = {
 }
 OUTCOMES: tuple[str, ...] = ("succeeded", "denied", "rejected")
 ROLES: tuple[str, ...] = ("Primary", "Replica", "Halted")
-
-
-@dataclass(frozen=True)
-class Field:
-    """One body field: name, type (as in :mod:`baton.trace`, plus ``entries``), meaning."""
-
-    name: str
-    type: str
-    description: str
-    required: bool = True
-    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
