@@ -1185,8 +1185,31 @@ class Checker:
         epoch = e.epoch
         if node.writable and node.up and epoch == node.epoch and epoch >= self.max_epoch:
             lasts = node.lasts
-            if e.lsn == (lasts[-1] if lasts else 0) + 1:
-                self.wals.append(node.index, epoch)
+            old = lasts[-1] if lasts else 0
+            lsn = e.lsn
+            if lsn == old + 1:
+                # WalSet.append, inlined for the second most frequent event.
+                epochs = node.epochs
+                if epochs and epochs[-1] == epoch:
+                    lasts[-1] = lsn
+                else:
+                    epochs.append(epoch)
+                    lasts.append(lsn)
+                wals = self.wals
+                i = node.index
+                common = wals.common
+                row = common[i]
+                row[i] = lsn
+                all_lasts, all_epochs = wals.lasts, wals.epochs
+                for j in wals.others[i]:
+                    if row[j] == old:
+                        other = all_lasts[j]
+                        if (
+                            other
+                            and other[-1] >= lsn
+                            and all_epochs[j][bisect_left(other, lsn)] == epoch
+                        ):
+                            row[j] = common[j][i] = lsn
                 return
         self._write_checked(e, node)
 
