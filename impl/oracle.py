@@ -1185,8 +1185,31 @@ class Checker:
         epoch = e.epoch
         if node.writable and node.up and epoch == node.epoch and epoch >= self.max_epoch:
             lasts = node.lasts
-            if e.lsn == (lasts[-1] if lasts else 0) + 1:
-                self.wals.append(node.index, epoch)
+            old = lasts[-1] if lasts else 0
+            lsn = e.lsn
+            if lsn == old + 1:
+                # WalSet.append, inlined for the second most frequent event.
+                epochs = node.epochs
+                if epochs and epochs[-1] == epoch:
+                    lasts[-1] = lsn
+                else:
+                    epochs.append(epoch)
+                    lasts.append(lsn)
+                wals = self.wals
+                i = node.index
+                common = wals.common
+                row = common[i]
+                row[i] = lsn
+                all_lasts, all_epochs = wals.lasts, wals.epochs
+                for j in wals.others[i]:
+                    if row[j] == old:
+                        other = all_lasts[j]
+                        if (
+                            other
+                            and other[-1] >= lsn
+                            and all_epochs[j][bisect_left(other, lsn)] == epoch
+                        ):
+                            row[j] = common[j][i] = lsn
                 return
         self._write_checked(e, node)
 
@@ -1305,26 +1328,29 @@ class Checker:
             )
 
     def _replicate(self, e: Any) -> None:
-        src, dst = self.nodes[e.from_], self.nodes[e.to]
+        nodes = self.nodes
+        src, dst = nodes[e.from_], nodes[e.to]
         # The common case (the next entry of a prefix, sender at the receiver's epoch)
         # in one test; the full checks follow.
-        sender_epoch, lsn, epoch = e.sender_epoch, e.lsn, e.epoch
+        sender_epoch = e.sender_epoch
         if (
             src.up
             and dst.up
             and not dst.writable
             and (sender_epoch == dst.epoch or sender_epoch is UNSET)
         ):
+            lsn, epoch = e.lsn, e.epoch
             d_lasts, s_lasts = dst.lasts, src.lasts
             end = d_lasts[-1] if d_lasts else 0
-            wals = self.wals
-            d_row = wals.common[dst.index]
+            common = self.wals.common
+            d, s = dst.index, src.index
+            d_row = common[d]
             if (
                 lsn == end + 1
                 and s_lasts
                 and s_lasts[-1] >= lsn
                 and src.epochs[bisect_left(s_lasts, lsn)] == epoch
-                and d_row[src.index] >= end
+                and d_row[s] >= end
             ):
                 # WalSet.append, inlined for the most frequent event.
                 d_epochs = dst.epochs
@@ -1333,17 +1359,22 @@ class Checker:
                 else:
                     d_epochs.append(epoch)
                     d_lasts.append(lsn)
-                d_row[dst.index] = lsn
-                common, all_lasts, all_epochs = wals.common, wals.lasts, wals.epochs
-                for j in wals.others[dst.index]:
+                d_row[d] = lsn
+                wals = self.wals
+                all_lasts, all_epochs = wals.lasts, wals.epochs
+                for j in wals.others[d]:
                     if d_row[j] == end:
+                        # The sender holds the entry (tested above); any other WAL is looked up.
+                        if j == s:
+                            d_row[j] = common[j][d] = lsn
+                            continue
                         other = all_lasts[j]
                         if (
                             other
                             and other[-1] >= lsn
                             and all_epochs[j][bisect_left(other, lsn)] == epoch
                         ):
-                            d_row[j] = common[j][dst.index] = lsn
+                            d_row[j] = common[j][d] = lsn
                 return
         self._replicate_checked(e, src, dst)
 

@@ -1300,8 +1300,9 @@ def _no_duplicate_keys(kinds: _Kinds, raw: bytes, event: Any) -> bool:
     if the line's colons equal the distinct keys decoded plus the colons in
     the decoded strings, no key can be repeated: a repeated key adds a colon
     (and its dropped value's strings only more). Otherwise the reference
-    reader decides. (:class:`FastReader` inlines the common case: no meta and
-    no string holding a colon.)"""
+    reader decides. (:class:`FastReader` makes the same proof for a whole chunk
+    of lines at once, and inlines the common case line by line: no meta and no
+    string holding a colon.)"""
     if b"\\" in raw:
         return False
     full, getter = kinds.keys[type(event)]
@@ -1331,6 +1332,11 @@ def _msgspec_field(message: str) -> str | None:
     return None
 
 
+CHUNK_LINES = 256
+"""Lines :class:`FastReader` reads, decodes and proves free of duplicate keys at once."""
+_ENCODER = msgspec.json.Encoder()
+
+
 class FastReader:
     """Reads a trace into :class:`Event` structs: the header at once (``header``), then
     every further line by iterating; ``line`` is the number of the line last read.
@@ -1354,7 +1360,11 @@ class FastReader:
             else (line.encode("utf-8", "surrogateescape") for line in cast(Iterator[str], lines))
         )
         self.kinds = _kinds_for(tuple(self.header["nodes"]))
-        self._special = {self.kinds.by_kind["validation"], self.kinds.by_kind["end"]}
+        self._decode = self.kinds.decoder.decode
+        self._encode = _ENCODER.encode
+        self._validation = self.kinds.by_kind["validation"]
+        self._end = self.kinds.by_kind["end"]
+        self._special = {self._validation, self._end}
         self.line = 1
         self.event: Any = self.header
         self._last_seq: int = self.header["seq"]
@@ -1366,21 +1376,82 @@ class FastReader:
         """Read the next lines (all, or ``limit``), calling ``handlers[type(event)](event)``
         for each; while a handler runs, ``line`` and ``event`` are the current line's.
 
-        The hot loop of ``baton check``: no generator between reading and checking.
+        The hot loop of ``baton check``: lines are read and decoded in chunks of
+        :data:`CHUNK_LINES`, with no generator between reading and checking.
         Returns whether lines may remain (only when stopped at ``limit``)."""
+        lines, remaining = self._lines, limit
+        while remaining is None or remaining > 0:
+            size = CHUNK_LINES if remaining is None else min(CHUNK_LINES, remaining)
+            chunk = list(itertools.islice(lines, size))
+            if chunk:
+                if remaining is not None:
+                    remaining -= len(chunk)
+                if not self._pump_chunk(chunk, handlers):
+                    self._pump_lines(chunk, handlers)
+            if len(chunk) < size:
+                return False
+        return True
+
+    def _pump_chunk(
+        self, chunk: list[bytes], handlers: Mapping[type, Callable[[Any], None]]
+    ) -> bool:
+        """Check and handle a chunk of lines at once, if it provably has no duplicate key;
+        False (nothing handled) when a line of it needs :meth:`_pump_lines`.
+
+        Every line is decoded on its own (a line is one JSON value). The
+        duplicate-key proof of :func:`_no_duplicate_keys` is made for the whole
+        chunk: with no escape sequence in it, re-encoding the decoded events
+        writes each distinct key once, with exactly the colons of the strings
+        kept, so every line has at least as many colons as its re-encoding and
+        exactly as many only if it repeats no key. Equal totals thus prove every
+        line free of duplicates."""
+        try:
+            events = list(map(self._decode, chunk))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return False
+        blob = b"".join(chunk)
+        if b"\\" in blob or blob.count(b":") != self._encode(events).count(b":"):
+            return False
+        st, special = self._state, self._special
+        validation_cls, end_cls = self._validation, self._end
+        last_seq, ended, line_no = self._last_seq, self._ended, self.line
+        try:
+            for raw, event in zip(chunk, events, strict=True):
+                line_no += 1
+                self.line = line_no
+                cls = type(event)
+                seq = event.seq
+                if seq <= last_seq or ended or cls in special:
+                    if (
+                        seq <= last_seq
+                        or ended
+                        or (cls is validation_cls and _context_problem(event.context) is not None)
+                    ):
+                        st.last_seq, st.ended = last_seq, ended
+                        _read_line(st, line_no, raw)  # raises if the line is bad; else fine
+                    if cls is end_cls:
+                        ended = True
+                last_seq = seq
+                self.event = event
+                handlers[cls](event)
+        finally:
+            self._last_seq, self._ended = last_seq, ended
+        return True
+
+    def _pump_lines(
+        self, chunk: list[bytes], handlers: Mapping[type, Callable[[Any], None]]
+    ) -> None:
+        """Check and handle lines one by one (a chunk :meth:`_pump_chunk` did not take)."""
         st, kinds, source = self._state, self.kinds, self.source
-        decode = kinds.decoder.decode
+        decode = self._decode
         keys = kinds.keys
         unset = msgspec.UNSET
         # Kinds whose lines need a look beyond types: a context's halt reason, the end line.
         special = self._special
         last_seq, ended, line_no = self._last_seq, self._ended, self.line
         errors = (msgspec.DecodeError, msgspec.ValidationError)
-        lines = self._lines if limit is None else itertools.islice(self._lines, limit)
-        count = 0
         try:
-            for raw in lines:
-                count += 1
+            for raw in chunk:
                 line_no += 1
                 self.line = line_no
                 try:
@@ -1418,7 +1489,6 @@ class FastReader:
                 handlers[cls](event)
         finally:
             self._last_seq, self._ended = last_seq, ended
-        return limit is not None and count == limit
 
     def __iter__(self) -> Iterator[Any]:
         """The events, one by one (in chunks of :meth:`pump`)."""
