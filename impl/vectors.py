@@ -636,6 +636,9 @@ def runtime_trace_vectors(scenarios_dir: Path) -> Iterator[dict[str, Any]]:
             argv = ["run", str(path), "--dir", str(Path(tmp) / "nodes"), "--trace", str(out)]
             with contextlib.redirect_stdout(io.StringIO()):
                 code = cli.main([*argv, "--quiet"])
+            if code == cli.EXIT_INTERRUPTED:
+                # The nested run caught the Ctrl-C meant for this command: pass it on.
+                raise KeyboardInterrupt
             if code != 0:
                 raise AssertionError(f"baton run {path.name} exited {code}")
             text = out.read_text(encoding="utf-8")
