@@ -381,4 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m baton.cli``: run the one ``baton.cli`` module that commands import
+    # too; this ``__main__`` copy would keep interrupt state of its own.
+    from baton.cli import main as _canonical_main
+
+    sys.exit(_canonical_main())
