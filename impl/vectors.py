@@ -36,12 +36,15 @@ import hashlib
 import io
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baton import __version__, oracle, trace
+
+if TYPE_CHECKING:
+    from baton.core import ClusterState
 
 FORMAT = "baton-vectors"
 VERSION = 1
@@ -121,6 +124,25 @@ def action_json(action: Any) -> dict[str, Any]:
     return step
 
 
+def _end_state(state: ClusterState, names: Sequence[str], *, lifecycle: bool) -> dict[str, Any]:
+    """A vector's expected end state: who is writable and up, each marker, WAL end and
+    acknowledged writes; the internal-step family also pins each node's lifecycle state."""
+    nodes = state.nodes
+    final: dict[str, Any] = {
+        "writable": [names[i] for i in state.writable_nodes()],
+        "up": [names[i] for i, node in enumerate(nodes) if node.up],
+        "markers": {
+            names[i]: {"role": node.durable.marker_role, "epoch": node.durable.epoch}
+            for i, node in enumerate(nodes)
+        },
+        "wal_end": {names[i]: len(node.durable.wal) for i, node in enumerate(nodes)},
+        "acked": len(state.acked),
+    }
+    if lifecycle:
+        final["lifecycle"] = {names[i]: node.lifecycle for i, node in enumerate(nodes)}
+    return final
+
+
 def run_actions(n: int, mode: str, actions: list[Any]) -> dict[str, Any]:
     """Run core actions, recording the trace; refused actions are recorded, not applied."""
     from baton import core, events
@@ -147,17 +169,7 @@ def run_actions(n: int, mode: str, actions: list[Any]) -> dict[str, Any]:
                 rec.request_refused(action.candidate, reason, str(exc))
         steps.append({**action_json(action), "outcome": outcome})
     rec.close()
-    final = {
-        "writable": [names[i] for i in state.writable_nodes()],
-        "up": [names[i] for i, node in enumerate(state.nodes) if node.up],
-        "markers": {
-            names[i]: {"role": node.durable.marker_role, "epoch": node.durable.epoch}
-            for i, node in enumerate(state.nodes)
-        },
-        "wal_end": {names[i]: len(node.durable.wal) for i, node in enumerate(state.nodes)},
-        "acked": len(state.acked),
-        "lifecycle": {names[i]: node.lifecycle for i, node in enumerate(state.nodes)},
-    }
+    final = _end_state(state, names, lifecycle=True)
     return {"steps": steps, "trace": out.getvalue(), "final": final}
 
 
@@ -487,16 +499,7 @@ def _run_protocol(n: int, mode: str, ops: list[dict[str, Any]]) -> dict[str, Any
         else:  # pragma: no cover - the stories below use only the operations above
             raise ValueError(f"unknown protocol operation {kind!r}")
     rec.close()
-    final = {
-        "writable": [names[i] for i in state.writable_nodes()],
-        "up": [names[i] for i, node in enumerate(state.nodes) if node.up],
-        "markers": {
-            names[i]: {"role": node.durable.marker_role, "epoch": node.durable.epoch}
-            for i, node in enumerate(state.nodes)
-        },
-        "wal_end": {names[i]: len(node.durable.wal) for i, node in enumerate(state.nodes)},
-        "acked": len(state.acked),
-    }
+    final = _end_state(state, names, lifecycle=False)
     return {"decisions": decisions, "final": final, "trace": out.getvalue()}
 
 
