@@ -261,6 +261,24 @@ def report(cache: Path, show_survivors: bool) -> None:
         print("see a diff with: .venv/bin/mutmut show <id>")
 
 
+def _pristine_package(tmp: Path) -> Path:
+    """HEAD's package laid out as installed (impl/ -> baton/, spec/ and proofs/ inside it)
+    under ``tmp/pristine``: the untouched copy each mutant is applied to in turn."""
+    pristine = tmp / "pristine"
+    pristine.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "HEAD", "impl", "spec", "proofs"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(pristine)], input=archive, check=True)
+    (pristine / "impl").rename(pristine / "baton")
+    (pristine / "spec").rename(pristine / "baton" / "spec")
+    (pristine / "proofs").rename(pristine / "baton" / "proofs")
+    return pristine
+
+
 def verify_survivors(workdir: Path) -> None:
     """Re-test each recorded survivor against a private copy of the package.
 
@@ -283,18 +301,7 @@ def verify_survivors(workdir: Path) -> None:
     killed: list[int] = []
     module_of = {f: name for name, (files, _) in MODULES.items() for f in files}
     with tempfile.TemporaryDirectory() as tmp:
-        pristine = Path(tmp) / "pristine"
-        pristine.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", "HEAD", "impl", "spec", "proofs"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(pristine)], input=archive, check=True)
-        (pristine / "impl").rename(pristine / "baton")
-        (pristine / "spec").rename(pristine / "baton" / "spec")
-        (pristine / "proofs").rename(pristine / "baton" / "proofs")
+        pristine = _pristine_package(Path(tmp))
         for mutant_id, filename, line_number in survivors:
             diff = subprocess.run(
                 [str(REPO / ".venv/bin/mutmut"), "show", str(mutant_id)],
@@ -443,18 +450,7 @@ def ast_sample(name: str, count: int, seed: int, timeout: int) -> None:
     )
     killed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        pristine = Path(tmp) / "pristine"
-        pristine.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", "HEAD", "impl", "spec", "proofs"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(pristine)], input=archive, check=True)
-        (pristine / "impl").rename(pristine / "baton")
-        (pristine / "spec").rename(pristine / "baton" / "spec")
-        (pristine / "proofs").rename(pristine / "baton" / "proofs")
+        pristine = _pristine_package(Path(tmp))
         for done, (filename, site, description) in enumerate(sample, 1):
             copy = Path(tmp) / "mutant"
             shutil.rmtree(copy, ignore_errors=True)
