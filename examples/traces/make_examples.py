@@ -69,19 +69,7 @@ def base() -> list[tuple[str, Event]]:
                 explanation=ALLOWED_EXPLANATION,
             ),
         ),
-        (
-            "t_begin",
-            t.transition(
-                "n2", a1, "PromotionApproved", "begin_transition", "AuthorityTransitioning", epoch=2
-            ),
-        ),
-        ("marker", t.marker("n2", "Primary", 2)),
-        (
-            "complete",
-            t.transition(
-                "n2", a1, "AuthorityTransitioning", "complete", "PromotionSucceeded", epoch=2
-            ),
-        ),
+        *_transfer("n2", a1, 2),
         ("t_ack", t.transition("n2", a1, "PromotionSucceeded", "acknowledge", "Steady")),
         ("w3", t.write("n2", 3, 2)),
         ("ack3", t.ack("n2", 3, 2)),
@@ -309,6 +297,27 @@ BROKEN: dict[str, tuple[Mutation, str, str, str | None]] = {
 }
 
 
+def _transfer(node: str, attempt: str, epoch: int) -> list[tuple[str, Event]]:
+    """An approved attempt transfers authority: begin_transition, the marker, complete."""
+    return [
+        (
+            "t_begin",
+            t.transition(
+                node, attempt, "PromotionApproved", "begin_transition", "AuthorityTransitioning",
+                epoch=epoch,
+            ),
+        ),
+        ("marker", t.marker(node, "Primary", epoch)),
+        (
+            "complete",
+            t.transition(
+                node, attempt, "AuthorityTransitioning", "complete", "PromotionSucceeded",
+                epoch=epoch,
+            ),
+        ),
+    ]  # fmt: skip
+
+
 def _attempt(node: str, attempt: str, ctx: Event, force: bool) -> list[tuple[str, Event]]:
     """Request, validation (allowed on ``ctx``), approval, promotion to epoch 3 or 2."""
     return [
@@ -356,20 +365,7 @@ def lsn_only_peer() -> list[tuple[str, Event]]:
         ("w2", t.write("n1", 2, 1)),
         ("crash1", t.crash("n1")),
         *first,
-        (
-            "t_begin",
-            t.transition(
-                "n2", "a1", "PromotionApproved", "begin_transition", "AuthorityTransitioning",
-                epoch=2,
-            ),
-        ),
-        ("marker", t.marker("n2", "Primary", 2)),
-        (
-            "complete",
-            t.transition(
-                "n2", "a1", "AuthorityTransitioning", "complete", "PromotionSucceeded", epoch=2
-            ),
-        ),
+        *_transfer("n2", "a1", 2),
         ("t_ack", t.transition("n2", "a1", "PromotionSucceeded", "acknowledge", "Steady")),
         ("w2b", t.write("n2", 2, 2)),
         ("crash2", t.crash("n2")),
@@ -392,20 +388,7 @@ def two_writers() -> list[tuple[str, Event]]:
         ("r1", t.replicate("n1", "n2", 1, 1, sender_epoch=1)),
         ("ack1", t.ack("n1", 1, 1)),
         *_attempt("n2", "a1", forced, True),
-        (
-            "t_begin",
-            t.transition(
-                "n2", "a1", "PromotionApproved", "begin_transition", "AuthorityTransitioning",
-                epoch=2,
-            ),
-        ),
-        ("marker", t.marker("n2", "Primary", 2)),
-        (
-            "complete",
-            t.transition(
-                "n2", "a1", "AuthorityTransitioning", "complete", "PromotionSucceeded", epoch=2
-            ),
-        ),
+        *_transfer("n2", "a1", 2),
     ]  # fmt: skip
 
 
