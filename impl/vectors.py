@@ -32,6 +32,7 @@ SHA-256.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import io
 import json
@@ -631,17 +632,20 @@ def runtime_trace_vectors(scenarios_dir: Path) -> Iterator[dict[str, Any]]:
     import contextlib
     import tempfile
 
-    from baton import cli
+    from baton.commands import run as run_command
 
+    # The run command itself, not the whole CLI: a nested CLI would install its own
+    # interrupt watchdog and turn this command's Ctrl-C into a run's exit status.
+    parser = argparse.ArgumentParser(prog="baton run")
+    run_command.add_arguments(parser)
     for path in sorted(scenarios_dir.glob("*.json")):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "trace.jsonl"
-            argv = ["run", str(path), "--dir", str(Path(tmp) / "nodes"), "--trace", str(out)]
+            args = parser.parse_args(
+                [str(path), "--dir", str(Path(tmp) / "nodes"), "--trace", str(out), "--quiet"]
+            )
             with contextlib.redirect_stdout(io.StringIO()):
-                code = cli.main([*argv, "--quiet"])
-            if code == cli.EXIT_INTERRUPTED:
-                # The nested run caught the Ctrl-C meant for this command: pass it on.
-                raise KeyboardInterrupt
+                code = run_command.run(args)
             if code != 0:
                 raise AssertionError(f"baton run {path.name} exited {code}")
             text = out.read_text(encoding="utf-8")
