@@ -48,7 +48,8 @@ from baton.errors import (
     UnknownNode,
 )
 from baton.events import Recorder
-from baton.identity import write_durably
+from baton.identity import TEMP_INFIX, remove_quietly, write_durably
+from baton.marker import MARKER_FILE
 from baton.node import Node
 from baton.storage import Disk, PosixDisk
 
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 # ("<standby name> <primary's epoch>"), so a cluster reopened from disk bounds
 # acknowledgements by the same standby.
 STANDBY_FILE = "standby"
+MARKER_TEMP_PREFIX = f"{MARKER_FILE}{TEMP_INFIX}"
 
 
 class DiskModelMismatch(BatonError):
@@ -354,6 +356,13 @@ class RuntimeCluster:
                 self._on(i).persist_marker(role, epoch, holder, halt)
             case core.MarkerFileOp(node=i, op=op, epoch=epoch):
                 self._on(i).marker_op(op, epoch)
+            case core.DiscardMarkerTemp(node=i):
+                # An aborted attempt's temp file: never read as a marker; best effort
+                # (recovery removes leftovers anyway).
+                disk = self._on(i).disk
+                for name in disk.listdir(""):
+                    if name.startswith(MARKER_TEMP_PREFIX):
+                        remove_quietly(disk, name)
             case core.Announce() | core.AckClients() | core.Emit():
                 pass  # visible / observed: the recorder reports them after the step
 

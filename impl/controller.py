@@ -23,6 +23,15 @@ What the controller refuses, explicitly and without changing anything:
   but only by naming it (``drop_assumptions={"force_is_truthful"}``); the
   trace then records the request that relied on the dropped assumption.
 
+An approved attempt can be held before its transition or between two of the
+marker's file operations (``PromotionRequest.pause_after``), for an operator
+to look before the marker is written. A held attempt is then either continued
+(:meth:`Controller.continue_attempt`: the same attempt, no new validation) or
+aborted (:meth:`Controller.abort_attempt`): the abort forgets the attempt as a
+crash of the candidate would, and is refused with
+:class:`baton.errors.AbortAfterRename` once the marker rename happened (P6-F2,
+P6-A3; the spec's ``abort`` and its mutant ``abort_after_rename``).
+
 It never retries on its own (P6-F3): a denied attempt stays denied until the
 operator acknowledges it and makes a new request; an attempt interrupted by a
 crash is gone (recovery re-enters Steady) and nothing restarts it. Every
@@ -33,7 +42,8 @@ under a lock shared by all controllers of one driver, so any number of threads
 can call it and attempts are still serialised. (Across processes, the node
 directories' OS locks, :mod:`baton.dirlock`, keep a second process out.)
 
-Every operator action -- request (forced or not), acknowledge, reinstate --
+Every operator action -- request (forced or not), acknowledge, reinstate,
+continue, abort --
 names its operator and is audited through :meth:`Driver.audit`, refused ones
 included (an unknown candidate too).
 
@@ -54,6 +64,7 @@ from typing import Protocol
 
 from baton import core
 from baton.errors import (
+    ActionNotEnabled,
     DuplicateRequest,
     ForceContradicted,
     InapplicableRequest,
@@ -79,16 +90,24 @@ class PromotionRequest:
     # What the operator tells the validator beyond the cluster state.
     primary_uncertain: bool = False
     mvcc: str = "Preserved"
+    # Hold an approved attempt after this step (one of PAUSE_POINTS), for the
+    # operator to continue or abort it; None: run the transition at once.
+    pause_after: str | None = None
+
+
+PAUSE_POINTS: tuple[str, ...] = ("approve", "begin_transition", *core.MARKER_OPS)
+"""Where an approved attempt can be held: after approval, after begin_transition, or
+after any of the marker's file operations (abort is refused from the rename on)."""
 
 
 @dataclass(frozen=True)
 class OperatorAction:
     """One audited operator action: who did what to which node, and how it ended.
 
-    ``action`` is ``request``, ``acknowledge`` or ``reinstate``; ``target`` is
-    the node name as the operator gave it (possibly unknown); ``outcome`` is
-    ``accepted``, ``refused`` (a ProtocolError; nothing changed) or ``failed``
-    (anything else, e.g. a disk fault), with ``detail`` the error's message.
+    ``action`` is ``request``, ``acknowledge``, ``reinstate``, ``continue`` or
+    ``abort``; ``target`` is the node name as the operator gave it (possibly
+    unknown); ``outcome`` is ``accepted``, ``refused`` (a ProtocolError; nothing
+    changed) or ``failed`` (anything else, e.g. a disk fault), with ``detail`` the error's message.
     ``dropped_assumptions`` names what a demonstration relied on being false.
     """
 
@@ -114,6 +133,7 @@ class AttemptResult:
     state: str
     verdict: Verdict | None
     interrupted: str | None = None
+    paused: bool = False
 
 
 class Driver(Protocol):
@@ -262,7 +282,7 @@ class Controller:
         ]
         if not verdict.allowed:
             return AttemptResult(req.candidate, self.driver.state.nodes[c].lifecycle, verdict)
-        return self._transition(req.candidate, c, verdict)
+        return self._transition(req.candidate, c, verdict, req.pause_after)
 
     def _contradicting_writers(self, req: PromotionRequest, c: int) -> tuple[int, ...]:
         """Nodes the runtime sees admitting writes that a forced, uncertain request denies.
@@ -285,16 +305,29 @@ class Controller:
             return ("force_is_truthful",)
         return ()
 
-    def _transition(self, name: str, c: int, verdict: Verdict) -> AttemptResult:
-        steps: list[core.Action] = [core.BeginTransition(c)]
-        steps += [core.MarkerOp(c, op) for op in core.MARKER_OPS]
-        steps.append(core.Complete(c))
-        for action in steps:
+    def _transition(
+        self, name: str, c: int, verdict: Verdict | None, pause_after: str | None = None
+    ) -> AttemptResult:
+        """Run the rest of an approved attempt: begin_transition, the marker's file
+        operations not done yet, complete -- holding after ``pause_after`` if given."""
+        node = self.driver.state.nodes[c]
+        stage = node.volatile.marker_stage if node.volatile is not None else 0
+        steps: list[tuple[str, core.Action]] = []
+        if node.lifecycle == "PromotionApproved":
+            if pause_after == "approve":
+                return AttemptResult(name, node.lifecycle, verdict, paused=True)
+            steps.append(("begin_transition", core.BeginTransition(c)))
+        steps += [(op, core.MarkerOp(c, op)) for op in core.MARKER_OPS[stage:]]
+        steps.append(("complete", core.Complete(c)))
+        for label, action in steps:
             self.driver.apply(action)
             if self.driver.crashed(c):
                 # The candidate died mid-transition: the attempt is gone. The durable
                 # marker alone decides the authority (P6-F2); nothing retries (P6-F3).
                 return AttemptResult(name, "Steady", verdict, interrupted=name)
+            if label == pause_after:
+                state = self.driver.state.nodes[c].lifecycle
+                return AttemptResult(name, state, verdict, paused=True)
         return AttemptResult(name, self.driver.state.nodes[c].lifecycle, verdict)
 
     @staticmethod
@@ -303,6 +336,8 @@ class Controller:
             return "no operator identity given"
         if req.reason is not None and not isinstance(req.reason, str):
             return "the reason must be text"
+        if req.pause_after is not None and req.pause_after not in PAUSE_POINTS:
+            return f"pause_after must be one of {', '.join(PAUSE_POINTS)}"
         return None
 
     def acknowledge(self, candidate: str, *, operator: str) -> None:
@@ -311,6 +346,33 @@ class Controller:
         with self._operator_action(entry):
             _require_identity("acknowledge", operator)
             self.driver.apply(core.Acknowledge(self.index_of(candidate)))
+
+    def continue_attempt(
+        self, candidate: str, *, operator: str, pause_after: str | None = None
+    ) -> AttemptResult:
+        """Carry a held attempt on from where it stopped (no new validation: the same
+        attempt, approved once). Refused unless ``candidate``'s attempt is approved or
+        transitioning."""
+        entry = OperatorAction("continue", operator, candidate, "accepted")
+        with self._operator_action(entry):
+            _require_identity("continue", operator)
+            c = self.index_of(candidate)
+            node = self.driver.state.nodes[c]
+            if node.lifecycle not in ("PromotionApproved", "AuthorityTransitioning"):
+                raise ActionNotEnabled(
+                    f"continue({candidate})",
+                    f"{candidate} has no held attempt ({node.lifecycle})",
+                )
+            return self._transition(candidate, c, None, pause_after)
+
+    def abort_attempt(self, candidate: str, *, operator: str) -> None:
+        """Cancel ``candidate``'s approved or transitioning attempt before its marker
+        rename: it is forgotten as a crash would forget it, the marker is untouched.
+        Refused with AbortAfterRename once the rename happened (P6-F2, P6-A3)."""
+        entry = OperatorAction("abort", operator, candidate, "accepted")
+        with self._operator_action(entry):
+            _require_identity("abort", operator)
+            self.driver.apply(core.Abort(self.index_of(candidate)))
 
     def reinstate(self, node: str, *, operator: str) -> None:
         """Let a fenced primary admit writes again (only when the core's gate holds)."""

@@ -39,6 +39,7 @@ from typing import Any, ClassVar, TypeVar
 
 from baton import lifecycle
 from baton.errors import (
+    AbortAfterRename,
     ActionNotEnabled,
     DuplicateRequest,
     IllegalTransition,
@@ -432,6 +433,22 @@ class Acknowledge(Action):
     candidate: int
 
 
+@dataclass(frozen=True)
+class Abort(Action):
+    """The operator cancels ``candidate``'s approved or transitioning attempt.
+
+    Allowed only before the marker rename: nothing durable names the candidate
+    yet, so the attempt is forgotten exactly as a crash of the candidate's
+    volatile state forgets it (back to Steady, no marker stage), with the
+    process still running, and the temp file, if any, is discarded. Not a
+    lifecycle event: the lifecycle table stays the spec's. After the rename it
+    is refused (:class:`baton.errors.AbortAfterRename`; P6-F2, P6-A3).
+    """
+
+    name: ClassVar[str] = "abort"
+    candidate: int
+
+
 ACTION_TYPES: tuple[type[Action], ...] = (
     Write,
     Ack,
@@ -452,6 +469,7 @@ ACTION_TYPES: tuple[type[Action], ...] = (
     MarkerOp,
     Complete,
     Acknowledge,
+    Abort,
 )
 
 
@@ -516,6 +534,17 @@ class MarkerFileOp(Effect):
     op: str
     role: str
     epoch: int
+
+
+@dataclass(frozen=True)
+class DiscardMarkerTemp(Effect):
+    """DURABLE (best effort): remove ``node``'s marker temp file of an aborted attempt.
+
+    The temp file is never read as a marker (recovery removes leftovers), so a
+    crash before or during the removal changes no authority."""
+
+    phase: ClassVar[int] = 0
+    node: int
 
 
 @dataclass(frozen=True)
@@ -785,6 +814,25 @@ def _complete_detail(s: ClusterState, a: Complete) -> str | None:
     return None
 
 
+def _abort_gate(s: ClusterState, a: Abort) -> str | None:
+    vol = s.nodes[a.candidate].volatile
+    if vol is None:
+        return f"n{a.candidate} is down"
+    if vol.lifecycle not in lifecycle.IN_FLIGHT_STATES:
+        return f"n{a.candidate} has no approved attempt to abort ({vol.lifecycle})"
+    return None
+
+
+def _abort_detail(s: ClusterState, a: Abort) -> str | None:
+    vol = s.nodes[a.candidate].volatile
+    stage = vol.marker_stage if vol is not None else 0
+    if stage >= RENAME_STAGE:
+        # P6-F2, P6-A3: the new marker is visible; forgetting the attempt now would
+        # serve an epoch that a crash before the directory fsync can take back.
+        return f"the marker rename of n{a.candidate} has happened ({stage}/{len(MARKER_OPS)})"
+    return None
+
+
 GUARDS: dict[type[Action], tuple[Check, Check]] = {
     Write: (_writable_gate, _none),
     Ack: (_writable_gate, _ack_detail),
@@ -805,6 +853,7 @@ GUARDS: dict[type[Action], tuple[Check, Check]] = {
     MarkerOp: (_lifecycle_gate("complete"), _marker_op_detail),
     Complete: (_lifecycle_gate("complete"), _complete_detail),
     Acknowledge: (_lifecycle_gate("acknowledge"), _none),
+    Abort: (_abort_gate, _abort_detail),
 }
 """Per action type: (gate, detail). The gate reads only the action's node fields."""
 
@@ -831,6 +880,10 @@ def _error_for(s: ClusterState, action: Action, why: str) -> ProtocolError:
             return DuplicateRequest(str(action.candidate), str(busy), s.nodes[busy].lifecycle)
     if isinstance(action, Request):
         return InapplicableRequest(f"promotion request for node {action.candidate}: {why}")
+    if isinstance(action, Abort) and _abort_gate(s, action) is None:
+        vol = s.nodes[action.candidate].volatile
+        stage = vol.marker_stage if vol is not None else 0
+        return AbortAfterRename(f"n{action.candidate}", stage, len(MARKER_OPS))
     event = {
         Reject: "reject",
         BeginValidation: "begin_validation",
@@ -1152,6 +1205,28 @@ def _apply(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect,
             node = s.nodes[c]
             t = s.with_node(c, _set_lc(node, "Steady"))
             effects.append(_transition_event(c, node.lifecycle, "acknowledge", "Steady"))
+        case Abort(candidate=c):
+            node = s.nodes[c]
+            assert node.volatile is not None
+            stage = node.volatile.marker_stage
+            # Forgotten as a crash forgets it (spec: abort), the process still up;
+            # the marker is untouched (the rename has not happened).
+            t = s.with_node(
+                c, _set_lc(node, lifecycle.RECOVERY_STATE, forced=False, marker_stage=0)
+            )
+            if stage > 0:
+                effects.append(DiscardMarkerTemp(c))
+            effects.append(
+                Emit(
+                    "abort",
+                    {
+                        "node": c,
+                        "lifecycle": node.volatile.lifecycle,
+                        "marker_stage": stage,
+                        "epoch": node.durable.epoch,
+                    },
+                )
+            )
     # Stable sort by phase: durable, visible, observe (most steps already are in order).
     phases = [e.phase for e in effects]
     if phases == sorted(phases):
@@ -1225,7 +1300,7 @@ def _build_groups(n: int, mode: str, observations: tuple[Observation, ...]) -> t
         groups.append([Decide(c, obs) for obs in observations])
         groups.append([BeginTransition(c)])
         groups.append([MarkerOp(c, op) for op in MARKER_OPS])
-        groups += [[Complete(c)], [Acknowledge(c)]]
+        groups += [[Complete(c)], [Acknowledge(c)], [Abort(c)]]
     out: list[Group] = []
     for members in groups:
         gate = GUARDS[type(members[0])][0]
@@ -1374,5 +1449,7 @@ def spec_action_names(action: Action) -> tuple[str, ...]:
             return (f"{action.name}[{c}]",)
         case BeginTransition(candidate=c) | Complete(candidate=c) | Acknowledge(candidate=c):
             return (f"{action.name}[{c}]",)
+        case Abort(candidate=c):
+            return (f"abort[{c}]",)
     i = getattr(action, "node")  # noqa: B009 - every remaining action names one node
     return (f"{action.name}[{i}]",)

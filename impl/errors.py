@@ -73,6 +73,26 @@ class ActionNotEnabled(ProtocolError):
         self.reason = reason
 
 
+class AbortAfterRename(ActionNotEnabled):
+    """An operator's abort asked for once the candidate's marker rename happened.
+
+    After the rename the new marker is what recovery would read, though it may
+    not be durable yet: forgetting the attempt then would let the candidate
+    serve an epoch a crash can take back (P6-A3) -- only completion or a crash
+    and recovery decide the authority (P6-F2). Nothing changed.
+    """
+
+    def __init__(self, candidate: str, stage: int, ops: int) -> None:
+        super().__init__(
+            f"abort({candidate})",
+            f"the marker rename of {candidate} has happened ({stage}/{ops} marker operations "
+            "done): the new authority is visible and only completion or crash recovery "
+            "decides it (P6-F2, P6-A3)",
+        )
+        self.candidate = candidate
+        self.stage = stage
+
+
 # --- bad input: disk ---------------------------------------------------------------
 
 

@@ -313,6 +313,16 @@ class Recorder:
                 f"{n[d['node']]} saw epoch {d['seen_epoch']} > its {d['epoch']}: "
                 f"rejoins as a replica [P6-A3]"
             )
+        elif e.kind == "abort":
+            c = d["node"]
+            attempt = self._attempt(c)
+            self._current.pop(c, None)
+            self._emit(trace.abort(n[c], attempt, d["lifecycle"], d["marker_stage"], self.operator))
+            self.say(
+                f"{n[c]}: attempt {attempt} ABORTED by {self.operator or 'the operator'} in "
+                f"{d['lifecycle']} after {d['marker_stage']} marker operation(s), before the "
+                f"rename: forgotten, the marker still says epoch {d['epoch']} [P6-F2]"
+            )
         elif e.kind == "designate":
             self._emit(trace.designate(n[d["primary"]], n[d["standby"]]))
             self.say(f"{n[d['primary']]} designates {n[d['standby']]} as sync standby")

@@ -137,6 +137,14 @@ RULES: tuple[Rule, ...] = (
         "prefix of the sender's WAL, and the acknowledged history only extends",
     ),
     Rule(
+        "abort_before_rename",
+        "P6-F2",
+        ("lifecycle",),
+        "an operator's abort cancels only the candidate's own approved or transitioning "
+        "attempt, and only before the marker rename: never once the marker is renamed or "
+        "durable, when only completion or crash recovery may decide the authority",
+    ),
+    Rule(
         "crash_recovery",
         "P6-F2",
         ("durability",),
@@ -154,6 +162,9 @@ AUTHORITY_PATH: frozenset[str] = frozenset(
     {"PromotionApproved", "AuthorityTransitioning", "PromotionSucceeded"}
 )
 REFUSED_EVENTS: frozenset[str] = frozenset({"timeout", "retry"})
+IN_FLIGHT: frozenset[str] = frozenset({"PromotionApproved", "AuthorityTransitioning"})
+RENAME_OPS: int = 3
+"""The marker operations up to and including the rename (write_temp, fsync_temp, rename)."""
 
 ContextKey = tuple[str, str, str, bool, str, str, str]
 
@@ -468,6 +479,7 @@ class Checker:
             "reject": self._reject,
             "transition": self._transition,
             "validation": self._validation,
+            "abort": self._abort,
             "marker": self._marker,
             "write": self._write,
             "ack": self._ack,
@@ -762,6 +774,33 @@ class Checker:
         node.lifecycle = dst
         if dst == RECOVERY_STATE:
             node.last_finished, node.attempt = node.attempt, None
+
+    def _abort(self, e: Any) -> None:
+        """An operator's abort: the attempt is forgotten as a crash forgets it (P6-F2)."""
+        name, attempt, src = e.node, e.attempt, e.from_
+        node = self._up(name, "abort_before_rename", "P6-F2", "an abort")
+        if node.lifecycle not in IN_FLIGHT or src != node.lifecycle or attempt != node.attempt:
+            self.fail(
+                "abort_before_rename",
+                "P6-F2",
+                f"abort of attempt {attempt!r} from {src} on {name}, whose attempt is "
+                f"{node.attempt!r} in {node.lifecycle}. Only an approved or transitioning "
+                "attempt can be aborted, by its own ID and from the state it is in.",
+            )
+        elif node.marker_durable or e.marker_ops >= RENAME_OPS:
+            done = "durable" if node.marker_durable else f"renamed ({e.marker_ops} operations)"
+            self.fail(
+                "abort_before_rename",
+                "P6-F2",
+                f"abort of {name}'s attempt {attempt!r} after its new marker was {done}. Once "
+                "the marker is renamed the new authority is visible, and only completion or "
+                "crash recovery may decide it; forgetting the attempt then can serve an epoch "
+                "a crash takes back.",
+            )
+        if node.attempt is not None:
+            node.last_finished = node.attempt
+        node.lifecycle, node.attempt, node.validated = RECOVERY_STATE, None, None
+        node.grant, node.marker_durable, node.forced = None, False, False
 
     def _decision(self, e: Any, node: NodeSummary) -> None:
         event = e.event

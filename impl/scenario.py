@@ -38,7 +38,13 @@ fields (``?`` = optional, default):
 ``demote``     ``node``
 ``request``    ``candidate``, ``operator``, ``force``? false, ``reason``?,
                ``uncertain``? false (the old primary's status is Unknown),
-               ``mvcc``? "Preserved"
+               ``mvcc``? "Preserved", ``pause_after``? hold the approved
+               attempt after ``approve``, ``begin_transition`` or a marker
+               operation (``write_temp`` .. ``fsync_dir``)
+``continue``   ``candidate``, ``operator``? "scenario", ``pause_after``?
+               (carry a held attempt on; no new validation)
+``abort``      ``candidate``, ``operator`` (cancel a held attempt before
+               its marker rename; refused with ``AbortAfterRename`` after)
 ``acknowledge`` ``candidate``, ``operator``? "scenario"
 ``corrupt_marker`` ``node`` (flip one byte of its marker file)
 ``tear_wal``   ``node``, ``bytes``? 5, at most 65536 (garbage appended as
@@ -116,6 +122,15 @@ def _opt(*types: type, **bounds: Any) -> FieldSpec:
 NODE = "a node name, n0 .. n{N-1}"
 MODES: tuple[str, ...] = ("async", "sync")
 MVCC_VALUES: tuple[str, ...] = ("Preserved", "Violated", "Unknown")
+PAUSE_POINTS: tuple[str, ...] = (
+    "approve",
+    "begin_transition",
+    "write_temp",
+    "fsync_temp",
+    "rename",
+    "fsync_dir",
+)
+"""Where a request's approved attempt may be held (baton.controller.PAUSE_POINTS)."""
 
 STEP_KINDS: dict[str, dict[str, FieldSpec]] = {
     "init": {
@@ -154,6 +169,20 @@ STEP_KINDS: dict[str, dict[str, FieldSpec]] = {
         "reason": _opt(str, max_length=MAX_TEXT_LENGTH, description="why (recorded)"),
         "uncertain": _opt(bool, description="the old primary's status is Unknown"),
         "mvcc": _opt(str, choices=MVCC_VALUES, description="default Preserved"),
+        "pause_after": _opt(
+            str,
+            choices=PAUSE_POINTS,
+            description="hold an approved attempt after this step (to continue or abort it)",
+        ),
+    },
+    "continue": {
+        "candidate": _req(str, description=NODE),
+        "operator": _opt(str, description='who continues (recorded; default "scenario")'),
+        "pause_after": _opt(str, choices=PAUSE_POINTS, description="hold again after this step"),
+    },
+    "abort": {
+        "candidate": _req(str, description=NODE),
+        "operator": _req(str, description="who aborts (audited)"),
     },
     "acknowledge": {
         "candidate": _req(str, description=NODE),
@@ -772,14 +801,22 @@ class _Runner:
                 reason=step.get("reason"),
                 primary_uncertain=step.get("uncertain", False),
                 mvcc=step.get("mvcc", "Preserved"),
+                pause_after=step.get("pause_after"),
             )
             result = self.controller.request_promotion(req)
             if result.verdict is not None:
                 self.last_verdict = result.verdict.reason
-            if result.interrupted:
-                self.say(f"    attempt interrupted: {result.interrupted} crashed; not retried")
-            else:
-                self.say(f"    attempt for {result.candidate} ended in {result.state}")
+            self._say_result(result)
+        elif kind == "continue":
+            result = self.controller.continue_attempt(
+                step.get("candidate"),
+                operator=step.get("operator", "scenario"),
+                pause_after=step.get("pause_after"),
+            )
+            self._say_result(result)
+        elif kind == "abort":
+            self.controller.abort_attempt(step.get("candidate"), operator=step.get("operator"))
+            self.say(f"    attempt for {step.get('candidate')} aborted before the marker rename")
         elif kind == "acknowledge":
             self.controller.acknowledge(
                 step.get("candidate"), operator=step.get("operator", "scenario")
@@ -795,6 +832,14 @@ class _Runner:
             self.say(f"    appended a torn partial record to {step.get('node')}'s WAL")
         elif kind == "expect":
             self._expect(step)
+
+    def _say_result(self, result: Any) -> None:
+        if result.interrupted:
+            self.say(f"    attempt interrupted: {result.interrupted} crashed; not retried")
+        elif result.paused:
+            self.say(f"    attempt for {result.candidate} held in {result.state}")
+        else:
+            self.say(f"    attempt for {result.candidate} ended in {result.state}")
 
     def _replicate(self, p: int, r: int, count: int | None) -> None:
         from baton import core

@@ -303,6 +303,32 @@ KINDS: tuple[Kind, ...] = (
         ),
     ),
     Kind(
+        "abort",
+        "lifecycle",
+        "An operator cancelled an approved or transitioning attempt before its marker rename: "
+        "the attempt is forgotten, as a crash of the candidate forgets it, and the candidate's "
+        "durable marker is unchanged. After the rename an abort is a violation (P6-F2): the new "
+        "marker is visible and only completion or crash recovery decides the authority.",
+        (
+            _node("the candidate whose attempt was aborted"),
+            _ATTEMPT,
+            Field(
+                "from",
+                "enum",
+                "the lifecycle state the attempt was in (PromotionApproved or "
+                "AuthorityTransitioning)",
+                choices=STATE_NAMES,
+            ),
+            Field(
+                "marker_ops",
+                "int",
+                "how many of the marker write's file operations (write_temp, fsync_temp, "
+                "rename, fsync_dir) were done; below 3 (the rename) for a legal abort",
+            ),
+            Field("operator", "str", "who aborted (audited)", False),
+        ),
+    ),
+    Kind(
         "marker",
         "durability",
         "A node's authority marker became DURABLE (after the directory fsync) saying role at "
@@ -593,6 +619,14 @@ def context(
         "prefix": prefix,
         "mvcc": mvcc,
     }
+
+
+def abort(
+    node: str, attempt: str, src: str, marker_ops: int, operator: str | None = None
+) -> dict[str, Any]:
+    out = _drop_none("abort", node=node, attempt=attempt, marker_ops=marker_ops, operator=operator)
+    out["from"] = src
+    return canonical(out)
 
 
 def marker(node: str, role: str, epoch: int) -> dict[str, Any]:

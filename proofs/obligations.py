@@ -793,6 +793,51 @@ def companion_recovery(ob: Obligation) -> Outcome:
     )
 
 
+# --- operator abort (a forgotten attempt; see baton.spec.cluster) ----------------------
+
+
+def companion_abort(ob: Obligation) -> Outcome:
+    """An operator's abort is taken from ``state`` after ``stage`` marker operations."""
+    cfg, depth = _config(ob), int(ob.params["depth"])
+    state, stage = str(ob.params["state"]), int(ob.params["stage"])
+    goal = _step_goal(
+        cfg,
+        depth,
+        "abort",
+        lambda s, c: z3.And(s.lc[c] == lifecycle.S[state], s.mstage[c] == stage),
+    )
+    return _witness(cfg, depth, goal, f"an abort in {state} after {stage} marker operation(s)")
+
+
+ABORT_MEMBERS: tuple[dict[str, Any], ...] = (
+    {"runner": "companion_abort", "state": "PromotionApproved", "stage": 0},
+    {"runner": "companion_abort", "state": "AuthorityTransitioning", "stage": 0},
+    # The last stage before the rename: the temp file is written and fsynced.
+    {"runner": "companion_abort", "state": "AuthorityTransitioning", "stage": 2},
+)
+"""Where an abort is allowed (P6-A1, P6-S1 hold across it): from approval to the rename."""
+
+
+def add_abort_obligations(add: Callable[..., None], quick: bool) -> None:
+    """The abort's companion group (the mutant ``abort_after_rename`` is a cluster
+    mutant like the others)."""
+    if quick:
+        return
+    add(
+        "companion.abort",
+        "companion",
+        ("P6-A1", "P6-S1"),
+        "z3-witness",
+        "companion_group",
+        "an operator's abort is reachable from approval and from each marker stage "
+        "before the rename",
+        n=2,
+        mode="async",
+        depth=COMPANION_DEPTH,
+        members=[{**m, "label": f"{m['state']}@{m['stage']}"} for m in ABORT_MEMBERS],
+    )
+
+
 def companion_denial(ob: Obligation) -> Outcome:
     cfg, depth = _config(ob), int(ob.params["depth"])
     reason = str(ob.params["reason"])
@@ -1146,6 +1191,7 @@ RUNNERS: dict[str, Callable[[Obligation], Outcome]] = {
         companion_crash_in_state,
         companion_recovery,
         companion_denial,
+        companion_abort,
         companion_coverage,
         companion_group,
         cluster_counterexample,
@@ -1167,6 +1213,8 @@ QUICK_MUTANTS = (
     "rename_before_fsync",
     "restart_keeps_authority",
     "retry_after_denial",
+    # 10 steps, found in a few seconds: the operator abort's mutant.
+    "abort_after_rename",
 )
 # Mutants also searched for one specific property, so that every cluster
 # property has a mutant that breaks *it* (the first violation found is often
@@ -1175,6 +1223,8 @@ TARGETED: dict[str, tuple[str, ...]] = {
     "force_overrides_active": ("P6-A1", "P6-A2"),
     "restart_keeps_authority": ("P6-S1",),
     "force_is_truthful": ("P6-A1",),
+    # The abort's epoch rollback becomes a lost acknowledged write (15 steps).
+    "abort_after_rename": ("P6-S1",),
 }
 # Mutants and dropped assumptions that need two candidates besides the primary.
 NEEDS_THREE = {"concurrent_attempts", "single_controller"}
@@ -1501,6 +1551,8 @@ def build(
                 depth=cdepth,
                 members=members,
             )
+
+    add_abort_obligations(add, quick)
 
     for name, (proof, pid, what) in SPEC_MUTANTS.items():
         add(

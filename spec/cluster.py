@@ -48,9 +48,21 @@ as old, new or -- in broken variants -- torn); ``restart``; ``reinstate`` (the
 controller lets a restarted primary admit writes again); ``demote`` (a
 primary that sees a higher epoch rejoins as a replica); ``step_down`` (a
 writable node that sees a higher epoch gives up authority); ``designate`` (sync
-mode: the primary picks a standby that holds the acknowledged history); and
+mode: the primary picks a standby that holds the acknowledged history);
 every lifecycle step of a promotion, with the marker write as separate file
-operations (temp write, fsync, rename, directory fsync).
+operations (temp write, fsync, rename, directory fsync); and ``abort`` (an
+operator cancels an approved or transitioning attempt whose marker rename has
+not happened).
+
+Abort is not a lifecycle event: the 9 transitions of
+:mod:`baton.spec.lifecycle` are unchanged. It *forgets* the attempt exactly as a
+crash of the candidate's volatile state does (``lc`` back to ``Steady``, no
+marker stage), without the crash's loss of ``up`` and ``active``. Before the
+rename nothing durable names the candidate (a crash there lands on the old
+marker), so forgetting the attempt is the crash outcome ``old`` with the
+process still running. After the rename it is not: the new marker is visible,
+and only a crash outcome can say whether it is durable -- the mutant
+``abort_after_rename`` shows the epoch going backwards (P6-A3).
 
 The known hazard
 ================
@@ -226,6 +238,14 @@ MUTANTS: tuple[Mutant, ...] = (
         "The controller reinstates a restarted primary without checking that it holds "
         "the highest epoch.",
         ("P6-A3",),
+    ),
+    Mutant(
+        "abort_after_rename",
+        "An operator's abort is accepted after the marker rename (and before the "
+        "directory fsync): the attempt is forgotten while the new marker is visible but "
+        "not durable, so the node serves the new epoch until a crash takes it back -- "
+        "with writes acknowledged in between, the old primary is reinstated without them.",
+        ("P6-A3", "P6-S1"),
     ),
 )
 MUTANT_NAMES: tuple[str, ...] = tuple(m.name for m in MUTANTS)
@@ -946,11 +966,39 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
             ),
         )
 
+        yield from _abort_actions(cfg, s, t, c, rename_stage)
+
         if cfg.is_mutant("retry_after_denial"):
             st = _Step(s, t)
             st.node("lc", c, LC["PromotionValidating"])
             st.node("vcount", c, s.vcount[c] + 1)
             yield Action("retry", (c,), st.build(z3.And(s.up[c], s.lc[c] == LC["PromotionDenied"])))
+
+
+def _abort_actions(cfg: Config, s: State, t: State, c: int, rename_stage: int) -> Iterator[Action]:
+    """abort: the operator cancels ``c``'s approved or transitioning attempt.
+
+    Allowed only while no marker operation up to the rename is done (``mstage``
+    below the rename's stage): the attempt is forgotten as a crash of the
+    candidate's volatile state forgets it (``lc`` Steady, no marker stage, not
+    forced), and the marker -- untouched, since the rename has not happened --
+    keeps the old authority. The runtime discards the temp file. The mutant
+    ``abort_after_rename`` accepts an abort at any marker stage and leaves the
+    disk as it is (the marker stage stays: a crash may still land either way).
+    """
+    after_rename = cfg.is_mutant("abort_after_rename")
+    st = _Step(s, t)
+    st.node("lc", c, LC["Steady"])
+    st.node("forced", c, False)
+    if not after_rename:
+        st.node("mstage", c, 0)
+    guard = z3.And(
+        s.up[c],
+        z3.Or(s.lc[c] == LC["PromotionApproved"], s.lc[c] == LC["AuthorityTransitioning"]),
+    )
+    if not after_rename:
+        guard = z3.And(guard, s.mstage[c] < rename_stage)
+    yield Action("abort", (c,), st.build(guard))
 
 
 def action_names(cfg: Config) -> list[str]:

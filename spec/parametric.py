@@ -625,6 +625,8 @@ def _lifecycle_actions(cfg: Config, s: PState, tag: str, rename_stage: int) -> I
     )
     yield PAction("acknowledge", (c,), (), guard, up.build())
 
+    yield _abort_action(cfg, s, candidate("abort"), rename_stage)
+
     if cfg.is_mutant("retry_after_denial"):
         c = candidate("retry")
         up = _Update(s)
@@ -632,6 +634,25 @@ def _lifecycle_actions(cfg: Config, s: PState, tag: str, rename_stage: int) -> I
         up.node("vcount", c, s.vcount(c) + 1)
         guard = z3.And(s.up(c), s.lc(c) == LC["PromotionDenied"])
         yield PAction("retry", (c,), (), guard, up.build())
+
+
+def _abort_action(cfg: Config, s: PState, c: z3.ExprRef, rename_stage: int) -> PAction:
+    """abort, as baton.spec.cluster states it: forget an approved or transitioning
+    attempt whose rename has not happened (the mutant: at any marker stage,
+    leaving the marker stage as it is)."""
+    after_rename = cfg.is_mutant("abort_after_rename")
+    up = _Update(s)
+    up.node("lc", c, LC["Steady"])
+    up.node("forced", c, False)
+    if not after_rename:
+        up.node("mstage", c, 0)
+    guard = z3.And(
+        s.up(c),
+        z3.Or(s.lc(c) == LC["PromotionApproved"], s.lc(c) == LC["AuthorityTransitioning"]),
+    )
+    if not after_rename:
+        guard = z3.And(guard, s.mstage(c) < rename_stage)
+    return PAction("abort", (c,), (), guard, up.build())
 
 
 def transition(s: PState, t: PState, act: PAction) -> z3.BoolRef:

@@ -65,6 +65,8 @@ def test_every_kind_has_a_builder_and_validates() -> None:
         t.client("c0", "write", "n1", "ok", 3, 3, epoch=1, lsn=1),
         t.fault("kill", ["n1"], "SIGKILL"),
         t.operator_event("request", "n2", "op1", False, reason="runbook"),
+        # An operator's abort before the rename (lifecycle family).
+        t.abort("n2", "a1", "AuthorityTransitioning", 2, operator="alice"),
     ]
     sample = _sample_events()
     events = t.number([*sample[:-1], *harness_kinds, sample[-1]])

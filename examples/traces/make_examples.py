@@ -294,6 +294,14 @@ BROKEN: dict[str, tuple[Mutation, str, str, str | None]] = {
         "crash_recovery",
         "restart1",
     ),
+    # An operator's abort once n2's new marker is durable (all 4 file operations done):
+    # the attempt is forgotten while the marker names n2 Primary at epoch 2.
+    "broken_f2_abort_after_rename": (
+        insert_after("marker", t.abort("n2", "a1", "AuthorityTransitioning", 4, "carol")),
+        "P6-F2",
+        "abort_before_rename",
+        "marker+0",
+    ),
 }
 
 
