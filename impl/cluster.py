@@ -29,19 +29,21 @@ with :class:`baton.errors.DirectoryLocked`, naming the directory and the holder.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from baton import core, failpoints
+from baton import core, failpoints, trace
 from baton.controller import OperatorAction, PromotionRequest, lock_for
 from baton.dirlock import DirectoryLock
 from baton.errors import (
     BatonError,
     DuplicateRequest,
     ForceContradicted,
+    InapplicableRequest,
     MarkerCorrupt,
     MarkerMissing,
     StorageError,
@@ -60,6 +62,28 @@ if TYPE_CHECKING:
 # ("<standby name> <primary's epoch>"), so a cluster reopened from disk bounds
 # acknowledgements by the same standby.
 STANDBY_FILE = "standby"
+# The durable "promotion disabled" switch: in a node's directory (that node) or in
+# the cluster's directory (every node). JSON {"disabled", "operator", "reason"},
+# replaced atomically and durably (baton.identity.write_durably).
+PROMOTION_SWITCH_FILE = "promotion_disabled"
+
+
+def read_switch(disk: Disk) -> bool:
+    """Whether the switch file in ``disk`` says disabled (no file: enabled).
+
+    A file that is not the switch's JSON is refused (StorageError), not guessed."""
+    data = disk.read(PROMOTION_SWITCH_FILE)
+    if data is None:
+        return False
+    try:
+        value = json.loads(data.decode("utf-8"))["disabled"]
+    except (ValueError, KeyError, TypeError):
+        value = None
+    if not isinstance(value, bool):
+        raise StorageError(PROMOTION_SWITCH_FILE, "not a promotion switch (JSON with 'disabled')")
+    return value
+
+
 MARKER_TEMP_PREFIX = f"{MARKER_FILE}{TEMP_INFIX}"
 
 
@@ -93,8 +117,11 @@ class RuntimeCluster:
         recorder: Recorder | None = None,
         *,
         create: bool = True,
+        root: Disk | None = None,
     ) -> None:
         self._locks = _lock_directories(disks)
+        # The cluster's own directory (holds the cluster-wide promotion switch), if any.
+        self.cluster_disk = root
         self.nodes = [Node(f"n{i}", disk) for i, disk in enumerate(disks)]
         self._names = tuple(node.name for node in self.nodes)
         self._state = core.initial_state(len(disks), mode)
@@ -128,7 +155,7 @@ class RuntimeCluster:
             PosixDisk(root).makedirs(f"n{i}")
             disks.append(PosixDisk(Path(root) / f"n{i}"))
         PosixDisk(root).fsync_dir("")
-        return cls(disks, mode, recorder)
+        return cls(disks, mode, recorder, root=PosixDisk(root))
 
     @classmethod
     def reopen_directories(
@@ -157,7 +184,7 @@ class RuntimeCluster:
             raise StorageError(
                 os.fspath(extra), f"the cluster has more than the {n} nodes asked for"
             )
-        return cls.reopen(disks, mode, recorder, previous)
+        return cls.reopen(disks, mode, recorder, previous, root=PosixDisk(root))
 
     @classmethod
     def reopen(
@@ -166,9 +193,11 @@ class RuntimeCluster:
         mode: str,
         recorder: Recorder | None = None,
         previous: PreviousTrace | None = None,
+        *,
+        root: Disk | None = None,
     ) -> RuntimeCluster:
         """A cluster over existing node directories, each recovered from disk alone."""
-        cluster = cls(disks, mode, recorder, create=False)
+        cluster = cls(disks, mode, recorder, create=False, root=root)
         try:
             cluster._record_reopening(previous)
         except BaseException:
@@ -249,6 +278,14 @@ class RuntimeCluster:
                 [node.durable for node in state.nodes],
             )
             crashed = [name for name in self._names if previous.nodes[name].up]
+        # The promotion switches are on disk: the trace learns the ones it does not
+        # show (a fresh trace: every switch set; a continued one: those changed
+        # by a step whose event the dead run did not record).
+        recorded = previous.disabled if previous is not None else frozenset()
+        for scope in (*self._names, None):
+            on_disk = self._switch_on_disk(scope)
+            if on_disk != (scope in recorded):
+                catch_up.append(trace.disable(scope, on_disk))
         restarted = [
             (self._names[i], node.durable.marker_role, node.durable.epoch)
             for i, node in enumerate(state.nodes)
@@ -300,6 +337,38 @@ class RuntimeCluster:
 
     def crashed(self, node: int) -> bool:
         return node in self._crashed_during_last
+
+    # --- the promotion-disabled switches ---
+
+    def _switch_disk(self, scope: str | None) -> Disk:
+        if scope is not None:
+            return self.nodes[self.index_of(scope)].disk
+        if self.cluster_disk is None:
+            raise InapplicableRequest(
+                "the cluster-wide promotion switch needs a cluster directory (this cluster "
+                "was opened from node directories alone)"
+            )
+        return self.cluster_disk
+
+    def _switch_on_disk(self, scope: str | None) -> bool:
+        if scope is None and self.cluster_disk is None:
+            return False
+        return read_switch(self._switch_disk(scope))
+
+    def promotion_disabled(self, node: int) -> bool:
+        """The durable switches, read from disk now: the node's, then the cluster's."""
+        return self._switch_on_disk(self._names[node]) or self._switch_on_disk(None)
+
+    def set_promotion_disabled(
+        self, node: int | None, disabled: bool, operator: str, reason: str | None
+    ) -> None:
+        """Write the switch durably (temp, fsync, rename, directory fsync), then record it."""
+        scope = None if node is None else self._names[node]
+        with lock_for(self):
+            record = {"disabled": disabled, "operator": operator, "reason": reason}
+            data = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+            write_durably(self._switch_disk(scope), PROMOTION_SWITCH_FILE, data)
+            self.recorder.switch_changed(scope, disabled, operator, reason)
 
     def apply(self, action: core.Action) -> tuple[core.Effect, ...]:
         """Step the core, perform its effects in order; a crash mid-way is resolved

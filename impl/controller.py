@@ -42,8 +42,14 @@ under a lock shared by all controllers of one driver, so any number of threads
 can call it and attempts are still serialised. (Across processes, the node
 directories' OS locks, :mod:`baton.dirlock`, keep a second process out.)
 
+A durable "promotion disabled" switch per node and for the whole cluster
+(:meth:`Controller.disable_promotion`, :meth:`Controller.enable_promotion`)
+is read at every validation: a candidate whose switch or the cluster's is set
+is presented to the validator as the role Disabled and denied
+(``candidate_disabled``).
+
 Every operator action -- request (forced or not), acknowledge, reinstate,
-continue, abort --
+continue, abort, disable, enable --
 names its operator and is audited through :meth:`Driver.audit`, refused ones
 included (an unknown candidate too).
 
@@ -104,10 +110,12 @@ after any of the marker's file operations (abort is refused from the rename on).
 class OperatorAction:
     """One audited operator action: who did what to which node, and how it ended.
 
-    ``action`` is ``request``, ``acknowledge``, ``reinstate``, ``continue`` or
-    ``abort``; ``target`` is the node name as the operator gave it (possibly
-    unknown); ``outcome`` is ``accepted``, ``refused`` (a ProtocolError; nothing
-    changed) or ``failed`` (anything else, e.g. a disk fault), with ``detail`` the error's message.
+    ``action`` is ``request``, ``acknowledge``, ``reinstate``, ``continue``,
+    ``abort``, ``disable`` or ``enable``; ``target`` is the node name as the
+    operator gave it (possibly unknown; ``cluster`` for the cluster-wide switch);
+    ``outcome`` is ``accepted``, ``refused`` (a ProtocolError; nothing changed)
+    or ``failed`` (anything else, e.g. a disk fault), with ``detail`` the
+    error's message.
     ``dropped_assumptions`` names what a demonstration relied on being false.
     """
 
@@ -167,6 +175,14 @@ class Driver(Protocol):
 
     def crashed(self, node: int) -> bool:
         """Whether ``node`` went down while the last action's effects were performed."""
+
+    def promotion_disabled(self, node: int) -> bool:
+        """Whether the durable promotion-disabled switch of ``node`` or of the cluster is set."""
+
+    def set_promotion_disabled(
+        self, node: int | None, disabled: bool, operator: str, reason: str | None
+    ) -> None:
+        """Set or clear the switch of ``node`` (None: the cluster's), durably, and record it."""
 
 
 _LOCKS: weakref.WeakKeyDictionary[object, threading.RLock] = weakref.WeakKeyDictionary()
@@ -272,7 +288,12 @@ class Controller:
             self.driver.apply(core.Reject(c))
             raise InapplicableRequest(f"promotion request for {req.candidate!r}: {problem}")
         self.driver.apply(core.BeginValidation(c))
-        obs = core.Observation(primary_uncertain=req.primary_uncertain, mvcc=req.mvcc)
+        obs = core.Observation(
+            primary_uncertain=req.primary_uncertain,
+            mvcc=req.mvcc,
+            # The durable switch, read now: a disabled candidate is denied (Disabled role).
+            candidate_disabled=self.driver.promotion_disabled(c),
+        )
         effects = self.driver.apply(core.Decide(c, obs))
         # Exactly one validation result per decision (P6-O1); unpacking checks it.
         (verdict,) = [
@@ -374,6 +395,30 @@ class Controller:
             _require_identity("abort", operator)
             self.driver.apply(core.Abort(self.index_of(candidate)))
 
+    def disable_promotion(
+        self, node: str | None, *, operator: str, reason: str | None = None
+    ) -> None:
+        """Set the durable promotion-disabled switch of ``node`` (None: the whole
+        cluster). Every later validation of an affected candidate sees the role
+        Disabled and denies (candidate_disabled); an attempt already approved is
+        not touched (abort it). Survives restarts; audited."""
+        self._switch("disable", node, True, operator, reason)
+
+    def enable_promotion(
+        self, node: str | None, *, operator: str, reason: str | None = None
+    ) -> None:
+        """Clear the switch of ``node`` (None: the cluster's); audited."""
+        self._switch("enable", node, False, operator, reason)
+
+    def _switch(
+        self, action: str, node: str | None, disabled: bool, operator: str, reason: str | None
+    ) -> None:
+        entry = OperatorAction(action, operator, node or "cluster", "accepted", reason=reason)
+        with self._operator_action(entry):
+            _require_identity(action, operator)
+            index = None if node is None else self.index_of(node)
+            self.driver.set_promotion_disabled(index, disabled, operator, reason)
+
     def reinstate(self, node: str, *, operator: str) -> None:
         """Let a fenced primary admit writes again (only when the core's gate holds)."""
         entry = OperatorAction("reinstate", operator, node, "accepted")
@@ -409,6 +454,7 @@ class CoreDriver:
         self.audits: list[PromotionRequest] = []
         self.rejections: list[tuple[PromotionRequest, Exception]] = []
         self.audit_log: list[OperatorAction] = []
+        self.disabled: set[int | None] = set()  # promotion-disabled switches (None: cluster)
 
     @property
     def state(self) -> core.ClusterState:
@@ -442,3 +488,14 @@ class CoreDriver:
 
     def crashed(self, node: int) -> bool:
         return not self._state.nodes[node].up
+
+    def promotion_disabled(self, node: int) -> bool:
+        return node in self.disabled or None in self.disabled
+
+    def set_promotion_disabled(
+        self, node: int | None, disabled: bool, operator: str, reason: str | None
+    ) -> None:
+        if disabled:
+            self.disabled.add(node)
+        else:
+            self.disabled.discard(node)

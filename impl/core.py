@@ -249,12 +249,16 @@ class Observation:
     uncertain (status Unknown). ``bound_known``/``prefix_known``: whether the
     acknowledged bound and prefix compatibility could be established.
     ``mvcc``: MVCC visibility preservation, an external input.
+    ``candidate_disabled``: the operator's durable "promotion disabled" switch
+    (the candidate's or the cluster's) is set; the validator then sees the role
+    Disabled (spec: the observation ``obs.disabled``).
     """
 
     primary_uncertain: bool = False
     bound_known: bool = True
     prefix_known: bool = True
     mvcc: str = "Preserved"
+    candidate_disabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -942,6 +946,8 @@ def observed_context(s: ClusterState, c: int, obs: Observation) -> ValidationCon
         "Halted": ("Halted", "history_divergence"),
         "Torn": ("Halted", "wal_corruption"),
     }[cand.durable.marker_role]
+    if obs.candidate_disabled:
+        role, halt = "Disabled", None  # the switch is read first: it only ever denies
     return ValidationContext(
         role=role,
         halt_reason=halt,
@@ -1245,7 +1251,10 @@ ALL_OBSERVATIONS: tuple[Observation, ...] = tuple(
     for mvcc in MVCCS
 )
 """Every observation the environment can make: the primary's status certain or
-Unknown, the acknowledged bound and the prefix known or not, each MVCC fact."""
+Unknown, the acknowledged bound and the prefix known or not, each MVCC fact --
+with the promotion-disabled switch clear. A set switch only turns a decision
+into the denial candidate_disabled (the spec's ``obs.disabled``); the explorer
+leaves it out, and tests/test_disable.py checks such steps against the spec."""
 
 DEFAULT_OBSERVATIONS: tuple[Observation, ...] = (
     Observation(),

@@ -224,6 +224,23 @@ class Recorder:
         self._emit(trace.reject(self.names[candidate], attempt, reason))
         self.say(escape_text(f"refused: {message}"))
 
+    # --- the promotion-disabled switches ---
+
+    def switch_changed(
+        self, node: str | None, disabled: bool, operator: str, reason: str | None
+    ) -> None:
+        """A durable switch was written (audited by the controller with its operator)."""
+        self._emit(trace.disable(node, disabled, operator or None, reason))
+        what = "DISABLED" if disabled else "enabled again"
+        scope = node if node is not None else "every node (cluster-wide)"
+        effect = " -- its validations see the role Disabled and deny" if disabled else ""
+        self.say(
+            escape_text(
+                f"promotion {what} for {scope} by {operator!r} (reason: {reason or 'none given'})"
+                f"{effect}"
+            )
+        )
+
     # --- effects of a core step ---
 
     def record(self, effects: Sequence[core.Effect]) -> None:

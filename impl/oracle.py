@@ -98,8 +98,9 @@ RULES: tuple[Rule, ...] = (
         "P6-F1",
         ("lifecycle", "validation", "data", "durability", "authority"),
         "the recorded context describes the cluster the trace shows: wal_end is the candidate's "
-        "durable WAL end, ack_bound bounds the acknowledged writes, a writable candidate is "
-        "PrimaryActive, a halted one Halted, and the old primary is not 'Unavailable' while "
+        "durable WAL end, ack_bound bounds the acknowledged writes, a candidate whose promotion "
+        "is disabled (its switch or the cluster's) is Disabled, a writable one PrimaryActive, "
+        "a halted one Halted, and the old primary is not 'Unavailable' while "
         "another node admits writes (a decision on false facts is not proven safe)",
     ),
     Rule(
@@ -457,6 +458,9 @@ class Checker:
                 node.role, node.writable = "Primary", True
             self.nodes[name] = node
         self.max_epoch: int = header["epoch"]
+        # The durable promotion-disabled switches the trace set: node names, and
+        # None for the cluster-wide one.
+        self.disabled: set[str | None] = set()
         self.standby: str | None = None  # sync mode: named by the last designate line
         self._initial_state(header)
         self.acked = self.wals.wals[self.acked_index]
@@ -480,6 +484,7 @@ class Checker:
             "transition": self._transition,
             "validation": self._validation,
             "abort": self._abort,
+            "disable": self._disable,
             "marker": self._marker,
             "write": self._write,
             "ack": self._ack,
@@ -802,6 +807,18 @@ class Checker:
         node.lifecycle, node.attempt, node.validated = RECOVERY_STATE, None, None
         node.grant, node.marker_durable, node.forced = None, False, False
 
+    def _disable(self, e: Any) -> None:
+        """The operator's promotion-disabled switch (a node's, or the cluster's)."""
+        scope = e.get("node")
+        if e.disabled:
+            self.disabled.add(scope)
+        else:
+            self.disabled.discard(scope)
+
+    def promotion_disabled(self, name: str) -> bool:
+        """Whether the trace has ``name``'s switch or the cluster's set."""
+        return name in self.disabled or None in self.disabled
+
     def _decision(self, e: Any, node: NodeSummary) -> None:
         event = e.event
         if node.validated is None:
@@ -1040,11 +1057,23 @@ class Checker:
                         data,
                     )
                 )
-        if node.writable and ctx.role != "PrimaryActive":
+        switched = self.promotion_disabled(node.name)
+        if switched and ctx.role != "Disabled":
+            problems.append(
+                (
+                    reason_invariant()["candidate_disabled"],
+                    f"promotion of {node.name} is disabled (its switch or the cluster's), but "
+                    f"the context says {ctx.role}, not Disabled",
+                    ("validation",),
+                )
+            )
+        elif switched:
+            pass  # Disabled stands for whatever else the candidate is
+        elif node.writable and ctx.role != "PrimaryActive":
             problems.append(
                 ("P6-A1", f"{node.name} admits writes but the context says {ctx.role}", None)
             )
-        if node.role == "Halted" and ctx.role != "Halted":
+        if not switched and node.role == "Halted" and ctx.role != "Halted":
             problems.append(
                 ("P6-S2", f"{node.name} is halted but the context says {ctx.role}", None)
             )

@@ -55,6 +55,8 @@ class PreviousTrace:
     nodes: dict[str, NodeSummary]  # what the trace says each node holds at its last line
     wal_epochs: dict[str, list[int]]  # each node's WAL per the trace: the epoch of every entry
     cut: str | None  # what was cut from the file, for the operator
+    # The promotion-disabled switches the trace has set (node names; None: the cluster's).
+    disabled: frozenset[str | None] = frozenset()
 
 
 def read_previous_trace(path: Path) -> PreviousTrace:
@@ -92,6 +94,7 @@ def read_previous_trace(path: Path) -> PreviousTrace:
             for length in (checker.wal(node).length,)
         },
         cut=" and ".join(cut) or None,
+        disabled=frozenset(checker.disabled),
     )
 
 

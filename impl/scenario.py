@@ -45,6 +45,9 @@ fields (``?`` = optional, default):
                (carry a held attempt on; no new validation)
 ``abort``      ``candidate``, ``operator`` (cancel a held attempt before
                its marker rename; refused with ``AbortAfterRename`` after)
+``disable``    ``node``? (absent: the whole cluster), ``operator``,
+               ``reason``? (set the durable promotion-disabled switch)
+``enable``     ``node``?, ``operator``, ``reason``? (clear it)
 ``acknowledge`` ``candidate``, ``operator``? "scenario"
 ``corrupt_marker`` ``node`` (flip one byte of its marker file)
 ``tear_wal``   ``node``, ``bytes``? 5, at most 65536 (garbage appended as
@@ -183,6 +186,16 @@ STEP_KINDS: dict[str, dict[str, FieldSpec]] = {
     "abort": {
         "candidate": _req(str, description=NODE),
         "operator": _req(str, description="who aborts (audited)"),
+    },
+    "disable": {
+        "node": _opt(str, description="a node name; absent: the whole cluster"),
+        "operator": _req(str, description="who disables promotion (audited)"),
+        "reason": _opt(str, max_length=MAX_TEXT_LENGTH, description="why (recorded)"),
+    },
+    "enable": {
+        "node": _opt(str, description="a node name; absent: the whole cluster"),
+        "operator": _req(str, description="who enables promotion again (audited)"),
+        "reason": _opt(str, max_length=MAX_TEXT_LENGTH, description="why (recorded)"),
     },
     "acknowledge": {
         "candidate": _req(str, description=NODE),
@@ -817,6 +830,13 @@ class _Runner:
         elif kind == "abort":
             self.controller.abort_attempt(step.get("candidate"), operator=step.get("operator"))
             self.say(f"    attempt for {step.get('candidate')} aborted before the marker rename")
+        elif kind in ("disable", "enable"):
+            switch = (
+                self.controller.disable_promotion
+                if kind == "disable"
+                else self.controller.enable_promotion
+            )
+            switch(step.get("node"), operator=step.get("operator"), reason=step.get("reason"))
         elif kind == "acknowledge":
             self.controller.acknowledge(
                 step.get("candidate"), operator=step.get("operator", "scenario")

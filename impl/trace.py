@@ -329,6 +329,25 @@ KINDS: tuple[Kind, ...] = (
         ),
     ),
     Kind(
+        "disable",
+        "validation",
+        "An operator set or cleared the durable 'promotion disabled' switch of one node, or, "
+        "without 'node', of the whole cluster. While a candidate's switch or the cluster's "
+        "is set, every validation of it must see the role Disabled and deny with "
+        "candidate_disabled.",
+        (
+            Field(
+                "node",
+                "node",
+                "the node whose switch changed; absent: the cluster-wide switch",
+                False,
+            ),
+            Field("disabled", "bool", "true: promotion is disabled from now on; false: enabled"),
+            Field("operator", "str", "who changed it (audited)", False),
+            Field("reason", "str", "the operator's stated reason, free text", False),
+        ),
+    ),
+    Kind(
         "marker",
         "durability",
         "A node's authority marker became DURABLE (after the directory fsync) saying role at "
@@ -627,6 +646,12 @@ def abort(
     out = _drop_none("abort", node=node, attempt=attempt, marker_ops=marker_ops, operator=operator)
     out["from"] = src
     return canonical(out)
+
+
+def disable(
+    node: str | None, disabled: bool, operator: str | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    return _drop_none("disable", node=node, disabled=disabled, operator=operator, reason=reason)
 
 
 def marker(node: str, role: str, epoch: int) -> dict[str, Any]:

@@ -1247,8 +1247,9 @@ def variant_config(name: str, kind: str) -> tuple[int, str]:
     return n, "sync" if name in SYNC_MUTANTS else "async"
 
 
-# Roles Disabled/Uninitialized exist only in the validation domain, not the cluster;
-# at the validation level, where every reason is shown reachable).
+# The role Uninitialized exists only in the validation domain, not the cluster (it
+# is shown reachable at the validation level, where every reason is). Disabled is
+# the operator's promotion-disabled switch, a free observation of the cluster model.
 # Reasons whose cluster witness needs a halted or divergent replica: that takes
 # two promotions in sync mode (over 20 steps), beyond the companion depth. They
 # are shown reachable over the validation domain (validation.reasons) and by the
@@ -1257,7 +1258,7 @@ CLUSTER_DEEP_REASONS = frozenset({"candidate_halted", "history_divergent"})
 CLUSTER_REASONS = tuple(
     r
     for r in validation.REASON_NAMES
-    if r not in {"candidate_disabled", "candidate_uninitialized"} | CLUSTER_DEEP_REASONS
+    if r not in {"candidate_uninitialized"} | CLUSTER_DEEP_REASONS
 )
 
 

@@ -569,6 +569,11 @@ def observed_context(
     prefix_known = z3.Bool(f"obs.prefix_known@{tag}")
     src = z3.Int(f"obs.src@{tag}")
     mvcc = z3.Const(f"obs.mvcc@{tag}", validation.Mvcc)
+    # An operator's durable "promotion disabled" switch (the node's or the
+    # cluster's), which the validator reads as the Disabled role. Any validation
+    # may find it set: it only ever denies (candidate_disabled), so leaving it
+    # free is sound for every property.
+    disabled = z3.Bool(f"obs.disabled@{tag}")
     other_writer = z3.Or(*[writable(s, j) for j in range(n) if j != c])
     cons: list[z3.BoolRef] = []
     # Active is reported only for a real writer; a real writer is never Unavailable
@@ -629,19 +634,25 @@ def observed_context(
         ),
     )
     role = z3.If(
-        s.role[c] == MROLE["Primary"],
-        validation.ROLE["PrimaryActive"],
+        disabled,
+        validation.ROLE["Disabled"],
         z3.If(
-            s.role[c] == MROLE["Replica"],
-            validation.ROLE["ReplicaActive"],
-            validation.ROLE["Halted"],
+            s.role[c] == MROLE["Primary"],
+            validation.ROLE["PrimaryActive"],
+            z3.If(
+                s.role[c] == MROLE["Replica"],
+                validation.ROLE["ReplicaActive"],
+                validation.ROLE["Halted"],
+            ),
         ),
     )
     halt = z3.If(
-        s.role[c] == MROLE["Halted"],
+        z3.And(z3.Not(disabled), s.role[c] == MROLE["Halted"]),
         validation.HALT["history_divergence"],
         z3.If(
-            s.role[c] == MROLE["Torn"], validation.HALT["wal_corruption"], validation.HALT["none"]
+            z3.And(z3.Not(disabled), s.role[c] == MROLE["Torn"]),
+            validation.HALT["wal_corruption"],
+            validation.HALT["none"],
         ),
     )
     ctx = validation.Context(
@@ -653,7 +664,7 @@ def observed_context(
         prefix=prefix,
         mvcc=mvcc,
     )
-    return ctx, z3.And(*cons), (status, known, prefix_known, src, mvcc)
+    return ctx, z3.And(*cons), (status, known, prefix_known, src, mvcc, disabled)
 
 
 def checks_for(cfg: Config) -> tuple[validation.Check, ...]:

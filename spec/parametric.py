@@ -269,6 +269,7 @@ def observed_context(
     prefix_known = z3.Bool(f"obs.prefix_known@{tag}")
     src = z3.Const(f"obs.src@{tag}", Node)
     mvcc = z3.Const(f"obs.mvcc@{tag}", validation.Mvcc)
+    disabled = z3.Bool(f"obs.disabled@{tag}")  # the promotion-disabled switch
     cons: list[z3.BoolRef] = [
         z3.Implies(status == validation.PSTATUS["Active"], s.other_writer(c)),
     ]
@@ -314,19 +315,25 @@ def observed_context(
         ),
     )
     role = z3.If(
-        s.role(c) == MROLE["Primary"],
-        validation.ROLE["PrimaryActive"],
+        disabled,
+        validation.ROLE["Disabled"],
         z3.If(
-            s.role(c) == MROLE["Replica"],
-            validation.ROLE["ReplicaActive"],
-            validation.ROLE["Halted"],
+            s.role(c) == MROLE["Primary"],
+            validation.ROLE["PrimaryActive"],
+            z3.If(
+                s.role(c) == MROLE["Replica"],
+                validation.ROLE["ReplicaActive"],
+                validation.ROLE["Halted"],
+            ),
         ),
     )
     halt = z3.If(
-        s.role(c) == MROLE["Halted"],
+        z3.And(z3.Not(disabled), s.role(c) == MROLE["Halted"]),
         validation.HALT["history_divergence"],
         z3.If(
-            s.role(c) == MROLE["Torn"], validation.HALT["wal_corruption"], validation.HALT["none"]
+            z3.And(z3.Not(disabled), s.role(c) == MROLE["Torn"]),
+            validation.HALT["wal_corruption"],
+            validation.HALT["none"],
         ),
     )
     ctx = validation.Context(
@@ -338,7 +345,7 @@ def observed_context(
         prefix=prefix,
         mvcc=mvcc,
     )
-    return ctx, z3.And(*cons), (status, known, prefix_known, src, mvcc)
+    return ctx, z3.And(*cons), (status, known, prefix_known, src, mvcc, disabled)
 
 
 def _replicated_lcp(

@@ -67,6 +67,9 @@ def test_every_kind_has_a_builder_and_validates() -> None:
         t.operator_event("request", "n2", "op1", False, reason="runbook"),
         # An operator's abort before the rename (lifecycle family).
         t.abort("n2", "a1", "AuthorityTransitioning", 2, operator="alice"),
+        # The promotion-disabled switch: a node's, then the cluster's (validation family).
+        t.disable("n2", True, "alice", "maintenance"),
+        t.disable(None, False, "bob"),
     ]
     sample = _sample_events()
     events = t.number([*sample[:-1], *harness_kinds, sample[-1]])
