@@ -35,7 +35,7 @@ PRODUCER = "baton run (reference runtime)"
 
 
 def _silent(line: str) -> None:
-    """The default ``say``: no one reads operator lines, so the hot path skips building them."""
+    """The default ``say``: nobody reads operator lines (see :meth:`Recorder.record`)."""
 
 
 def escape_text(text: object) -> str:
@@ -303,30 +303,24 @@ class Recorder:
                     bound_recorded=True,
                 )
             )
-            if self.say is not _silent:
-                self.say(
-                    f"validation of {n[c]}: end={ctx.wal_end} bound={ctx.ack_bound} "
-                    f"primary={ctx.primary_status} force={ctx.force} prefix={ctx.prefix} "
-                    f"mvcc={ctx.mvcc} -> {verdict.reason}"
-                )
+            self.say(
+                f"validation of {n[c]}: end={ctx.wal_end} bound={ctx.ack_bound} "
+                f"primary={ctx.primary_status} force={ctx.force} prefix={ctx.prefix} "
+                f"mvcc={ctx.mvcc} -> {verdict.reason}"
+            )
         elif e.kind == "marker":
             c = d["node"]
-            loud = self.say is not _silent
-            if loud:
-                self.say(f"  marker of {n[c]}: {d['op']} (epoch {d['epoch']})")
+            self.say(f"  marker of {n[c]}: {d['op']} (epoch {d['epoch']})")
             if d["op"] == core.MARKER_OPS[-1]:
                 self._emit(trace.marker(n[c], "Primary", d["epoch"]))
-                if loud:
-                    self.say(f"  marker of {n[c]} durable: Primary at epoch {d['epoch']} [P6-F2]")
+                self.say(f"  marker of {n[c]} durable: Primary at epoch {d['epoch']} [P6-F2]")
         elif e.kind == "write":
             epoch, lsn = d["entry"]
             self._emit(trace.write(n[d["node"]], lsn=lsn, epoch=epoch))
-            if self.say is not _silent:
-                self.say(f"write on {n[d['node']]}: lsn {lsn} (epoch {epoch}) durable")
+            self.say(f"write on {n[d['node']]}: lsn {lsn} (epoch {epoch}) durable")
         elif e.kind == "ack":
             self._emit(trace.ack(n[d["node"]], lsn=d["upto"], epoch=d["epoch"]))
-            if self.say is not _silent:
-                self.say(f"ack on {n[d['node']]}: every write up to lsn {d['upto']} acknowledged")
+            self.say(f"ack on {n[d['node']]}: every write up to lsn {d['upto']} acknowledged")
         elif e.kind == "replicate":
             epoch, lsn = d["entry"]
             self._emit(
@@ -382,10 +376,6 @@ class Recorder:
             epoch=epoch if d["event"] in ("begin_transition", "complete") else None,
         )
         self._emit(event)
-        if d["to"] == "Steady":
-            self._current.pop(c, None)
-        if self.say is _silent:
-            return
         line = f"{self.names[c]}: {d['from']} --{d['event']}--> {d['to']}"
         if verdict is not None:
             line += f"  [{', '.join(verdict_invariants(verdict))}] {verdict.explanation}"
@@ -396,3 +386,5 @@ class Recorder:
         elif d["event"] == "request":
             line += "  (the only way an attempt starts) [P6-F3]"
         self.say(line)
+        if d["to"] == "Steady":
+            self._current.pop(c, None)
