@@ -324,6 +324,81 @@ def compare(revision: str, rounds: int, blocks: int, directory: str | None) -> i
     return 0
 
 
+# --- how much of what Baton adds is the core's ------------------------------------------
+
+
+WINDOW_ACTIONS: frozenset[core.Action] = frozenset(
+    {
+        core.Request(1),
+        core.BeginValidation(1),
+        core.Decide(1),
+        core.BeginTransition(1),
+        *(core.MarkerOp(1, op) for op in core.MARKER_OPS),
+        core.Complete(1),
+        core.Acknowledge(1),
+        core.Write(1),
+        core.Ack(1),
+    }
+)
+"""The actions one_round times (each taken once per round)."""
+
+
+class ReplayedCore:
+    """``core.step`` for the window's actions answered from a memo: the shell alone.
+
+    The rounds are deterministic, so each window action meets the same state, by
+    value, in every round; the first (priming) round records the real step's
+    answer and later rounds replay it. Every other step runs the real core.
+    """
+
+    def __init__(self) -> None:
+        self.real = core.step
+        self.memo: dict[core.Action, tuple[core.ClusterState, tuple[core.Effect, ...]]] = {}
+        self.priming = True
+
+    def __call__(
+        self, state: core.ClusterState, action: core.Action
+    ) -> tuple[core.ClusterState, tuple[core.Effect, ...]]:
+        if action not in WINDOW_ACTIONS:
+            return self.real(state, action)
+        if self.priming:
+            answer = self.real(state, action)
+            self.memo.setdefault(action, answer)
+            if self.memo[action] != answer:
+                raise AssertionError(f"{action.label()} met another state: cannot replay it")
+            return answer
+        return self.memo[action]
+
+
+def split(rounds: int, directory: str | None) -> None:
+    """Rounds with the real core and with its window steps replayed, alternating."""
+    replay = ReplayedCore()
+    base = Path(tempfile.mkdtemp(prefix="baton-latency-", dir=directory))
+    real: list[Round] = []
+    shell: list[Round] = []
+    try:
+        core.step = replay  # type: ignore[assignment]  # a callable object, same signature
+        for _ in range(2):  # prime, then check the replay would answer the same
+            one_round(base / "cluster")
+        replay.priming = False
+        for _ in range(rounds):
+            core.step = replay.real
+            real.append(one_round(base / "cluster"))
+            core.step = replay  # type: ignore[assignment]  # a callable object, same signature
+            shell.append(one_round(base / "cluster"))
+    finally:
+        core.step = replay.real
+        shutil.rmtree(base, ignore_errors=True)
+    print(
+        "\n| span | CPU Baton adds, median ms | of which the shell (core.step replayed) "
+        "| core.step's share |"
+    )
+    print("|---|---|---|---|")
+    for label, span in SPANS:
+        whole, alone = _ms(_added(real, span), 0.5), _ms(_added(shell, span), 0.5)
+        print(f"| {label} | {whole:.3f} | {alone:.3f} | {(whole - alone) / whole:.0%} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
@@ -335,6 +410,11 @@ def main() -> int:
         help="also measure the runtime of git revision REV, in alternating blocks",
     )
     parser.add_argument("--blocks", type=int, default=3, help="blocks per runtime (--baseline)")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="also split what Baton adds between core.step and the shell (replayed core)",
+    )
     parser.add_argument("--samples-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rounds < 1 or args.blocks < 1:
@@ -355,6 +435,8 @@ def main() -> int:
         print(f"rounds: {args.rounds}; directory: {base}")
         print(f"load average before: {load_before}; after: {_load()}")
         print_tables(samples)
+        if args.split:
+            split(args.rounds, args.dir)
         if args.profile:
             import cProfile
             import pstats
