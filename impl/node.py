@@ -27,6 +27,7 @@ vocabulary but this runtime has no step that disables replication.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from baton import core
 from baton.errors import MarkerCorrupt, MarkerMissing, NotInitialised
@@ -61,9 +62,12 @@ def payload_of(entry: core.Entry) -> bytes:
     return f"write epoch={epoch} position={position}".encode()
 
 
-@dataclass(frozen=True)
-class _MarkerWrite:
-    """The promotion's marker write in progress: the new marker, its temp file, its bytes."""
+class _MarkerWrite(NamedTuple):
+    """The promotion's marker write in progress: the new marker, its temp file, its bytes.
+
+    A named tuple, not a frozen dataclass: it is built on the promotion's path, where a
+    frozen dataclass's field-by-field ``__init__`` costs several times as much.
+    """
 
     marker: Marker
     temp: str
