@@ -15,14 +15,18 @@ cheaper path is the same path:
   attempt IDs included;
 * the cluster computes a step's partial states only when a crash needs them,
   and a crash that lands inside a Replicate after the adopted epoch became
-  durable is still explained by Adopt's state (P6-A3).
+  durable is still explained by Adopt's state (P6-A3);
+* the benchmark's window performs exactly the durable operations, in order.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 from baton import core
@@ -218,3 +222,58 @@ def test_a_crash_inside_replicate_after_the_adopted_epoch_is_explained_by_adopt(
     assert after.durable == core.Durable("Replica", 2, ((1, 1),))
     cluster.restart(2)  # the directory agrees with the core
     cluster.close()
+
+
+def _load_latency_bench() -> Any:
+    path = Path(__file__).resolve().parent.parent / "bench" / "latency.py"
+    spec = importlib.util.spec_from_file_location("baton_bench_latency", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_timed_window_performs_exactly_the_durable_operations(tmp_path: Path) -> None:
+    """P6-F2, P6-S1: from the request to the first acknowledgement the candidate performs
+    the marker's four operations, then the synced write (WAL, then its synced end), and
+    nothing else -- no read, no extra fsync -- through the benchmark's own recorder."""
+    bench = _load_latency_bench()
+    disks = []
+    for i in range(3):
+        PosixDisk(tmp_path).makedirs(f"n{i}")
+        disks.append(bench.RecordingDisk(PosixDisk(tmp_path / f"n{i}")))
+    cluster = RuntimeCluster(disks, "async")
+    cluster.apply(core.Write(0))
+    cluster.apply(core.Replicate(0, 1))
+    cluster.apply(core.Ack(0))
+    cluster.crash(0)
+    for disk in disks:
+        disk.recording = True
+    window = [
+        core.Request(1),
+        core.BeginValidation(1),
+        core.Decide(1),
+        core.BeginTransition(1),
+        *(core.MarkerOp(1, op) for op in core.MARKER_OPS),
+        core.Complete(1),
+        core.Acknowledge(1),
+        core.Write(1),
+        core.Ack(1),
+    ]
+    assert set(window) == bench.WINDOW_ACTIONS  # what --split replays is this window
+    for action in window:
+        cluster.apply(action)
+    cluster.close()
+    assert disks[0].calls == [] and disks[2].calls == []
+    temp = disks[1].calls[0][1][0]
+    assert temp.startswith(f"{MARKER_FILE}.")
+    assert [(name, args[:1]) for name, args in disks[1].calls] == [
+        ("write_file", (temp,)),
+        ("fsync", (temp,)),
+        ("rename", (temp,)),
+        ("fsync_dir", ("",)),
+        ("append", ("wal",)),
+        ("fsync", ("wal",)),
+        ("append", ("wal.synced",)),
+        ("fsync", ("wal.synced",)),
+    ]
