@@ -148,6 +148,9 @@ class Recorder:
             self.operator = acting
 
     def _emit(self, event: dict[str, Any]) -> None:
+        # Deferred effects come first, whichever method emits now. (A method that also
+        # changes the attempt bookkeeping catches up before it does, as request_arrived.)
+        self._catch_up()
         if self.operator is not None:
             event["meta"] = {**event.get("meta", {}), "operator": self.operator}
         self._events.append(event)

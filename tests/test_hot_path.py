@@ -277,3 +277,13 @@ def test_the_timed_window_performs_exactly_the_durable_operations(tmp_path: Path
         ("append", ("wal.synced",)),
         ("fsync", ("wal.synced",)),
     ]
+
+
+def test_an_event_emitted_directly_comes_after_the_deferred_ones() -> None:
+    """Any emission (here the end of a resumed run's prologue) first turns what was
+    deferred into events: the trace order is the order things happened."""
+    recorder = Recorder(("n0", "n1"), "async", "n0")
+    _state, effects = core.step(core.initial_state(2), core.Write(0))
+    recorder.record(effects)
+    recorder._emit({"kind": "crash", "node": "n0"})
+    assert [e["kind"] for e in recorder.events] == ["write", "crash"]
