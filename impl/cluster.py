@@ -122,6 +122,9 @@ class RuntimeCluster:
         self._locks = _lock_directories(disks)
         # The cluster's own directory (holds the cluster-wide promotion switch), if any.
         self.cluster_disk = root
+        # The lock every controller over this cluster shares (single_controller), looked
+        # up once: apply() takes it on every step.
+        self._step_lock = lock_for(self)
         self.nodes = [Node(f"n{i}", disk) for i, disk in enumerate(disks)]
         self._names = tuple(node.name for node in self.nodes)
         self._state = core.initial_state(len(disks), mode)
@@ -364,7 +367,7 @@ class RuntimeCluster:
     ) -> None:
         """Write the switch durably (temp, fsync, rename, directory fsync), then record it."""
         scope = None if node is None else self._names[node]
-        with lock_for(self):
+        with self._step_lock:
             record = {"disabled": disabled, "operator": operator, "reason": reason}
             data = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
             write_durably(self._switch_disk(scope), PROMOTION_SWITCH_FILE, data)
@@ -374,15 +377,13 @@ class RuntimeCluster:
         """Step the core, perform its effects in order; a crash mid-way is resolved
         from the disk (see the module docstring). One step at a time: under the
         cluster's lock, which its controllers share (single_controller)."""
-        with lock_for(self):
+        with self._step_lock:
             return self._apply(action)
 
     def _apply(self, action: core.Action) -> tuple[core.Effect, ...]:
         self._crashed_during_last = set()
         before = self._state
         after, effects = core.step(before, action)
-        # A crash between two of the step's durable writes can leave these states too.
-        partial = [core.step(before, a)[0] for a in core.partial_steps(before, action)]
         done: list[core.Effect] = []
         try:
             for effect in effects:
@@ -391,14 +392,14 @@ class RuntimeCluster:
         except NodeCrashed as crash:
             self.recorder.record([e for e in done if not isinstance(e, core.Emit)])
             self.say(f"{self._names[crash.node]}: failpoint {crash.failpoint} fired")
-            self._resolve_crash(crash.node, (after, *partial, before))
+            self._resolve_crash(crash.node, (after, *_partial_states(before, action), before))
             return tuple(done)
         except StorageError as fault:
             # A failed write or fsync is fatal for the node (fsyncgate): it crashes and
             # restarts from disk; nothing it was doing is acknowledged.
             node = self._performing if self._performing is not None else 0
             self.say(f"{self._names[node]}: disk fault ({fault}); the node stops")
-            self._resolve_crash(node, (after, *partial, before))
+            self._resolve_crash(node, (after, *_partial_states(before, action), before))
             return tuple(done)
         finally:
             self._performing = None
@@ -416,6 +417,8 @@ class RuntimeCluster:
 
     def _perform(self, effect: core.Effect, after: core.ClusterState) -> None:
         match effect:
+            case core.Emit() | core.Announce() | core.AckClients():
+                pass  # visible / observed: the recorder reports them after the step
             case core.AppendWal(node=i, entry=entry):
                 self._on(i).append(entry)
             case core.SyncWal(node=i):
@@ -432,8 +435,6 @@ class RuntimeCluster:
                 for name in disk.listdir(""):
                     if name.startswith(MARKER_TEMP_PREFIX):
                         remove_quietly(disk, name)
-            case core.Announce() | core.AckClients() | core.Emit():
-                pass  # visible / observed: the recorder reports them after the step
 
     def _on(self, i: int) -> Node:
         self._performing = i
@@ -473,7 +474,7 @@ class RuntimeCluster:
 
     def crash(self, i: int) -> None:
         """Kill node ``i`` now (between steps): its volatile state is gone."""
-        with lock_for(self):
+        with self._step_lock:
             self._crash(i)
 
     def _crash(self, i: int) -> None:
@@ -504,7 +505,7 @@ class RuntimeCluster:
 
     def restart(self, i: int) -> None:
         """Start node ``i`` from its directory; recovery must agree with the core."""
-        with lock_for(self):
+        with self._step_lock:
             self._restart(i)
 
     def _restart(self, i: int) -> None:
@@ -532,6 +533,15 @@ class RuntimeCluster:
         for lock in self._locks:
             lock.release()
         self._locks = []
+
+
+def _partial_states(before: core.ClusterState, action: core.Action) -> list[core.ClusterState]:
+    """A crash between two of the step's durable writes can leave these states too.
+
+    Computed only when a crash happens (the core is pure: the same answer as before
+    the step), not on every step.
+    """
+    return [core.step(before, a)[0] for a in core.partial_steps(before, action)]
 
 
 def _lock_directories(disks: Sequence[Disk]) -> list[DirectoryLock]:

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 PRODUCER = "baton run (reference runtime)"
 
 
+def _silent(line: str) -> None:
+    """The default ``say``: nobody reads operator lines (see :meth:`Recorder.record`)."""
+
+
 def escape_text(text: object) -> str:
     """Operator-supplied text made safe for one output line.
 
@@ -107,11 +111,15 @@ class Recorder:
                 stream, names, mode, initial_primary, producer=PRODUCER, flush_each=True
             )
         self._stream = stream
-        self.say = say or (lambda line: None)
+        self.say = say or _silent
         self._attempts = continuation[1] if continuation is not None else 0
         self._pending: dict[int, str] = {}  # candidate -> attempt id of the request arriving
         self._current: dict[int, str] = {}  # candidate -> attempt id in the lifecycle
-        self.events: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
+        # Effects recorded while no one reads the trace as it happens (no writer, no
+        # operator lines): turned into events, in order and by the same code, when the
+        # events are first read -- not on a step's path.
+        self._deferred: list[tuple[Sequence[core.Effect], str | None]] = []
         self.audit_log: list[dict[str, Any]] = []
         # The operator whose action is being performed (set by the cluster while the
         # controller acts): the events it causes carry meta.operator.
@@ -120,10 +128,32 @@ class Recorder:
 
     # --- writing ---
 
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Every trace event so far, in order (the list itself: a reader may clear it)."""
+        self._catch_up()
+        return self._events
+
+    def _catch_up(self) -> None:
+        """Turn deferred effects into events, each under the operator it was recorded with."""
+        if not self._deferred:
+            return
+        deferred, self._deferred = self._deferred, []
+        acting = self.operator
+        try:
+            for effects, operator in deferred:
+                self.operator = operator
+                self._record_now(effects)
+        finally:
+            self.operator = acting
+
     def _emit(self, event: dict[str, Any]) -> None:
+        # Deferred effects come first, whichever method emits now. (A method that also
+        # changes the attempt bookkeeping catches up before it does, as request_arrived.)
+        self._catch_up()
         if self.operator is not None:
             event["meta"] = {**event.get("meta", {}), "operator": self.operator}
-        self.events.append(event)
+        self._events.append(event)
         if self.writer is not None:
             self.writer.emit(event)
 
@@ -131,6 +161,7 @@ class Recorder:
         """Finish the trace: the ``end`` line carries the whole audit log in its meta."""
         if self._closed:
             return
+        self._catch_up()
         self._closed = True
         if self.writer is not None:
             end = trace.end(self.writer.count)
@@ -144,6 +175,7 @@ class Recorder:
 
     def audit(self, entry: OperatorAction) -> None:
         """Keep one operator action; say refused ones and dropped assumptions."""
+        self._catch_up()
         record = {k: v for k, v in dataclasses.asdict(entry).items() if v not in (None, ())}
         self.audit_log.append(record)
         if entry.outcome != "accepted":
@@ -165,6 +197,7 @@ class Recorder:
     ) -> None:
         """The prologue of a resumed run: the interrupted step's events the disk shows,
         then every node the dead run had up crashes, and every node restarts from disk."""
+        self._catch_up()
         for event in catch_up:
             self._emit(event)
             self.say(f"resume: the disk shows what the trace missed: {event['kind']} {event}")
@@ -195,6 +228,7 @@ class Recorder:
         ``dropped`` names assumptions this request relies on being dropped (a
         demonstration): the event's ``meta.dropped_assumptions`` records them.
         """
+        self._catch_up()
         self._attempts += 1
         attempt = f"a{self._attempts}"
         self._pending[candidate] = attempt
@@ -220,6 +254,7 @@ class Recorder:
         return attempt
 
     def request_refused(self, candidate: int, reason: str, message: str) -> None:
+        self._catch_up()
         attempt = self._pending.pop(candidate, f"a{self._attempts}")
         self._emit(trace.reject(self.names[candidate], attempt, reason))
         self.say(escape_text(f"refused: {message}"))
@@ -244,6 +279,14 @@ class Recorder:
     # --- effects of a core step ---
 
     def record(self, effects: Sequence[core.Effect]) -> None:
+        """Turn a step's effects into events and lines (later, if no one reads them now)."""
+        if self.writer is None and self.say is _silent:
+            self._deferred.append((effects, self.operator))
+            return
+        self._catch_up()
+        self._record_now(effects)
+
+    def _record_now(self, effects: Sequence[core.Effect]) -> None:
         for effect in effects:
             if isinstance(effect, core.Emit):
                 self._observe(effect)

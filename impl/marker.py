@@ -57,6 +57,8 @@ MARKER_FORMAT_VERSION = 1
 MARKER_STEPS: tuple[str, ...] = ("write_temp", "fsync_temp", "rename", "fsync_dir")
 """The marker write as four file operations, in this order (P6-F2); each is a failpoint."""
 
+_STEP_FAILPOINTS: dict[str, str] = {step: f"marker.{step}" for step in MARKER_STEPS}
+
 
 @dataclass(frozen=True)
 class Marker:
@@ -144,17 +146,18 @@ def perform_marker_step(disk: Disk, step: str, temp: str, data: bytes) -> None:
     write one step per core action. So the fsync mutants and failpoints that
     cover this function cover both paths.
     """
-    failpoints.hit(f"marker.{step}")
+    failpoint = _STEP_FAILPOINTS.get(step)
+    if failpoint is None:
+        raise ValueError(f"unknown marker write step {step!r}")
+    failpoints.hit(failpoint)
     if step == "write_temp":
         disk.write_file(temp, data)
     elif step == "fsync_temp":
         disk.fsync(temp)
     elif step == "rename":
         disk.rename(temp, MARKER_FILE)
-    elif step == "fsync_dir":
-        disk.fsync_dir("")
     else:
-        raise ValueError(f"unknown marker write step {step!r}")
+        disk.fsync_dir("")
 
 
 def read_marker(disk: Disk, expected_node: str | None = None) -> Marker:

@@ -27,6 +27,7 @@ vocabulary but this runtime has no step that disables replication.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from baton import core
 from baton.errors import MarkerCorrupt, MarkerMissing, NotInitialised
@@ -61,6 +62,18 @@ def payload_of(entry: core.Entry) -> bytes:
     return f"write epoch={epoch} position={position}".encode()
 
 
+class _MarkerWrite(NamedTuple):
+    """The promotion's marker write in progress: the new marker, its temp file, its bytes.
+
+    A named tuple, not a frozen dataclass: it is built on the promotion's path, where a
+    frozen dataclass's field-by-field ``__init__`` costs several times as much.
+    """
+
+    marker: Marker
+    temp: str
+    data: bytes
+
+
 @dataclass(frozen=True)
 class Recovered:
     """What recovery read: the durable state, and what it repaired (to report)."""
@@ -79,7 +92,7 @@ class Node:
         self.cluster_id = cluster_id
         self._wal: Wal | None = None
         self._marker: Marker | None = None
-        self._marker_temp: str | None = None
+        self._marker_write: _MarkerWrite | None = None
 
     # --- life cycle of the directory ---
 
@@ -110,7 +123,7 @@ class Node:
         """Drop every in-memory handle: what a crash does to the process."""
         self._wal = None
         self._marker = None
-        self._marker_temp = None
+        self._marker_write = None
 
     def _durable(self, marker: Marker, wal: Wal) -> core.Durable:
         halted = self.disk.read(HALT_FILE) is not None
@@ -179,15 +192,22 @@ class Node:
         if op not in MARKER_STEPS:
             raise ValueError(f"unknown marker operation {op!r}")
         if op == MARKER_STEPS[0]:
-            self._marker_temp = f"{MARKER_FILE}{TEMP_INFIX}{unique_token()}"
-        temp = self._marker_temp
-        if temp is None:
+            # The new marker is built and encoded once per attempt, here; the other
+            # three operations act on the file written now and only check the epoch.
+            new = Marker(self.name, self.name, epoch, self.marker.holder)
+            temp = f"{MARKER_FILE}{TEMP_INFIX}{unique_token()}"
+            self._marker_write = _MarkerWrite(new, temp, encode_marker(new))
+        write = self._marker_write
+        if write is None:
             raise AssertionError(f"marker operation {op} before write_temp")
-        new = Marker(self.name, self.name, epoch, self.marker.holder)
-        perform_marker_step(self.disk, op, temp, encode_marker(new))
+        if write.marker.epoch != epoch:
+            raise AssertionError(
+                f"marker operation {op} at epoch {epoch}, the temp file holds {write.marker.epoch}"
+            )
+        perform_marker_step(self.disk, op, write.temp, write.data)
         if op == MARKER_STEPS[-1]:
-            self._marker = new
-            self._marker_temp = None
+            self._marker = write.marker
+            self._marker_write = None
 
     # --- deliberate damage, for scenarios and tests (through the Disk only) ---
 

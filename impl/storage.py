@@ -165,8 +165,13 @@ class PosixDisk:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = os.fspath(root)
+        self._prefix = os.path.join(self.root, "")  # root plus one separator ("" for "")
 
     def _abs(self, path: str) -> str:
+        if path and "/" not in path and "\\" not in path and path not in (".", ".."):
+            # A plain name in the root (every node file): nothing to normalise. Checked
+            # first because it is every call on the promotion and write paths.
+            return self._prefix + path
         rel = _check_relative(path)
         return os.path.join(self.root, rel) if rel else self.root
 

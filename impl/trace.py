@@ -511,6 +511,10 @@ KINDS: tuple[Kind, ...] = (
 )
 
 BY_KIND: dict[str, Kind] = {k.name: k for k in KINDS}
+_KEY_ORDER: dict[str, tuple[str, ...]] = {
+    k.name: ("seq", "kind", *(f.name for f in k.fields), "meta") for k in KINDS
+}
+"""Per kind, the canonical key order (built once: every event is put in this order)."""
 EVENT_KINDS: tuple[str, ...] = tuple(k.name for k in KINDS)
 FAMILY_KINDS: dict[str, tuple[str, ...]] = {
     fam: tuple(k.name for k in KINDS if k.family == fam) for fam in FAMILIES
@@ -756,11 +760,11 @@ def canonical(event: Mapping[str, Any]) -> dict[str, Any]:
     Unknown kinds and fields are kept at the end in sorted order (so a buggy
     producer's line is still written deterministically and the reader names it).
     """
-    kind = BY_KIND.get(str(event.get("kind")))
-    order = ["seq", "kind"] + ([f.name for f in kind.fields] if kind else []) + ["meta"]
+    order = _KEY_ORDER.get(str(event.get("kind")), ("seq", "kind", "meta"))
     out = {k: event[k] for k in order if k in event}
-    for k in sorted(set(event) - set(out)):
-        out[k] = event[k]
+    if len(out) < len(event):
+        for k in sorted(set(event) - set(out)):
+            out[k] = event[k]
     if "context" in out and isinstance(out["context"], Mapping):
         ctx = out["context"]
         names = [name for name, _ in CONTEXT_FIELDS]
