@@ -20,6 +20,7 @@ Ray into a one-line usage error.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -34,11 +35,27 @@ from . import distributed
 LOCAL = "local"
 """The ``--ray`` value (and the flag alone) that starts a local Ray instance."""
 
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Ray's switch (read when ray is imported) between a cluster-reachable node
+address and loopback; "0" keeps a local instance on 127.0.0.1."""
+
 INSTALL_HINT = "--ray needs Ray, which is not installed: pip install 'baton[ray]'"
+
+
+def require_ray() -> None:
+    """A usage error saying how to install Ray if it is missing (without
+    importing it: :func:`session` must set its environment first)."""
+    try:
+        found = importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # a broken or blocked module counts as missing
+        found = False
+    if not found:
+        raise UsageError(INSTALL_HINT)
 
 
 def import_ray() -> ModuleType:
     """The ``ray`` module, or a usage error saying how to install it."""
+    require_ray()
     try:
         import ray
     except ImportError:
@@ -52,6 +69,10 @@ def session(address: str) -> Iterator[ModuleType]:
     core, no dashboard), else the cluster at ``address`` (``auto``: the one
     this machine belongs to). A session already open (e.g. by a test) is reused
     and left open."""
+    if address == LOCAL:
+        # Without this, Ray on Linux advertises the machine's outward address and
+        # its servers listen on every interface; a local instance needs loopback only.
+        os.environ.setdefault(LOOPBACK_ONLY, "0")
     ray = import_ray()
     started = False
     if not ray.is_initialized():
@@ -61,7 +82,6 @@ def session(address: str) -> Iterator[ModuleType]:
                 ray.init(
                     num_cpus=os.cpu_count() or 1,
                     include_dashboard=False,
-                    _node_ip_address="127.0.0.1",
                     **quiet,
                 )
             else:

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from baton.proofs import ray_backend
 
-        ray_backend.import_ray()  # a missing Ray is a usage error, before any work
+        ray_backend.require_ray()  # a missing Ray is a usage error, before any work
     if args.max_states is not None and args.max_states < 1:
         raise UsageError("--max-states must be >= 1")
     if args.mutant is not None and args.mutant not in explore.MUTANTS:
