@@ -23,17 +23,15 @@ import contextlib
 import importlib.util
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TypeVar
 
+from baton.commands.ray_option import LOCAL as LOCAL  # re-exported: the --ray default
 from baton.errors import UsageError
 
 from . import distributed
-
-LOCAL = "local"
-"""The ``--ray`` value (and the flag alone) that starts a local Ray instance."""
 
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Ray's switch (read when ray is imported) between a cluster-reachable node
@@ -181,23 +179,35 @@ def map_jobs(
     jobs: Sequence[Job],
     *,
     started: Callable[[int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
     window: int = 0,
-) -> Iterator[tuple[int, Out]]:
+) -> Generator[tuple[int, Out], None, None]:
     """Run ``function(job)`` for every job as a Ray task (one CPU each); yield
     ``(index, result)`` as each completes. At most ``window`` tasks are in
     flight (0: twice the cluster's CPUs), so a progress display sees the jobs
-    start; ``started(index)`` is told when one is submitted."""
+    start; ``started(index)`` is told when one is submitted. Once ``stop()``
+    is true no further job starts. Closing the iterator early (an interrupt,
+    a usage error) cancels the tasks still running."""
     remote = ray.remote(num_cpus=1)(function)
     limit = window or 2 * cluster_cpus(ray)
     todo = list(range(len(jobs)))
     todo.reverse()
     running: dict[Any, int] = {}
-    while todo or running:
-        while todo and len(running) < limit:
-            index = todo.pop()
-            running[remote.remote(jobs[index])] = index
-            if started is not None:
-                started(index)
-        done, _rest = ray.wait(list(running), num_returns=1)
-        for ref in done:
-            yield running.pop(ref), ray.get(ref)
+    try:
+        while todo or running:
+            if stop is not None and stop():
+                todo.clear()
+            while todo and len(running) < limit:
+                index = todo.pop()
+                running[remote.remote(jobs[index])] = index
+                if started is not None:
+                    started(index)
+            if not running:
+                break
+            done, _rest = ray.wait(list(running), num_returns=1)
+            for ref in done:
+                yield running.pop(ref), ray.get(ref)
+    finally:
+        for ref in running:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)

@@ -43,6 +43,7 @@ import argparse
 import sys
 
 from baton.cli import UsageError
+from baton.commands.ray_option import add_ray_argument
 from baton.output import STDOUT, add_output_args, emit_json
 
 
@@ -92,16 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="search with K processes, or K Ray actors with --ray (0: one per CPU; "
         "default 1, with --ray one per CPU of the cluster); counts are the same",
     )
-    parser.add_argument(
-        "--ray",
-        nargs="?",
-        const="local",
-        default=None,
-        metavar="ADDRESS",
-        help="search on Ray actors, the state space hash-partitioned over them: alone, "
-        "a local Ray instance with this machine's cores; 'auto' or host:port, an "
-        "existing cluster (needs pip install 'baton[ray]'; see docs/cluster.md)",
-    )
+    add_ray_argument(parser, "search on Ray actors, the states hash-partitioned over them")
     add_output_args(parser, junit=False)
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
