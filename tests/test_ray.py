@@ -9,12 +9,15 @@ tests of the partition encoding and of Ray being optional run either way.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from baton import cli
@@ -118,6 +121,55 @@ def test_explore_cli_with_ray_reports_memory_per_worker(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "2 workers" in out and "ray partitions: states" in out and "peak RSS MB" in out
+
+
+# --- independent jobs: obligations and seeds -----------------------------------------------
+
+
+def _verify_json(tmp: Path, ray: bool) -> dict[str, Any]:
+    out = tmp / ("ray.json" if ray else "local.json")
+    argv = ["verify", "--quick", "--json", str(out)]
+    for prefix in ("lifecycle.exact", "mutant.validator.allow_unknown", "explore.N2"):
+        argv += ["--only", prefix]
+    assert cli.main([*argv, *(["--ray"] if ray else [])]) == 0
+    data: dict[str, Any] = json.loads(out.read_text())
+    return data
+
+
+def test_verify_on_ray_reaches_the_local_verdicts(
+    ray_cluster: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A proof, a mutant that must be caught, an exhaustive search: the same
+    obligations, results and kinds (P6-* properties included) as a local run."""
+    local, on_ray = _verify_json(tmp_path, False), _verify_json(tmp_path, True)
+
+    def verdicts(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [(o["name"], o["passed"], o["kind"], o["result"]) for o in doc["obligations"]]
+
+    assert verdicts(on_ray) == verdicts(local) and len(verdicts(local)) == 3
+    assert on_ray["passed"] and "Ray actor(s)" in capsys.readouterr().err
+
+
+def test_simulate_on_ray_gives_the_local_report_and_replay_commands(
+    ray_cluster: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seeds of a broken runtime: the same JSON (in seed order, trace hashes
+    included) and each failing seed with its local replay command."""
+    argv = ["simulate", "--seeds", "0..30", "--mutant", "restart_keeps_authority"]
+    docs = []
+    for extra in ([], ["--ray"]):
+        out = tmp_path / f"sim{len(docs)}.json"
+        assert cli.main([*argv, "--json", str(out), *extra]) == 1
+        doc = json.loads(out.read_text())
+        for record in doc["seeds"]:
+            record.pop("seconds")
+        docs.append(doc)
+    local, on_ray = docs
+    assert on_ray == local and 0 < local["failed"] < local["runs"]
+    err = capsys.readouterr().err
+    for record in local["seeds"]:
+        if not record["ok"]:
+            assert err.count(f"replay: {record['replay']}") == 2  # once per run
 
 
 # --- the encoding and the partition hash (no Ray needed) ----------------------------------
