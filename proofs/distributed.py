@@ -211,6 +211,10 @@ class Partition:
         report.peak_rss_mb = peak_rss_mb()
         return (report, *out)
 
+    def ready(self) -> int:
+        """This partition's index, once it is built (the spec compiled)."""
+        return self.index
+
     def parent(self, key: bytes) -> bytes:
         """The parent pointer of a key this partition owns."""
         return self.visited[key]

@@ -127,6 +127,8 @@ class RayBackend:
         self._actors = [
             actor_class.remote(self.spec, self.workers, index) for index in range(self.workers)
         ]
+        # Started (each compiles the spec) before the search's clock starts.
+        ray.get([actor.ready.remote() for actor in self._actors])
 
     def level(self, first: distributed.Batch | None) -> list[distributed.LevelReport]:
         k = self.workers
