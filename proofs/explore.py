@@ -651,6 +651,8 @@ def explore(
     stops after the level that reaches it. ``visit`` needs the sequential
     search.
     """
+    if ray is not None and visit is not None:
+        raise ValueError("visit needs the sequential search (the states stay on the workers)")
     if ray is not None or (workers != 1 and visit is None and max_states is None):
         from . import distributed
 
