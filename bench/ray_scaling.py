@@ -5,9 +5,11 @@ checked against the spec, every state against its properties) this runs the
 single-process search, then the partitioned search on one and on two Ray
 actors of one local Ray instance, and prints states, transitions and depth
 (which must be equal: the script exits 1 if not), the search's wall seconds
-(without starting the actors), the 1-to-2-worker speed-up and each actor's
-peak RSS. The three runs of a model are side by side in time, so a loaded
-machine slows them alike; the ratio is what to read.
+(without starting the actors), the 1-to-2-worker speed-up in wall time and
+in CPU time (one worker's CPU seconds over the busiest of two workers': the
+load-robust figure) and each actor's peak RSS. The three runs of a model are
+side by side in time, so a loaded machine slows them alike; the ratios are
+what to read.
 
 ``--big`` then explores N=3 W=3 P=3 async to completion on Ray with every
 core and prints its states, time and peak memory per worker beside SPIN's
@@ -48,15 +50,24 @@ def _row(result: ex.Result) -> dict[str, Any]:
         "setup_seconds": round(result.setup_seconds, 2),
         "worker_peak_rss_mb": [round(mb) for mb in result.worker_peak_rss_mb],
         "worker_states": result.worker_states,
+        "worker_cpu_seconds": [round(cpu, 2) for cpu in result.worker_cpu_seconds],
     }
+
+
+def cpu_speedup(one: ex.Result, two: ex.Result) -> float:
+    """One worker's search CPU time over the busiest of two workers': the speed-up
+    the partitioning allows on two free cores, whatever else loads the machine
+    (it leaves out the coordinator and Ray's transfers)."""
+    return sum(one.worker_cpu_seconds) / max(max(two.worker_cpu_seconds), 1e-9)
 
 
 def scaling(models: list[tuple[int, int, int, str]]) -> tuple[list[dict[str, Any]], bool]:
     print(
         "| model | states | transitions | same counts (local = 1 w = 2 w) | local s | "
-        "Ray 1 worker s | Ray 2 workers s | speed-up 1 -> 2 | peak RSS MB per worker (2 w) |"
+        "Ray 1 worker s | Ray 2 workers s | speed-up 1 -> 2 (wall) | "
+        "speed-up 1 -> 2 (CPU) | peak RSS MB per worker (2 w) |"
     )
-    print("|---" * 9 + "|")
+    print("|---" * 10 + "|")
     rows = []
     all_same = True
     for n, w, p, mode in models:
@@ -73,6 +84,7 @@ def scaling(models: list[tuple[int, int, int, str]]) -> tuple[list[dict[str, Any
             f"| {bounds.label()} | {local.states:,} | {local.transitions:,} | "
             f"{'yes' if same else 'NO'} | {local.seconds:.1f} | {r1['seconds']:.1f} | "
             f"{r2['seconds']:.1f} | {r1['seconds'] / max(r2['seconds'], 1e-9):.2f}x | "
+            f"{cpu_speedup(one, two):.2f}x | "
             f"{' / '.join(str(mb) for mb in r2['worker_peak_rss_mb'])} |",
             flush=True,
         )

@@ -141,6 +141,8 @@ class LevelReport:
     """A key of this round with a core step the spec cannot explain."""
     stored: int = 0
     peak_rss_mb: float = 0.0
+    cpu_seconds: float = 0.0
+    """CPU time this partition has spent searching so far (robust to load)."""
 
 
 class Partition:
@@ -161,6 +163,7 @@ class Partition:
         # key -> parent key (ROOT for the initial state); the parent's bytes
         # object is shared by every child that arrived in the same batch.
         self.visited: dict[bytes, bytes] = {}
+        self.cpu_start = time.process_time()
 
     def level(self, *batches: Batch) -> tuple[Any, ...]:
         """One round: (report, batch for partition 0, ..., batch for partition K-1)."""
@@ -209,6 +212,7 @@ class Partition:
                 out[dest].append((child, key))
         report.stored = len(visited)
         report.peak_rss_mb = peak_rss_mb()
+        report.cpu_seconds = time.process_time() - self.cpu_start
         return (report, *out)
 
     def ready(self) -> int:
@@ -368,6 +372,7 @@ def search(
         depth = -1
         peaks = [0.0] * backend.workers
         stored = [0] * backend.workers
+        cpu = [0.0] * backend.workers
         while True:
             reports = backend.level(first)
             first = None
@@ -376,6 +381,7 @@ def search(
             result.transitions += sum(r.transitions for r in reports)
             peaks = [max(p, r.peak_rss_mb) for p, r in zip(peaks, reports, strict=True)]
             stored = [r.stored for r in reports]
+            cpu = [r.cpu_seconds for r in reports]
             if new:
                 depth += 1
             now = time.perf_counter()
@@ -401,6 +407,7 @@ def search(
         result.max_depth = depth
         result.worker_peak_rss_mb = peaks
         result.worker_states = stored
+        result.worker_cpu_seconds = cpu
     finally:
         backend.close()
     result.seconds = time.perf_counter() - start

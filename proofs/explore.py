@@ -533,6 +533,8 @@ class Result:
     """Peak resident set size of each partition's process (partitioned search)."""
     worker_states: list[int] = field(default_factory=list)
     """States stored by each partition at the end (partitioned search)."""
+    worker_cpu_seconds: list[float] = field(default_factory=list)
+    """CPU time each partition spent searching (partitioned search)."""
 
     @property
     def verdict(self) -> str:
@@ -565,6 +567,7 @@ class Result:
             "backend": self.backend,
             "worker_peak_rss_mb": [round(mb, 1) for mb in self.worker_peak_rss_mb],
             "worker_states": self.worker_states,
+            "worker_cpu_seconds": [round(cpu, 2) for cpu in self.worker_cpu_seconds],
             "verdict": self.verdict,
             "finished": self.finished,
             "states": self.states,

@@ -216,9 +216,7 @@ class _ObligationActor:
     def __init__(self, build_args: BuildArgs) -> None:
         from .obligations import build
 
-        self.obligations = build(
-            quick=build_args.quick, ns=build_args.ns, depth=build_args.depth
-        )
+        self.obligations = build(quick=build_args.quick, ns=build_args.ns, depth=build_args.depth)
 
     def run(self, index: int) -> Outcome:
         from .obligations import run
