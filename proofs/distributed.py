@@ -184,6 +184,8 @@ class Partition:
             s = ex.decode_state(skey, bounds.mode)
             enc_s = ex.encode(s, spec.symmetry)
             flat_s = enc_s[1]
+            # The spec's own predicates of P6-A1, P6-A2, P6-A3, P6-S1, P6-S2,
+            # P6-F2, P6-F3 (those asked for), compiled: baton.spec.properties.
             if not all(holds(flat_s) for holds in self.props):
                 if report.property_violation is None or key < report.property_violation:
                     report.property_violation = key

@@ -52,11 +52,9 @@ def ray_cluster() -> Iterator[ModuleType]:
 # --- the partitioned search on Ray actors vs the sequential search ------------------------
 
 
-@pytest.mark.parametrize("mode", ["async", "sync"])
-def test_ray_search_counts_what_the_sequential_search_counts(
-    ray_cluster: ModuleType, mode: str
-) -> None:
-    bounds = ex.Bounds(3, 0, 1, mode)
+def test_ray_search_counts_what_the_sequential_search_counts(ray_cluster: ModuleType) -> None:
+    """Async (N=3: symmetry at work), through the API."""
+    bounds = ex.Bounds(3, 0, 1, "async")
     local = ex.explore(bounds)
     on_ray = ex.explore(bounds, workers=2, ray=ray_backend.LOCAL)
     assert (on_ray.states, on_ray.transitions, on_ray.max_depth, on_ray.verdict) == (
@@ -69,6 +67,26 @@ def test_ray_search_counts_what_the_sequential_search_counts(
     # Every state is stored by exactly one partition, and both hold some.
     assert sum(on_ray.worker_states) == local.states and min(on_ray.worker_states) > 0
     assert len(on_ray.worker_peak_rss_mb) == 2 and min(on_ray.worker_peak_rss_mb) > 0
+
+
+def test_explore_cli_on_ray_counts_what_the_local_cli_counts(
+    ray_cluster: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sync, through the command: the same JSON counts, and memory per worker shown."""
+    model = ["--nodes", "3", "--writes", "0", "--promotions", "1", "--mode", "sync", "--quiet"]
+    docs = []
+    for extra in ([], ["--ray"]):
+        out = tmp_path / f"explore{len(docs)}.json"
+        assert cli.main(["explore", *model, "--json", str(out), *extra]) == 0
+        docs.append(json.loads(out.read_text()))
+    local, on_ray = docs
+    for field in ("states", "transitions", "max_depth", "verdict"):
+        assert on_ray[field] == local[field]
+    assert on_ray["backend"] == "ray" and len(on_ray["worker_peak_rss_mb"]) == 2
+    assert sum(on_ray["worker_states"]) == local["states"]
+    out_text = capsys.readouterr().out
+    assert "2 workers" in out_text and "ray partitions: states" in out_text
+    assert "peak RSS MB" in out_text
 
 
 @pytest.mark.parametrize(
@@ -110,17 +128,6 @@ def test_ray_counterexample_is_as_short_as_the_sequential_one(
         )
     if not refinement:
         assert set(on_ray.counterexample.violated) <= set(ex.violated(steps[-1].state))
-
-
-def test_explore_cli_with_ray_reports_memory_per_worker(
-    ray_cluster: ModuleType, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = cli.main(
-        ["explore", "--nodes", "2", "--writes", "0", "--promotions", "1", "--ray", "--quiet"]
-    )
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert "2 workers" in out and "ray partitions: states" in out and "peak RSS MB" in out
 
 
 # --- independent jobs: obligations and seeds -----------------------------------------------
@@ -226,6 +233,9 @@ def test_plain_cli_never_imports_ray() -> None:
     [
         ["explore", "--ray"],
         ["explore", "--ray", "auto", "--workers", "2"],
+        ["verify", "--quick", "--only", "lifecycle.exact", "--ray"],
+        ["simulate", "--seeds", "0..3", "--ray"],
+        ["test", "--bin", "baton node", "--seeds", "0..1", "--ray", "--dir", "unused"],
     ],
 )
 def test_ray_flag_without_ray_installed_is_a_one_line_usage_error(

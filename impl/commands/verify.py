@@ -208,9 +208,7 @@ def _run(args: argparse.Namespace) -> int:
             jobs, where = args.jobs or ray_backend.cluster_cpus(ray), "Ray actor(s)"
         mode = "quick" if args.quick else "full"
         display = report.ProgressDisplay(len(indices), sys.stderr)
-        display.console.print(
-            f"baton verify ({mode}): {len(indices)} obligations, {jobs} {where}"
-        )
+        display.console.print(f"baton verify ({mode}): {len(indices)} obligations, {jobs} {where}")
         start = time.perf_counter()
         with display:
             rows = report.run_all(
