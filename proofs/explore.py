@@ -60,7 +60,6 @@ none is a weak search.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
 from collections import deque
@@ -526,6 +525,16 @@ class Result:
     cpu_seconds: float = 0.0
     """CPU time of the search in this process (robust to a loaded machine; with
     workers > 1 it leaves out the workers' time)."""
+    setup_seconds: float = 0.0
+    """Of ``seconds``, the time to start the partitions (partitioned search)."""
+    backend: str = "local"
+    """``local`` (one process), ``processes`` (forked partitions) or ``ray``."""
+    worker_peak_rss_mb: list[float] = field(default_factory=list)
+    """Peak resident set size of each partition's process (partitioned search)."""
+    worker_states: list[int] = field(default_factory=list)
+    """States stored by each partition at the end (partitioned search)."""
+    worker_cpu_seconds: list[float] = field(default_factory=list)
+    """CPU time each partition spent searching (partitioned search)."""
 
     @property
     def verdict(self) -> str:
@@ -555,6 +564,10 @@ class Result:
             },
             "checks": {"properties": list(self.properties), "refinement": self.refinement},
             "workers": self.workers,
+            "backend": self.backend,
+            "worker_peak_rss_mb": [round(mb, 1) for mb in self.worker_peak_rss_mb],
+            "worker_states": self.worker_states,
+            "worker_cpu_seconds": [round(cpu, 2) for cpu in self.worker_cpu_seconds],
             "verdict": self.verdict,
             "finished": self.finished,
             "states": self.states,
@@ -562,6 +575,7 @@ class Result:
             "max_depth": self.max_depth,
             "seconds": round(self.seconds, 3),
             "cpu_seconds": round(self.cpu_seconds, 3),
+            "setup_seconds": round(self.setup_seconds, 3),
             "states_per_second": round(self.states_per_second, 1),
             "max_states": self.max_states,
             "properties": list(self.properties),
@@ -620,6 +634,7 @@ def explore(
     progress_every: int = 50_000,
     visit: Callable[[ClusterState], None] | None = None,
     workers: int = 1,
+    ray: str | None = None,
 ) -> Result:
     """Breadth-first search of every state reachable within ``bounds``.
 
@@ -630,35 +645,30 @@ def explore(
     remains (``finished``), or at ``max_states`` (not finished). ``visit``
     sees every distinct state's representative once.
 
-    ``workers`` > 1 (0: one per CPU) runs the level-synchronous parallel search
-    (:func:`_explore_parallel`): the same states and transitions, counted the
-    same; a violation it finds is then reproduced by this sequential search,
-    which yields the shortest counterexample.
+    ``workers`` > 1 (0: one per CPU) runs the partitioned level-synchronous
+    search (:mod:`baton.proofs.distributed`) on forked processes; ``ray`` (an
+    address, ``auto``, or :data:`baton.proofs.ray_backend.LOCAL` to start a
+    local Ray instance) runs it on Ray actors, ``workers`` of them (0: one per
+    CPU of the cluster). Either counts the same states and transitions and
+    finds a counterexample as short as this search's; ``max_states`` then
+    stops after the level that reaches it. ``visit`` needs the sequential
+    search.
     """
-    if workers == 0:
-        workers = os.cpu_count() or 1
-    if workers > 1 and visit is None and max_states is None:
-        parallel = _explore_parallel(
-            bounds,
-            workers,
-            symmetry=symmetry,
-            mutant=mutant,
-            properties=properties,
-            refinement=refinement,
-        )
-        if parallel.counterexample is None:
-            return parallel
-        sequential = explore(
-            bounds,
-            symmetry=symmetry,
-            mutant=mutant,
-            properties=properties,
-            refinement=refinement,
-            progress=progress,
-            progress_every=progress_every,
-        )
-        sequential.workers = workers
-        return sequential
+    if ray is not None and visit is not None:
+        raise ValueError("visit needs the sequential search (the states stay on the workers)")
+    if ray is not None or (workers != 1 and visit is None and max_states is None):
+        from . import distributed
+
+        spec = distributed.SearchSpec(bounds, symmetry, mutant, properties, refinement)
+        if ray is not None:
+            from . import ray_backend
+
+            factory = ray_backend.ray_backend(ray, workers)
+        else:
+            factory = distributed.local_backend(workers or os.cpu_count() or 1)
+        result = distributed.search(spec, factory, max_states=max_states, progress=progress)
+        result.backend = "ray" if ray is not None else "processes"
+        return result
     unknown = set(properties) - set(PROPERTY_IDS)
     if unknown or not properties:
         raise ValueError(f"properties must be among {PROPERTY_IDS}, not {sorted(unknown)}")
@@ -756,145 +766,6 @@ def explore(
         result.counterexample = _replay(s0, key, parents, mut, last, last_mutated, bad, detail)
     result.seconds = time.perf_counter() - start
     result.cpu_seconds = time.process_time() - cpu_start
-    return result
-
-
-# --- the multi-process search ---------------------------------------------------------
-#
-# Level-synchronous breadth-first search, the visited set partitioned over the
-# workers by hash of the state key. Each level, every worker takes the keys
-# routed to it, keeps the ones it has not seen (the level's new states, whose
-# properties it checks), expands them on the real core (checking every step
-# against the spec) and returns their successors' keys grouped by owner. The
-# parent routes them. Every state is owned by exactly one worker and every
-# transition is taken by the owner of its source, so the states and
-# transitions counted are those of the sequential search. Workers are forked
-# (they share the compiled spec and the hash seed), and states travel as keys
-# (decode_state): a key holds every field of the state.
-
-
-def _level_worker(
-    conn: Any,
-    bounds: Bounds,
-    workers: int,
-    symmetry: bool,
-    mutant: str | None,
-    properties: tuple[str, ...],
-    refinement: bool,
-) -> None:
-    mut = _mutant(mutant)
-    model = spec_compiled.compiled(spec_config(bounds, mut))
-    props = [p.holds for p in model.properties if p.id in set(properties)]
-    explains = model.explains
-    visited: set[tuple[Any, ...]] = set()
-    # Keys this worker already routed: their owners have them by the next level,
-    # so sending them again changes no count (most transitions lead to known states).
-    routed: set[tuple[Any, ...]] = set()
-    while True:
-        incoming = conn.recv()
-        if incoming is None:
-            conn.close()
-            return
-        new = [k for k in dict.fromkeys(incoming) if k not in visited]
-        visited.update(new)
-        out: list[set[tuple[Any, ...]]] = [set() for _ in range(workers)]
-        transitions = 0
-        violation = False
-        for key in new:
-            writes, requests, skey = key
-            s = decode_state(skey, bounds.mode)
-            enc_s = encode(s, symmetry)
-            flat_s = enc_s[1]
-            if not all(holds(flat_s) for holds in props):
-                violation = True
-                break
-            known = (s, enc_s)
-            explained: set[Flat] = set()  # as in the sequential search
-            for action, t, _mutated in successors(s, mut, _admit(writes, requests, bounds)):
-                transitions += 1
-                tkey, flat_t, _codes, _masked = encode(t, symmetry, known)
-                if refinement and flat_t not in explained:
-                    if explains(flat_s, flat_t, core.spec_action_names(action)) is None:
-                        violation = True
-                        break
-                    explained.add(flat_t)
-                k = (*_counters(action, writes, requests), tkey)
-                if k not in routed:
-                    routed.add(k)
-                    out[hash(k) % workers].add(k)
-            if violation:
-                break
-        conn.send((len(new), transitions, violation, [list(o) for o in out]))
-
-
-def _explore_parallel(
-    bounds: Bounds,
-    workers: int,
-    *,
-    symmetry: bool,
-    mutant: str | None,
-    properties: tuple[str, ...],
-    refinement: bool,
-) -> Result:
-    """The multi-process search (see above); a violation is only flagged here."""
-    mut = _mutant(mutant)
-    spec_compiled.compiled(spec_config(bounds, mut))  # compile once, before forking
-    ctx = multiprocessing.get_context("fork")
-    result = Result(
-        bounds, symmetry, mutant, properties=properties, refinement=refinement, workers=workers
-    )
-    start = time.perf_counter()
-    pipes = []
-    procs = []
-    for _ in range(workers):
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(
-            target=_level_worker,
-            args=(child, bounds, workers, symmetry, mutant, properties, refinement),
-            daemon=True,
-        )
-        proc.start()
-        child.close()
-        pipes.append(parent)
-        procs.append(proc)
-    try:
-        s0 = core.initial_state(bounds.nodes, bounds.mode)
-        model = spec_compiled.compiled(spec_config(bounds, mut))
-        if refinement and not model.initial(abstraction(s0)):
-            result.counterexample = Counterexample([REFINEMENT], [])  # the caller reruns
-            return result
-        key0 = (0, 0, state_key(s0, symmetry))
-        inboxes: list[list[tuple[Any, ...]]] = [[] for _ in range(workers)]
-        inboxes[hash(key0) % workers].append(key0)
-        depth = -1
-        violation = False
-        while any(inboxes) and not violation:
-            for conn, inbox in zip(pipes, inboxes, strict=True):
-                conn.send(inbox)
-            inboxes = [[] for _ in range(workers)]
-            new_states = 0
-            for conn in pipes:
-                new, transitions, bad, out = conn.recv()
-                new_states += new
-                result.states += new
-                result.transitions += transitions
-                violation = violation or bad
-                for owner, keys in enumerate(out):
-                    inboxes[owner] += keys
-            if new_states:
-                depth += 1
-        result.max_depth = depth
-        result.finished = not violation
-        if violation:
-            # Flag only: the caller reruns sequentially for the shortest path.
-            result.counterexample = Counterexample(["(parallel search)"], [])
-    finally:
-        for conn in pipes:
-            conn.send(None)
-            conn.close()
-        for proc in procs:
-            proc.join(timeout=10)
-    result.seconds = time.perf_counter() - start
     return result
 
 
@@ -1063,6 +934,13 @@ def render(result: Result) -> str:
         f"  states {r.states}  transitions {r.transitions}  max depth {r.max_depth}  "
         f"{r.seconds:.2f} s  {r.states_per_second:,.0f} states/s",
     ]
+    if r.worker_peak_rss_mb:
+        out.append(
+            f"  {r.backend} partitions: states "
+            + " / ".join(f"{k:,}" for k in r.worker_states)
+            + "; peak RSS MB "
+            + " / ".join(f"{mb:.0f}" for mb in r.worker_peak_rss_mb)
+        )
     if r.verdict == "pass":
         what = "every core step is a spec step; " if r.refinement else ""
         out.append(f"  PASS: search finished; {what}{', '.join(r.properties)} hold on every state")

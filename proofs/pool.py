@@ -198,3 +198,134 @@ class Pool:
             worker.conn.send(index)
             if self.events.started:
                 self.events.started(index, self.obligations[index])
+
+
+# --- the same pool on Ray ---------------------------------------------------------------
+#
+# ``baton verify --ray``: the workers are Ray actors instead of local processes,
+# with the same contract -- each builds the obligation list once and runs
+# indices; at most ``jobs`` in flight; an obligation over its timeout has its
+# actor killed and replaced and is reported as ``timeout``; a dead actor is an
+# ``error``; the same events for the progress display. Ray is imported only
+# here, through baton.proofs.ray_backend (an optional extra).
+
+
+class _ObligationActor:
+    """A Ray actor's state: the obligation list, built once."""
+
+    def __init__(self, build_args: BuildArgs) -> None:
+        from .obligations import build
+
+        self.obligations = build(quick=build_args.quick, ns=build_args.ns, depth=build_args.depth)
+
+    def run(self, index: int) -> Outcome:
+        from .obligations import run
+
+        return run(self.obligations[index])
+
+
+@dataclass
+class _Actor:
+    handle: Any
+    ref: Any = None
+    index: int | None = None
+    started: float = 0.0
+
+
+@dataclass
+class RayPool:
+    """:class:`Pool`'s contract on Ray actors (one CPU each), in a Ray session
+    (:func:`baton.proofs.ray_backend.session`) at ``address``."""
+
+    obligations: list[Obligation]
+    build_args: BuildArgs
+    jobs: int
+    timeout: Callable[[Obligation], float]
+    address: str
+    events: Events = field(default_factory=Events)
+
+    def run(self, indices: list[int]) -> dict[int, Outcome]:
+        """Run the obligations at ``indices`` (in that order of start); return outcomes."""
+        from .ray_backend import session
+
+        with session(self.address) as ray:
+            actor_class = ray.remote(num_cpus=1, max_restarts=0)(_ObligationActor)
+            actors: list[_Actor] = []
+            todo = list(indices)
+            results: dict[int, Outcome] = {}
+            try:
+                while todo or any(a.index is not None for a in actors):
+                    while todo:
+                        idle = [a for a in actors if a.index is None]
+                        if not idle:
+                            if len(actors) >= self.jobs:
+                                break
+                            idle = [_Actor(actor_class.remote(self.build_args))]
+                            actors.append(idle[0])
+                        actor, next_index = idle[0], todo.pop(0)
+                        actor.index, actor.started = next_index, time.monotonic()
+                        actor.ref = actor.handle.run.remote(next_index)
+                        if self.events.started:
+                            self.events.started(next_index, self.obligations[next_index])
+                    busy = [a for a in actors if a.index is not None]
+                    ready, _rest = ray.wait(
+                        [a.ref for a in busy], num_returns=len(busy), timeout=POLL_SECONDS
+                    )
+                    now = time.monotonic()
+                    for actor in busy:
+                        assert actor.index is not None
+                        index = actor.index
+                        ob = self.obligations[index]
+                        if actor.ref in ready:
+                            try:
+                                outcome = ray.get(actor.ref)
+                            except Exception as exc:  # the actor died or the task raised
+                                outcome = Outcome(
+                                    False, "error", f"the Ray worker failed: {type(exc).__name__}"
+                                )
+                                outcome.seconds = now - actor.started
+                                ray.kill(actor.handle)
+                                actors.remove(actor)
+                            else:
+                                actor.index = None
+                        elif now - actor.started > self.timeout(ob):
+                            limit = self.timeout(ob)
+                            outcome = Outcome(
+                                False,
+                                "timeout",
+                                f"no result within the per-obligation limit of {limit:.0f} s; "
+                                "the worker was stopped",
+                            )
+                            outcome.seconds = now - actor.started
+                            ray.kill(actor.handle)
+                            actors.remove(actor)
+                        else:
+                            continue
+                        if not outcome.kind:
+                            outcome.kind = default_kind(ob, outcome)
+                        results[index] = outcome
+                        if self.events.finished:
+                            self.events.finished(index, ob, outcome)
+                    if self.events.tick:
+                        self.events.tick()
+            finally:
+                for actor in actors:
+                    with contextlib.suppress(Exception):
+                        ray.kill(actor.handle)
+        return results
+
+
+def make_pool(
+    obligations: list[Obligation],
+    build_args: BuildArgs,
+    *,
+    jobs: int,
+    timeout: Callable[[Obligation], float],
+    events: Events,
+    ray: str | None = None,
+) -> Pool | RayPool:
+    """A local :class:`Pool`, or with ``ray`` (an address, ``auto`` or ``local``)
+    a :class:`RayPool`: the same outcomes and events either way."""
+    if ray is None:
+        return Pool(obligations, build_args, jobs=jobs, timeout=timeout, events=events)
+    return RayPool(obligations, build_args, jobs=jobs, timeout=timeout, address=ray, events=events)

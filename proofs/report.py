@@ -39,7 +39,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .obligations import Obligation, Outcome, kind_base
-from .pool import BuildArgs, Events, Pool
+from .pool import BuildArgs, Events, make_pool
 
 REPORT_FORMAT = "baton-verify-report"
 REPORT_VERSION = 1
@@ -86,17 +86,20 @@ def run_all(
     events: Events | None = None,
     indices: list[int] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    ray: str | None = None,
 ) -> list[tuple[Obligation, Outcome]]:
-    """Run the selected obligations (``indices`` into ``obligations``) in worker processes."""
+    """Run the selected obligations (``indices`` into ``obligations``) in worker
+    processes, or on Ray actors at address ``ray`` (baton.proofs.pool.RayPool)."""
     chosen = list(range(len(obligations))) if indices is None else indices
     # Longest first, so that the long searches do not start last on an idle pool.
     order = sorted(chosen, key=lambda i: _cost_hint(obligations[i]), reverse=True)
-    pool = Pool(
+    pool = make_pool(
         obligations,
         BuildArgs(quick=quick, ns=ns, depth=depth),
         jobs=max(1, jobs),
         timeout=lambda ob: timeout,
         events=events or Events(),
+        ray=ray,
     )
     results = pool.run(order)
     return [(obligations[i], results[i]) for i in chosen]

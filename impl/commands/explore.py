@@ -14,7 +14,10 @@ the shortest path to it, step by step, showing only what changed (nodes n0,
 n1, ...). Symmetry reduction treats nodes 1..N-1 as interchangeable (node 0
 is the initial primary); values no guard reads (the last decision's reason,
 a granted epoch outside a transition) are not told apart. --workers runs
-the search on several processes (the same state and transition counts).
+the search on several processes, --ray on Ray actors (a local instance, or
+a cluster: docs/cluster.md); both partition the visited set by a hash of the
+state and count the same states and transitions, and report each partition's
+peak memory.
 --mutant runs a deliberately broken variant of the core, which must fail.
 
 Exit status: 0 no violation AND the search finished; 1 a violation, or the
@@ -28,6 +31,8 @@ Examples:
   baton explore --nodes 3 --promotions 2 --mutant concurrent_attempts
   baton explore --nodes 3 --writes 0 --promotions 2 --mutant concurrent_attempts \
       --no-refinement --properties P6-A3        # the property violation itself
+  baton explore --nodes 3 --writes 2 --promotions 2 --ray   # local Ray, every core
+  baton explore --nodes 3 --writes 3 --promotions 3 --ray auto --workers 16
   baton explore --list-mutants
   baton explore --nodes 3 --json result.json     # the result as JSON (--json alone: stdout)
 """
@@ -38,6 +43,7 @@ import argparse
 import sys
 
 from baton.cli import UsageError
+from baton.commands.ray_option import add_ray_argument
 from baton.output import STDOUT, add_output_args, emit_json
 
 
@@ -82,10 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=None,
         metavar="K",
-        help="search with K processes (0: one per CPU; default 1); counts are the same",
+        help="search with K processes, or K Ray actors with --ray (0: one per CPU; "
+        "default 1, with --ray one per CPU of the cluster); counts are the same",
     )
+    add_ray_argument(parser, "search on Ray actors, the states hash-partitioned over them")
     add_output_args(parser, junit=False)
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -101,8 +109,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--nodes must be between 2 and 6")
     if args.writes < 0 or args.promotions < 0:
         raise UsageError("--writes and --promotions must be >= 0")
-    if args.workers < 0:
+    workers = args.workers
+    if workers is None:
+        workers = 0 if args.ray is not None else 1
+    if workers < 0:
         raise UsageError("--workers must be >= 0 (0: one per CPU)")
+    if args.ray is not None:
+        from baton.proofs import ray_backend
+
+        ray_backend.require_ray()  # a missing Ray is a usage error, before any work
     if args.max_states is not None and args.max_states < 1:
         raise UsageError("--max-states must be >= 1")
     if args.mutant is not None and args.mutant not in explore.MUTANTS:
@@ -135,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         max_states=args.max_states,
         properties=props,
         refinement=args.refinement,
-        workers=args.workers,
+        workers=workers,
+        ray=args.ray,
         progress=None if args.quiet else progress,
     )
     emit_json(result.to_json(), args.json)

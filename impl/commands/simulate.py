@@ -17,6 +17,7 @@ examples:
   baton simulate --seed 3 --log                 print the run's event log
   baton simulate --seeds 0..200 --untruthful-operator   the force_is_truthful counterexample
   baton simulate --seeds 0..200 --mutant restart_keeps_authority   a broken runtime is caught
+  baton simulate --seeds 0..99999 --ray auto    the seeds as Ray tasks on a cluster
 
 With --json on standard output the human summary goes to standard error.
 
@@ -28,10 +29,14 @@ error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
+from baton.commands.ray_option import add_ray_argument
 from baton.errors import UsageError
 from baton.output import (
     STDOUT,
@@ -73,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace", metavar="FILE", help="write the run's trace (one seed only)")
     parser.add_argument("--log", action="store_true", help="print the run's event log")
     add_output_args(parser, junit=True)
+    add_ray_argument(parser, "run the seeds as Ray tasks")
 
 
 def _seeds(args: argparse.Namespace) -> range:
@@ -98,6 +104,10 @@ def _validate(args: argparse.Namespace) -> range:
         raise UsageError("--mutant wraps the pure core: run it without --disk sim")
     if args.trace and len(seeds) != 1:
         raise UsageError("--trace needs a single --seed")
+    if args.ray is not None:
+        from baton.proofs import ray_backend
+
+        ray_backend.require_ray()
     machine_on_stdout = [o for o in ("json", "junit") if getattr(args, o) == STDOUT]
     if args.trace == STDOUT:
         machine_on_stdout.append("trace")
@@ -106,6 +116,19 @@ def _validate(args: argparse.Namespace) -> range:
             "only one of " + ", ".join(f"--{o}" for o in machine_on_stdout) + " can use stdout"
         )
     return seeds
+
+
+def _simulate_job(job: tuple[SimConfig, bool]) -> tuple[SimResult, float]:
+    """One seed's run and its seconds. A Ray task with --ray: unless asked to
+    keep the text (``job[1]``), the trace text, the log and the sampled states
+    stay on the worker; the trace's sha256 comes back."""
+    cfg, keep_text = job
+    started = time.perf_counter()
+    result = simulate(cfg)
+    seconds = time.perf_counter() - started
+    if not keep_text:
+        result = replace(result, trace="", log=[], states=[])
+    return result, seconds
 
 
 def _run_record(result: SimResult, seconds: float) -> dict[str, Any]:
@@ -151,36 +174,47 @@ def run(args: argparse.Namespace) -> int:
     transitions: set[str] = set()
     denials: set[str] = set()
     crash_points: set[str] = set()
-    records: list[dict[str, Any]] = []
-    cases: list[JUnitCase] = []
-    with _progress(seeds, err) as progress:
+    records: dict[int, dict[str, Any]] = {}
+    cases: dict[int, JUnitCase] = {}
+    configs = [
+        SimConfig(
+            seed=seed,
+            steps=args.steps,
+            nodes=args.nodes,
+            mode=args.mode,
+            untruthful=args.untruthful_operator,
+            mutant=args.mutant,
+            disk=args.disk,
+        )
+        for seed in seeds
+    ]
+    with contextlib.ExitStack() as stack, _progress(seeds, err) as progress:
         task = progress.add_task("simulating", total=len(seeds)) if progress else None
-        for seed in seeds:
-            cfg = SimConfig(
-                seed=seed,
-                steps=args.steps,
-                nodes=args.nodes,
-                mode=args.mode,
-                untruthful=args.untruthful_operator,
-                mutant=args.mutant,
-                disk=args.disk,
-            )
-            started = time.perf_counter()
-            result = simulate(cfg)
-            seconds = time.perf_counter() - started
+        runs: Iterator[tuple[int, tuple[SimResult, float]]]
+        if args.ray is None:
+            runs = ((i, _simulate_job((cfg, True))) for i, cfg in enumerate(configs))
+        else:
+            # The same seeds as Ray tasks; results arrive as they finish and the
+            # report below puts them back in seed order.
+            from baton.proofs import ray_backend
+
+            ray = stack.enter_context(ray_backend.session(args.ray))
+            keep_text = bool(args.trace or args.log)
+            jobs = [(cfg, keep_text) for cfg in configs]
+            runs = ray_backend.map_jobs(ray, _simulate_job, jobs)
+        for index, (result, seconds) in runs:
+            seed = result.config.seed
             transitions |= result.transitions
             denials |= result.denials
             crash_points |= result.crash_points
-            records.append(_run_record(result, seconds))
-            cases.append(
-                JUnitCase(
-                    name=f"seed {seed}",
-                    classname="baton.simulate",
-                    time=seconds,
-                    failure=None
-                    if result.ok
-                    else f"{result.violation}\nreplay: {result.replay_command()}",
-                )
+            records[index] = _run_record(result, seconds)
+            cases[index] = JUnitCase(
+                name=f"seed {seed}",
+                classname="baton.simulate",
+                time=seconds,
+                failure=None
+                if result.ok
+                else f"{result.violation}\nreplay: {result.replay_command()}",
             )
             if args.log:
                 print("\n".join(result.log), file=human)
@@ -220,10 +254,10 @@ def run(args: argparse.Namespace) -> int:
                 "denial_reasons": sorted(denials),
                 "crash_points": sorted(crash_points),
             },
-            "seeds": records,
+            "seeds": [records[i] for i in sorted(records)],
         },
         args.json,
     )
     if args.junit is not None:
-        write_junit(args.junit, "baton simulate", cases)
+        write_junit(args.junit, "baton simulate", [cases[i] for i in sorted(cases)])
     return 1 if failed else 0

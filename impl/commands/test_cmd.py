@@ -21,6 +21,7 @@ examples:
   baton test --bin "baton node" --nodes 3 --seed 1
   baton test --bin "node examples/nodes/flawed.js" --seeds 0..20
   baton test --bin "baton node" --seeds 0..999 --json results.json
+  baton test --bin "baton node" --seeds 0..9999 --ray auto   seeds as Ray tasks on a cluster
 
 exit status: 0 every seed passed, 1 a violation, 2 bad usage or a node that
 broke the protocol (exited, wrote malformed lines, never answered a tick),
@@ -39,6 +40,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from baton.commands.ray_option import add_ray_argument
 from baton.errors import UsageError
 from baton.output import JUnitCase, add_output_args, check_output_path, emit_json, write_junit
 
@@ -79,6 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop after this long (no new seed starts; a run in progress stops early)",
     )
     add_output_args(parser, junit=True)
+    add_ray_argument(parser, "run the seeds as Ray tasks (node processes start on the workers)")
 
 
 def _fresh(root: Path, name: str) -> Path:
@@ -99,6 +102,18 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     from baton.harness.workbench import STOP
 
     STOP.set()  # the workbench stops at its next safe point and kills every process
+
+
+def _seed_job(job: tuple[Any, str, str]) -> tuple[str, Any]:
+    """One seed (a Ray task with --ray): ("done", summary) or ("aborted", why)."""
+    from baton.harness.runner import run_seed
+    from baton.harness.workbench import RunAborted
+
+    config, bin_text, replay = job
+    try:
+        return "done", run_seed(config, bin_text, replay)
+    except RunAborted as exc:
+        return "aborted", str(exc)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,7 +140,14 @@ def run(args: argparse.Namespace) -> int:
     for dest in (args.json, args.junit):
         if dest is not None:
             check_output_path(dest)
-    root = Path(args.dir)
+    if args.ray is not None:
+        from baton.proofs import ray_backend
+
+        ray_backend.require_ray()
+        # Workers may start in another directory: give them absolute paths.
+        if Path(argv[0]).exists():
+            argv = (str(Path(argv[0]).resolve()), *argv[1:])
+    root = Path(args.dir).resolve() if args.ray is not None else Path(args.dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -138,7 +160,9 @@ def run(args: argparse.Namespace) -> int:
     STOP.clear()
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for seed in seeds:
+        if args.ray is not None:
+            _run_on_ray(args, argv, root, seeds, deadline, summaries, say, many)
+        for seed in seeds if args.ray is None else ():
             if deadline is not None and time.monotonic() > deadline and summaries:
                 say(f"time limit reached: stopping before seed {seed}")
                 break
@@ -194,6 +218,57 @@ def run(args: argparse.Namespace) -> int:
     if any(s["status"] == "violation" for s in summaries):
         return 1
     return 2 if failed else 0
+
+
+def _run_on_ray(
+    args: argparse.Namespace,
+    argv: tuple[str, ...],
+    root: Path,
+    seeds: range,
+    deadline: float | None,
+    summaries: list[dict[str, Any]],
+    say: Any,
+    many: bool,
+) -> None:
+    """The seeds as Ray tasks: each seed's run directory is chosen here (as a
+    local run would), the run happens on a worker, each result is printed as
+    it arrives and ``summaries`` ends in seed order, as a local run's. The time
+    limit stops new seeds from starting; runs in progress finish."""
+    from baton.harness.runner import replay_command
+    from baton.harness.workbench import STOP, Interrupted, RunConfig
+    from baton.proofs import ray_backend
+
+    jobs = []
+    for seed in seeds:
+        config = RunConfig(
+            argv=argv,
+            run_dir=_fresh(root, f"seed-{seed}"),
+            nodes=args.nodes,
+            seed=seed,
+            ticks=args.ticks,
+        )
+        replay = replay_command(args.bin, args.nodes, seed, args.ticks, DEFAULT_TICKS)
+        jobs.append((config, args.bin, replay))
+
+    def stop() -> bool:
+        return STOP.is_set() or (deadline is not None and time.monotonic() > deadline)
+
+    arrived: dict[int, dict[str, Any]] = {}
+    with ray_backend.session(args.ray) as ray:
+        runs = ray_backend.map_jobs(ray, _seed_job, jobs, stop=stop)
+        try:
+            for index, (status, payload) in runs:
+                if status == "aborted":
+                    raise UsageError(f"seed {seeds[index]}: {payload}")
+                arrived[index] = payload
+                _print_seed(say, payload, many)
+                if STOP.is_set():
+                    raise Interrupted
+        finally:
+            runs.close()  # cancels the tasks still running
+            summaries.extend(arrived[i] for i in sorted(arrived))
+    if len(arrived) < len(seeds):
+        say(f"time limit reached: {len(seeds) - len(arrived)} seed(s) not started")
 
 
 def _first_failure(s: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ Examples:
   baton verify --json report.json   # also write the machine-readable report
   baton verify --junit verify.xml   # and JUnit XML, one test case per obligation
   baton verify --list               # list the obligations without running them
+  baton verify --ray auto           # the obligations as Ray actors on a cluster
   baton verify --mutant skip_dir_fsync
                                     # that mutant's counterexample, step by step
   baton verify --drop-assumption fenced_restart --itf cx.itf.json
@@ -28,10 +29,12 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 
+from baton.commands.ray_option import add_ray_argument
 from baton.errors import UsageError
 from baton.output import add_output_args, check_output_path, emit_json, write_junit
 
@@ -58,9 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=os.cpu_count() or 1,
-        help="worker processes (default: the number of CPUs)",
+        default=None,
+        help="worker processes, or Ray actors with --ray (default: the number of CPUs, "
+        "of the cluster with --ray)",
     )
+    add_ray_argument(parser, "run the obligations as Ray actors")
     parser.add_argument(
         "--timeout",
         type=float,
@@ -169,8 +174,12 @@ def _run(args: argparse.Namespace) -> int:
         return _show_variant(args, "mutant", args.mutant)
     if args.drop_assumption:
         return _show_variant(args, "assumption", args.drop_assumption)
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.ray is not None:
+        from baton.proofs import ray_backend
+
+        ray_backend.require_ray()
     ns = _parse_nodes(args.nodes)
     depth = args.depth if args.depth is not None else obligations.BMC_DEPTH
     if depth < 1 or depth > 30:
@@ -189,24 +198,31 @@ def _run(args: argparse.Namespace) -> int:
                 f"{ob.name:<48} {','.join(ob.properties):<24} {ob.method:<15} {ob.description}"
             )
         return 0
-    mode = "quick" if args.quick else "full"
-    display = report.ProgressDisplay(len(indices), sys.stderr)
-    display.console.print(
-        f"baton verify ({mode}): {len(indices)} obligations, {args.jobs} worker(s)"
-    )
-    start = time.perf_counter()
-    with display:
-        rows = report.run_all(
-            obs,
-            quick=args.quick,
-            ns=ns,
-            depth=depth,
-            jobs=args.jobs,
-            events=display.events(),
-            indices=indices,
-            timeout=args.timeout or report.DEFAULT_TIMEOUT,
-        )
-    wall = time.perf_counter() - start
+    with contextlib.ExitStack() as stack:
+        if args.ray is None:
+            jobs, where = args.jobs or os.cpu_count() or 1, "worker(s)"
+        else:
+            from baton.proofs import ray_backend
+
+            ray = stack.enter_context(ray_backend.session(args.ray))
+            jobs, where = args.jobs or ray_backend.cluster_cpus(ray), "Ray actor(s)"
+        mode = "quick" if args.quick else "full"
+        display = report.ProgressDisplay(len(indices), sys.stderr)
+        display.console.print(f"baton verify ({mode}): {len(indices)} obligations, {jobs} {where}")
+        start = time.perf_counter()
+        with display:
+            rows = report.run_all(
+                obs,
+                quick=args.quick,
+                ns=ns,
+                depth=depth,
+                jobs=jobs,
+                events=display.events(),
+                indices=indices,
+                timeout=args.timeout or report.DEFAULT_TIMEOUT,
+                ray=args.ray,
+            )
+        wall = time.perf_counter() - start
     if args.json is not None:
         emit_json(report.to_json(rows, quick=args.quick, wall=wall), args.json)
     if args.junit is not None:
