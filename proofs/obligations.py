@@ -641,13 +641,13 @@ def trace_for_failed_proof(cfg: Config) -> tuple[Outcome | None, str]:
     so the model is searched (bounded model checking, deepening to 20 steps)
     at the smallest cluster sizes first.
     """
-    from .counterexample import find_counterexample
+    from .counterexample import find_run
     from .render import render_text
 
     for n in TRACE_SEARCH_NS:
         if n > cfg.n:
             break
-        cx = find_counterexample(cfg.with_n(n))
+        cx = find_run(cfg.with_n(n))
         if cx is not None:
             data = cx.to_dict()
             data["rendered"] = render_text(data)
@@ -1050,21 +1050,32 @@ def companion_coverage(ob: Obligation) -> Outcome:
 
 
 def cluster_counterexample(ob: Obligation) -> Outcome:
-    from .counterexample import DEPTHS, find_counterexample
+    """The variant must yield a run from the initial state to a violation: the
+    explicit search of the compiled spec first (a shortest run within small
+    bounds), bounded model checking when that finds none (``explicit`` off:
+    bounded model checking only, for runs known to lie beyond those bounds)."""
+    from .counterexample import DEPTHS, find_run
     from .render import render_text
 
     cfg = _config(ob)
     targets = ob.params.get("targets")
     depths = tuple(int(d) for d in ob.params.get("depths") or DEPTHS)
-    cx = find_counterexample(cfg, depths=depths, targets=tuple(targets) if targets else None)
+    cx = find_run(
+        cfg,
+        depths=depths,
+        targets=tuple(targets) if targets else None,
+        explicit=bool(ob.params.get("explicit", True)),
+    )
     if cx is None:
         return Outcome(False, "missed", f"no counterexample within {max(depths)} steps")
     data = cx.to_dict()
     data["rendered"] = render_text(data, title=f"{ob.name}: {ob.description}")
+    engine = "explicit search" if cx.engine.startswith("explicit") else "bmc"
     return Outcome(
         True,
         "caught",
-        f"{len(cx.trace.steps) - 1}-step counterexample violates {', '.join(cx.violated)}",
+        f"{len(cx.trace.steps) - 1}-step counterexample violates {', '.join(cx.violated)} "
+        f"({engine})",
         data,
         violated=list(cx.violated),
     )
@@ -1189,6 +1200,21 @@ DEEP_SEARCH: dict[str, tuple[int, ...]] = {
     "skip_dir_fsync": (12, 16, 20),
     "reinstate_without_top_epoch": (12, 16, 20),
 }
+# Variants whose run lies beyond the explicit search's state budget (two
+# attempts interleaved at N=3: 15 steps): searched by bounded model checking
+# alone, which costs less than an explicit search that runs out of budget.
+BMC_ONLY = frozenset({"concurrent_attempts"})
+# The method of a counterexample search: the explicit search of the compiled
+# spec, falling back to bounded model checking (baton.proofs.counterexample.find_run).
+SEARCH_METHOD = "explicit-state+z3-bmc"
+
+
+def _search_params(name: str) -> dict[str, Any]:
+    return {"explicit": False} if name in BMC_ONLY else {}
+
+
+def _search_method(name: str) -> str:
+    return "z3-bmc" if name in BMC_ONLY else SEARCH_METHOD
 
 
 def variant_config(name: str, kind: str) -> tuple[int, str]:
@@ -1527,26 +1553,28 @@ def build(
             f"mutant.{m.name}",
             "mutant",
             m.breaks,
-            "z3-bmc",
+            _search_method(m.name),
             "cluster_counterexample",
             m.description,
             n=n,
             mode=mode,
             mutant=m.name,
             **params_extra,
+            **_search_params(m.name),
         )
         for pid in TARGETED.get(m.name, ()) if not quick else ():
             add(
                 f"mutant.{m.name}.{pid}",
                 "mutant",
                 (pid,),
-                "z3-bmc",
+                _search_method(m.name),
                 "cluster_counterexample",
                 f"{m.description} Searched for a violation of {pid} specifically.",
                 n=n,
                 mode=mode,
                 mutant=m.name,
                 targets=[pid],
+                **_search_params(m.name),
             )
     for a in cluster.ASSUMPTIONS:
         if quick:
@@ -1557,7 +1585,7 @@ def build(
             f"assumption.{a.name}",
             "assumption",
             a.guards,
-            "z3-bmc",
+            _search_method(a.name),
             "cluster_counterexample",
             f"dropping it admits a counterexample: {a.statement}",
             n=n,
@@ -1570,7 +1598,7 @@ def build(
                 f"assumption.{a.name}.{pid}",
                 "assumption",
                 (pid,),
-                "z3-bmc",
+                _search_method(a.name),
                 "cluster_counterexample",
                 f"dropping it admits a violation of {pid} specifically: {a.statement}",
                 n=n,
