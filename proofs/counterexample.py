@@ -309,7 +309,7 @@ def find_counterexample(
 def explicit_engine(bounds: Any) -> str:
     return (
         "explicit: breadth-first search of the compiled spec "
-        f"({bounds.label()}, node symmetry), a shortest run within the bounds"
+        f"({bounds.label()}; node symmetry), a shortest run within those bounds"
     )
 
 
@@ -340,6 +340,7 @@ def find_run(
     targets: tuple[str, ...] | None = None,
     *,
     explicit: bool = True,
+    deep: bool = False,
 ) -> Counterexample | None:
     """A counterexample run of ``cfg``: the explicit search of the compiled spec
     first (fast, shortest within its bounds), then bounded model checking
@@ -347,15 +348,17 @@ def find_run(
 
     The explicit search is skipped (``explicit`` off, or the spec uses a term
     the compiler does not translate) in favour of bounded model checking alone.
+    ``deep``: the run is known to be long; start with the budgeted deep round.
     """
     start = time.perf_counter()
     if explicit:
         from baton.spec.compiled import CompileError
 
-        from .search import search_rounds
+        from .search import DEEP_ROUND, DEFAULT_ROUNDS, search_rounds
 
+        rounds = (DEEP_ROUND,) if deep else DEFAULT_ROUNDS
         try:
-            run = search_rounds(cfg, targets)
+            run = search_rounds(cfg, targets, rounds)
         except CompileError:
             run = None
         if run is not None:

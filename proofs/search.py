@@ -63,17 +63,41 @@ class SearchBounds:
     max_wal: int = 2
     max_epoch: int = 3
     max_states: int = 20_000
+    # Per action name, the most steps of it a run may take (path budgets; an
+    # action not named is not limited). Counted along the path, so they are
+    # part of what the search distinguishes: within them it stays exhaustive.
+    budgets: tuple[tuple[str, int], ...] = ()
 
     def label(self) -> str:
-        return f"WAL <= {self.max_wal}, epoch <= {self.max_epoch}"
+        limits = "".join(f", {name} <= {k}" for name, k in self.budgets)
+        return f"WAL <= {self.max_wal}, epoch <= {self.max_epoch}{limits}"
 
 
-# Two rounds: small WALs first (most runs need one or two entries), then longer
-# ones. Each is exhaustive within its bounds up to its state budget.
-DEFAULT_ROUNDS: tuple[SearchBounds, ...] = (
+# The rounds, each exhaustive within its bounds up to its state budget: one
+# WAL entry and one promotion, then two promotions; then long runs (20 steps
+# at N=3), which need path budgets: a run breaking a property rarely takes
+# more than two crashes, one restart, two requests and two writes, and never
+# needs a rejection, a denial or a lone epoch adoption to do so, while those
+# steps, repeated, are most of the states of an unbudgeted search.
+SHORT_ROUNDS: tuple[SearchBounds, ...] = (
     SearchBounds(max_wal=1, max_epoch=2),
     SearchBounds(max_wal=1, max_epoch=3),
 )
+DEEP_ROUND = SearchBounds(
+    max_wal=1,
+    max_epoch=2,
+    max_states=150_000,
+    budgets=(
+        ("crash", 2),
+        ("restart", 1),
+        ("request", 2),
+        ("write", 2),
+        ("reject", 0),
+        ("deny", 0),
+        ("adopt", 0),
+    ),
+)
+DEFAULT_ROUNDS: tuple[SearchBounds, ...] = (*SHORT_ROUNDS, DEEP_ROUND)
 
 
 @dataclass
@@ -197,6 +221,19 @@ def search(
     canonical = _canonical_fn(cfg, symmetry)
     in_bounds = _in_bounds(cfg, bounds)
     init = initial_flat(cfg)
+    # Path budgets: the counts of the budgeted actions so far follow the state.
+    names = [name for name, _k in bounds.budgets]
+    limits = tuple(k for _name, k in bounds.budgets)
+    counter_of = [names.index(name) if name in names else -1 for name, _nodes in model.instances]
+    if names:
+        plain = canonical
+        width = len(init)
+
+        def canonical(flat: Flat) -> Flat:
+            renamed: Flat = plain(flat[:width])
+            return renamed + flat[width:]
+
+        init = init + (0,) * len(names)
     # canonical state -> (parent canonical, action index, choice values, concrete state)
     seen: dict[Flat, tuple[Flat | None, int, tuple[int, ...], Flat]] = {
         canonical(init): (None, -1, (), init)
@@ -215,7 +252,20 @@ def search(
     while queue and found is None and len(seen) < bounds.max_states:
         key = queue.popleft()
         pre = seen[key][3]
-        for index, post, chosen in successors(pre):
+        if names:
+            width = len(pre) - len(names)
+            used = pre[width:]
+            expanded = []
+            for index, post, chosen in successors(pre[:width]):
+                c = counter_of[index]
+                if c < 0:
+                    expanded.append((index, post + used, chosen))
+                elif used[c] < limits[c]:
+                    more = (*used[:c], used[c] + 1, *used[c + 1 :])
+                    expanded.append((index, post + more, chosen))
+        else:
+            expanded = successors(pre)
+        for index, post, chosen in expanded:
             broken_step = [pid for pid, ok in bad_step if not ok(pre, post)]
             if post in generated and not broken_step:
                 continue
@@ -247,7 +297,8 @@ def search(
         path.append((index, chosen, concrete))
         cur = parent
     path.reverse()
-    states = [concrete for _i, _c, concrete in path]
+    width = len(path[0][2]) - len(names)
+    states = [concrete[:width] for _i, _c, concrete in path]
     steps = [
         (*model.instances[index], choice_texts(model, index, chosen))
         for index, chosen, _concrete in path[1:]

@@ -119,3 +119,18 @@ def test_find_run_reports_its_engine() -> None:
     assert cx.faulty_steps == [4] and cx.violated == ["P6-F3"]
     bmc = counterexample.find_run(Config(n=2, mutant="retry_after_denial"), explicit=False)
     assert bmc is not None and bmc.engine == counterexample.ENGINE
+
+
+def test_divergent_history_mutant_yields_a_cluster_run() -> None:
+    """allow_divergent_history (the validator lets a candidate whose WAL forks the
+    standby's through) is caught with a run of the cluster, not only a context:
+    a 20-step run at N=3 in sync mode ending in the approval of a candidate
+    that lacks an acknowledged write (P6-S2)."""
+    cx = counterexample.find_run(
+        Config(n=3, mode="sync", mutant="allow_divergent_history"), deep=True
+    )
+    assert cx is not None and cx.engine.startswith("explicit")
+    assert cx.violated == ["P6-S2"] and len(cx.trace.steps) - 1 == 20
+    assert cx.trace.steps[-1].action == "approve"
+    # The mutant acts in the last step only: every earlier step is the correct model's.
+    assert cx.faulty_steps == [20]
