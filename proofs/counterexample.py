@@ -504,4 +504,8 @@ def explain(prop_id: str, state: dict[str, Any]) -> str:
         )
     if prop_id == "P6-F3":
         return "a candidate was validated twice for one request: an implicit retry."
-    return properties.get_property(prop_id).statement
+    if prop_id in properties.PROPERTY_IDS:
+        return properties.get_property(prop_id).statement
+    from baton.spec import invariants
+
+    return invariants.BY_ID[prop_id].statement

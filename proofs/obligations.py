@@ -559,18 +559,40 @@ SPEC_MUTANTS: dict[str, tuple[str, str, str]] = {
 
 
 def spec_mutant(ob: Obligation) -> Outcome:
-    """A lifecycle/validation mutant is caught when the proof of its property fails on it."""
-    proof, pid, _what = SPEC_MUTANTS[str(ob.params["mutant"])]
+    """A lifecycle/validation mutant is caught when the proof of its property fails
+    on it; the context of that failure is then shown reachable by a run of the
+    cluster that ends in the mutated step (baton.proofs.spec_runs)."""
+    from .render import render_text
+    from .spec_runs import lifted_run
+
+    name = str(ob.params["mutant"])
+    proof, pid, _what = SPEC_MUTANTS[name]
     result = RUNNERS[proof](ob)
     caught = not result.passed
-    cx = result.counterexample or {"context": {"proof": proof, "detail": result.detail}}
+    context = result.counterexample or {"context": {"proof": proof, "detail": result.detail}}
+    if not caught:
+        return Outcome(False, "missed", f"{proof} holds: {result.detail}", kind=KIND_MISSED)
+    run = lifted_run(name)
+    if run is None:
+        return Outcome(
+            True,
+            "caught",
+            f"{proof} fails: {result.detail}; no cluster run reaches the context within "
+            "the search bounds",
+            context,
+            kind=KIND_CONTEXT_COUNTEREXAMPLE,
+            violated=[pid],
+        )
+    run["context"] = context.get("context", context)
+    run["rendered"] = render_text(run, title=f"{ob.name}: {ob.description}")
     return Outcome(
-        caught,
-        "caught" if caught else "missed",
-        f"{proof} fails: {result.detail}",
-        cx,
-        kind=KIND_CONTEXT_COUNTEREXAMPLE if caught else KIND_MISSED,
-        violated=[pid] if caught else [],
+        True,
+        "caught",
+        f"{proof} fails: {result.detail}; a {run['length']}-step cluster run reaches the "
+        f"context and takes the mutated step",
+        run,
+        kind=kind_counterexample(int(run["length"])),
+        violated=[pid],
     )
 
 

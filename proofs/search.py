@@ -212,9 +212,14 @@ def search(
     bounds: SearchBounds = DEFAULT_ROUNDS[0],
     *,
     symmetry: bool = True,
+    goal: tuple[str, Any] | None = None,
 ) -> Run | None:
     """A shortest run (within ``bounds``) from the initial state to a violation of a
-    property (any, or one of ``targets``); None if there is none within the bounds."""
+    property (any, or one of ``targets``); None if there is none within the bounds.
+
+    ``goal``: ``(label, f)`` -- search instead for a state where ``f(flat)``
+    holds (the run's ``violated`` is then ``[label]``); ``f`` must not depend
+    on node numbers when ``symmetry`` is on."""
     start = time.perf_counter()
     model = successor_model(cfg)
     checks = _checks(cfg, tuple(targets) if targets is not None else None)
@@ -240,6 +245,10 @@ def search(
     }
     bad_state = [(pid, holds) for pid, holds in checks.state]
     bad_step = list(checks.step)
+    if goal is not None:
+        label, reached = goal
+        bad_state = [(label, lambda flat: not reached(flat))]
+        bad_step = []
     queue: deque[Flat] = deque([canonical(init)])
     found: tuple[Flat, list[str]] | None = None
     violated0 = [pid for pid, holds in bad_state if not holds(init)]

@@ -134,3 +134,36 @@ def test_divergent_history_mutant_yields_a_cluster_run() -> None:
     assert cx.trace.steps[-1].action == "approve"
     # The mutant acts in the last step only: every earlier step is the correct model's.
     assert cx.faulty_steps == [20]
+
+
+@pytest.mark.parametrize(
+    ("mutant", "pid", "last", "faulty"),
+    [
+        ("ambiguous_deny", "P6-D2", "deny", True),
+        ("silent_abandon", "P6-O1", "acknowledge", True),
+        # The correct model has the same step with another observation (the
+        # observation is a choice of the step, not part of the state): what is
+        # wrong is the decision on the observation the step shows.
+        ("decision_reads_clock", "P6-D1", "approve", False),
+        ("unexplained_denial", "P6-O2", "deny", False),
+        ("ignore_mvcc_violation", "P6-S3", "approve", False),
+    ],
+)
+def test_spec_mutant_yields_a_cluster_run(mutant: str, pid: str, last: str, faulty: bool) -> None:
+    """Each lifecycle and validation spec mutant is caught with its finite-model
+    context *and* a run of the cluster from the initial state that reaches the
+    context and takes the mutated step, labelled with the property it breaks."""
+    from baton.proofs import obligations, spec_runs
+
+    ob = next(o for o in obligations.build() if o.name == f"mutant.spec.{mutant}")
+    outcome = obligations.run(ob)
+    assert outcome.passed and outcome.violated == [pid]
+    cx = outcome.counterexample
+    assert cx is not None and cx["context"] and outcome.kind.startswith("counterexample (")
+    steps = cx["steps"]
+    assert steps[0]["action"] == "init" and steps[-1]["action"] == last
+    assert (cx["faulty_steps"] == [len(steps) - 1]) is faulty
+    assert f"Violated {pid}" in cx["rendered"]
+    # Every step before the mutated one is a step of the correct spec.
+    run = spec_runs.lifted_run(mutant)
+    assert run is not None and run["steps"] == steps
