@@ -504,6 +504,28 @@ def validation_mvcc_denial(_: Obligation) -> Outcome:
     )
 
 
+def validation_force_used(_: Obligation) -> Outcome:
+    """Companion of P6-A1a: force is not dead -- a forced request over a primary of
+    Unknown status is allowed, and the same context unforced is denied."""
+    ctx = validation.fresh_context()
+    unforced = validation.Context(**{**ctx.__dict__, "force": z3.BoolVal(False)})
+    ok, model = _unsat(
+        validation.well_formed(ctx),
+        ctx.force,
+        ctx.primary_status == validation.PSTATUS["Unknown"],
+        validation.decide(ctx) == validation.DECISION[validation.ALLOWED],
+        validation.decide(unforced) != validation.DECISION[validation.ALLOWED],
+    )
+    found = not ok
+    cx = None if model is None else {"context": _context_dict(model, ctx), "decision": "allowed"}
+    return Outcome(
+        found,
+        "reachable" if found else "unreachable",
+        "a forced request over an Unknown primary is allowed where the unforced one is denied",
+        cx,
+    )
+
+
 def validation_reasons(ob: Obligation) -> Outcome:
     ctx = validation.fresh_context()
     d = validation.decide(ctx)
@@ -1172,6 +1194,7 @@ RUNNERS: dict[str, Callable[[Obligation], Outcome]] = {
         lifecycle_events_used,
         lifecycle_decisions_reachable,
         validation_mvcc_denial,
+        validation_force_used,
         conformance_table,
         conformance_validator,
         cluster_induction,
@@ -1506,10 +1529,19 @@ def build(
     add(
         "companion.validation.decisions",
         "companion",
-        ("P6-D1", "P6-O2"),
+        ("P6-D1", "P6-O2", "P6-F1"),
         "z3-sat",
         "validation_reasons",
-        "every decision value is produced by some context (the rule is not constant)",
+        "every decision value is produced by some context (the rule is not constant): "
+        "allowed and every denial reason",
+    )
+    add(
+        "companion.validation.force-used",
+        "companion",
+        ("P6-A1a",),
+        "z3-sat",
+        "validation_force_used",
+        "a forced request over a primary of Unknown status is allowed (force is not dead)",
     )
     if not quick:
         groups: tuple[tuple[str, str, str, list[dict[str, Any]]], ...] = (

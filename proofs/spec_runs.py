@@ -27,9 +27,9 @@ from typing import Any
 import z3
 from baton.spec import cluster, lifecycle, validation
 from baton.spec.cluster import Config, State
-from baton.spec.compiled import Flat, Layout, compile_step, compiled, layout_vars
+from baton.spec.compiled import Flat, Layout, compile_step, layout_vars
 
-from .search import SearchBounds, describe_flat_state, search
+from .search import SearchBounds, correct_allows, describe_flat_state, search
 
 # What a condition returns: the formula over the state and the observation's
 # choices, the named choices to show, and per mutated outcome the decision term.
@@ -210,7 +210,7 @@ def lifted_run(mutant: str, cfg: Config = LIFT_CONFIG) -> dict[str, Any] | None:
     )
     # The mutated step is faulty when the correct model has no such step (a
     # clock-read decision can be one the correct rule also makes: not faulty).
-    faulty = [last] if compiled(cfg).explains(pre, tuple(post)) is None else []
+    faulty = [] if correct_allows(cfg, pre, tuple(post)) else [last]
     return {
         "config": f"{cfg.label()} mutant:{mutant}",
         "violated": [lift.property],

@@ -243,6 +243,22 @@ def test_every_property_has_a_mutant_that_violates_it() -> None:
     assert wanted <= claimed, wanted - claimed
 
 
+def test_published_full_report_has_a_witness_and_a_violating_run_per_invariant() -> None:
+    """In the recorded full report (docs/_data/verify-full.json), every invariant
+    has a reachability witness and a caught mutant or dropped assumption whose
+    counterexample *actually* violates it (the ``violated`` label of its run, not
+    the obligation's declared properties). Fails when the report is stale, until
+    it is re-recorded."""
+    path = Path(__file__).parent.parent / "docs" / "_data" / "verify-full.json"
+    summary = json.loads(path.read_text(encoding="utf-8"))["invariants"]
+    from baton.spec import invariants
+
+    for inv in invariants.INVARIANTS:
+        entry = summary[inv.id]
+        assert entry["counterexamples"], f"{inv.id}: no caught run violates it"
+        assert entry["witnesses"], f"{inv.id}: no companion witness"
+
+
 def test_verify_junit_has_one_case_per_obligation(tmp_path: Path) -> None:
     out_file = tmp_path / "verify.xml"
     out = _baton("verify", "--only", "lifecycle.", "--junit", str(out_file), "--jobs", "1")
