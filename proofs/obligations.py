@@ -716,6 +716,20 @@ def cluster_induction(ob: Obligation) -> Outcome:
         if result.disabled
         else ""
     )
+    # An action disabled in every invariant state is dead in every reachable
+    # state: acceptable only for a declared defence-in-depth action (with its
+    # companion shown in the model with an assumption dropped); any other is a
+    # vacuous corner -- a modelling error the proof would otherwise hide.
+    declared = {name for name, mode in DEFENCE_IN_DEPTH if mode == cfg.mode}
+    dead = sorted({d.split("[")[0] for d in result.disabled} - declared)
+    if result.proven and dead:
+        return Outcome(
+            False,
+            "failed",
+            f"vacuous: {', '.join(dead)} enabled in no invariant state and not declared "
+            f"defence in depth{skipped}",
+            {"disabled_actions": result.disabled},
+        )
     if result.proven:
         return Outcome(
             True,

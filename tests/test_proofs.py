@@ -352,3 +352,16 @@ def test_an_obligation_over_its_timeout_is_a_reported_failure(tmp_path: Path) ->
         ("mutant.concurrent_attempts", "timeout", "timeout", False)
     ]
     assert "per-obligation limit of 1 s" in rows[0]["detail"]
+
+
+def test_induction_reports_and_checks_disabled_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The induction never skips an action silently: step_down (disabled in every
+    invariant state, a declared defence-in-depth action) is named in the row;
+    were it not declared, the row fails as a vacuous corner."""
+    ob = next(o for o in obligations.build(ns=(2,)) if o.name == "induction.N2.async")
+    outcome = obligations.run(ob)
+    assert outcome.passed and "step_down[0], step_down[1]" in outcome.detail
+    undeclared = {k: v for k, v in obligations.DEFENCE_IN_DEPTH.items() if k[0] != "step_down"}
+    monkeypatch.setattr(obligations, "DEFENCE_IN_DEPTH", undeclared)
+    outcome = obligations.run(ob)
+    assert not outcome.passed and outcome.detail.startswith("vacuous: step_down")
