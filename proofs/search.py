@@ -15,10 +15,13 @@ Bounds
 ======
 The spec's WALs and epochs are unbounded, so the search is bounded: no WAL
 (nor the acknowledged history) longer than ``max_wal`` entries and no epoch
-above ``max_epoch``. States beyond them are not expanded. Within the bounds
-the search is exhaustive up to ``max_states`` distinct states; a search that
-ends without a violation proves nothing (the caller then falls back to
-bounded model checking, which has no such bound).
+above ``max_epoch``; optionally *path budgets* limit how often a run may take
+an action (at most two crashes, ...), counted along the path and kept with
+the state, so the search stays exhaustive within them. States beyond the
+bounds are not expanded. Within the bounds the search is exhaustive up to
+``max_states`` distinct states; a search that ends without a violation proves
+nothing (the caller then falls back to bounded model checking, which has no
+such bound). The rounds :data:`DEFAULT_ROUNDS` widen the bounds in turn.
 
 Symmetry
 ========
