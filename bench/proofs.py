@@ -10,11 +10,10 @@ explicit-state explorer (W=1, P=1, symmetry on) -- are run for N = 2, 3, 4
 N-independent groups run once. BMC growth with depth is measured at N=2 and 3.
 
 ``--runs K`` instead times whole runs, side by side: ``baton verify`` (full)
-and ``baton verify --quick``, K times each, and for every obligation the
-ratio of its slowest to its fastest time over the K full runs (each flagged
-when over 2x) -- the
-"predictable" claim is that no obligation varies by more than 2x and the
-full run stays within two minutes on an idle 2-core machine. The load
+and ``baton verify --quick``, K times each, and for every obligation its
+fastest and slowest time over the K full runs and their ratio, flagged when
+over 2x -- the "predictable" claim is that no obligation varies by more than
+2x and the full run stays within two minutes on an idle 2-core machine. The load
 average at the start and end of each run is printed: numbers measured under
 load say so.
 
