@@ -54,6 +54,9 @@ class Counterexample:
     seconds: float
     found_at_depth: int
     faulty_steps: list[int] = field(default_factory=list)
+    # Which search found the run (ENGINE: bounded model checking; or the
+    # explicit search of the compiled spec, baton.proofs.search).
+    engine: str = ENGINE
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,7 +65,7 @@ class Counterexample:
             "length": len(self.trace.steps) - 1,
             "found_at_depth": self.found_at_depth,
             "faulty_steps": self.faulty_steps,
-            "engine": ENGINE,
+            "engine": self.engine,
             "steps": self.trace.to_dict()["steps"],
         }
 
@@ -303,6 +306,71 @@ def find_counterexample(
     return None
 
 
+def explicit_engine(bounds: Any) -> str:
+    return (
+        "explicit: breadth-first search of the compiled spec "
+        f"({bounds.label()}; node symmetry), a shortest run within those bounds"
+    )
+
+
+def from_run(run: Any) -> Counterexample:
+    """A counterexample from a run of the explicit search (baton.proofs.search)."""
+    from .search import describe_flat_state, faulty_flat_steps
+
+    trace = Trace(run.config)
+    trace.steps.append(Step(0, "init", (), {}, describe_flat_state(run.config.n, run.states[0])))
+    for k, (name, nodes, choices) in enumerate(run.steps, start=1):
+        trace.steps.append(
+            Step(k, name, nodes, choices, describe_flat_state(run.config.n, run.states[k]))
+        )
+    return Counterexample(
+        run.config,
+        list(run.violated),
+        trace,
+        run.seconds,
+        len(run.steps),
+        faulty_flat_steps(run.config, run.states),
+        explicit_engine(run.bounds),
+    )
+
+
+def find_run(
+    cfg: Config,
+    depths: tuple[int, ...] = DEPTHS,
+    targets: tuple[str, ...] | None = None,
+    *,
+    explicit: bool = True,
+    deep: bool = False,
+) -> Counterexample | None:
+    """A counterexample run of ``cfg``: the explicit search of the compiled spec
+    first (fast, shortest within its bounds), then bounded model checking
+    (no bound on WALs or epochs) when it finds nothing.
+
+    The explicit search is skipped (``explicit`` off, or the spec uses a term
+    the compiler does not translate) in favour of bounded model checking alone.
+    ``deep``: the run is known to be long; start with the budgeted deep round.
+    """
+    start = time.perf_counter()
+    if explicit:
+        from baton.spec.compiled import CompileError
+
+        from .search import DEEP_ROUND, DEFAULT_ROUNDS, search_rounds
+
+        rounds = (DEEP_ROUND,) if deep else DEFAULT_ROUNDS
+        try:
+            run = search_rounds(cfg, targets, rounds)
+        except CompileError:
+            run = None
+        if run is not None:
+            found = from_run(run)
+            found.seconds = time.perf_counter() - start
+            return found
+    cx = find_counterexample(cfg, depths, targets)
+    if cx is not None:
+        cx.seconds = time.perf_counter() - start
+    return cx
+
+
 def _shrink(
     cfg: Config,
     steps: ChoiceSteps,
@@ -436,4 +504,8 @@ def explain(prop_id: str, state: dict[str, Any]) -> str:
         )
     if prop_id == "P6-F3":
         return "a candidate was validated twice for one request: an implicit retry."
-    return properties.get_property(prop_id).statement
+    if prop_id in properties.PROPERTY_IDS:
+        return properties.get_property(prop_id).statement
+    from baton.spec import invariants
+
+    return invariants.BY_ID[prop_id].statement

@@ -504,6 +504,28 @@ def validation_mvcc_denial(_: Obligation) -> Outcome:
     )
 
 
+def validation_force_used(_: Obligation) -> Outcome:
+    """Companion of P6-A1a: force is not dead -- a forced request over a primary of
+    Unknown status is allowed, and the same context unforced is denied."""
+    ctx = validation.fresh_context()
+    unforced = validation.Context(**{**ctx.__dict__, "force": z3.BoolVal(False)})
+    ok, model = _unsat(
+        validation.well_formed(ctx),
+        ctx.force,
+        ctx.primary_status == validation.PSTATUS["Unknown"],
+        validation.decide(ctx) == validation.DECISION[validation.ALLOWED],
+        validation.decide(unforced) != validation.DECISION[validation.ALLOWED],
+    )
+    found = not ok
+    cx = None if model is None else {"context": _context_dict(model, ctx), "decision": "allowed"}
+    return Outcome(
+        found,
+        "reachable" if found else "unreachable",
+        "a forced request over an Unknown primary is allowed where the unforced one is denied",
+        cx,
+    )
+
+
 def validation_reasons(ob: Obligation) -> Outcome:
     ctx = validation.fresh_context()
     d = validation.decide(ctx)
@@ -559,18 +581,40 @@ SPEC_MUTANTS: dict[str, tuple[str, str, str]] = {
 
 
 def spec_mutant(ob: Obligation) -> Outcome:
-    """A lifecycle/validation mutant is caught when the proof of its property fails on it."""
-    proof, pid, _what = SPEC_MUTANTS[str(ob.params["mutant"])]
+    """A lifecycle/validation mutant is caught when the proof of its property fails
+    on it; the context of that failure is then shown reachable by a run of the
+    cluster that ends in the mutated step (baton.proofs.spec_runs)."""
+    from .render import render_text
+    from .spec_runs import lifted_run
+
+    name = str(ob.params["mutant"])
+    proof, pid, _what = SPEC_MUTANTS[name]
     result = RUNNERS[proof](ob)
     caught = not result.passed
-    cx = result.counterexample or {"context": {"proof": proof, "detail": result.detail}}
+    context = result.counterexample or {"context": {"proof": proof, "detail": result.detail}}
+    if not caught:
+        return Outcome(False, "missed", f"{proof} holds: {result.detail}", kind=KIND_MISSED)
+    run = lifted_run(name)
+    if run is None:
+        return Outcome(
+            True,
+            "caught",
+            f"{proof} fails: {result.detail}; no cluster run reaches the context within "
+            "the search bounds",
+            context,
+            kind=KIND_CONTEXT_COUNTEREXAMPLE,
+            violated=[pid],
+        )
+    run["context"] = context.get("context", context)
+    run["rendered"] = render_text(run, title=f"{ob.name}: {ob.description}")
     return Outcome(
-        caught,
-        "caught" if caught else "missed",
-        f"{proof} fails: {result.detail}",
-        cx,
-        kind=KIND_CONTEXT_COUNTEREXAMPLE if caught else KIND_MISSED,
-        violated=[pid] if caught else [],
+        True,
+        "caught",
+        f"{proof} fails: {result.detail}; a {run['length']}-step cluster run reaches the "
+        f"context and takes the mutated step",
+        run,
+        kind=kind_counterexample(int(run["length"])),
+        violated=[pid],
     )
 
 
@@ -641,13 +685,13 @@ def trace_for_failed_proof(cfg: Config) -> tuple[Outcome | None, str]:
     so the model is searched (bounded model checking, deepening to 20 steps)
     at the smallest cluster sizes first.
     """
-    from .counterexample import find_counterexample
+    from .counterexample import find_run
     from .render import render_text
 
     for n in TRACE_SEARCH_NS:
         if n > cfg.n:
             break
-        cx = find_counterexample(cfg.with_n(n))
+        cx = find_run(cfg.with_n(n))
         if cx is not None:
             data = cx.to_dict()
             data["rendered"] = render_text(data)
@@ -672,6 +716,20 @@ def cluster_induction(ob: Obligation) -> Outcome:
         if result.disabled
         else ""
     )
+    # An action disabled in every invariant state is dead in every reachable
+    # state: acceptable only for a declared defence-in-depth action (with its
+    # companion shown in the model with an assumption dropped); any other is a
+    # vacuous corner -- a modelling error the proof would otherwise hide.
+    declared = {name for name, mode in DEFENCE_IN_DEPTH if mode == cfg.mode}
+    dead = sorted({d.split("[")[0] for d in result.disabled} - declared)
+    if result.proven and dead:
+        return Outcome(
+            False,
+            "failed",
+            f"vacuous: {', '.join(dead)} enabled in no invariant state and not declared "
+            f"defence in depth{skipped}",
+            {"disabled_actions": result.disabled},
+        )
     if result.proven:
         return Outcome(
             True,
@@ -1095,21 +1153,33 @@ def companion_coverage(ob: Obligation) -> Outcome:
 
 
 def cluster_counterexample(ob: Obligation) -> Outcome:
-    from .counterexample import DEPTHS, find_counterexample
+    """The variant must yield a run from the initial state to a violation: the
+    explicit search of the compiled spec first (a shortest run within small
+    bounds), bounded model checking when that finds none (``explicit`` off:
+    bounded model checking only, for runs known to lie beyond those bounds)."""
+    from .counterexample import DEPTHS, find_run
     from .render import render_text
 
     cfg = _config(ob)
     targets = ob.params.get("targets")
     depths = tuple(int(d) for d in ob.params.get("depths") or DEPTHS)
-    cx = find_counterexample(cfg, depths=depths, targets=tuple(targets) if targets else None)
+    cx = find_run(
+        cfg,
+        depths=depths,
+        targets=tuple(targets) if targets else None,
+        explicit=bool(ob.params.get("explicit", True)),
+        deep=bool(ob.params.get("deep", False)),
+    )
     if cx is None:
         return Outcome(False, "missed", f"no counterexample within {max(depths)} steps")
     data = cx.to_dict()
     data["rendered"] = render_text(data, title=f"{ob.name}: {ob.description}")
+    engine = "explicit search" if cx.engine.startswith("explicit") else "bmc"
     return Outcome(
         True,
         "caught",
-        f"{len(cx.trace.steps) - 1}-step counterexample violates {', '.join(cx.violated)}",
+        f"{len(cx.trace.steps) - 1}-step counterexample violates {', '.join(cx.violated)} "
+        f"({engine})",
         data,
         violated=list(cx.violated),
     )
@@ -1183,6 +1253,7 @@ RUNNERS: dict[str, Callable[[Obligation], Outcome]] = {
         lifecycle_events_used,
         lifecycle_decisions_reachable,
         validation_mvcc_denial,
+        validation_force_used,
         conformance_table,
         conformance_validator,
         cluster_induction,
@@ -1239,10 +1310,26 @@ DEEP_SEARCH: dict[str, tuple[int, ...]] = {
     "skip_dir_fsync": (12, 16, 20),
     "reinstate_without_top_epoch": (12, 16, 20),
 }
+# Variants whose run is long (15 steps and more at N=3): their explicit search
+# starts with the budgeted deep round (baton.proofs.search.DEEP_ROUND) instead
+# of spending the short rounds' state budgets first.
+DEEP_RUNS = frozenset({"concurrent_attempts", "allow_divergent_history"})
+# The method of a counterexample search: the explicit search of the compiled
+# spec, falling back to bounded model checking (baton.proofs.counterexample.find_run).
+SEARCH_METHOD = "explicit-state+z3-bmc"
+# Where a variant's run is searched when variant_config's rule does not fit:
+# a divergent history needs a standby (sync mode) and a third node to hold it.
+RUN_CONFIG: dict[str, tuple[int, str]] = {"allow_divergent_history": (3, "sync")}
+
+
+def _search_params(name: str) -> dict[str, Any]:
+    return {"deep": True} if name in DEEP_RUNS else {}
 
 
 def variant_config(name: str, kind: str) -> tuple[int, str]:
     """Cluster size and mode in which a mutant or dropped assumption is searched."""
+    if name in RUN_CONFIG:
+        return RUN_CONFIG[name]
     n = 3 if name in NEEDS_THREE else 2
     return n, "sync" if name in SYNC_MUTANTS else "async"
 
@@ -1507,10 +1594,19 @@ def build(
     add(
         "companion.validation.decisions",
         "companion",
-        ("P6-D1", "P6-O2"),
+        ("P6-D1", "P6-O2", "P6-F1"),
         "z3-sat",
         "validation_reasons",
-        "every decision value is produced by some context (the rule is not constant)",
+        "every decision value is produced by some context (the rule is not constant): "
+        "allowed and every denial reason",
+    )
+    add(
+        "companion.validation.force-used",
+        "companion",
+        ("P6-A1a",),
+        "z3-sat",
+        "validation_force_used",
+        "a forced request over a primary of Unknown status is allowed (force is not dead)",
     )
     if not quick:
         groups: tuple[tuple[str, str, str, list[dict[str, Any]]], ...] = (
@@ -1566,8 +1662,8 @@ def build(
             mutant=name,
         )
     for m in cluster.MUTANTS:
-        if m.level != "cluster":
-            continue  # caught by its mutant.validator.* obligation above
+        # Every cluster mutant, and the validation-level ones (also caught by
+        # their mutant.validator.* obligation above) with a run of the cluster.
         if quick and m.name not in QUICK_MUTANTS:
             continue
         n, mode = variant_config(m.name, "mutant")
@@ -1580,26 +1676,28 @@ def build(
             f"mutant.{m.name}",
             "mutant",
             m.breaks,
-            "z3-bmc",
+            SEARCH_METHOD,
             "cluster_counterexample",
             m.description,
             n=n,
             mode=mode,
             mutant=m.name,
             **params_extra,
+            **_search_params(m.name),
         )
         for pid in TARGETED.get(m.name, ()) if not quick else ():
             add(
                 f"mutant.{m.name}.{pid}",
                 "mutant",
                 (pid,),
-                "z3-bmc",
+                SEARCH_METHOD,
                 "cluster_counterexample",
                 f"{m.description} Searched for a violation of {pid} specifically.",
                 n=n,
                 mode=mode,
                 mutant=m.name,
                 targets=[pid],
+                **_search_params(m.name),
             )
     for a in cluster.ASSUMPTIONS:
         if quick:
@@ -1610,7 +1708,7 @@ def build(
             f"assumption.{a.name}",
             "assumption",
             a.guards,
-            "z3-bmc",
+            SEARCH_METHOD,
             "cluster_counterexample",
             f"dropping it admits a counterexample: {a.statement}",
             n=n,
@@ -1623,7 +1721,7 @@ def build(
                 f"assumption.{a.name}.{pid}",
                 "assumption",
                 (pid,),
-                "z3-bmc",
+                SEARCH_METHOD,
                 "cluster_counterexample",
                 f"dropping it admits a violation of {pid} specifically: {a.statement}",
                 n=n,
@@ -1730,7 +1828,39 @@ def _default_violated(ob: Obligation, outcome: Outcome) -> list[str]:
     return []
 
 
+# Z3's random seeds, fixed in every solver of every process (they are Z3's
+# defaults today; fixed here so that no other setting or version changes them).
+Z3_SEEDS: dict[str, int] = {"smt.random_seed": 0, "sat.random_seed": 0}
+
+
+@cache
+def warm_up() -> float:
+    """Pay a process's one-time costs before its first obligation is timed.
+
+    A worker runs several obligations; the first one used to carry the
+    imports of the proof modules and Z3's first solver, so its time depended
+    on where the pool happened to put it. Returns the seconds spent.
+    """
+    start = time.perf_counter()
+    z3.set_param(**Z3_SEEDS)
+    for module in (
+        "baton.proofs.bmc",
+        "baton.proofs.counterexample",
+        "baton.proofs.induction",
+        "baton.proofs.parametric",
+        "baton.proofs.render",
+        "baton.proofs.search",
+        "baton.spec.compiled",
+    ):
+        importlib.import_module(module)
+    solver = z3.Solver()
+    solver.add(z3.Int("warm_up") > 0)
+    solver.check()
+    return time.perf_counter() - start
+
+
 def run(ob: Obligation) -> Outcome:
+    warm_up()
     start = time.perf_counter()
     try:
         outcome = RUNNERS[str(ob.params["runner"])](ob)

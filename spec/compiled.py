@@ -458,3 +458,148 @@ def changed_variables(n: int, before: Flat, after: Flat) -> list[str]:
     """``name old->new`` for each spec variable that differs between two flat states."""
     a, b = describe_flat(n, before), describe_flat(n, after)
     return [f"{k} {a[k]}->{b[k]}" for k in a if a[k] != b[k]]
+
+
+# --- successors: the spec's actions run forwards ---------------------------------------
+#
+# An explicit-state search of the spec needs the successors of a state, not a
+# check of a given pair. Each action is a guard plus the variables it changes
+# (cluster.Action.step), so it compiles to a generator: enumerate the choices
+# as compile_step does, test the guard's conjuncts at the shallowest loop where
+# their choices are bound, and build the post-state from the compiled updates.
+# The candidate values of an integer choice (module docstring) reach every
+# region of its comparisons, so every successor the formula allows is produced
+# up to the value of a choice no update reads; the search that uses this
+# re-checks nothing, and the compiled step checks (compile_step) agree with it
+# by construction -- both translate the same terms.
+
+Successors = Callable[[Flat], list[tuple[int, Flat, tuple[int, ...]]]]
+"""``f(S)`` -> ``[(action index, T, choice values)]`` for every enabled action."""
+
+
+@dataclass(frozen=True)
+class SuccessorModel:
+    """The spec's step relation of one configuration as a successor function."""
+
+    cfg: Config
+    instances: tuple[tuple[str, tuple[int, ...]], ...]
+    """``(action name, nodes)`` per action index."""
+    choice_names: tuple[tuple[str, ...], ...]
+    """Per action index: the names of its declared choices (``act.choices``)."""
+    choice_sorts: tuple[tuple[z3.SortRef, ...], ...]
+    successors: Successors
+    source: str
+
+
+def _choice_value_text(sort: z3.SortRef, value: int) -> str:
+    """A choice value as the traces write it (``str`` of the Z3 value)."""
+    if sort == z3.BoolSort():
+        return str(bool(value))
+    if sort.kind() == z3.Z3_DATATYPE_SORT:
+        return str(sort.constructor(value).name())
+    return str(value)
+
+
+def choice_texts(model: SuccessorModel, index: int, values: tuple[int, ...]) -> dict[str, str]:
+    """The choices of one step by name, as ``{name: value}`` strings."""
+    return {
+        name: _choice_value_text(sort, value)
+        for name, sort, value in zip(
+            model.choice_names[index], model.choice_sorts[index], values, strict=True
+        )
+    }
+
+
+def compile_successors(cfg: Config) -> SuccessorModel:
+    """Every action of ``cfg`` compiled into one successor function."""
+    s, t = cluster.fresh_state(cfg.n, "before"), cluster.fresh_state(cfg.n, "after")
+    # Changed variables are named by key ("wlen[1]", "lcp[0,2]"); their slots
+    # follow the flat layout (node by node), not cluster.variable_keys' order.
+    slot = {str(v).removesuffix("@before"): k for k, v in enumerate(layout_vars(s))}
+    variables = _state_variables(s, "S")
+    lines = ["def successors(S):", "    out = []"]
+    instances: list[tuple[str, tuple[int, ...]]] = []
+    names: list[tuple[str, ...]] = []
+    sorts: list[tuple[z3.SortRef, ...]] = []
+    for index, act in enumerate(cluster.actions(cfg, s, t, "succ")):
+        instances.append((act.name, act.nodes))
+        declared = [c.decl().name() for c in act.choices]
+        names.append(tuple(name.split("@")[0] for name in declared))
+        sorts.append(tuple(c.sort() for c in act.choices))
+        compiler = _Compiler(variables)
+        guard_conj = _conjuncts(act.guard)
+        updates = {slot[key]: value for key, value in act.step.changed.items()}
+        known = set(variables)
+        order: list[str] = []
+        for c in guard_conj:
+            for ch in sorted(_free_constants(c, known)):
+                if ch not in order:
+                    order.append(ch)
+        for value in updates.values():
+            for ch in sorted(_free_constants(value, known)):
+                if ch not in order:
+                    order.append(ch)
+        for name in declared:  # a declared choice nothing reads still names the step
+            if name not in order:
+                order.append(name)
+        depth_of = {ch: k + 1 for k, ch in enumerate(order)}
+        levels: list[list[str]] = [[] for _ in range(len(order) + 1)]
+        for c in guard_conj:
+            uses = _free_constants(c, known)
+            levels[max((depth_of[u] for u in uses), default=0)].append(compiler.expr(c))
+        terms = {act.choices[k].decl().name(): act.choices[k] for k in range(len(act.choices))}
+        indent = "    "
+        lines.append(f"{indent}# {act.name}{list(act.nodes)}")
+        # Each action in its own loop-free block: 'break' out of a one-pass loop
+        # skips the rest of the action when a choice-free conjunct fails.
+        lines.append(f"{indent}for _ in (0,):")
+        indent += "    "
+        for level, tests in enumerate(levels):
+            if level > 0:
+                ch = order[level - 1]
+                used = [act.guard, *updates.values()]
+                term = terms[ch] if ch in terms else _find_choice(used, ch)
+                if term.sort() == z3.IntSort() and not _mentions(act.guard, ch):
+                    raise CompileError(f"integer choice {ch} of {act.name} is unconstrained")
+                domain = _domain(term, act.guard, compiler)
+                lines.append(f"{indent}for c_{_ident(ch)} in {domain}:")
+                indent += "    "
+            for test in tests:
+                fail = "break" if level == 0 else "continue"
+                lines.append(f"{indent}if not {test}: {fail}")
+        lines.append(f"{indent}T = list(S)")
+        assigned = [(k, compiler.expr(v)) for k, v in sorted(updates.items())]
+        # Every update reads the pre-state S: simultaneous assignment.
+        for k, expr in assigned:
+            lines.append(f"{indent}T[{k}] = {_as_int(expr)}")
+        chosen = "".join(f"c_{_ident(n)}, " for n in declared)
+        lines.append(f"{indent}out.append(({index}, tuple(T), ({chosen})))")
+    lines.append("    return out")
+    source = "\n".join(lines)
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<spec successors {cfg.label()}>", "exec"), namespace)
+    return SuccessorModel(
+        cfg, tuple(instances), tuple(names), tuple(sorts), namespace["successors"], source
+    )
+
+
+def _find_choice(exprs: list[z3.ExprRef], name: str) -> z3.ExprRef:
+    for e in exprs:
+        if _mentions(e, name):
+            return _choice_term(e, name)
+    raise KeyError(name)  # pragma: no cover - the name was found in one of them
+
+
+def _mentions(e: z3.ExprRef, name: str) -> bool:
+    return name in _free_constants(e, set())
+
+
+def _as_int(expr: str) -> str:
+    """Booleans are stored as 0/1 in a flat state."""
+    return f"int({expr})"
+
+
+@cache
+def successor_model(cfg: Config) -> SuccessorModel:
+    """The successor function of ``cfg`` (compiled once per process)."""
+    return compile_successors(cfg)

@@ -243,6 +243,22 @@ def test_every_property_has_a_mutant_that_violates_it() -> None:
     assert wanted <= claimed, wanted - claimed
 
 
+def test_published_full_report_has_a_witness_and_a_violating_run_per_invariant() -> None:
+    """In the recorded full report (docs/_data/verify-full.json), every invariant
+    has a reachability witness and a caught mutant or dropped assumption whose
+    counterexample *actually* violates it (the ``violated`` label of its run, not
+    the obligation's declared properties). Fails when the report is stale, until
+    it is re-recorded."""
+    path = Path(__file__).parent.parent / "docs" / "_data" / "verify-full.json"
+    summary = json.loads(path.read_text(encoding="utf-8"))["invariants"]
+    from baton.spec import invariants
+
+    for inv in invariants.INVARIANTS:
+        entry = summary[inv.id]
+        assert entry["counterexamples"], f"{inv.id}: no caught run violates it"
+        assert entry["witnesses"], f"{inv.id}: no companion witness"
+
+
 def test_verify_junit_has_one_case_per_obligation(tmp_path: Path) -> None:
     out_file = tmp_path / "verify.xml"
     out = _baton("verify", "--only", "lifecycle.", "--junit", str(out_file), "--jobs", "1")
@@ -336,3 +352,16 @@ def test_an_obligation_over_its_timeout_is_a_reported_failure(tmp_path: Path) ->
         ("mutant.concurrent_attempts", "timeout", "timeout", False)
     ]
     assert "per-obligation limit of 1 s" in rows[0]["detail"]
+
+
+def test_induction_reports_and_checks_disabled_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The induction never skips an action silently: step_down (disabled in every
+    invariant state, a declared defence-in-depth action) is named in the row;
+    were it not declared, the row fails as a vacuous corner."""
+    ob = next(o for o in obligations.build(ns=(2,)) if o.name == "induction.N2.async")
+    outcome = obligations.run(ob)
+    assert outcome.passed and "step_down[0], step_down[1]" in outcome.detail
+    undeclared = {k: v for k, v in obligations.DEFENCE_IN_DEPTH.items() if k[0] != "step_down"}
+    monkeypatch.setattr(obligations, "DEFENCE_IN_DEPTH", undeclared)
+    outcome = obligations.run(ob)
+    assert not outcome.passed and outcome.detail.startswith("vacuous: step_down")

@@ -218,8 +218,17 @@ def gen_model(report: Report | None) -> None:
     mutants = [".. csv-table::", "   :header: mutant, caught at, breaks, what it changes\n"]
     for m in cluster.MUTANTS:
         breaks = ", ".join(f":doc:`/invariants/{b}`" for b in m.breaks)
+        # Every cluster mutant is caught with a run of the cluster; the
+        # validator's also by the validation rule's soundness proof.
+        level = "cluster run" + (", validation rule" if m.level == "validation" else "")
+        mutants.append(f"   ``{m.name}``, {level}, {_csv_cell(breaks)}, {_csv_cell(m.description)}")
+    from baton.proofs.obligations import SPEC_MUTANTS
+
+    for name, (_proof, pid, what) in SPEC_MUTANTS.items():
+        model = "lifecycle" if name in ("ambiguous_deny", "silent_abandon") else "validation"
         mutants.append(
-            f"   ``{m.name}``, {m.level}, {_csv_cell(breaks)}, {_csv_cell(m.description)}"
+            f"   ``{name}``, {model} model + cluster run, :doc:`/invariants/{pid}`, "
+            f"{_csv_cell(what)}"
         )
     _write("mutants.rst", "\n".join(mutants) + "\n")
 
@@ -624,8 +633,14 @@ def gen_invariants(report: Report | None) -> None:
         page += [f"* {_test_ref(t)}" for t in entry.tests]
         cited_tests.update(entry.tests)
         page += ["", _title("Mutants and dropped assumptions that break it", "-")]
-        if mutants or assumptions:
+        from baton.proofs.obligations import SPEC_MUTANTS
+
+        spec_mutants = [(n, what) for n, (_p, pid, what) in SPEC_MUTANTS.items() if pid == inv.id]
+        if mutants or assumptions or spec_mutants:
             page += [f"* mutant ``{m.name}``: {m.description}" for m in mutants]
+            page += [
+                f"* spec mutant ``{n}`` (``mutant.spec.{n}``): {what}" for n, what in spec_mutants
+            ]
             page += [
                 f"* assumption ``{a.name}`` (:ref:`counterexample <assumptions>`; "
                 f"{evidence[a.name][inv.id]}): {a.statement}"

@@ -99,13 +99,15 @@ def _parse_nodes(text: str) -> tuple[int, ...]:
 
 
 def _variant_obligation(kind: str, name: str) -> str:
+    from baton.proofs.obligations import SPEC_MUTANTS
     from baton.spec import cluster
 
-    names = cluster.MUTANT_NAMES if kind == "mutant" else cluster.ASSUMPTION_NAMES
+    # Lifecycle and validation spec mutants have runs of the cluster too.
+    names = (*cluster.MUTANT_NAMES, *SPEC_MUTANTS) if kind == "mutant" else cluster.ASSUMPTION_NAMES
     if name not in names:
         raise UsageError(f"unknown {kind} {name!r}; choose from: {', '.join(names)}")
-    if kind == "mutant" and cluster.MUTANTS[cluster.MUTANT_NAMES.index(name)].level == "validation":
-        return f"mutant.validator.{name}"
+    if kind == "mutant" and name in SPEC_MUTANTS:
+        return f"mutant.spec.{name}"
     return f"{kind}.{name}"
 
 
