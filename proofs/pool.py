@@ -18,12 +18,21 @@ which keeps it responsive:
 
 Workers are started with ``spawn`` (no state inherited from the parent) and
 build the obligation list themselves, once; they receive indices into it.
+
+Each obligation runs in a process forked from its warmed-up worker, so every
+obligation starts from the same state: Z3 keeps per-process state (terms,
+caches) that made an obligation's time depend on what ran before it in the
+same worker -- one obligation took 1.25 s, then 5.17 s, in one process. The
+fork costs milliseconds; the worker leads a process group of its own so that a
+timeout kills the obligation's process together with its worker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
+import pickle
 import signal
 import time
 from collections.abc import Callable
@@ -51,9 +60,12 @@ class BuildArgs:
 def _worker_main(conn: Connection, build_args: BuildArgs) -> None:
     # The terminal's Ctrl-C reaches the whole process group; the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from .obligations import build, run
+    # A group of its own: the parent kills the worker and its obligation together.
+    os.setpgrp()
+    from .obligations import build, warm_up
 
     obligations = build(quick=build_args.quick, ns=build_args.ns, depth=build_args.depth)
+    warm_up()
     while True:
         try:
             index = conn.recv()
@@ -61,7 +73,51 @@ def _worker_main(conn: Connection, build_args: BuildArgs) -> None:
             return
         if index is None:
             return
-        conn.send((index, run(obligations[index])))
+        conn.send((index, _run_forked(obligations[index])))
+
+
+def _run_forked(ob: Obligation) -> Outcome:
+    """Run ``ob`` in a child forked from this (warmed-up) worker; return its outcome."""
+    from .obligations import run
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, hand the outcome back, leave without cleanup
+        os.close(read_end)
+        try:
+            data = pickle.dumps(run(ob))
+        except BaseException as exc:  # reported to the parent as a failure
+            data = pickle.dumps(Outcome(False, "error", f"{type(exc).__name__}: {exc}"))
+        with os.fdopen(write_end, "wb") as out:
+            out.write(data)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as got:
+        data = got.read()
+    _, status = os.waitpid(pid, 0)
+    if not data:
+        return Outcome(
+            False, "error", f"the obligation's process died ({_describe_status(status)})"
+        )
+    outcome = pickle.loads(data)
+    assert isinstance(outcome, Outcome)
+    return outcome
+
+
+def _describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
+
+
+def _kill_group(process: BaseProcess) -> None:
+    """Kill a worker and the obligation process it forked (its process group)."""
+    if process.pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        process.kill()
 
 
 @dataclass
@@ -112,8 +168,7 @@ class Pool:
 
     def _retire(self, worker: _Worker) -> None:
         """Kill a worker (stuck or dead) and forget it."""
-        if worker.process.is_alive():
-            worker.process.kill()
+        _kill_group(worker.process)
         worker.process.join(timeout=2)
         worker.conn.close()
         self._workers.remove(worker)
@@ -125,12 +180,12 @@ class Pool:
                 with contextlib.suppress(OSError):
                     worker.conn.send(None)
             else:
-                worker.process.kill()
+                _kill_group(worker.process)
         deadline = time.monotonic() + 1.0
         for worker in list(self._workers):
             worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
-                worker.process.kill()
+                _kill_group(worker.process)
                 worker.process.join(timeout=1)
             worker.conn.close()
         self._workers.clear()
