@@ -1,0 +1,246 @@
+"""Metrics (baton.metrics): what `baton run --metrics` and `baton check --metrics` write.
+
+Every exposition is parsed with prometheus_client's own OpenMetrics parser, and
+its values are checked against what the scenario did: one denied and one
+successful promotion count exactly one each, the new primary's epoch gauge
+holds its granted epoch, a crash mid-transition is a failed attempt. The
+metrics of a run equal those of its trace read back (`baton check --metrics`),
+every metric is documented in docs/metrics.md, and the write-authority gauge
+shows the two writers of a trace that breaks P6-A1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from baton import metrics, trace
+from baton.cli import main
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse(text: str) -> Samples:
+    """Every sample of an OpenMetrics exposition, keyed by name and sorted labels."""
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, tuple(sorted(labels.items())))]
+
+
+def total(samples: Samples, name: str) -> float:
+    return sum(v for (n, _), v in samples.items() if n == name)
+
+
+def run_with_metrics(tmp_path: Path, scenario: Path) -> tuple[Samples, Path, Path]:
+    out, trace_file = tmp_path / "metrics.txt", tmp_path / "trace.jsonl"
+    argv = ["run", str(scenario), "--dir", str(tmp_path / "nodes"), "--quiet"]
+    assert main([*argv, "--trace", str(trace_file), "--metrics", str(out)]) == 0
+    return parse(out.read_text()), out, trace_file
+
+
+def write_scenario(tmp_path: Path, steps: list[dict[str, object]], nodes: int = 3) -> Path:
+    path = tmp_path / "scenario.json"
+    body = [{"do": "init", "nodes": nodes, "mode": "async"}, *steps]
+    path.write_text(json.dumps({"name": "metrics", "steps": body}))
+    return path
+
+
+def test_one_denied_one_succeeded(tmp_path: Path) -> None:
+    """n1 lags and is denied (P6-S1); n2 holds every acknowledged write and is promoted."""
+    scenario = write_scenario(
+        tmp_path,
+        [
+            {"do": "write", "node": "n0", "count": 2},
+            {"do": "replicate", "from": "n0", "to": "n1", "count": 1},
+            {"do": "replicate", "from": "n0", "to": "n2"},
+            {"do": "crash", "node": "n0"},
+            {"do": "request", "candidate": "n1", "operator": "alice"},
+            {"do": "expect", "verdict": "candidate_behind_ack_bound"},
+            {"do": "acknowledge", "candidate": "n1"},
+            {"do": "request", "candidate": "n2", "operator": "alice"},
+            {"do": "expect", "verdict": "allowed"},
+            {"do": "acknowledge", "candidate": "n2"},
+        ],
+    )
+    s, _, _ = run_with_metrics(tmp_path, scenario)
+    assert value(s, "baton_promotions_requested_total", forced="false") == 2
+    assert value(s, "baton_promotions_requested_total", forced="true") == 0
+    assert value(s, "baton_promotions_approved_total") == 1
+    assert value(s, "baton_promotions_succeeded_total") == 1
+    assert value(s, "baton_promotions_denied_total", reason="candidate_behind_ack_bound") == 1
+    assert total(s, "baton_promotions_denied_total") == 1  # no other reason counted
+    assert value(s, "baton_promotions_failed_total", outcome="denied") == 1
+    assert total(s, "baton_promotions_failed_total") == 1
+    # The new primary holds the granted epoch (highest known + 1, P6-A3), alone writable.
+    assert value(s, "baton_authority_epoch", node="n2") == 2
+    assert value(s, "baton_authority_epoch", node="n1") == 1  # nothing replicated since
+    assert value(s, "baton_node_role", node="n2", baton_node_role="Primary") == 1
+    assert value(s, "baton_node_role", node="n0", baton_node_role="Down") == 1
+    assert value(s, "baton_node_writable", node="n2") == 1
+    assert total(s, "baton_node_writable") == 1  # P6-A1
+    assert value(s, "baton_crashes_total", lifecycle_state="Steady") == 1
+    # Both attempts passed through PromotionRequested and PromotionValidating; one was
+    # denied, one went through the marker. Each lifecycle step is one trace line here.
+    count = "baton_lifecycle_state_duration_events_count"
+    assert value(s, count, state="PromotionValidating") == 2
+    assert value(s, count, state="PromotionDenied") == 1
+    assert value(s, count, state="AuthorityTransitioning") == 1
+    # begin_transition, then the marker line, then complete: two lines in the state.
+    assert (
+        value(s, "baton_lifecycle_state_duration_events_sum", state="AuthorityTransitioning") == 2
+    )
+
+
+def test_forced_promotion_counts_by_force_and_reason(tmp_path: Path) -> None:
+    s, _, _ = run_with_metrics(tmp_path, EXAMPLES / "forced_promotion.json")
+    assert value(s, "baton_promotions_requested_total", forced="true") == 2
+    assert value(s, "baton_promotions_requested_total", forced="false") == 1
+    reason = "force_cannot_override_active_primary"  # P6-A1a
+    assert value(s, "baton_promotions_denied_total", reason=reason) == 1
+    assert value(s, "baton_promotions_denied_total", reason="primary_status_unknown") == 1
+    assert value(s, "baton_promotions_succeeded_total") == 1
+    assert value(s, "baton_demotions_total") == 1
+    assert value(s, "baton_authority_epoch", node="n1") == 2
+
+
+def test_crash_mid_transition_is_a_failed_attempt(tmp_path: Path) -> None:
+    """A crash forgets an attempt in flight (P6-F2); nothing retries it (P6-F3)."""
+    s, _, _ = run_with_metrics(tmp_path, EXAMPLES / "crash_mid_transition.json")
+    assert value(s, "baton_promotions_failed_total", outcome="crashed") == 2
+    assert value(s, "baton_crashes_total", lifecycle_state="AuthorityTransitioning") == 2
+    assert value(s, "baton_promotions_succeeded_total") == 0
+    assert value(s, "baton_crash_recoveries_total", outcome="fenced_primary") == 2
+
+
+def test_duplicate_request_is_rejected(tmp_path: Path) -> None:
+    s, _, _ = run_with_metrics(tmp_path, EXAMPLES / "lagging_replica_denied.json")
+    assert value(s, "baton_promotions_failed_total", outcome="rejected") == 1
+    assert value(s, "baton_promotions_failed_total", outcome="denied") == 1
+    assert value(s, "baton_reinstatements_total") == 1
+    assert value(s, "baton_node_writable", node="n0") == 1
+
+
+@pytest.mark.parametrize("scenario", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.stem)
+def test_every_request_is_accounted_for(tmp_path: Path, scenario: Path) -> None:
+    """Each finished example: requested = succeeded + failed (every outcome), and the
+    run's metrics are exactly those `baton check --metrics` derives from its trace."""
+    s, out, trace_file = run_with_metrics(tmp_path, scenario)
+    requested = total(s, "baton_promotions_requested_total")
+    assert requested > 0
+    finished = value(s, "baton_promotions_succeeded_total") + total(
+        s, "baton_promotions_failed_total"
+    )
+    assert requested == finished
+    assert total(s, "baton_node_writable") <= 1  # P6-A1
+    again = tmp_path / "again.txt"
+    assert main(["check", "--metrics", str(again), str(trace_file)]) == 0
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_two_writers_show_in_the_writable_gauge(tmp_path: Path) -> None:
+    """The P6-A1 mutant trace: the gauge the docs name for P6-A1 reads 2 at the end."""
+    out = tmp_path / "m.txt"
+    broken = EXAMPLES / "traces" / "broken_a1_two_writers.jsonl"
+    assert main(["check", "--metrics", str(out), str(broken)]) == 1  # a violation...
+    s = parse(out.read_text())  # ...and the metrics are still written
+    assert total(s, "baton_node_writable") == 2
+
+
+def test_check_metrics_from_standard_input(tmp_path: Path) -> None:
+    """Standard input is read twice (oracle, then metrics) through a spooled copy."""
+    _, out, trace_file = run_with_metrics(tmp_path, EXAMPLES / "clean_failover.json")
+    done = subprocess.run(
+        [sys.executable, "-m", "baton.cli", "check", "--metrics", "-", "-"],
+        stdin=trace_file.open("rb"),
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == out.read_bytes()
+
+
+def test_malformed_trace_writes_no_metrics(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"seq":0,"kind":"header"}\n')
+    out = tmp_path / "m.txt"
+    assert main(["check", "--metrics", str(out), str(bad)]) == 2
+    assert not out.exists()
+
+
+def test_continued_trace_counts_both_runs(tmp_path: Path) -> None:
+    """A resumed run's metrics fold the dead run's kept lines first (TraceTap ``kept``)."""
+    _, out, trace_file = run_with_metrics(tmp_path, EXAMPLES / "clean_failover.json")
+    text = trace_file.read_text()
+    cut = text.index('"kind":"crash"')
+    cut = text.rindex("\n", 0, cut) + 1  # at a line boundary, mid-run
+    tap = metrics.TraceTap(kept=text[:cut])
+    for piece in re.findall(r".{1,7}", text[cut:], flags=re.S):  # writes split mid-line
+        tap.write(piece)
+    assert tap.metrics is not None
+    assert tap.metrics.exposition() == out.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--metrics", "{nodes}/m.txt"], "inside node directory"),
+        (["--metrics", "{tmp}/no/such/dir/m.txt"], "does not exist"),
+        (["--metrics", "{tmp}/t.jsonl", "--trace", "{tmp}/t.jsonl"], "same file as --trace"),
+    ],
+)
+def test_bad_metrics_path_is_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    nodes = tmp_path / "nodes"
+    args = [a.format(nodes=nodes, tmp=tmp_path) for a in extra]
+    scenario = str(EXAMPLES / "clean_failover.json")
+    assert main(["run", scenario, "--dir", str(nodes), "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (nodes / "n0").exists()  # refused before any node was set up
+
+
+def test_prometheus_text_format_too() -> None:
+    """The 0.0.4 text format (what a scraper without OpenMetrics asks for) parses too."""
+    from prometheus_client.parser import text_string_to_metric_families as classic
+
+    header = trace.header(["a", "b"], "async", "a")
+    m = metrics.RunMetrics(header)
+    m.observe({**trace.crash("a"), "seq": 1})
+    families = {f.name: f for f in classic(m.exposition(openmetrics=False).decode())}
+    writable = {s.labels["node"]: s.value for s in families["baton_node_writable"].samples}
+    assert writable == {"a": 0.0, "b": 0.0}
+    assert not any(s.name.endswith("_created") for f in families.values() for s in f.samples)
+
+
+def test_docs_list_every_metric() -> None:
+    """docs/metrics.md has one row per metric, with its type and labels (baton.metrics.METRICS),
+    and METRICS names exactly what the registry exposes."""
+    docs = (ROOT / "docs" / "metrics.md").read_text()
+    rows = {
+        m.group(1): (m.group(2), m.group(3))
+        for m in re.finditer(r"^\| `(baton_\w+)` \| (\w+) \| ([^|]*) \|", docs, flags=re.M)
+    }
+    expected = {
+        d.name: (d.type, ", ".join(f"`{label}`" for label in d.labels) or "none")
+        for d in metrics.METRICS
+    }
+    assert {name: (t, labels.strip()) for name, (t, labels) in rows.items()} == expected
+    text = metrics.RunMetrics(trace.header(["a"], "async", "a")).exposition().decode()
+    families = {family.name for family in text_string_to_metric_families(text)}
+    assert families == {
+        d.name.removesuffix("_total") if d.type == "counter" else d.name for d in metrics.METRICS
+    }
