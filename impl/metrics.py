@@ -184,12 +184,16 @@ class RunMetrics:
     ``header`` is the trace's header line (its nodes, initial primary and epoch give
     every per-node gauge its starting value). ``own_clock``: number events by
     arrival instead of reading ``seq`` (a live node's events carry no seq; the
-    workbench numbers them).
+    workbench numbers them). ``only_node``: per-node gauges for that node alone
+    (a live node knows its peers only as beliefs).
     """
 
-    def __init__(self, header: Event, *, own_clock: bool = False) -> None:
+    def __init__(
+        self, header: Event, *, own_clock: bool = False, only_node: str | None = None
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._own_clock = own_clock
+        self._only_node = only_node
         self._clock = 0
         r = self.registry
         self._counted: list[tuple[CountedEvent, Counter]] = []
@@ -261,8 +265,8 @@ class RunMetrics:
             default_role = "Primary" if node == primary else "Replica"
             marker = markers.get(node, {"role": default_role, "epoch": epoch})
             self._set_epoch(node, int(marker["epoch"]))
-            self.role.labels(node).state(str(marker["role"]))
-            self.writable.labels(node).set(1 if node == primary else 0)
+            self._set_role(node, str(marker["role"]))
+            self._set_writable(node, node == primary)
             self.lifecycle[node] = "Steady"
             self._entered[node] = 0
 
@@ -287,9 +291,21 @@ class RunMetrics:
         if handler is not None:
             handler(self, event)
 
+    def _gauged(self, node: str) -> bool:
+        return self._only_node is None or node == self._only_node
+
     def _set_epoch(self, node: str, epoch: int) -> None:
         self._epochs[node] = epoch
-        self.epoch.labels(node).set(epoch)
+        if self._gauged(node):
+            self.epoch.labels(node).set(epoch)
+
+    def _set_role(self, node: str, role: str) -> None:
+        if self._gauged(node):
+            self.role.labels(node).state(role)
+
+    def _set_writable(self, node: str, writable: bool) -> None:
+        if self._gauged(node):
+            self.writable.labels(node).set(1 if writable else 0)
 
     def _leave(self, node: str) -> str:
         """The node's lifecycle state ends now: observe how long it lasted."""
@@ -308,8 +324,8 @@ class RunMetrics:
             self.failed.labels(FAILED_BY_EVENT[lifecycle_event]).inc()
         if lifecycle_event == "complete":
             self._set_epoch(node, int(event["epoch"]))
-            self.role.labels(node).state("Primary")
-            self.writable.labels(node).set(1)
+            self._set_role(node, "Primary")
+            self._set_writable(node, True)
 
     def _reject(self, event: Event) -> None:
         # A request refused before it entered the lifecycle (a duplicate, a down candidate).
@@ -323,38 +339,38 @@ class RunMetrics:
             self.failed.labels("crashed").inc()
         self.lifecycle[node] = "Steady"
         self._entered[node] = self._clock
-        self.role.labels(node).state("Down")
-        self.writable.labels(node).set(0)
+        self._set_role(node, "Down")
+        self._set_writable(node, False)
 
     def _restart(self, event: Event) -> None:
         node = str(event["node"])
         self._set_epoch(node, int(event["epoch"]))
-        self.role.labels(node).state(str(event["role"]))
-        self.writable.labels(node).set(0)  # fenced until reinstated (P6-A3)
+        self._set_role(node, str(event["role"]))
+        self._set_writable(node, False)  # fenced until reinstated (P6-A3)
 
     def _marker(self, event: Event) -> None:
         node = str(event["node"])
         role = str(event["role"])
         self._set_epoch(node, int(event["epoch"]))
-        self.role.labels(node).state(role)
+        self._set_role(node, role)
         if role != "Primary":
-            self.writable.labels(node).set(0)
+            self._set_writable(node, False)
 
     def _halt(self, event: Event) -> None:
         node = str(event["node"])
-        self.role.labels(node).state("Halted")
-        self.writable.labels(node).set(0)
+        self._set_role(node, "Halted")
+        self._set_writable(node, False)
 
     def _reinstate(self, event: Event) -> None:
         node = str(event["node"])
         self._set_epoch(node, int(event["epoch"]))
-        self.writable.labels(node).set(1)
+        self._set_writable(node, True)
 
     def _demote(self, event: Event) -> None:
         node = str(event["node"])
         self._set_epoch(node, int(event["epoch"]))
-        self.role.labels(node).state("Replica")
-        self.writable.labels(node).set(0)
+        self._set_role(node, "Replica")
+        self._set_writable(node, False)
 
     def _replicate(self, event: Event) -> None:
         # The receiver adopts the sender's epoch durably before it accepts the entry (P6-A3).
@@ -377,6 +393,18 @@ class RunMetrics:
             text: bytes = openmetrics_text(self.collector)  # type: ignore[no-untyped-call]
             return text
         return prometheus_text(self.collector)
+
+
+class NodeMetricsCollector(Collector):
+    """What a live node serves: its metrics once it has them (after 'init'), else nothing."""
+
+    def __init__(self, current: Callable[[], RunMetrics | None]) -> None:
+        self._current = current
+
+    def collect(self) -> Iterator[Metric]:
+        metrics = self._current()
+        if metrics is not None:
+            yield from metrics.collector.collect()
 
 
 class WithoutCreated(Collector):

@@ -244,3 +244,125 @@ def test_docs_list_every_metric() -> None:
     assert families == {
         d.name.removesuffix("_total") if d.type == "counter" else d.name for d in metrics.METRICS
     }
+
+
+# --- the live node (baton node --metrics-port) ---------------------------------------------
+
+
+def _message(src: str, dest: str, msg_id: int, kind: str, **fields: object) -> str:
+    return json.dumps(
+        {"src": src, "dest": dest, "body": {"type": kind, "msg_id": msg_id, **fields}}
+    )
+
+
+def _init(name: str, data_dir: Path) -> str:
+    return _message(
+        "harness",
+        name,
+        1,
+        "init",
+        node_id=name,
+        node_ids=["n0", "n1", "n2"],
+        initial_primary="n0",
+        mode="async",
+        data_dir=str(data_dir),
+        incarnation=0,
+        protocol=1,
+    )
+
+
+def test_node_metrics_count_its_own_attempt(tmp_path: Path) -> None:
+    """In process: a candidate whose peers stay silent is denied (ack_bound_unknown, P6-F1);
+    its metrics count that one attempt, and gauge only the node itself."""
+    from baton.harness import protocol
+    from baton.harness.refnode import PROBE_TICKS, ReferenceNode
+
+    sent: list[dict[str, object]] = []
+    node = ReferenceNode(sent.append, metrics=True)
+    lines = [
+        _init("n1", tmp_path / "n1"),
+        _message(
+            "operator", "n1", 2, "promote", attempt="op1", force=True, operator="t", reason="r"
+        ),
+        _message("harness", "n1", 3, "tick", time=PROBE_TICKS),
+    ]
+    for line in lines:
+        node.handle(protocol.check_message(json.loads(line)))
+    assert node.metrics is not None
+    s = parse(node.metrics.exposition().decode())
+    assert value(s, "baton_promotions_requested_total", forced="true") == 1
+    assert value(s, "baton_promotions_denied_total", reason="ack_bound_unknown") == 1
+    assert value(s, "baton_promotions_failed_total", outcome="denied") == 1
+    assert value(s, "baton_promotions_succeeded_total") == 0
+    gauged = {dict(labels)["node"] for (name, labels) in s if name == "baton_authority_epoch"}
+    assert gauged == {"n1"}
+    assert value(s, "baton_node_writable", node="n1") == 0
+
+
+def test_node_serves_metrics_on_loopback_until_it_exits(tmp_path: Path) -> None:
+    """A real `baton node --metrics-port 0` process: the exposition is scraped over HTTP
+    on 127.0.0.1 and parsed; once its input ends the process exits and the port closes."""
+    import urllib.error
+    import urllib.request
+
+    from baton.harness.refnode import PROBE_TICKS
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "baton.cli", "node", "--metrics-port", "0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        announced = proc.stderr.readline()
+        found = re.search(r"http://(127\.0\.0\.1):(\d+)/metrics", announced)
+        assert found, announced
+        url = found.group(0)
+        promote = _message(
+            "operator", "n1", 2, "promote", attempt="op1", force=False, operator="t", reason="r"
+        )
+        tick = _message("harness", "n1", 3, "tick", time=PROBE_TICKS)
+        proc.stdin.write("\n".join([_init("n1", tmp_path / "n1"), promote, tick]) + "\n")
+        proc.stdin.flush()
+        while '"tick_ok"' not in proc.stdout.readline():  # the barrier: all of it handled
+            pass
+        request = urllib.request.Request(
+            url, headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            s = parse(answer.read().decode())
+        assert value(s, "baton_promotions_requested_total", forced="false") == 1
+        # Unforced, with the primary silent: its status is unknown (P6-F1).
+        assert value(s, "baton_promotions_denied_total", reason="primary_status_unknown") == 1
+        assert total(s, "baton_promotions_denied_total") == 1
+        assert value(s, "baton_authority_epoch", node="n1") == 1
+        proc.stdin.close()
+        assert proc.wait(timeout=20) == 0
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(url, timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_node_metrics_port_in_use_is_a_usage_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "baton.cli", "node", "--metrics-port", str(port)],
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"--metrics-port {port}: cannot serve on 127.0.0.1" in done.stderr
+    assert "Traceback" not in done.stderr
