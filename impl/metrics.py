@@ -62,9 +62,10 @@ FAILED_BY_EVENT: dict[str, str] = {
     "deny": "denied",
     "reject": "rejected",
 }
-FAILED_OUTCOMES: tuple[str, ...] = ("rejected", "denied", "crashed")
+FAILED_OUTCOMES: tuple[str, ...] = ("rejected", "denied", "crashed", "aborted")
 """How an attempt ends without success: turned away before validation (a 'reject' line or
-event), denied by the validator, or forgotten by a crash of its candidate."""
+event), denied by the validator, forgotten by a crash of its candidate, or aborted by an
+operator before the marker rename (an 'abort' line)."""
 
 RECOVERY_OUTCOMES: dict[str, str] = {
     "Primary": "fenced_primary",
@@ -172,9 +173,18 @@ COUNTED_EVENTS: tuple[CountedEvent, ...] = (
         "demote",
         "'demote' lines (P6-A3)",
     ),
-    # The events of abort, the durable disable switch and the authority-ambiguity halt get
-    # one row each here once the trace format has them; an ambiguity halt that is a 'halt'
-    # line with a new reason is counted by baton_halts without any change.
+    CountedEvent(
+        "baton_promotions_aborted",
+        "Attempts an operator aborted before the marker rename, by the state they were in",
+        "abort",
+        "'abort' lines: the attempt is forgotten as a crash forgets it; only before the "
+        "rename (P6-F2)",
+        labels=(("lifecycle_state", _field("from")),),
+        initial_labels=(("PromotionApproved",), ("AuthorityTransitioning",)),
+    ),
+    # A new event kind gets one row here. An ambiguity halt that is a 'halt' line with a
+    # new reason is counted by baton_halts without any change (its labels come from
+    # trace.HALT_REASONS).
 )
 
 
@@ -342,6 +352,14 @@ class RunMetrics:
         self._set_role(node, "Down")
         self._set_writable(node, False)
 
+    def _abort(self, event: Event) -> None:
+        # The attempt is forgotten, as a crash forgets it, but the node stays up.
+        node = str(event["node"])
+        self._leave(node)
+        self.failed.labels("aborted").inc()
+        self.lifecycle[node] = "Steady"
+        self._entered[node] = self._clock
+
     def _restart(self, event: Event) -> None:
         node = str(event["node"])
         self._set_epoch(node, int(event["epoch"]))
@@ -429,6 +447,7 @@ class WithoutCreated(Collector):
 _HANDLERS: dict[str, Callable[[RunMetrics, Event], None]] = {
     "transition": RunMetrics._transition,
     "reject": RunMetrics._reject,
+    "abort": RunMetrics._abort,
     "crash": RunMetrics._crash,
     "restart": RunMetrics._restart,
     "marker": RunMetrics._marker,
@@ -451,9 +470,9 @@ METRICS: tuple[MetricDoc, ...] = (
         "baton_promotions_failed_total",
         "counter",
         ("outcome",),
-        "'transition' lines with event deny or reject, 'reject' lines, and a 'crash' of a "
-        "candidate whose attempt was in flight (P6-F2: a crash forgets the attempt; P6-F3: "
-        "nothing retries it)",
+        "'transition' lines with event deny or reject, 'reject' lines, 'abort' lines, and a "
+        "'crash' of a candidate whose attempt was in flight (P6-F2: a crash forgets the "
+        "attempt; P6-F3: nothing retries it)",
     ),
     MetricDoc(
         "baton_crashes_total",
@@ -466,8 +485,8 @@ METRICS: tuple[MetricDoc, ...] = (
         "baton_lifecycle_state_duration_events",
         "histogram",
         ("state",),
-        "'transition' lines (and a 'crash', which ends the state): the seq distance between "
-        "entering and leaving a state of the spec's lifecycle (P6-D2)",
+        "'transition' lines (and a 'crash' or an 'abort', which end the state): the seq "
+        "distance between entering and leaving a state of the spec's lifecycle (P6-D2)",
     ),
     MetricDoc(
         "baton_authority_epoch",

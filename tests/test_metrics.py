@@ -366,3 +366,42 @@ def test_node_metrics_port_in_use_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"--metrics-port {port}: cannot serve on 127.0.0.1" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_abort_line_ends_the_attempt_as_aborted() -> None:
+    """An operator's abort before the marker rename (an 'abort' line: node, attempt, from,
+    marker_ops) ends the attempt without success and leaves its state; a new request can
+    then succeed. The lines are built by hand: the fold reads any event kind it knows."""
+    events = [
+        trace.header(["n0", "n1"], "async", "n0"),
+        trace.crash("n0"),
+        trace.request("n1", "a1", False, "alice"),
+        *(
+            trace.transition("n1", "a1", src, event, dst)
+            for src, event, dst in (
+                ("Steady", "request", "PromotionRequested"),
+                ("PromotionRequested", "begin_validation", "PromotionValidating"),
+                ("PromotionValidating", "approve", "PromotionApproved"),
+                ("PromotionApproved", "begin_transition", "AuthorityTransitioning"),
+            )
+        ),
+        {
+            "kind": "abort",
+            "node": "n1",
+            "attempt": "a1",
+            "from": "AuthorityTransitioning",
+            "marker_ops": 2,
+        },
+    ]
+    m = metrics.from_events({**event, "seq": seq} for seq, event in enumerate(events))
+    s = parse(m.exposition().decode())
+    assert value(s, "baton_promotions_aborted_total", lifecycle_state="AuthorityTransitioning") == 1
+    assert value(s, "baton_promotions_failed_total", outcome="aborted") == 1
+    assert value(s, "baton_promotions_requested_total", forced="false") == total(
+        s, "baton_promotions_failed_total"
+    )
+    # begin_transition at seq 6, abort at seq 7: one line in AuthorityTransitioning.
+    duration_sum = "baton_lifecycle_state_duration_events_sum"
+    assert value(s, duration_sum, state="AuthorityTransitioning") == 1
+    assert m.lifecycle["n1"] == "Steady"
+    assert value(s, "baton_authority_epoch", node="n1") == 1  # no marker was written
