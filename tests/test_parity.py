@@ -527,6 +527,42 @@ def test_every_attempt_is_recorded_event_by_event() -> None:
     assert {event["attempt"] for event in recorder.events} == {"a1"}
 
 
+# --- what Baton does not have ---------------------------------------------------------------
+
+ABORT_ROWS = (
+    "transition.rs::test_abort_transition_before_apply",
+    "transition.rs::test_cannot_abort_after_apply",
+    "crash_tests.rs::test_transition_manager_abort_before_atomic",
+    "crash_tests.rs::test_transition_manager_cannot_abort_after_atomic",
+)
+
+
+def test_no_operator_abort_exists() -> None:
+    """Not in Baton. Parity rows: transition.rs::test_abort_transition_before_apply,
+    transition.rs::test_cannot_abort_after_apply,
+    crash_tests.rs::test_transition_manager_abort_before_atomic,
+    crash_tests.rs::test_transition_manager_cannot_abort_after_atomic.
+
+    Only a crash leaves PromotionApproved or AuthorityTransitioning: no lifecycle event,
+    core action or trace kind aborts an attempt. Once one exists these rows are wrong,
+    and this test says so."""
+    exits = {
+        dst
+        for (src, _event), dst in lifecycle.TRANSITIONS.items()
+        if src in ("PromotionApproved", "AuthorityTransitioning")
+    }
+    assert exits == {"AuthorityTransitioning", "PromotionSucceeded"}
+    actions = {cls.__name__ for cls in core.Action.__subclasses__()}
+    kinds = set(trace.EVENT_KINDS)
+    if "Abort" in actions or "abort" in kinds:
+        rows = page_rows()
+        stale = [row for row in ABORT_ROWS if rows[row][2] == "not in Baton"]
+        pytest.fail(
+            f"the runtime now has an operator abort; docs/parity.md still says 'not in Baton' "
+            f"for {stale}: reclassify them with the abort's tests"
+        )
+
+
 # --- the page itself -------------------------------------------------------------------------
 
 ROW = re.compile(r"^\| `(\w+\.rs::test_\w+)` \|(.*)\|\s*$", re.M)
