@@ -577,10 +577,12 @@ def write_exposition(path: str, metrics: RunMetrics | None) -> None:
     """Write the OpenMetrics text to ``path`` ('-': standard output), in one go."""
     import sys
 
+    from baton.storage import write_artifact
+
     text = metrics.exposition() if metrics is not None else b"# EOF\n"
     if path == "-":
         sys.stdout.buffer.write(text)
         sys.stdout.flush()
         return
-    with open(path, "wb") as out:
-        out.write(text)
+    # An output a crash may simply make the user regenerate: not synced (baton.storage).
+    write_artifact(path, text.decode("utf-8"))
