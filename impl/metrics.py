@@ -75,6 +75,10 @@ RECOVERY_OUTCOMES: dict[str, str] = {
 """A restart's role, as read from the durable marker (P6-F2), named as its outcome: a
 restarted primary admits no writes until reinstated (P6-A3)."""
 
+CLUSTER_TARGET = "cluster"
+"""The ``target`` label of the cluster-wide 'promotion disabled' switch (a 'disable' line
+without a node)."""
+
 NODE_ROLES: tuple[str, ...] = (*trace.MARKER_ROLES, "Down")
 """What a node is, as the trace shows it: its marker's role, or Down after a crash (the
 marker is still on disk; the process is not running)."""
@@ -182,6 +186,17 @@ COUNTED_EVENTS: tuple[CountedEvent, ...] = (
         labels=(("lifecycle_state", _field("from")),),
         initial_labels=(("PromotionApproved",), ("AuthorityTransitioning",)),
     ),
+    CountedEvent(
+        "baton_promotion_switch_changes",
+        "Operator changes of the durable 'promotion disabled' switch, by target and new value",
+        "disable",
+        "'disable' lines: a node's switch, or the cluster's (target 'cluster'); audited with "
+        "the operator",
+        labels=(
+            ("target", lambda event: str(event.get("node") or CLUSTER_TARGET)),
+            ("disabled", lambda event: "true" if event["disabled"] else "false"),
+        ),
+    ),
     # A new event kind gets one row here. An ambiguity halt that is a 'halt' line with a
     # new reason is counted by baton_halts without any change (its labels come from
     # trace.HALT_REASONS).
@@ -259,6 +274,12 @@ class RunMetrics:
             ["node"],
             registry=r,
         )
+        self.promotion_disabled = Gauge(
+            "baton_promotion_disabled",
+            "1 while the durable 'promotion disabled' switch of a node (or the cluster) is set",
+            ["target"],
+            registry=r,
+        )
         self.lifecycle: dict[str, str] = {}
         self._entered: dict[str, int] = {}
         self._epochs: dict[str, int] = {}
@@ -279,6 +300,10 @@ class RunMetrics:
             self._set_writable(node, node == primary)
             self.lifecycle[node] = "Steady"
             self._entered[node] = 0
+            if self._gauged(node):
+                self.promotion_disabled.labels(node).set(0)
+        if self._only_node is None:
+            self.promotion_disabled.labels(CLUSTER_TARGET).set(0)
 
     def observe(self, event: Event) -> None:
         """Fold one trace line (the header excepted) into the metrics."""
@@ -359,6 +384,14 @@ class RunMetrics:
         self.failed.labels("aborted").inc()
         self.lifecycle[node] = "Steady"
         self._entered[node] = self._clock
+
+    def _disable(self, event: Event) -> None:
+        node = event.get("node")
+        target = CLUSTER_TARGET if node is None else str(node)
+        if (target == CLUSTER_TARGET and self._only_node is None) or (
+            target != CLUSTER_TARGET and self._gauged(target)
+        ):
+            self.promotion_disabled.labels(target).set(1 if event["disabled"] else 0)
 
     def _restart(self, event: Event) -> None:
         node = str(event["node"])
@@ -448,6 +481,7 @@ _HANDLERS: dict[str, Callable[[RunMetrics, Event], None]] = {
     "transition": RunMetrics._transition,
     "reject": RunMetrics._reject,
     "abort": RunMetrics._abort,
+    "disable": RunMetrics._disable,
     "crash": RunMetrics._crash,
     "restart": RunMetrics._restart,
     "marker": RunMetrics._marker,
@@ -501,6 +535,14 @@ METRICS: tuple[MetricDoc, ...] = (
         ("node",),
         "the header's initial primary, then 'marker', 'complete', 'halt', 'crash' (Down), "
         "'restart' and 'demote' lines",
+    ),
+    MetricDoc(
+        "baton_promotion_disabled",
+        "gauge",
+        ("target",),
+        "'disable' lines: the switch's last value per node and for the cluster (target "
+        "'cluster'); while either is set the validator sees the role Disabled and denies "
+        "with candidate_disabled",
     ),
     MetricDoc(
         "baton_node_writable",

@@ -405,3 +405,24 @@ def test_an_abort_line_ends_the_attempt_as_aborted() -> None:
     assert value(s, duration_sum, state="AuthorityTransitioning") == 1
     assert m.lifecycle["n1"] == "Steady"
     assert value(s, "baton_authority_epoch", node="n1") == 1  # no marker was written
+
+
+def test_disable_lines_set_the_switch_gauge_and_count_changes() -> None:
+    """The durable 'promotion disabled' switch (a 'disable' line: node, or none for the
+    cluster; disabled; operator): its last value per target, and every change counted."""
+    events = [
+        trace.header(["n0", "n1"], "async", "n0"),
+        {"kind": "disable", "node": "n1", "disabled": True, "operator": "alice"},
+        {"kind": "disable", "disabled": True, "operator": "alice", "reason": "maintenance"},
+        {"kind": "disable", "disabled": False, "operator": "bob"},
+    ]
+    m = metrics.from_events({**event, "seq": seq} for seq, event in enumerate(events))
+    s = parse(m.exposition().decode())
+    assert value(s, "baton_promotion_disabled", target="n1") == 1
+    assert value(s, "baton_promotion_disabled", target="n0") == 0
+    assert value(s, "baton_promotion_disabled", target="cluster") == 0  # set, then cleared
+    changes = "baton_promotion_switch_changes_total"
+    assert value(s, changes, target="n1", disabled="true") == 1
+    assert value(s, changes, target="cluster", disabled="true") == 1
+    assert value(s, changes, target="cluster", disabled="false") == 1
+    assert total(s, changes) == 3
