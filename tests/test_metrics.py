@@ -426,3 +426,21 @@ def test_disable_lines_set_the_switch_gauge_and_count_changes() -> None:
     assert value(s, changes, target="cluster", disabled="true") == 1
     assert value(s, changes, target="cluster", disabled="false") == 1
     assert total(s, changes) == 3
+
+
+def test_run_metrics_to_standard_output_is_the_exposition_alone(tmp_path: Path) -> None:
+    """With --metrics -, standard output parses as OpenMetrics to its end (the parser
+    refuses anything after '# EOF'); the run's lines went to standard error."""
+    scenario = str(EXAMPLES / "forced_promotion.json")
+    argv = ["run", scenario, "--dir", str(tmp_path / "d"), "--metrics", "-"]
+    done = subprocess.run(
+        [sys.executable, "-m", "baton.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    s = parse(done.stdout)
+    assert value(s, "baton_promotions_succeeded_total") == 1
+    assert "forced_promotion: ok" in done.stderr and "validation of n1" in done.stderr

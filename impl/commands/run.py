@@ -82,8 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FILE",
         help="at the end of the run, write metrics derived from its trace events (OpenMetrics "
-        "text, docs/metrics.md; '-' for standard output); with --resume and --trace, the "
-        "dead run's events count too",
+        "text, docs/metrics.md; '-' for standard output, the run's own lines then going to "
+        "standard error); with --resume and --trace, the dead run's events count too",
     )
     parser.add_argument("--quiet", action="store_true", help="print only failures and the result")
 
@@ -145,9 +145,13 @@ def _run_locked(args: argparse.Namespace, sc: Scenario, root: Path, trace_path: 
     if not args.resume and any(entry.name != LOCK_FILE for entry in root.iterdir()):
         raise UsageError(f"--dir {root}: must be a new or empty directory (or use --resume)")
 
+    # With --metrics -, standard output carries only the metrics text: the run's own
+    # lines go to standard error, so a parser reading the output sees nothing else.
+    lines_to = sys.stderr if args.metrics == "-" else sys.stdout
+
     def say(line: str) -> None:
         if not args.quiet:
-            print(line, flush=True)
+            print(line, file=lines_to, flush=True)
 
     previous = None
     if args.resume and trace_path is not None and trace_path.exists():
@@ -190,7 +194,7 @@ def _run_locked(args: argparse.Namespace, sc: Scenario, root: Path, trace_path: 
     if outcome.failed:
         print(f"baton run: {escape_text(outcome.failed)}", file=sys.stderr)
         return 1
-    print(f"baton run: {escape_text(sc.name)}: ok ({outcome.steps_run} steps)")
+    print(f"baton run: {escape_text(sc.name)}: ok ({outcome.steps_run} steps)", file=lines_to)
     return 0
 
 
