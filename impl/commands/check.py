@@ -164,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
     for dest in (args.json, args.junit, args.metrics):
         if dest is not None:
             check_output_path(dest)
+    if args.metrics == "-" and "-" in (args.json, args.junit):
+        raise UsageError("--metrics -: standard output already carries --json or --junit")
     start = time.perf_counter()
     with contextlib.ExitStack() as opened:
         try:
