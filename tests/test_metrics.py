@@ -446,9 +446,7 @@ def test_run_metrics_to_standard_output_is_the_exposition_alone(tmp_path: Path) 
     assert "forced_promotion: ok" in done.stderr and "validation of n1" in done.stderr
 
 
-def test_check_refuses_two_outputs_on_standard_output(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_check_refuses_two_outputs_on_standard_output(capsys: pytest.CaptureFixture[str]) -> None:
     broken = EXAMPLES / "traces" / "broken_a1_two_writers.jsonl"
     assert main(["check", "--metrics", "-", "--json", "-", str(broken)]) == 2
     assert "standard output already carries" in capsys.readouterr().err
