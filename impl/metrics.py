@@ -15,7 +15,7 @@ same run give different numbers), so no metric here is in seconds.
 
 The text is produced by ``prometheus_client`` on a registry of its own (never
 the process-wide default registry), in the OpenMetrics text format
-(:func:`exposition`) or the Prometheus 0.0.4 text format. ``docs/metrics.md``
+(:meth:`RunMetrics.exposition`) or the Prometheus 0.0.4 text format. ``docs/metrics.md``
 lists every metric with the invariant or event it observes; a test checks
 that list against :data:`METRICS`.
 
