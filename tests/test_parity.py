@@ -603,6 +603,22 @@ def test_page_rows_point_to_tests_that_exist_and_name_them_back() -> None:
             assert row in cited, f"{name}'s docstring does not name its row {row}"
 
 
+def test_page_counts_match_its_rows() -> None:
+    """The counts the page states (per source, per class) are those of its rows."""
+    text = " ".join(PAGE.read_text(encoding="utf-8").split())
+    rows = page_rows()
+    in_tests_dir = sum(
+        row.startswith(("promotion_atomicity.rs", "promotion_crash_disk.rs")) for row in rows
+    )
+    assert f"{len(rows) - in_tests_dir} in the modules of `src/promotion/`" in text
+    assert f"and {in_tests_dir} in `tests/promotion_atomicity.rs`" in text
+    by_class: dict[str, int] = {}
+    for cells in rows.values():
+        by_class[cells[2].strip("*")] = by_class.get(cells[2].strip("*"), 0) + 1
+    stated = ", ".join(f"{by_class[k]} {k}" for k in CLASSES if k in by_class)
+    assert f"Counts: {stated}." in text
+
+
 def test_every_parity_test_names_rows_of_the_page() -> None:
     rows = page_rows()
     for name, doc in parity_tests().items():
