@@ -450,3 +450,30 @@ def test_check_refuses_two_outputs_on_standard_output(capsys: pytest.CaptureFixt
     broken = EXAMPLES / "traces" / "broken_a1_two_writers.jsonl"
     assert main(["check", "--metrics", "-", "--json", "-", str(broken)]) == 2
     assert "standard output already carries" in capsys.readouterr().err
+
+
+def test_resumed_run_metrics_cover_both_runs(tmp_path: Path) -> None:
+    """`baton run --resume --trace T --metrics M`: M counts the dead run's lines too, and
+    equals what `baton check --metrics` derives from the continued trace."""
+    _, _, trace_file = run_with_metrics(tmp_path, EXAMPLES / "clean_failover.json")
+    steps = [
+        {"do": "init", "nodes": 3, "mode": "async"},
+        {"do": "request", "candidate": "n2", "operator": "erin", "reason": "after the restart"},
+        {"do": "acknowledge", "candidate": "n2", "operator": "erin"},
+    ]
+    again = tmp_path / "continue.json"
+    again.write_text(json.dumps({"name": "continue", "steps": steps}))
+    out = tmp_path / "resumed.txt"
+    argv = ["run", "--resume", str(again), "--dir", str(tmp_path / "nodes"), "--quiet"]
+    assert main([*argv, "--trace", str(trace_file), "--metrics", str(out)]) == 0
+    s = parse(out.read_text())
+    assert value(s, "baton_promotions_requested_total", forced="false") == 2  # one per run
+    # Both promotions succeeded: n1 to epoch 2 in the first run; in the resumed run every
+    # node came back fenced (no active primary) and n2 was promoted to epoch 3 (P6-A3).
+    assert value(s, "baton_promotions_succeeded_total") == 2
+    assert value(s, "baton_crash_recoveries_total", outcome="fenced_primary") >= 1
+    assert value(s, "baton_authority_epoch", node="n2") == 3
+    assert total(s, "baton_node_writable") == value(s, "baton_node_writable", node="n2") == 1
+    checked = tmp_path / "checked.txt"
+    assert main(["check", "--metrics", str(checked), str(trace_file)]) == 0
+    assert checked.read_bytes() == out.read_bytes()
