@@ -25,6 +25,7 @@ examples:
   python examples/adapter/failover_sim.py | python examples/adapter/log_to_trace.py | baton check -
   baton check --all --json verdict.json --junit rules.xml run.jsonl
   baton check --require-full run.jsonl
+  baton check --metrics run.prom run.jsonl
 
 exit status: 0 conforms (also partial, unless --require-full), 1 a rule was
 broken (or a partial trace under --require-full), 2 malformed input (the
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import IO
@@ -51,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_args(parser, junit=True)
     parser.add_argument(
         "--all", action="store_true", help="keep going after a violation and list every one"
+    )
+    parser.add_argument(
+        "--metrics",
+        default=None,
+        metavar="FILE",
+        help="also write the metrics derived from the trace's events (OpenMetrics text, "
+        "docs/metrics.md; '-' for standard output); not written for a malformed trace",
     )
     parser.add_argument(
         "--require-full",
@@ -115,29 +124,67 @@ def _stdin_bytes() -> IO[bytes] | IO[str]:
     return buffer if buffer is not None else sys.stdin
 
 
+def _write_metrics(stream: IO[bytes] | IO[str], subject: str, dest: str) -> None:
+    """Fold the (readable) trace into metrics and write them (baton.metrics)."""
+    from baton.errors import InputError
+    from baton.metrics import from_trace, write_exposition
+
+    stream.seek(0)
+    try:
+        metrics = from_trace(stream, subject)
+    except InputError as exc:  # the oracle read it; the strict reader agrees (same lines)
+        raise UsageError(f"--metrics: {exc}") from None
+    try:
+        write_exposition(dest, metrics)
+    except OSError as exc:
+        raise UsageError(f"--metrics {dest}: cannot write: {exc.strerror or exc}") from None
+
+
+def _open_trace(path: str, rereadable: bool, opened: contextlib.ExitStack) -> IO[bytes] | IO[str]:
+    """The trace as a stream (binary where it can be); standard input is spooled to a
+    temporary file when it must be read twice (the oracle, then the metrics)."""
+    if path == "-":
+        stdin = _stdin_bytes()
+        if not rereadable:
+            return stdin
+        spool = opened.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 -- the stack closes it
+        data = stdin.read(1 << 20)
+        while data:
+            spool.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+            data = stdin.read(1 << 20)
+        spool.seek(0)
+        return spool
+    try:
+        return opened.enter_context(open(path, "rb"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    for dest in (args.json, args.junit):
+    for dest in (args.json, args.junit, args.metrics):
         if dest is not None:
             check_output_path(dest)
+    if args.metrics == "-" and "-" in (args.json, args.junit):
+        raise UsageError("--metrics -: standard output already carries --json or --junit")
     start = time.perf_counter()
-    try:
-        if args.trace == "-":
-            verdict = check_stream(_stdin_bytes(), "-", args.all, args.require_full)
-        else:
+    with contextlib.ExitStack() as opened:
+        try:
+            stream = _open_trace(args.trace, args.metrics is not None, opened)
             try:
-                with open(args.trace, "rb") as stream:
-                    verdict = check_stream(stream, args.trace, args.all, args.require_full)
+                verdict = check_stream(stream, args.trace, args.all, args.require_full)
             except OSError as exc:
                 raise UsageError(f"cannot read {args.trace}: {exc.strerror or exc}") from None
-    except KeyboardInterrupt:
-        print("baton check: interrupted", file=sys.stderr)
-        return 130
-    seconds = time.perf_counter() - start
+        except KeyboardInterrupt:
+            print("baton check: interrupted", file=sys.stderr)
+            return 130
+        seconds = time.perf_counter() - start
+        if args.metrics is not None and verdict.error is None:
+            _write_metrics(stream, args.trace, args.metrics)
     if args.junit is not None:
         write_junit(args.junit, "baton check", junit_cases(verdict, seconds))
     if args.json is not None:
         _guarded(lambda: emit_json(verdict.to_dict(), args.json))
-    if args.json != "-" and args.junit != "-":
+    if "-" not in (args.json, args.junit, args.metrics):
         _guarded(lambda: print(render(verdict)))
     if verdict.status == "incomplete" and args.json is None:
         print("  --require-full: a partial trace does not pass", file=sys.stderr)

@@ -43,11 +43,12 @@ from baton.cli import UsageError
 from baton.dirlock import LOCK_FILE, DirectoryLock
 
 if TYPE_CHECKING:
+    from baton.metrics import TraceTap
     from baton.scenario import Scenario
 
-# Checked by the CLI before the scenario runs (baton.cli): --trace must be a
+# Checked by the CLI before the scenario runs (baton.cli): --trace and --metrics must be a
 # writable path outside every node directory, so a bad path costs no run.
-OUTPUT_OPTIONS: tuple[str, ...] = ("trace",)
+OUTPUT_OPTIONS: tuple[str, ...] = ("trace", "metrics")
 
 
 def output_node_dirs(args: argparse.Namespace) -> list[Path]:
@@ -76,6 +77,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="reopen the node directories of a run whose process died (each node recovered "
         "from its directory alone, primaries fenced) and run the scenario's steps on them",
     )
+    parser.add_argument(
+        "--metrics",
+        default=None,
+        metavar="FILE",
+        help="at the end of the run, write metrics derived from its trace events (OpenMetrics "
+        "text, docs/metrics.md; '-' for standard output, the run's own lines then going to "
+        "standard error); with --resume and --trace, the dead run's events count too",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only failures and the result")
 
 
@@ -100,6 +109,13 @@ def run(args: argparse.Namespace) -> int:
     trace_path: Path | None = args.trace
     if trace_path is not None and _inside(trace_path, root):
         raise UsageError(f"--trace {trace_path}: inside --dir {root}, where node state lives")
+    metrics_path: str | None = args.metrics
+    if (
+        metrics_path not in (None, "-")
+        and trace_path is not None
+        and Path(metrics_path).resolve() == trace_path.resolve()
+    ):
+        raise UsageError(f"--metrics {metrics_path}: the same file as --trace")
     if args.resume:
         if not root.is_dir():
             raise UsageError(f"--dir {root}: no such directory to resume")
@@ -129,9 +145,13 @@ def _run_locked(args: argparse.Namespace, sc: Scenario, root: Path, trace_path: 
     if not args.resume and any(entry.name != LOCK_FILE for entry in root.iterdir()):
         raise UsageError(f"--dir {root}: must be a new or empty directory (or use --resume)")
 
+    # With --metrics -, standard output carries only the metrics text: the run's own
+    # lines go to standard error, so a parser reading the output sees nothing else.
+    lines_to = sys.stderr if args.metrics == "-" else sys.stdout
+
     def say(line: str) -> None:
         if not args.quiet:
-            print(line, flush=True)
+            print(line, file=lines_to, flush=True)
 
     previous = None
     if args.resume and trace_path is not None and trace_path.exists():
@@ -151,18 +171,40 @@ def _run_locked(args: argparse.Namespace, sc: Scenario, root: Path, trace_path: 
         trace_stream = _open_trace(trace_path, previous.kept if previous is not None else None)
     except OSError as exc:
         raise UsageError(f"--trace {trace_path}: cannot write: {exc.strerror or exc}") from None
+    tap = None
+    if args.metrics is not None:
+        from baton.metrics import TraceTap
+
+        # The metrics are folded from the trace lines themselves, as they are written.
+        tap = TraceTap(trace_stream, previous.kept if previous is not None else "")
     try:
         outcome = scenario.execute(
-            sc, os.fspath(root), trace_stream, say, resume=args.resume, previous=previous
+            sc,
+            os.fspath(root),
+            tap if tap is not None else trace_stream,
+            say,
+            resume=args.resume,
+            previous=previous,
         )
     finally:
         if trace_stream is not None:
             trace_stream.close()
+    if tap is not None:
+        _write_metrics(args.metrics, tap)
     if outcome.failed:
         print(f"baton run: {escape_text(outcome.failed)}", file=sys.stderr)
         return 1
-    print(f"baton run: {escape_text(sc.name)}: ok ({outcome.steps_run} steps)")
+    print(f"baton run: {escape_text(sc.name)}: ok ({outcome.steps_run} steps)", file=lines_to)
     return 0
+
+
+def _write_metrics(path: str, tap: TraceTap) -> None:
+    from baton.metrics import write_exposition
+
+    try:
+        write_exposition(path, tap.metrics)
+    except OSError as exc:
+        raise UsageError(f"--metrics {path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _open_trace(path: Path | None, kept: str | None) -> IO[str] | _ContinuedTraceFile | None:

@@ -34,7 +34,9 @@ way back to a writable cluster is a promotion.
 Durable effects go through :class:`baton.node.Node` on the node's directory,
 which is locked for the life of the process (:class:`baton.dirlock.DirectoryLock`).
 Trace events are the runtime's own (:class:`baton.events.Recorder`), sent to
-the workbench as ``event`` messages.
+the workbench as ``event`` messages. With ``metrics`` (``baton node
+--metrics-port``), the same events are also folded into this node's metrics
+(:class:`baton.metrics.RunMetrics`), served on loopback by :func:`serve`.
 """
 
 from __future__ import annotations
@@ -48,13 +50,17 @@ from typing import IO, Any
 
 from baton import core, trace
 from baton.dirlock import DirectoryLock
-from baton.errors import BatonError, ProtocolError
+from baton.errors import BatonError, ProtocolError, UsageError
 from baton.events import Recorder
 from baton.harness import protocol
 from baton.identity import IDENTITY_FILE
+from baton.metrics import NodeMetricsCollector, RunMetrics
 from baton.node import Node
 from baton.storage import PosixDisk
+from prometheus_client import start_http_server
 
+METRICS_ADDRESS = "127.0.0.1"
+"""The only address ``--metrics-port`` binds: the metrics are for this host's scraper."""
 PROBE_TICKS = 8
 """How many ticks a candidate waits for its peers' answers before it decides without them."""
 HEARTBEAT_TICKS = 1
@@ -88,9 +94,11 @@ def _wal(value: Any) -> tuple[core.Entry, ...]:
 class ReferenceNode:
     """One node's process state: its directory, its local view, its pending request."""
 
-    def __init__(self, send: Send, data_dir: str | None = None) -> None:
+    def __init__(self, send: Send, data_dir: str | None = None, metrics: bool = False) -> None:
         self.send = send
         self.fixed_dir = data_dir
+        self.with_metrics = metrics
+        self.metrics: RunMetrics | None = None
         self.lock: DirectoryLock | None = None
         self.me = -1
         self.names: tuple[str, ...] = ()
@@ -134,6 +142,8 @@ class ReferenceNode:
         for event in self.recorder.events:
             if "attempt" in event:
                 event["attempt"] = self.attempt_ids.get(event["attempt"], event["attempt"])
+            if self.metrics is not None:
+                self.metrics.observe(event)
             self._send(protocol.HARNESS, {"type": "event", "event": event})
         self.recorder.events.clear()
 
@@ -221,6 +231,11 @@ class ReferenceNode:
         self.node = Node(self.name, disk)
         initial = names.index(body["initial_primary"])
         self.recorder = Recorder(names, mode, names[initial])
+        if self.with_metrics:
+            # Events carry no seq here (the workbench numbers them): the node counts its
+            # own; gauges only for this node (its peers are beliefs, docs/metrics.md).
+            header = trace.header(names, mode, names[initial])
+            self.metrics = RunMetrics(header, own_clock=True, only_node=self.name)
         fresh = core.initial_state(len(names), mode)
         if initial != 0:  # the core numbers the initial primary 0; rename by swapping roles
             nodes = list(fresh.nodes)
@@ -450,13 +465,43 @@ class ReferenceNode:
         self._send(dest, {**body, "in_reply_to": msg_id})
 
 
-def serve(stdin: IO[str], stdout: IO[str], data_dir: str | None = None) -> int:
-    """Read protocol lines until end of input; one JSON line out per message sent."""
+def serve(
+    stdin: IO[str], stdout: IO[str], data_dir: str | None = None, metrics_port: int | None = None
+) -> int:
+    """Read protocol lines until end of input; one JSON line out per message sent.
+
+    ``metrics_port``: also serve this node's metrics over HTTP on 127.0.0.1 (0: a free
+    port, printed on standard error) until this function returns. Raises
+    :class:`baton.errors.UsageError` when the port cannot be bound.
+    """
 
     def send(msg: dict[str, Any]) -> None:
         stdout.write(json.dumps(msg, separators=(",", ":")) + "\n")
 
-    node = ReferenceNode(send, data_dir)
+    node = ReferenceNode(send, data_dir, metrics=metrics_port is not None)
+    if metrics_port is None:
+        return _serve_lines(node, stdin, stdout)
+    # Loopback only, never another interface; the server thread is a daemon and is
+    # shut down here, so it stops with the node.
+    try:
+        server, _ = start_http_server(
+            metrics_port, addr=METRICS_ADDRESS, registry=NodeMetricsCollector(lambda: node.metrics)
+        )
+    except OSError as exc:
+        raise UsageError(
+            f"--metrics-port {metrics_port}: cannot serve on {METRICS_ADDRESS}: "
+            f"{exc.strerror or exc}"
+        ) from None
+    try:
+        host, port = server.server_address[:2]
+        print(f"baton node: metrics on http://{host!s}:{port}/metrics", file=sys.stderr, flush=True)
+        return _serve_lines(node, stdin, stdout)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _serve_lines(node: ReferenceNode, stdin: IO[str], stdout: IO[str]) -> int:
     for raw in stdin:
         line = raw.strip()
         if not line:
