@@ -527,46 +527,46 @@ def test_every_attempt_is_recorded_event_by_event() -> None:
     assert {event["attempt"] for event in recorder.events} == {"a1"}
 
 
-# --- what Baton does not have ---------------------------------------------------------------
-
-ABORT_ROWS = (
-    "transition.rs::test_abort_transition_before_apply",
-    "transition.rs::test_cannot_abort_after_apply",
-    "crash_tests.rs::test_transition_manager_abort_before_atomic",
-    "crash_tests.rs::test_transition_manager_cannot_abort_after_atomic",
-)
+# --- the operator abort ---------------------------------------------------------------------
 
 
-def test_no_operator_abort_exists() -> None:
-    """Not in Baton. Parity rows: transition.rs::test_abort_transition_before_apply,
-    transition.rs::test_cannot_abort_after_apply,
-    crash_tests.rs::test_transition_manager_abort_before_atomic,
-    crash_tests.rs::test_transition_manager_cannot_abort_after_atomic.
+def _approved_then(ops: int | None) -> core.ClusterState:
+    state = run(failed_over(), Request(1), BeginValidation(1), Decide(1))
+    if ops is not None:
+        state = run(state, BeginTransition(1), *(MarkerOp(1, op) for op in core.MARKER_OPS[:ops]))
+    return state
 
-    Only a crash leaves PromotionApproved or AuthorityTransitioning: no lifecycle event,
-    core action or trace kind aborts an attempt. Once one exists these rows are wrong,
-    and this test says so."""
-    exits = {
-        dst
-        for (src, _event), dst in lifecycle.TRANSITIONS.items()
-        if src in ("PromotionApproved", "AuthorityTransitioning")
-    }
-    assert exits == {"AuthorityTransitioning", "PromotionSucceeded"}
-    actions = {cls.__name__ for cls in core.Action.__subclasses__()}
-    kinds = set(trace.EVENT_KINDS)
-    if "Abort" in actions or "abort" in kinds:
-        rows = page_rows()
-        stale = [row for row in ABORT_ROWS if rows[row][2] == "not in Baton"]
-        pytest.fail(
-            f"the runtime now has an operator abort; docs/parity.md still says 'not in Baton' "
-            f"for {stale}: reclassify them with the abort's tests"
-        )
+
+@pytest.mark.parametrize("ops", [None, 0, 1, 2])
+def test_abort_before_the_rename_forgets_the_attempt(ops: int | None) -> None:
+    """Now supported. Parity rows: transition.rs::test_abort_transition_before_apply,
+    crash_tests.rs::test_transition_manager_abort_before_atomic.
+
+    An approved or transitioning attempt aborted before the rename is forgotten, as a
+    crash forgets it, and the old authority stands (P6-F2)."""
+    state = _approved_then(ops)
+    after = run(state, core.Abort(1))
+    assert after.nodes[1].lifecycle == "Steady" and after.in_flight() is None
+    assert after.nodes[1].durable == state.nodes[1].durable  # marker Replica at epoch 1
+    assert after.writable_nodes() == ()
+
+
+@pytest.mark.parametrize("ops", [3, 4])
+def test_abort_after_the_rename_is_refused(ops: int) -> None:
+    """Now supported. Parity rows: transition.rs::test_cannot_abort_after_apply,
+    crash_tests.rs::test_transition_manager_cannot_abort_after_atomic."""
+    from baton.errors import AbortAfterRename
+
+    state = _approved_then(ops)
+    with pytest.raises(AbortAfterRename):
+        core.step(state, core.Abort(1))
+    assert core.refusal(state, core.Abort(1)) is not None
 
 
 # --- the page itself -------------------------------------------------------------------------
 
 ROW = re.compile(r"^\| `(\w+\.rs::test_\w+)` \|(.*)\|\s*$", re.M)
-CLASSES = ("same", "stricter", "different", "not in Baton")
+CLASSES = ("same", "stricter", "different", "now supported", "not in Baton")
 
 
 def page_rows() -> dict[str, list[str]]:
@@ -595,7 +595,7 @@ def test_page_rows_point_to_tests_that_exist_and_name_them_back() -> None:
         _behaviour, _counterpart, klass, test_cell = cells
         assert klass.strip("*") in CLASSES, (row, klass)
         named = re.findall(r"`test_parity\.py::(test_\w+)`", test_cell)
-        if klass.strip("*") in ("same", "stricter"):
+        if klass.strip("*") in ("same", "stricter", "now supported"):
             assert named, f"{row} is {klass} but names no test"
         for name in named:
             assert name in tests, f"{row} cites test_parity.py::{name}, which does not exist"
