@@ -907,8 +907,21 @@ DEFENCE_IN_DEPTH: dict[tuple[str, str], tuple[str, str]] = {
         "in async mode a candidate must hold the old primary's whole durable WAL, so no "
         "two WALs ever fork",
     ),
+    ("ambiguity_halt", "async"): (
+        "single_controller",
+        "each epoch has one primary marker (P6-A3), so no node sees two claim one epoch",
+    ),
+    ("ambiguity_halt", "sync"): (
+        "single_controller",
+        "each epoch has one primary marker (P6-A3), so no node sees two claim one epoch",
+    ),
 }
 COVERAGE_DEPTH = 16
+# Defence-in-depth actions whose witness (with the assumption dropped) needs a
+# larger cluster or a longer path than the N=2 search: (N, depth). Two primaries
+# of one epoch take two concurrent attempts, for two candidates besides the
+# primary, so the authority-ambiguity halt is first seen at N=3.
+DEFENCE_IN_DEPTH_SIZE: dict[str, tuple[int, int]] = {"ambiguity_halt": (3, 18)}
 
 
 def _action_goal(u: Any, name: str) -> z3.BoolRef:
@@ -995,6 +1008,7 @@ def companion_coverage(ob: Obligation) -> Outcome:
     u.extend_to(depth)
     paths: dict[tuple[str, str], Path] = {}
     dropped_for: dict[tuple[str, str], str] = {}
+    witness_n: dict[tuple[str, str], int] = {}
     missing: list[str] = []
 
     def record(unrolling: Any, model: z3.ModelRef, pending: list[tuple[str, str]]) -> None:
@@ -1029,8 +1043,9 @@ def companion_coverage(ob: Obligation) -> Outcome:
         if fallback is None:
             missing.append(f"{goal[1]} (no witness within {depth} steps)")
             continue
-        weak = Unrolling(replace(base, dropped=frozenset({fallback[0]})), stutter=True)
-        weak.extend_to(depth)
+        weak_n, weak_depth = DEFENCE_IN_DEPTH_SIZE.get(goal[1], (2, depth))
+        weak = Unrolling(replace(base, n=weak_n, dropped=frozenset({fallback[0]})), stutter=True)
+        weak.extend_to(weak_depth)
         model = weak.find(_action_goal(weak, goal[1]), one_shot=True)
         if model is None:
             missing.append(f"{goal[1]} (no witness even with {fallback[0]} dropped)")
@@ -1038,12 +1053,14 @@ def companion_coverage(ob: Obligation) -> Outcome:
         rest = [goal]
         record(weak, model, rest)
         dropped_for[goal] = fallback[0]
+        witness_n[goal] = weak_n
     not_lifted: list[str] = []
     for n in ns:
-        if n == 2:
-            continue
         groups: dict[frozenset[str], dict[tuple[str, str], Path]] = {}
         for goal, path in paths.items():
+            # A witness found at N replays at every larger size (extra nodes idle).
+            if witness_n.get(goal, 2) >= n:
+                continue
             dropped = frozenset({dropped_for[goal]}) if goal in dropped_for else frozenset()
             groups.setdefault(dropped, {})[goal] = path
         for dropped, group in groups.items():
@@ -1064,12 +1081,13 @@ def companion_coverage(ob: Obligation) -> Outcome:
             "steps": len(path),
             "path": [f"{a}({', '.join(f'n{i}' for i in nodes)})" for a, nodes, _ in path],
             **({"dropped": dropped_for[(kind, name)]} if (kind, name) in dropped_for else {}),
+            **({"n": witness_n[(kind, name)]} if (kind, name) in witness_n else {}),
         }
         for (kind, name), path in paths.items()
     }
     notes = [
         f"{g[1]} is unreachable with every assumption ({DEFENCE_IN_DEPTH[(g[1], mode)][1]}); "
-        f"witness with {d} dropped"
+        f"witness with {d} dropped" + (f" at N={witness_n[g]}" if witness_n.get(g, 2) != 2 else "")
         for g, d in dropped_for.items()
     ]
     ok = not missing and not not_lifted

@@ -64,6 +64,11 @@ DISABLED_ACTIONS: dict[str, str] = {
         "its guard needs a writable node that sees a higher epoch elsewhere, and the "
         "invariant (writer-top-epoch, P6-A3) says a writable node holds the highest epoch"
     ),
+    "ambiguity_halt": (
+        "its guard needs two nodes whose markers claim Primary at one epoch, and the "
+        "invariant (one primary marker per epoch, P6-A3) excludes that: the authority-"
+        "ambiguity halt (P6-A1) is defence in depth"
+    ),
 }
 """Actions no invariant state enables, with the reason; reported, not skipped silently."""
 

@@ -767,6 +767,8 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
             st.node("role", r, MROLE["Halted"])
             yield Action("diverge", (p, r), st.build(z3.And(base, z3.Not(is_prefix))))
 
+    yield from _ambiguity_halts(s, t)
+
     for i in range(n):
         # crash: volatile state is lost; a marker write in flight lands as the
         # persistence model allows (old / new / torn).
@@ -984,6 +986,50 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
             st.node("lc", c, LC["PromotionValidating"])
             st.node("vcount", c, s.vcount[c] + 1)
             yield Action("retry", (c,), st.build(z3.And(s.up[c], s.lc[c] == LC["PromotionDenied"])))
+
+
+def ambiguity_guard(s: State, i: int, j: int, k: int) -> z3.BoolRef:
+    """Node ``i`` sees nodes ``j`` and ``k`` claim Primary at one epoch, not below its own.
+
+    ``i`` is running with a replica or primary marker and no attempt of its own
+    in flight; ``j`` is another running node whose marker claims Primary at an
+    epoch ``i`` cannot fence off (at least its own); ``k`` is a second claimant
+    of that same epoch: ``i`` itself when it is a primary, else another running
+    node. With one primary per epoch (P6-A3) no state satisfies this; the halt
+    it enables is defence in depth for the P6-A1 single writer.
+    """
+    return z3.And(
+        s.up[i],
+        z3.Or(s.role[i] == MROLE["Replica"], s.role[i] == MROLE["Primary"]),
+        s.lc[i] == LC["Steady"],
+        s.up[j],
+        s.role[j] == MROLE["Primary"],
+        s.epoch[j] >= s.epoch[i],
+        *([] if k == i else [s.up[k]]),
+        s.role[k] == MROLE["Primary"],
+        s.epoch[k] == s.epoch[j],
+    )
+
+
+def _ambiguity_halts(s: State, t: State) -> Iterator[Action]:
+    """ambiguity_halt: a node that sees two primaries claim one epoch halts (P6-A1).
+
+    It writes a Halted marker at its own epoch (reason ``authority_ambiguity``)
+    and admits no writes: it can no longer tell which primary holds authority,
+    so it follows neither. Parameters ``(i, j, k)``: the node that halts and the
+    two claimants (``k`` may be ``i``); at N=2 only a primary can see the other
+    node claim its own epoch.
+    """
+    n = s.n
+    for i in range(n):
+        for j in range(n):
+            for k in range(n):
+                if j in (i, k):
+                    continue
+                st = _Step(s, t)
+                st.node("role", i, MROLE["Halted"])
+                st.node("active", i, False)
+                yield Action("ambiguity_halt", (i, j, k), st.build(ambiguity_guard(s, i, j, k)))
 
 
 def _abort_actions(cfg: Config, s: State, t: State, c: int, rename_stage: int) -> Iterator[Action]:

@@ -401,6 +401,30 @@ def _replicate_family(cfg: Config, s: PState, tag: str) -> Iterator[PAction]:
         yield PAction(name, (p, r), (), guard, up.build())
 
 
+def _ambiguity_halt(s: PState, tag: str) -> PAction:
+    """ambiguity_halt, as baton.spec.cluster states it: node ``i`` sees ``j`` and
+    ``k`` claim Primary at one epoch, not below its own, and halts (``k`` may be
+    ``i`` itself, a primary; any other ``k`` must be running)."""
+    i, j, k = (fresh_node(f"ambiguity_halt.{x}@{tag}") for x in "ijk")
+    guard = z3.And(
+        j != i,
+        k != j,
+        s.up(i),
+        z3.Or(s.role(i) == MROLE["Replica"], s.role(i) == MROLE["Primary"]),
+        s.lc(i) == LC["Steady"],
+        s.up(j),
+        s.role(j) == MROLE["Primary"],
+        s.epoch(j) >= s.epoch(i),
+        z3.Or(k == i, s.up(k)),
+        s.role(k) == MROLE["Primary"],
+        s.epoch(k) == s.epoch(j),
+    )
+    up = _Update(s)
+    up.node("role", i, MROLE["Halted"])
+    up.node("active", i, False)
+    return PAction("ambiguity_halt", (i, j, k), (), guard, up.build())
+
+
 def actions(cfg: Config, s: PState, tag: str) -> list[PAction]:
     """Every action from ``s``, in the order of :func:`baton.spec.cluster.action_names`."""
     ops = cfg.marker_ops
@@ -433,6 +457,7 @@ def actions(cfg: Config, s: PState, tag: str) -> list[PAction]:
     out.append(PAction("ack", (p,), (), guard, up.build()))
 
     out.extend(_replicate_family(cfg, s, tag))
+    out.append(_ambiguity_halt(s, tag))
 
     # crash: volatile state is lost; a marker write in flight lands as the
     # persistence model allows (old / new / torn).
