@@ -645,6 +645,18 @@ def _replication_base(s: ClusterState, p: int, r: int) -> str | None:
         return f"n{r} is an approved candidate ({rep.lifecycle}); its WAL is frozen"
     if prim.lifecycle == "AuthorityTransitioning":
         return f"n{p} is writing its marker; it serves no WAL until durable"
+    epoch = prim.durable.epoch
+    for k, other in enumerate(s.nodes):
+        if (
+            k != p
+            and k != r
+            and other.up
+            and other.durable.marker_role == "Primary"
+            and other.durable.epoch == epoch
+        ):
+            # Two primaries claim one epoch: the replica follows neither; it halts
+            # (AmbiguityHalt, P6-A1). Unreachable with one primary per epoch (P6-A3).
+            return f"n{k} also claims Primary at epoch {epoch}: authority ambiguity (P6-A1)"
     return None
 
 

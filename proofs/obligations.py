@@ -1133,6 +1133,111 @@ def cluster_counterexample(ob: Obligation) -> Outcome:
     )
 
 
+# --- defence-in-depth mutants (see baton.spec.cluster.DEFENCE_MUTANTS) ---------------
+
+
+def _step_property(name: str) -> properties.StepProperty:
+    return next(sp for sp in properties.STEP_PROPERTIES if sp.name == name)
+
+
+def defence_mutant(ob: Obligation) -> Outcome:
+    """A mutant of a guard no state allowed by the assumptions reaches.
+
+    With every assumption it is unobservable (the all-N invariant implies the
+    guard it drops), so it is judged with the assumption that excludes the
+    guard's situation dropped: there (1) every step of the correct model keeps
+    the step property from any state -- its guard alone ensures it -- and (2)
+    the mutant has a run to a step that breaks it. Only (2) and (1) together
+    say the guard, not the dropped assumption, is what the property rests on.
+    """
+    from .bmc import Unrolling
+    from .counterexample import Counterexample, _shrink, _violated_at, faulty_steps
+    from .render import render_text
+
+    name = str(ob.params["mutant"])
+    sp = _step_property(str(ob.params["step"]))
+    n, mode, depth = int(ob.params["n"]), str(ob.params["mode"]), int(ob.params["depth"])
+    correct = Config(n=n, mode=mode, dropped=frozenset({cluster.DEFENCE_MUTANTS[name]}))
+    s, t = cluster.fresh_state(n, "dm0"), cluster.fresh_state(n, "dm1")
+    broken_by = []
+    for act in cluster.actions(correct, s, t, "dm"):
+        solver = z3.Solver()
+        solver.add(act.formula, z3.Not(sp.holds(s, t)))
+        if solver.check() != z3.unsat:
+            broken_by.append(f"{act.name}{list(act.nodes)}")
+    if broken_by:
+        return Outcome(
+            False,
+            "failed",
+            f"the correct model ({correct.label()}) breaks {sp.id} {sp.name} itself: "
+            + ", ".join(broken_by[:5]),
+        )
+    cfg = replace(correct, mutant=name)
+    start = time.perf_counter()
+    u = Unrolling(cfg, stutter=True, symmetry=True)
+    u.extend_to(depth)
+    goal = z3.Or(*[z3.Not(sp.holds(u.states[k], u.states[k + 1])) for k in range(depth)])
+    model = u.find(goal, one_shot=True)
+    if model is None:
+        return Outcome(
+            False, "missed", f"no run of {cfg.label()} breaks {sp.name} in {depth} steps"
+        )
+    raw = u.trace(model, depth)
+    cut = len(raw.steps)
+    for k in range(1, len(raw.steps)):
+        pre, post = u.states[raw.steps[k - 1].index], u.states[raw.steps[k].index]
+        if _violated_at(model, pre, post, [], [sp]):
+            cut = k + 1
+            break
+    steps = [(st.action, st.nodes, st.choices) for st in raw.steps[1:cut]]
+    trace, violated, values = _shrink(cfg, steps, [], [sp])
+    cx = Counterexample(
+        cfg, violated, trace, time.perf_counter() - start, depth, faulty_steps(cfg, values)
+    )
+    data = cx.to_dict()
+    data["rendered"] = render_text(data, title=f"{ob.name}: {ob.description}")
+    return Outcome(
+        True,
+        "caught",
+        f"{len(trace.steps) - 1}-step counterexample ({cfg.label()}) violates "
+        f"{sp.id} {sp.name}; every step of the correct model with "
+        f"{cluster.DEFENCE_MUTANTS[name]} dropped keeps it",
+        data,
+        violated=list(violated),
+    )
+
+
+DEFENCE_SEARCH: dict[str, tuple[str, int, int]] = {
+    # mutant: (step property, N, depth). Two primaries of one epoch need two
+    # concurrent attempts (two candidates); the follower is a fourth node.
+    "follow_ambiguous_primary": ("one-primary-followed", 4, 20),
+}
+
+
+def add_defence_obligations(add: Callable[..., None], quick: bool) -> None:
+    """One obligation per defence mutant (the full run only: a 20-step search at N=4)."""
+    if quick:
+        return
+    for m in cluster.MUTANTS:
+        if m.level != "defence":
+            continue
+        step, n, depth = DEFENCE_SEARCH[m.name]
+        add(
+            f"mutant.{m.name}",
+            "mutant",
+            m.breaks,
+            "z3-bmc",
+            "defence_mutant",
+            m.description,
+            n=n,
+            mode="async",
+            depth=depth,
+            mutant=m.name,
+            step=step,
+            cost=300,
+        )
+
+
 def parametric_obligation(ob: Obligation) -> Outcome:
     """The proof for every N over the node sort (baton.proofs.parametric)."""
     from . import parametric
@@ -1210,6 +1315,7 @@ RUNNERS: dict[str, Callable[[Obligation], Outcome]] = {
         companion_recovery,
         companion_denial,
         companion_abort,
+        defence_mutant,
         companion_coverage,
         companion_group,
         cluster_counterexample,
@@ -1572,6 +1678,7 @@ def build(
             )
 
     add_abort_obligations(add, quick)
+    add_defence_obligations(add, quick)
 
     for name, (proof, pid, what) in SPEC_MUTANTS.items():
         add(

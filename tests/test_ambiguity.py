@@ -96,7 +96,7 @@ def test_the_core_refuses_the_halt_exactly_where_the_spec_disables_it(index: int
     }
     assert len(formulas) == 12
     for i, j, k in itertools.product(range(3), repeat=3):
-        action = AmbiguityHalt(i, j, k)
+        action: core.Action = AmbiguityHalt(i, j, k)
         solver = z3.Solver()
         solver.add(bind(core.to_snapshot(s), before))
         enabled = (i, j, k) in formulas and (
@@ -171,3 +171,13 @@ def test_a_new_epoch_from_another_primary_is_no_ambiguity() -> None:
     ).read_text()
     events = [json.loads(line) for line in text.splitlines()]
     assert not oracle.check_events(events, all_violations=True).violations
+
+
+def test_a_replica_follows_neither_claimant() -> None:
+    """P6-A1 (one primary followed per epoch): replication from either claimant is
+    refused, naming the other; the spec disables it too (checked above)."""
+    s = two_claimants().with_node(2, NodeState(Durable("Replica", 1, ()), Volatile()))
+    for p, k in ((0, 1), (1, 0)):
+        why = core.refusal(s, core.Replicate(p, 2))
+        assert why == f"n{k} also claims Primary at epoch 2: authority ambiguity (P6-A1)"
+    assert core.refusal(s, AmbiguityHalt(2, 0, 1)) is None
