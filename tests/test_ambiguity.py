@@ -24,6 +24,7 @@ from baton.core import AmbiguityHalt, ClusterState, Durable, NodeState, Volatile
 from baton.errors import ActionNotEnabled
 from baton.events import Recorder
 from baton.spec import cluster as spec_cluster
+from baton.spec import properties as spec_properties
 from baton.spec.cluster import Config
 from baton.spec.concrete import bind, explaining_actions
 
@@ -181,3 +182,22 @@ def test_a_replica_follows_neither_claimant() -> None:
         why = core.refusal(s, core.Replicate(p, 2))
         assert why == f"n{k} also claims Primary at epoch 2: authority ambiguity (P6-A1)"
     assert core.refusal(s, AmbiguityHalt(2, 0, 1)) is None
+
+
+def test_the_replication_guard_alone_keeps_one_primary_followed() -> None:
+    """P6-A1 one-primary-followed, step by step from any state: with single_controller
+    dropped (two primaries of one epoch possible) no step of the correct model breaks
+    it, and the mutant follow_ambiguous_primary breaks it with replicate and adopt."""
+    step = next(sp for sp in spec_properties.STEP_PROPERTIES if sp.name == "one-primary-followed")
+    dropped = frozenset({"single_controller"})
+    breaking: dict[str | None, set[str]] = {}
+    for mutant in (None, "follow_ambiguous_primary"):
+        cfg = Config(n=3, dropped=dropped, mutant=mutant)
+        s, t_ = spec_cluster.fresh_state(3, "p0"), spec_cluster.fresh_state(3, "p1")
+        found = breaking.setdefault(mutant, set())
+        for act in spec_cluster.actions(cfg, s, t_, "p"):
+            solver = z3.Solver()
+            solver.add(act.formula, z3.Not(step.holds(s, t_)))
+            if solver.check() != z3.unsat:
+                found.add(act.name)
+    assert breaking == {None: set(), "follow_ambiguous_primary": {"replicate", "adopt"}}
