@@ -1157,7 +1157,7 @@ def defence_mutant(ob: Obligation) -> Outcome:
     name = str(ob.params["mutant"])
     sp = _step_property(str(ob.params["step"]))
     n, mode, depth = int(ob.params["n"]), str(ob.params["mode"]), int(ob.params["depth"])
-    correct = Config(n=n, mode=mode, dropped=frozenset({cluster.DEFENCE_MUTANTS[name]}))
+    correct = Config(n=n, mode=mode, dropped=frozenset({str(ob.params["dropped"])}))
     s, t = cluster.fresh_state(n, "dm0"), cluster.fresh_state(n, "dm1")
     broken_by = []
     for act in cluster.actions(correct, s, t, "dm"):
@@ -1195,13 +1195,19 @@ def defence_mutant(ob: Obligation) -> Outcome:
         cfg, violated, trace, time.perf_counter() - start, depth, faulty_steps(cfg, values)
     )
     data = cx.to_dict()
+    last = trace.steps[-1]
+    data["why"] = {
+        sp.id: f"{sp.name}: the last step ({last.action} "
+        f"{', '.join(f'n{i}' for i in last.nodes)}) is a replica following a primary while "
+        f"two running nodes claim Primary at that epoch. {sp.statement}"
+    }
     data["rendered"] = render_text(data, title=f"{ob.name}: {ob.description}")
     return Outcome(
         True,
         "caught",
         f"{len(trace.steps) - 1}-step counterexample ({cfg.label()}) violates "
         f"{sp.id} {sp.name}; every step of the correct model with "
-        f"{cluster.DEFENCE_MUTANTS[name]} dropped keeps it",
+        f"{ob.params['dropped']} dropped keeps it",
         data,
         violated=list(violated),
     )
@@ -1209,13 +1215,14 @@ def defence_mutant(ob: Obligation) -> Outcome:
 
 DEFENCE_SEARCH: dict[str, tuple[str, int, int]] = {
     # mutant: (step property, N, depth). Two primaries of one epoch need two
-    # concurrent attempts (two candidates); the follower is a fourth node.
-    "follow_ambiguous_primary": ("one-primary-followed", 4, 20),
+    # concurrent attempts (two candidates); the follower is the old primary,
+    # restarted and demoted (a 22-step run).
+    "follow_ambiguous_primary": ("one-primary-followed", 3, 24),
 }
 
 
 def add_defence_obligations(add: Callable[..., None], quick: bool) -> None:
-    """One obligation per defence mutant (the full run only: a 20-step search at N=4)."""
+    """One obligation per defence mutant (the full run only: a 24-step search at N=3)."""
     if quick:
         return
     for m in cluster.MUTANTS:
@@ -1233,6 +1240,7 @@ def add_defence_obligations(add: Callable[..., None], quick: bool) -> None:
             mode="async",
             depth=depth,
             mutant=m.name,
+            dropped=cluster.DEFENCE_MUTANTS[m.name],
             step=step,
             cost=300,
         )

@@ -188,9 +188,12 @@ def print_counterexample(out: Console, cx: dict[str, Any], *, title: str = "") -
     from .counterexample import explain
 
     final = steps[-1]["state"]
+    # A counterexample may carry its own explanation per ID (a step property the
+    # state-based explain() does not know, e.g. P6-A1 one-primary-followed).
+    why = cx.get("why") or {}
     for pid in violated:
         out.print(Text(f"Violated {invariants.full_name(pid)}", style="bold red"))
-        out.print(f"  Why: {explain(pid, final)}", soft_wrap=True)
+        out.print(f"  Why: {why.get(pid) or explain(pid, final)}", soft_wrap=True)
 
 
 def render_text(cx: dict[str, Any], *, title: str = "", width: int = 160) -> str:
