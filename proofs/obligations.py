@@ -1216,7 +1216,7 @@ def defence_mutant(ob: Obligation) -> Outcome:
 DEFENCE_SEARCH: dict[str, tuple[str, int, int]] = {
     # mutant: (step property, N, depth). Two primaries of one epoch need two
     # concurrent attempts (two candidates); the follower is the old primary,
-    # restarted and demoted (a 22-step run).
+    # restarted and demoted (runs of 22-23 steps).
     "follow_ambiguous_primary": ("one-primary-followed", 3, 24),
 }
 
