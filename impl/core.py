@@ -321,6 +321,24 @@ class Diverge(Action):
 
 
 @dataclass(frozen=True)
+class AmbiguityHalt(Action):
+    """``node`` sees ``primary`` and ``rival`` claim Primary at one epoch and halts.
+
+    Reason ``authority_ambiguity`` (P6-A1): the epoch no longer names one
+    authority, so the node follows neither claimant and admits no writes.
+    ``rival`` is ``node`` itself when ``node`` is a primary of that epoch. With
+    one primary per epoch (P6-A3) no reachable state enables it; it is the
+    runtime's answer to a state the assumptions exclude (two controllers
+    granting one epoch, a directory copied from a primary's).
+    """
+
+    name: ClassVar[str] = "ambiguity_halt"
+    node: int
+    primary: int
+    rival: int
+
+
+@dataclass(frozen=True)
 class Crash(Action):
     """The process dies; ``outcome`` is how a marker write in flight lands (old/new/torn)."""
 
@@ -459,6 +477,7 @@ ACTION_TYPES: tuple[type[Action], ...] = (
     Replicate,
     Adopt,
     Diverge,
+    AmbiguityHalt,
     Crash,
     Restart,
     Reinstate,
@@ -626,6 +645,18 @@ def _replication_base(s: ClusterState, p: int, r: int) -> str | None:
         return f"n{r} is an approved candidate ({rep.lifecycle}); its WAL is frozen"
     if prim.lifecycle == "AuthorityTransitioning":
         return f"n{p} is writing its marker; it serves no WAL until durable"
+    epoch = prim.durable.epoch
+    for k, other in enumerate(s.nodes):
+        if (
+            k != p
+            and k != r
+            and other.up
+            and other.durable.marker_role == "Primary"
+            and other.durable.epoch == epoch
+        ):
+            # Two primaries claim one epoch: the replica follows neither; it halts
+            # (AmbiguityHalt, P6-A1). Unreachable with one primary per epoch (P6-A3).
+            return f"n{k} also claims Primary at epoch {epoch}: authority ambiguity (P6-A1)"
     return None
 
 
@@ -637,7 +668,7 @@ _ILLEGAL: dict[tuple[str, str], str] = {
 """Why a lifecycle event is refused in a state, formatted once (enumeration asks often)."""
 
 
-NODE_FIELDS: tuple[str, ...] = ("node", "primary", "replica", "standby", "candidate")
+NODE_FIELDS: tuple[str, ...] = ("node", "primary", "replica", "standby", "candidate", "rival")
 """The action fields that name a node (by index)."""
 
 
@@ -693,6 +724,36 @@ def _diverge_detail(s: ClusterState, a: Diverge) -> str | None:
     # lengths: it halts at once.
     if _is_prefix(s.nodes[a.replica].durable.wal, s.nodes[a.primary].durable.wal):
         return f"n{a.replica}'s WAL is a prefix of n{a.primary}'s: no divergence"
+    return None
+
+
+def _ambiguity_gate(s: ClusterState, a: AmbiguityHalt) -> str | None:
+    """The observer's half of the ambiguity halt's guard (spec: ambiguity_guard)."""
+    node = s.nodes[a.node]
+    if not node.up:
+        return f"n{a.node} is down"
+    if node.durable.marker_role not in ("Replica", "Primary"):
+        return f"n{a.node} holds a {node.durable.marker_role} marker"
+    if node.lifecycle != lifecycle.RECOVERY_STATE:
+        return f"n{a.node} has an attempt in progress ({node.lifecycle})"
+    return None
+
+
+def ambiguity_detail(s: ClusterState, a: AmbiguityHalt) -> str | None:
+    """The claimants' half: ``primary`` and ``rival`` claim Primary at one epoch, not
+    below ``node``'s own (P6-A1, P6-A3)."""
+    i, j, k = a.node, a.primary, a.rival
+    if j in (i, k):
+        return "the two claimants are distinct nodes other than the observer's first"
+    claimant, rival = s.nodes[j], s.nodes[k]
+    if not claimant.up or (k != i and not rival.up):
+        return "the node sees only running claimants"
+    if claimant.durable.marker_role != "Primary" or rival.durable.marker_role != "Primary":
+        return f"n{j} and n{k} do not both claim Primary"
+    if claimant.durable.epoch != rival.durable.epoch:
+        return f"n{j} and n{k} claim different epochs: they are ordered"
+    if claimant.durable.epoch < s.nodes[i].durable.epoch:
+        return f"epoch {claimant.durable.epoch} is below n{i}'s: fencing refuses both (P6-A3)"
     return None
 
 
@@ -843,6 +904,7 @@ GUARDS: dict[type[Action], tuple[Check, Check]] = {
     Replicate: (_replication_gate, _replicate_detail),
     Adopt: (_replication_gate, _adopt_detail),
     Diverge: (_replication_gate, _diverge_detail),
+    AmbiguityHalt: (_ambiguity_gate, ambiguity_detail),
     Crash: (_up_gate, _crash_detail),
     Restart: (_restart, _none),
     Reinstate: (_reinstate, _none),
@@ -1039,6 +1101,32 @@ def _apply(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect,
                         "reason": "history_divergence",
                         "invariant": "P6-S2",
                         "explanation": f"n{r}'s WAL is not a prefix of primary n{p}'s",
+                    },
+                ),
+            ]
+        case AmbiguityHalt(node=i, primary=j, rival=k):
+            node = s.nodes[i]
+            assert node.volatile is not None
+            t = s.with_node(
+                i,
+                _but(
+                    node,
+                    durable=_but(node.durable, marker_role="Halted"),
+                    volatile=_but(node.volatile, active=False),
+                ),
+            )
+            epoch = s.nodes[j].durable.epoch
+            effects += [
+                PersistMarker(i, "Halted", node.durable.epoch, "authority_ambiguity"),
+                Emit(
+                    "halt",
+                    {
+                        "node": i,
+                        "reason": "authority_ambiguity",
+                        "invariant": "P6-A1",
+                        "explanation": f"n{j} and n{k} both claim Primary at epoch {epoch}",
+                        "claimants": [j, k],
+                        "epoch": epoch,
                     },
                 ),
             ]
@@ -1300,6 +1388,11 @@ def _build_groups(n: int, mode: str, observations: tuple[Observation, ...]) -> t
                 # All three share the gate _replication_base(p, r).
                 groups.append([Replicate(p, r), Adopt(p, r), Diverge(p, r)])
     for i in range(n):
+        # One gate (the observer's) for every pair of claimants.
+        groups.append(
+            [AmbiguityHalt(i, j, k) for j in range(n) for k in range(n) if j != i and k != j]
+        )
+    for i in range(n):
         groups.append([Crash(i, None), *(Crash(i, o) for o in ("old", "new", "torn"))])
         groups += [[Restart(i)], [Reinstate(i)], [Demote(i)], [StepDown(i)]]
         if mode == "sync":
@@ -1452,6 +1545,8 @@ def spec_action_names(action: Action) -> tuple[str, ...]:
             return (f"{action.name}[{p}, {r}]",)
         case Designate(primary=p, standby=j):
             return (f"designate[{p}, {j}]",)
+        case AmbiguityHalt(node=i, primary=j, rival=k):
+            return (f"ambiguity_halt[{i}, {j}, {k}]",)
         case Decide(candidate=c):
             return (f"approve[{c}]", f"deny[{c}]")
         case Request(candidate=c) | Reject(candidate=c) | BeginValidation(candidate=c):

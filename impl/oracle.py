@@ -138,6 +138,14 @@ RULES: tuple[Rule, ...] = (
         "prefix of the sender's WAL, and the acknowledged history only extends",
     ),
     Rule(
+        "authority_ambiguity",
+        "P6-A1",
+        ("data", "durability"),
+        "a node takes entries from one primary of an epoch only: once two nodes claiming Primary "
+        "have both sent it entries at the same epoch, it must halt (reason authority_ambiguity) "
+        "instead of following the second",
+    ),
+    Rule(
         "abort_before_rename",
         "P6-F2",
         ("lifecycle",),
@@ -410,6 +418,10 @@ class NodeSummary:
     last_finished: str | None = None
     recoverable: list[tuple[str, int | None]] = field(default_factory=list)
     crash_state: str = RECOVERY_STATE
+    # The Primary-marker sender this node last took entries from, and that sender's
+    # epoch: a second sender claiming the same epoch is an ambiguous authority (P6-A1).
+    leader: str | None = None
+    leader_epoch: int | None = None
 
     def as_state(self, wal: EpochRuns) -> dict[str, Any]:
         return {
@@ -1406,6 +1418,7 @@ class Checker:
             and dst.up
             and not dst.writable
             and (sender_epoch == dst.epoch or sender_epoch is UNSET)
+            and dst.leader == src.name
         ):
             lsn, epoch = e.lsn, e.epoch
             d_lasts, s_lasts = dst.lasts, src.lasts
@@ -1455,6 +1468,9 @@ class Checker:
         sender_epoch = e.sender_epoch
         if sender_epoch is UNSET:
             sender_epoch = None
+        self._follow(src, dst, sender_epoch)
+        if sender_epoch is None:
+            pass
         elif sender_epoch < dst.epoch:
             self.fail(
                 "epoch_fencing",
@@ -1500,6 +1516,23 @@ class Checker:
         if sender_epoch is not None and sender_epoch > dst.epoch:
             dst.epoch = sender_epoch
             self.max_epoch = max(self.max_epoch, sender_epoch)
+
+    def _follow(self, src: NodeSummary, dst: NodeSummary, sender_epoch: int | None) -> None:
+        """``dst`` takes an entry from ``src``: it must not follow two primaries of one
+        epoch (P6-A1; a node that sees them halts with reason authority_ambiguity)."""
+        if src.role != "Primary":
+            return
+        epoch = sender_epoch if sender_epoch is not None else src.epoch
+        if dst.leader is not None and dst.leader != src.name and dst.leader_epoch == epoch:
+            self.fail(
+                "authority_ambiguity",
+                "P6-A1",
+                f"{dst.name} takes an entry from {src.name} at epoch {epoch} after taking "
+                f"entries from {dst.leader} at epoch {epoch}: two primaries claim one epoch, "
+                "and a node that sees that halts (authority_ambiguity) instead of following "
+                "either.",
+            )
+        dst.leader, dst.leader_epoch = src.name, epoch
 
     # --- the end ---
 

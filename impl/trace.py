@@ -113,7 +113,15 @@ INVARIANT_IDS: tuple[str, ...] = (
 MODES: tuple[str, ...] = ("async", "sync")
 MARKER_ROLES: tuple[str, ...] = ("Primary", "Replica", "Halted")
 """What a node's durable authority marker says: it holds authority, follows, or halted."""
-HALT_REASONS: tuple[str, ...] = ("history_divergence", "wal_corruption", "operator_halt")
+HALT_REASONS: tuple[str, ...] = (
+    "history_divergence",
+    "wal_corruption",
+    "operator_halt",
+    "authority_ambiguity",
+)
+"""Why a node halted. The first three are also the validation context's halt reasons;
+``authority_ambiguity`` (P6-A1) is a node's reason only: it saw two primaries claim one
+epoch. A halted candidate is denied whatever the reason (candidate_halted)."""
 
 FAMILIES: tuple[str, ...] = ("lifecycle", "validation", "data", "durability", "authority")
 """Groups of kinds a producer may declare it emits (header ``emits``); see docs/oracle.md.

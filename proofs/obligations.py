@@ -965,8 +965,21 @@ DEFENCE_IN_DEPTH: dict[tuple[str, str], tuple[str, str]] = {
         "in async mode a candidate must hold the old primary's whole durable WAL, so no "
         "two WALs ever fork",
     ),
+    ("ambiguity_halt", "async"): (
+        "single_controller",
+        "each epoch has one primary marker (P6-A3), so no node sees two claim one epoch",
+    ),
+    ("ambiguity_halt", "sync"): (
+        "single_controller",
+        "each epoch has one primary marker (P6-A3), so no node sees two claim one epoch",
+    ),
 }
 COVERAGE_DEPTH = 16
+# Defence-in-depth actions whose witness (with the assumption dropped) needs a
+# larger cluster or a longer path than the N=2 search: (N, depth). Two primaries
+# of one epoch take two concurrent attempts, for two candidates besides the
+# primary, so the authority-ambiguity halt is first seen at N=3.
+DEFENCE_IN_DEPTH_SIZE: dict[str, tuple[int, int]] = {"ambiguity_halt": (3, 18)}
 
 
 def _action_goal(u: Any, name: str) -> z3.BoolRef:
@@ -1053,6 +1066,7 @@ def companion_coverage(ob: Obligation) -> Outcome:
     u.extend_to(depth)
     paths: dict[tuple[str, str], Path] = {}
     dropped_for: dict[tuple[str, str], str] = {}
+    witness_n: dict[tuple[str, str], int] = {}
     missing: list[str] = []
 
     def record(unrolling: Any, model: z3.ModelRef, pending: list[tuple[str, str]]) -> None:
@@ -1087,8 +1101,9 @@ def companion_coverage(ob: Obligation) -> Outcome:
         if fallback is None:
             missing.append(f"{goal[1]} (no witness within {depth} steps)")
             continue
-        weak = Unrolling(replace(base, dropped=frozenset({fallback[0]})), stutter=True)
-        weak.extend_to(depth)
+        weak_n, weak_depth = DEFENCE_IN_DEPTH_SIZE.get(goal[1], (2, depth))
+        weak = Unrolling(replace(base, n=weak_n, dropped=frozenset({fallback[0]})), stutter=True)
+        weak.extend_to(weak_depth)
         model = weak.find(_action_goal(weak, goal[1]), one_shot=True)
         if model is None:
             missing.append(f"{goal[1]} (no witness even with {fallback[0]} dropped)")
@@ -1096,12 +1111,14 @@ def companion_coverage(ob: Obligation) -> Outcome:
         rest = [goal]
         record(weak, model, rest)
         dropped_for[goal] = fallback[0]
+        witness_n[goal] = weak_n
     not_lifted: list[str] = []
     for n in ns:
-        if n == 2:
-            continue
         groups: dict[frozenset[str], dict[tuple[str, str], Path]] = {}
         for goal, path in paths.items():
+            # A witness found at N replays at every larger size (extra nodes idle).
+            if witness_n.get(goal, 2) >= n:
+                continue
             dropped = frozenset({dropped_for[goal]}) if goal in dropped_for else frozenset()
             groups.setdefault(dropped, {})[goal] = path
         for dropped, group in groups.items():
@@ -1122,12 +1139,13 @@ def companion_coverage(ob: Obligation) -> Outcome:
             "steps": len(path),
             "path": [f"{a}({', '.join(f'n{i}' for i in nodes)})" for a, nodes, _ in path],
             **({"dropped": dropped_for[(kind, name)]} if (kind, name) in dropped_for else {}),
+            **({"n": witness_n[(kind, name)]} if (kind, name) in witness_n else {}),
         }
         for (kind, name), path in paths.items()
     }
     notes = [
         f"{g[1]} is unreachable with every assumption ({DEFENCE_IN_DEPTH[(g[1], mode)][1]}); "
-        f"witness with {d} dropped"
+        f"witness with {d} dropped" + (f" at N={witness_n[g]}" if witness_n.get(g, 2) != 2 else "")
         for g, d in dropped_for.items()
     ]
     ok = not missing and not not_lifted
@@ -1183,6 +1201,119 @@ def cluster_counterexample(ob: Obligation) -> Outcome:
         data,
         violated=list(cx.violated),
     )
+
+
+# --- defence-in-depth mutants (see baton.spec.cluster.DEFENCE_MUTANTS) ---------------
+
+
+def _step_property(name: str) -> properties.StepProperty:
+    return next(sp for sp in properties.STEP_PROPERTIES if sp.name == name)
+
+
+def defence_mutant(ob: Obligation) -> Outcome:
+    """A mutant of a guard no state allowed by the assumptions reaches.
+
+    With every assumption it is unobservable (the all-N invariant implies the
+    guard it drops), so it is judged with the assumption that excludes the
+    guard's situation dropped: there (1) every step of the correct model keeps
+    the step property from any state -- its guard alone ensures it -- and (2)
+    the mutant has a run to a step that breaks it. Only (2) and (1) together
+    say the guard, not the dropped assumption, is what the property rests on.
+    """
+    from .bmc import Unrolling
+    from .counterexample import Counterexample, _shrink, _violated_at, faulty_steps
+    from .render import render_text
+
+    name = str(ob.params["mutant"])
+    sp = _step_property(str(ob.params["step"]))
+    n, mode, depth = int(ob.params["n"]), str(ob.params["mode"]), int(ob.params["depth"])
+    correct = Config(n=n, mode=mode, dropped=frozenset({str(ob.params["dropped"])}))
+    s, t = cluster.fresh_state(n, "dm0"), cluster.fresh_state(n, "dm1")
+    broken_by = []
+    for act in cluster.actions(correct, s, t, "dm"):
+        solver = z3.Solver()
+        solver.add(act.formula, z3.Not(sp.holds(s, t)))
+        if solver.check() != z3.unsat:
+            broken_by.append(f"{act.name}{list(act.nodes)}")
+    if broken_by:
+        return Outcome(
+            False,
+            "failed",
+            f"the correct model ({correct.label()}) breaks {sp.id} {sp.name} itself: "
+            + ", ".join(broken_by[:5]),
+        )
+    cfg = replace(correct, mutant=name)
+    start = time.perf_counter()
+    u = Unrolling(cfg, stutter=True, symmetry=True)
+    u.extend_to(depth)
+    goal = z3.Or(*[z3.Not(sp.holds(u.states[k], u.states[k + 1])) for k in range(depth)])
+    model = u.find(goal, one_shot=True)
+    if model is None:
+        return Outcome(
+            False, "missed", f"no run of {cfg.label()} breaks {sp.name} in {depth} steps"
+        )
+    raw = u.trace(model, depth)
+    cut = len(raw.steps)
+    for k in range(1, len(raw.steps)):
+        pre, post = u.states[raw.steps[k - 1].index], u.states[raw.steps[k].index]
+        if _violated_at(model, pre, post, [], [sp]):
+            cut = k + 1
+            break
+    steps = [(st.action, st.nodes, st.choices) for st in raw.steps[1:cut]]
+    trace, violated, values = _shrink(cfg, steps, [], [sp])
+    cx = Counterexample(
+        cfg, violated, trace, time.perf_counter() - start, depth, faulty_steps(cfg, values)
+    )
+    data = cx.to_dict()
+    last = trace.steps[-1]
+    data["why"] = {
+        sp.id: f"{sp.name}: the last step ({last.action} "
+        f"{', '.join(f'n{i}' for i in last.nodes)}) is a replica following a primary while "
+        f"two running nodes claim Primary at that epoch. {sp.statement}"
+    }
+    data["rendered"] = render_text(data, title=f"{ob.name}: {ob.description}")
+    return Outcome(
+        True,
+        "caught",
+        f"{len(trace.steps) - 1}-step counterexample ({cfg.label()}) violates "
+        f"{sp.id} {sp.name}; every step of the correct model with "
+        f"{ob.params['dropped']} dropped keeps it",
+        data,
+        violated=list(violated),
+    )
+
+
+DEFENCE_SEARCH: dict[str, tuple[str, int, int]] = {
+    # mutant: (step property, N, depth). Two primaries of one epoch need two
+    # concurrent attempts (two candidates); the follower is the old primary,
+    # restarted and demoted (runs of 22-23 steps).
+    "follow_ambiguous_primary": ("one-primary-followed", 3, 24),
+}
+
+
+def add_defence_obligations(add: Callable[..., None], quick: bool) -> None:
+    """One obligation per defence mutant (the full run only: a 24-step search at N=3)."""
+    if quick:
+        return
+    for m in cluster.MUTANTS:
+        if m.level != "defence":
+            continue
+        step, n, depth = DEFENCE_SEARCH[m.name]
+        add(
+            f"mutant.{m.name}",
+            "mutant",
+            m.breaks,
+            "z3-bmc",
+            "defence_mutant",
+            m.description,
+            n=n,
+            mode="async",
+            depth=depth,
+            mutant=m.name,
+            dropped=cluster.DEFENCE_MUTANTS[m.name],
+            step=step,
+            cost=300,
+        )
 
 
 def parametric_obligation(ob: Obligation) -> Outcome:
@@ -1263,6 +1394,7 @@ RUNNERS: dict[str, Callable[[Obligation], Outcome]] = {
         companion_recovery,
         companion_denial,
         companion_abort,
+        defence_mutant,
         companion_coverage,
         companion_group,
         cluster_counterexample,
@@ -1650,6 +1782,7 @@ def build(
             )
 
     add_abort_obligations(add, quick)
+    add_defence_obligations(add, quick)
 
     for name, (proof, pid, what) in SPEC_MUTANTS.items():
         add(

@@ -188,7 +188,9 @@ def print_counterexample(out: Console, cx: dict[str, Any], *, title: str = "") -
     from .counterexample import explain
 
     final = steps[-1]["state"]
-    # A run of a lifecycle or validation mutant carries its own explanation.
+    # A counterexample may carry its own explanation per ID: a run of a lifecycle or
+    # validation mutant, or a step property the state-based explain() does not know
+    # (e.g. P6-A1 one-primary-followed).
     why = cx.get("why") or {}
     for pid in violated:
         out.print(Text(f"Violated {invariants.full_name(pid)}", style="bold red"))

@@ -157,8 +157,11 @@ class Mutant:
     description: str
     breaks: tuple[str, ...]
     # Where the proofs catch it: "cluster" (bounded model checking of the
-    # cluster finds a path to a violation) or "validation" (the rule's
-    # soundness proof fails with a counterexample context).
+    # cluster finds a path to a violation), "validation" (the rule's
+    # soundness proof fails with a counterexample context) or "defence" (it
+    # changes only a defence-in-depth guard that no state allowed by the
+    # assumptions reaches: bounded model checking with the assumption that
+    # excludes it dropped finds the path; see DEFENCE_MUTANTS).
     level: str = "cluster"
 
 
@@ -240,6 +243,15 @@ MUTANTS: tuple[Mutant, ...] = (
         ("P6-A3",),
     ),
     Mutant(
+        "follow_ambiguous_primary",
+        "A replica keeps following a primary whose epoch another running node also claims "
+        "as Primary, instead of halting (authority_ambiguity): it takes entries or the epoch "
+        "from either claimant. Unobservable with every assumption (one primary per epoch); "
+        "caught with single_controller dropped.",
+        ("P6-A1",),
+        level="defence",
+    ),
+    Mutant(
         "abort_after_rename",
         "An operator's abort is accepted after the marker rename (and before the "
         "directory fsync): the attempt is forgotten while the new marker is visible but "
@@ -249,6 +261,8 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
 )
 MUTANT_NAMES: tuple[str, ...] = tuple(m.name for m in MUTANTS)
+DEFENCE_MUTANTS: dict[str, str] = {"follow_ambiguous_primary": "single_controller"}
+"""Mutants of level "defence", and the assumption whose absence makes them observable."""
 
 # The marker's file operations in the order each variant performs them.
 MARKER_OPS: dict[str, tuple[str, ...]] = {
@@ -739,6 +753,10 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
                 s.lc[r] != LC["AuthorityTransitioning"],
                 s.lc[p] != LC["AuthorityTransitioning"],
             )
+            if not cfg.is_mutant("follow_ambiguous_primary"):
+                # A replica follows no primary whose epoch another running node also
+                # claims: it halts instead (ambiguity_halt, P6-A1).
+                base = z3.And(base, unambiguous(s, p, r))
             is_prefix = s.lcp(r, p) == s.wlen[r]
             # Only a replica behind the primary takes an entry; a replica that is
             # no prefix halts at once, whatever the lengths (P6-S2).
@@ -766,6 +784,8 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
             st = _Step(s, t)
             st.node("role", r, MROLE["Halted"])
             yield Action("diverge", (p, r), st.build(z3.And(base, z3.Not(is_prefix))))
+
+    yield from _ambiguity_halts(s, t)
 
     for i in range(n):
         # crash: volatile state is lost; a marker write in flight lands as the
@@ -984,6 +1004,61 @@ def actions(cfg: Config, s: State, t: State, tag: str) -> Iterator[Action]:
             st.node("lc", c, LC["PromotionValidating"])
             st.node("vcount", c, s.vcount[c] + 1)
             yield Action("retry", (c,), st.build(z3.And(s.up[c], s.lc[c] == LC["PromotionDenied"])))
+
+
+def unambiguous(s: State, p: int, r: int) -> z3.BoolRef:
+    """Replica ``r`` sees no running node but ``p`` claim Primary at ``p``'s epoch."""
+    return z3.And(
+        *[
+            z3.Not(z3.And(s.up[k], s.role[k] == MROLE["Primary"], s.epoch[k] == s.epoch[p]))
+            for k in range(s.n)
+            if k not in (p, r)
+        ]
+    )
+
+
+def ambiguity_guard(s: State, i: int, j: int, k: int) -> z3.BoolRef:
+    """Node ``i`` sees nodes ``j`` and ``k`` claim Primary at one epoch, not below its own.
+
+    ``i`` is running with a replica or primary marker and no attempt of its own
+    in flight; ``j`` is another running node whose marker claims Primary at an
+    epoch ``i`` cannot fence off (at least its own); ``k`` is a second claimant
+    of that same epoch: ``i`` itself when it is a primary, else another running
+    node. With one primary per epoch (P6-A3) no state satisfies this; the halt
+    it enables is defence in depth for the P6-A1 single writer.
+    """
+    return z3.And(
+        s.up[i],
+        z3.Or(s.role[i] == MROLE["Replica"], s.role[i] == MROLE["Primary"]),
+        s.lc[i] == LC["Steady"],
+        s.up[j],
+        s.role[j] == MROLE["Primary"],
+        s.epoch[j] >= s.epoch[i],
+        *([] if k == i else [s.up[k]]),
+        s.role[k] == MROLE["Primary"],
+        s.epoch[k] == s.epoch[j],
+    )
+
+
+def _ambiguity_halts(s: State, t: State) -> Iterator[Action]:
+    """ambiguity_halt: a node that sees two primaries claim one epoch halts (P6-A1).
+
+    It writes a Halted marker at its own epoch (reason ``authority_ambiguity``)
+    and admits no writes: it can no longer tell which primary holds authority,
+    so it follows neither. Parameters ``(i, j, k)``: the node that halts and the
+    two claimants (``k`` may be ``i``); at N=2 only a primary can see the other
+    node claim its own epoch.
+    """
+    n = s.n
+    for i in range(n):
+        for j in range(n):
+            for k in range(n):
+                if j in (i, k):
+                    continue
+                st = _Step(s, t)
+                st.node("role", i, MROLE["Halted"])
+                st.node("active", i, False)
+                yield Action("ambiguity_halt", (i, j, k), st.build(ambiguity_guard(s, i, j, k)))
 
 
 def _abort_actions(cfg: Config, s: State, t: State, c: int, rename_stage: int) -> Iterator[Action]:

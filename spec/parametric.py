@@ -366,6 +366,15 @@ def _replicated_lcp(
     return pair, ack
 
 
+def _unambiguous(s: PState, p: z3.ExprRef, r: z3.ExprRef) -> z3.BoolRef:
+    """Replica ``r`` sees no running node but ``p`` claim Primary at ``p``'s epoch."""
+
+    def other_claim(k: z3.ExprRef) -> z3.BoolRef:
+        return z3.And(k != p, k != r, s.up(k), s.role(k) == MROLE["Primary"])
+
+    return forall(1, lambda k: z3.Implies(other_claim(k), s.epoch(k) != s.epoch(p)))
+
+
 def _replicate_family(cfg: Config, s: PState, tag: str) -> Iterator[PAction]:
     """replicate, adopt and diverge: a primary ``p`` serving a replica ``r``."""
     for name in ("replicate", "adopt", "diverge"):
@@ -382,6 +391,9 @@ def _replicate_family(cfg: Config, s: PState, tag: str) -> Iterator[PAction]:
             s.lc(r) != LC["AuthorityTransitioning"],
             s.lc(p) != LC["AuthorityTransitioning"],
         )
+        if not cfg.is_mutant("follow_ambiguous_primary"):
+            # No running node but p claims Primary at p's epoch (else r halts, P6-A1).
+            base = z3.And(base, _unambiguous(s, p, r))
         is_prefix = s.lcp(r, p) == s.wlen(r)
         behind = s.wlen(r) < s.wlen(p)
         up = _Update(s)
@@ -399,6 +411,30 @@ def _replicate_family(cfg: Config, s: PState, tag: str) -> Iterator[PAction]:
             up.lcp_pair, up.lcp_ack = _replicated_lcp(s, p, r, s.wlen(r) + 1)
             guard = z3.And(base, behind, is_prefix)
         yield PAction(name, (p, r), (), guard, up.build())
+
+
+def _ambiguity_halt(s: PState, tag: str) -> PAction:
+    """ambiguity_halt, as baton.spec.cluster states it: node ``i`` sees ``j`` and
+    ``k`` claim Primary at one epoch, not below its own, and halts (``k`` may be
+    ``i`` itself, a primary; any other ``k`` must be running)."""
+    i, j, k = (fresh_node(f"ambiguity_halt.{x}@{tag}") for x in "ijk")
+    guard = z3.And(
+        j != i,
+        k != j,
+        s.up(i),
+        z3.Or(s.role(i) == MROLE["Replica"], s.role(i) == MROLE["Primary"]),
+        s.lc(i) == LC["Steady"],
+        s.up(j),
+        s.role(j) == MROLE["Primary"],
+        s.epoch(j) >= s.epoch(i),
+        z3.Or(k == i, s.up(k)),
+        s.role(k) == MROLE["Primary"],
+        s.epoch(k) == s.epoch(j),
+    )
+    up = _Update(s)
+    up.node("role", i, MROLE["Halted"])
+    up.node("active", i, False)
+    return PAction("ambiguity_halt", (i, j, k), (), guard, up.build())
 
 
 def actions(cfg: Config, s: PState, tag: str) -> list[PAction]:
@@ -433,6 +469,7 @@ def actions(cfg: Config, s: PState, tag: str) -> list[PAction]:
     out.append(PAction("ack", (p,), (), guard, up.build()))
 
     out.extend(_replicate_family(cfg, s, tag))
+    out.append(_ambiguity_halt(s, tag))
 
     # crash: volatile state is lost; a marker write in flight lands as the
     # persistence model allows (old / new / torn).
@@ -762,8 +799,34 @@ def epochs_monotonic(s: PState, t: PState) -> z3.BoolRef:
     return forall(1, lambda x: epoch_floor(t, x) >= epoch_floor(s, x))
 
 
+def one_primary_followed(s: PState, t: PState) -> z3.BoolRef:
+    """P6-A1 (steps): a running replica that takes an entry or an epoch does so at an
+    epoch that at most one running node claims as Primary."""
+
+    def follows(r: z3.ExprRef) -> z3.BoolRef:
+        return z3.And(
+            s.up(r),
+            t.up(r),
+            s.role(r) == MROLE["Replica"],
+            t.role(r) == MROLE["Replica"],
+            z3.Not(s.active(r)),
+            z3.Or(t.wlen(r) > s.wlen(r), t.epoch(r) > s.epoch(r)),
+        )
+
+    def claims(x: z3.ExprRef, epoch: z3.ArithRef) -> z3.BoolRef:
+        return z3.And(s.up(x), s.role(x) == MROLE["Primary"], s.epoch(x) == epoch)
+
+    return forall(
+        3,
+        lambda r, p, q: z3.Not(
+            z3.And(follows(r), p != q, claims(p, t.epoch(r)), claims(q, t.epoch(r)))
+        ),
+    )
+
+
 STEP_PROPERTIES: tuple[tuple[str, str, Callable[[PState, PState], z3.BoolRef]], ...] = (
     ("P6-A3", "epochs-monotonic", epochs_monotonic),
+    ("P6-A1", "one-primary-followed", one_primary_followed),
 )
 """Claims about every step ``(s, t)``: checked for every action in consecution."""
 

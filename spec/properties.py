@@ -119,6 +119,30 @@ def epochs_monotonic(s: State, t: State) -> z3.BoolRef:
     return z3.And(*[epoch_floor(t, i) >= epoch_floor(s, i) for i in range(s.n)])
 
 
+def one_primary_followed(s: State, t: State) -> z3.BoolRef:
+    """P6-A1 (steps): a running replica that takes an entry or an epoch does so at an epoch
+    that at most one running node claims as Primary (seeing two, it halts:
+    authority_ambiguity). Every step of the model keeps it from *any* state, by the
+    replication guard alone; the mutant follow_ambiguous_primary breaks it."""
+    out = []
+    for r in range(s.n):
+        follows = z3.And(
+            s.up[r],
+            t.up[r],
+            s.role[r] == MROLE["Replica"],
+            t.role[r] == MROLE["Replica"],
+            z3.Not(s.active[r]),
+            z3.Or(t.wlen[r] > s.wlen[r], t.epoch[r] > s.epoch[r]),
+        )
+        for p, q in combinations(range(s.n), 2):
+            claimed = [
+                z3.And(s.up[x], s.role[x] == MROLE["Primary"], s.epoch[x] == t.epoch[r])
+                for x in (p, q)
+            ]
+            out.append(z3.Not(z3.And(follows, *claimed)))
+    return z3.And(*out)
+
+
 def recovery_exact(s: State) -> z3.BoolRef:
     """P6-F2: no marker is left torn; recovery yields exactly the old or the new authority."""
     return z3.And(*[s.role[i] != MROLE["Torn"] for i in range(s.n)])
@@ -225,6 +249,13 @@ STEP_PROPERTIES: tuple[StepProperty, ...] = (
         "Epochs never go backwards: no step lowers the epoch a node's marker can hold "
         "after a crash.",
         epochs_monotonic,
+    ),
+    StepProperty(
+        "P6-A1",
+        "one-primary-followed",
+        "A replica follows one primary per epoch: it takes no entry and no epoch while two "
+        "running nodes claim Primary at that epoch (it halts instead: authority_ambiguity).",
+        one_primary_followed,
     ),
 )
 

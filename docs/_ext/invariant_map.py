@@ -52,15 +52,25 @@ _LIFECYCLE_PROOF = (
 
 INVARIANT_MAP: dict[str, InvariantDoc] = {
     "P6-A1": InvariantDoc(
-        spec=("baton.spec.properties.single_writer", "baton.spec.validation.CHECKS"),
+        spec=(
+            "baton.spec.properties.single_writer",
+            "baton.spec.validation.CHECKS",
+            "baton.spec.properties.one_primary_followed",
+            "baton.spec.cluster.ambiguity_guard",
+        ),
         proof=_CLUSTER_PROOF,
         runtime=(
             "baton.validator.validate",
             "baton.core.environment_allows",
             "baton.core.refusal",
             "baton.controller.Controller",
+            "baton.core.AmbiguityHalt",
+            "baton.core.ambiguity_detail",
         ),
         tests=(
+            "tests/test_ambiguity.py::test_a_node_that_sees_two_primaries_of_one_epoch_halts_as_the_spec_says",
+            "tests/test_ambiguity.py::test_the_core_refuses_the_halt_exactly_where_the_spec_disables_it",
+            "tests/test_ambiguity.py::test_oracle_accepts_the_halt_and_rejects_following_both_primaries",
             "tests/test_spec_concrete.py::test_two_writers_violate_single_writer",
             "tests/test_runtime_core.py::test_restarted_primary_is_fenced_until_reinstated",
             "tests/test_runtime_core.py::test_dropping_force_is_truthful_shows_the_two_writer_counterexample",

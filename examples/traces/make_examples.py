@@ -157,6 +157,27 @@ def with_field(label: str, **changes: Any) -> Mutation:
     return go
 
 
+def two_primaries_one_epoch(_evs: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
+    """A producer that traces no lifecycle: n2's directory is restored from a copy of
+    n1's, so n2's marker also claims Primary at epoch 1, and n3 follows both."""
+    head = t.header(
+        ["n1", "n2", "n3"],
+        "async",
+        "n1",
+        emits=["data", "durability", "authority"],
+        producer="make_examples.py",
+    )
+    return [
+        ("header", head),
+        ("w1", t.write("n1", 1, 1)),
+        ("r1", t.replicate("n1", "n2", 1, 1, sender_epoch=1)),
+        ("r2", t.replicate("n1", "n3", 1, 1, sender_epoch=1)),
+        ("m2", t.marker("n2", "Primary", 1)),
+        ("w2", t.write("n2", 2, 1)),
+        ("r3", t.replicate("n2", "n3", 2, 1, sender_epoch=1)),
+    ]
+
+
 # name -> (mutation, expected invariant, expected rule, label of the line caught or None for end)
 BROKEN: dict[str, tuple[Mutation, str, str, str | None]] = {
     "broken_d2_forbidden_transition": (
@@ -293,6 +314,14 @@ BROKEN: dict[str, tuple[Mutation, str, str, str | None]] = {
         "P6-F2",
         "crash_recovery",
         "restart1",
+    ),
+    # n3 takes an entry from n2 at epoch 1 after taking n1's at epoch 1: it must halt
+    # (authority_ambiguity) instead of following a second primary of the same epoch.
+    "broken_a1_two_primaries_one_epoch": (
+        two_primaries_one_epoch,
+        "P6-A1",
+        "authority_ambiguity",
+        "r3",
     ),
     # An operator's abort once n2's new marker is durable (all 4 file operations done):
     # the attempt is forgotten while the marker names n2 Primary at epoch 2.
