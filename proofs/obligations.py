@@ -1799,6 +1799,8 @@ def build(
         # their mutant.validator.* obligation above) with a run of the cluster.
         if quick and m.name not in QUICK_MUTANTS:
             continue
+        if m.level == "defence":
+            continue  # unobservable with every assumption: add_defence_obligations judges it
         n, mode = variant_config(m.name, "mutant")
         depths = list(DEEP_SEARCH.get(m.name, ()))
         if depths:
