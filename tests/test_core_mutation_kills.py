@@ -1,0 +1,128 @@
+"""Tests written for mutants of the runtime core, the cluster shell and the node
+(``bench/mutation/run.py --ast``) that the other tests and ``baton verify``'s
+explorer let survive.
+
+Each test names the mutants it kills as ``file: scope: `before` -> `after```,
+the label the runner prints, and asserts a behaviour through the public API
+(``baton.core``, ``baton.cluster``, ``baton.node``) or the explorer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from baton import core
+from baton.proofs import explore
+
+
+def _every_step(bounds: explore.Bounds, check: Callable[[core.ClusterState], None]) -> None:
+    """Run ``check`` on every state the explorer reaches within ``bounds``."""
+    result = explore.explore(bounds, visit=check)
+    assert result.passed, result.verdict
+
+
+def _check_effect_contract(s: core.ClusterState, action: core.Action) -> None:
+    """The effects of one step say what the step did: a step other than a crash emits
+    ``Announce(i, w)`` exactly for the nodes whose writability it changes, with ``w``
+    the new value (a crash tells no one: the node is gone); a ``PersistMarker`` writes
+    the role and epoch the node ends with; an ``AppendWal`` appends the node's new last
+    entry; ``AckClients`` acknowledges the prefix the ghost log then holds."""
+    t, effects = core.step(s, action)
+    announced = {e.node: e.writable for e in effects if isinstance(e, core.Announce)}
+    changed = {
+        i: t.nodes[i].writable for i in range(s.n) if s.nodes[i].writable != t.nodes[i].writable
+    }
+    expected = {} if isinstance(action, core.Crash) else changed
+    assert announced == expected, (action, announced, expected)
+    for e in effects:
+        if isinstance(e, core.PersistMarker):
+            durable = t.nodes[e.node].durable
+            assert (e.role, e.epoch) == (durable.marker_role, durable.epoch), action
+        elif isinstance(e, core.AppendWal):
+            assert t.nodes[e.node].durable.wal[-1] == e.entry, action
+        elif isinstance(e, core.AckClients) and not t.broken:
+            assert t.acked == t.nodes[e.node].durable.wal[: e.upto], action
+
+
+@pytest.mark.parametrize("mode", core.MODES)
+def test_core_every_step_announces_exactly_the_writability_it_changes(mode: str) -> None:
+    """The effects contract (_check_effect_contract) on every enabled step of every
+    state the explorer reaches at N=2 W=1 P=1.
+
+    Kills impl/core.py: _apply: `Announce(i, True)` -> `Announce(i, False)` (Reinstate)."""
+    checked = 0
+
+    def check(s: core.ClusterState) -> None:
+        nonlocal checked
+        for action in core.enabled_actions(s):
+            _check_effect_contract(s, action)
+            checked += 1
+
+    _every_step(explore.Bounds(2, 1, 1, mode), check)
+    assert checked > 1000  # reachability: the contract was exercised, not skipped
+
+
+def test_core_a_primary_that_sees_a_higher_epoch_steps_down_and_says_so() -> None:
+    """StepDown is unreachable while the assumptions hold (two writers never coexist,
+    P6-A1), so the explorer never takes it; it is the runtime's defence when an
+    assumption was dropped. Two writers, n0 at epoch 1 and n1 at epoch 2: n0 steps
+    down to a replica of its epoch, stops admitting writes and announces it.
+
+    Kills impl/core.py: _apply: `Announce(i, False)` -> `Announce(i, True)`."""
+    writer = core.Volatile(active=True)
+    s = core.ClusterState(
+        "async",
+        (
+            core.NodeState(core.Durable("Primary", 1), writer),
+            core.NodeState(core.Durable("Primary", 2), writer),
+        ),
+    )
+    assert core.StepDown(0) in core.enabled_actions(s)
+    assert core.refusal(s, core.StepDown(1)) is not None  # n1 holds the highest epoch
+    _check_effect_contract(s, core.StepDown(0))
+    t, effects = core.step(s, core.StepDown(0))
+    assert t.writable_nodes() == (1,)
+    assert t.nodes[0].durable == core.Durable("Replica", 1)
+    assert core.Announce(0, False) in effects
+
+
+def test_core_a_request_is_forced_only_when_it_says_so() -> None:
+    """The operator's force flag reaches the candidate only when the request sets it:
+    ``Request(c)`` is an ordinary request (the validator sees force False), and the
+    transition event says so.
+
+    Kills impl/core.py: Request: `force: bool = False` -> `force: bool = True`."""
+    s = core.initial_state(2, "async")
+    for request, forced in ((core.Request(1), False), (core.Request(1, True), True)):
+        t, effects = core.step(s, request)
+        volatile = t.nodes[1].volatile
+        assert volatile is not None and volatile.forced is forced
+        assert core.observed_context(t, 1, core.Observation()).force is forced
+        (event,) = [e for e in effects if isinstance(e, core.Emit)]
+        assert event.data["force"] is forced
+
+
+@pytest.mark.parametrize("mode", core.MODES)
+def test_core_each_observation_is_what_the_validator_sees(mode: str) -> None:
+    """observed_context maps each part of an observation to its own field of the
+    validation context, whatever the others are: an uncertain primary is status
+    Unknown, an unknown bound is no bound, an unknown prefix is prefix Unknown
+    (never a comparison made anyway), and MVCC passes through.
+
+    Kills impl/core.py: observed_context: `src_wal is None or not obs.prefix_known`
+    -> `src_wal is None and (not obs.prefix_known)`."""
+    s = core.initial_state(3, mode)
+    # n0 writes one entry and n1 (the sync standby) holds it; the candidate n2 lags:
+    # prefix Compatible, acknowledged bound 1 in both modes.
+    for action in (core.Write(0), core.Replicate(0, 1)):
+        s = core.step(s, action)[0]
+    for obs in core.ALL_OBSERVATIONS:
+        ctx = core.observed_context(s, 2, obs)
+        assert (ctx.primary_status == "Unknown") is obs.primary_uncertain, obs
+        if not obs.primary_uncertain:
+            assert ctx.primary_status == "Active", obs  # n0 admits writes
+        assert ctx.ack_bound == (1 if obs.bound_known else None), obs
+        assert ctx.prefix == ("Compatible" if obs.prefix_known else "Unknown"), obs
+        assert ctx.mvcc == obs.mvcc
+        assert (ctx.role, ctx.wal_end, ctx.force) == ("ReplicaActive", 0, False)
