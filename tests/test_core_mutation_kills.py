@@ -126,3 +126,56 @@ def test_core_each_observation_is_what_the_validator_sees(mode: str) -> None:
         assert ctx.prefix == ("Compatible" if obs.prefix_known else "Unknown"), obs
         assert ctx.mvcc == obs.mvcc
         assert (ctx.role, ctx.wal_end, ctx.force) == ("ReplicaActive", 0, False)
+
+
+def test_core_the_old_primary_is_the_primary_marker_at_the_highest_epoch() -> None:
+    """In async mode the acknowledged bound and the prefix are read from the old
+    primary: the node whose marker says Primary at the highest epoch, not the first
+    node that merely holds that epoch. After n1's promotion to epoch 2, n0 (lower
+    index) adopted epoch 2 as a lagging replica; the bound is n1's WAL end.
+
+    Kills impl/core.py: old_primary: `node.durable.marker_role == 'Primary' and
+    _holds_max_epoch(s, i)` -> `... or ...`."""
+    up = core.Volatile()
+    s = core.ClusterState(
+        "async",
+        (
+            core.NodeState(core.Durable("Replica", 2, ((1, 1),)), up),
+            core.NodeState(core.Durable("Primary", 2, ((1, 1), (2, 2))), core.Volatile(True)),
+            core.NodeState(core.Durable("Replica", 1, ((1, 1),)), up),
+        ),
+    )
+    assert core.old_primary(s) == 1
+    ctx = core.observed_context(s, 2, core.Observation())
+    assert (ctx.ack_bound, ctx.wal_end, ctx.prefix) == (2, 1, "Compatible")
+    # Without any primary marker at the highest epoch there is no old primary.
+    demoted = s.with_node(1, core.NodeState(core.Durable("Replica", 2), up))
+    assert core.old_primary(demoted) is None
+    assert core.observed_context(demoted, 2, core.Observation()).ack_bound is None
+
+
+@pytest.mark.parametrize("forced", [False, True])
+def test_core_only_a_forced_request_over_an_uncertain_view_can_be_a_lie(forced: bool) -> None:
+    """force_is_truthful (an environment assumption, P6-A1a) excludes exactly a *forced*
+    decision over an uncertain view while another node admits writes. An ordinary
+    request with an uncertain view is admitted (the validator then denies it: status
+    Unknown without force).
+
+    Kills impl/core.py: environment_allows: `node.volatile is not None and
+    node.volatile.forced` -> `... or ...`."""
+    s = core.initial_state(2, "async")  # n0 admits writes
+    for action in (core.Request(1, forced), core.BeginValidation(1)):
+        s = core.step(s, action)[0]
+    uncertain = core.Decide(1, core.Observation(primary_uncertain=True))
+    assert core.environment_allows(s, uncertain) is not forced
+    assert (uncertain in core.enabled_actions(s)) is not forced
+    assert uncertain in core.enabled_actions(s, force_is_truthful=False)
+    certain = core.Decide(1, core.Observation())
+    assert core.environment_allows(s, certain)
+    if not forced:
+        (validation,) = [
+            e
+            for e in core.step(s, uncertain)[1]
+            if isinstance(e, core.Emit) and e.kind == "validation"
+        ]
+        assert not validation.data["verdict"].allowed

@@ -182,7 +182,53 @@ MODULES: dict[str, tuple[str, list[Stage]]] = {
 # Survivors no test can tell apart from the original, by (file, label) -- the label
 # is the site's enclosing function, the expression and its mutant (see Site.label).
 # Each reason is the argument; docs/mutation.md repeats them.
-EQUIVALENT: dict[tuple[str, str], str] = {}
+_CORE = "impl/core.py"
+_DOWN_NEVER_REACHES_THE_DETAIL = (
+    "the detail check runs only after its gate saw the node up (refusal() and "
+    "enabled_actions() are gate-then-detail), so the `else` branch for a down node "
+    "is never taken"
+)
+_MEMO_MISS = (
+    "a lookup in the memo of action groups that now always misses: the groups are "
+    "rebuilt from the same arguments, equal to the memoised ones (only slower)"
+)
+EQUIVALENT: dict[tuple[str, str], str] = {
+    (
+        _CORE,
+        "_but: `changes.keys() <= fields.keys()` -> `changes.keys() < fields.keys()`",
+    ): "the two differ only when a call names every field of the class, and no call "
+    "does (each replaces a proper subset of the fields)",
+    (
+        _CORE,
+        "Effect: `phase: ClassVar[int] = 0` -> `phase: ClassVar[int] = 1`",
+    ): "the base class's default: every concrete effect class sets its own phase "
+    "(pinned by test_effect_phases_say_durable_visible_observe)",
+    (
+        _CORE,
+        "_crash_detail: `vol.marker_stage if vol is not None else 0` -> "
+        "`vol.marker_stage if vol is not None else 1`",
+    ): _DOWN_NEVER_REACHES_THE_DETAIL,
+    (
+        _CORE,
+        "_marker_op_detail: `vol.marker_stage if vol is not None else 0` -> "
+        "`vol.marker_stage if vol is not None else 1`",
+    ): _DOWN_NEVER_REACHES_THE_DETAIL,
+    (
+        _CORE,
+        "_complete_detail: `vol.marker_stage if vol is not None else 0` -> "
+        "`vol.marker_stage if vol is not None else 1`",
+    ): _DOWN_NEVER_REACHES_THE_DETAIL,
+    (
+        _CORE,
+        "_candidate_groups: `found[0] is observations` -> `found[0] is not observations`",
+    ): _MEMO_MISS,
+    (_CORE, "_candidate_groups: `found[0]` -> `found[1]`"): _MEMO_MISS,
+    (
+        _CORE,
+        "_apply: `phases == sorted(phases)` -> `phases != sorted(phases)`",
+    ): "every step builds its effects in phase order already, so sorting them (stable) "
+    "or returning them as built yields the same tuple; the sort is a safety net",
+}
 
 
 # --- sites ---------------------------------------------------------------------------
