@@ -9,6 +9,7 @@ the label the runner prints, and asserts a behaviour through the public API
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import pytest
@@ -179,3 +180,23 @@ def test_core_only_a_forced_request_over_an_uncertain_view_can_be_a_lie(forced: 
             if isinstance(e, core.Emit) and e.kind == "validation"
         ]
         assert not validation.data["verdict"].allowed
+
+
+def test_core_the_explorer_tries_every_observation_the_spec_leaves_open() -> None:
+    """The spec's observed_context leaves four choices to the environment: the old
+    primary's status reported Unknown or as observed, the acknowledged bound known or
+    not, the prefix known or not, and the MVCC fact (any of the spec's values). The
+    explorer's completeness rests on core.ALL_OBSERVATIONS offering each combination
+    exactly once: a missing one is a run of the spec the explorer never tries, which
+    no property or refinement check can notice.
+
+    Kills impl/core.py: <module>: `(False, True)` -> `(True, True)` and the five other
+    mutants of ALL_OBSERVATIONS' three boolean ranges."""
+    from baton.spec import validation
+
+    combos = [
+        (o.primary_uncertain, o.bound_known, o.prefix_known, o.mvcc) for o in core.ALL_OBSERVATIONS
+    ]
+    both = (False, True)
+    assert len(combos) == len(set(combos))
+    assert set(combos) == set(itertools.product(both, both, both, validation.MVCC_NAMES))

@@ -225,6 +225,26 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     (_CORE, "_candidate_groups: `found[0]` -> `found[1]`"): _MEMO_MISS,
     (
         _CORE,
+        "observed_context: `cand.volatile.forced if cand.volatile is not None else False` -> "
+        "`cand.volatile.forced if cand.volatile is not None else True`",
+    ): "only Decide calls observed_context, and Decide's lifecycle gate requires the "
+    "candidate up: the branch for a down candidate is never taken",
+    (
+        _CORE,
+        "_apply: `node.volatile.marker_stage > 0` -> `node.volatile.marker_stage > 1`",
+    ): "a crash after one marker operation (write_temp) may only leave the old marker "
+    "(marker_crash_outcomes(1) == {'old'}), and before the rename the candidate's marker "
+    "still is the Replica marker at its previous epoch (validation denies any other "
+    "candidate and its epoch is frozen while it transitions): restoring it changes nothing",
+    (
+        _CORE,
+        "_apply: `effects.insert(0, PersistMarker(i, 'Replica', node.durable.epoch))` -> "
+        "`effects.insert(1, PersistMarker(i, 'Replica', node.durable.epoch))`",
+    ): "the step's effects are sorted by phase (stably) before they are returned, and the "
+    "marker write is this step's only durable effect: it comes first wherever it was "
+    "inserted",
+    (
+        _CORE,
         "_apply: `phases == sorted(phases)` -> `phases != sorted(phases)`",
     ): "every step builds its effects in phase order already, so sorting them (stable) "
     "or returning them as built yields the same tuple; the sort is a safety net",
