@@ -200,3 +200,24 @@ def test_core_the_explorer_tries_every_observation_the_spec_leaves_open() -> Non
     both = (False, True)
     assert len(combos) == len(set(combos))
     assert set(combos) == set(itertools.product(both, both, both, validation.MVCC_NAMES))
+
+
+def test_core_reinstatement_is_refused_while_another_node_admits_writes() -> None:
+    """A restarted primary holding the highest epoch is not reinstated while another
+    node admits writes (P6-A1): the refusal names that node, and step() raises it as
+    ActionNotEnabled without changing anything. (Only reachable once an assumption was
+    dropped: a forced promotion over a primary that was in fact still writing.)
+
+    Kills impl/core.py: _reinstate: `s.writable_nodes()[0]` -> `s.writable_nodes()[1]`."""
+    from baton.errors import ActionNotEnabled
+
+    s = core.ClusterState(
+        "async",
+        (
+            core.NodeState(core.Durable("Primary", 1), core.Volatile(active=True)),
+            core.NodeState(core.Durable("Primary", 2), core.Volatile()),  # fenced restart
+        ),
+    )
+    assert core.refusal(s, core.Reinstate(1)) == "node 0 admits writes (P6-A1)"
+    with pytest.raises(ActionNotEnabled, match="node 0 admits writes"):
+        core.step(s, core.Reinstate(1))
