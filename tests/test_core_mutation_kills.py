@@ -221,3 +221,18 @@ def test_core_reinstatement_is_refused_while_another_node_admits_writes() -> Non
     assert core.refusal(s, core.Reinstate(1)) == "node 0 admits writes (P6-A1)"
     with pytest.raises(ActionNotEnabled, match="node 0 admits writes"):
         core.step(s, core.Reinstate(1))
+
+
+def test_core_a_request_may_be_ordinary_or_forced() -> None:
+    """The enumeration offers both kinds of request for every up candidate not in an
+    attempt (the spec's request action takes the force flag as a parameter): without
+    the forced ones the explorer would never try a forced promotion (P6-A1a), without
+    the ordinary ones never an unforced one.
+
+    Kills impl/core.py: _build_groups: `Request(c, False)` -> `Request(c, True)` and
+    `Request(c, True)` -> `Request(c, False)`."""
+    for mode in core.MODES:
+        s = core.initial_state(3, mode)
+        requests = {a for a in core.enabled_actions(s) if isinstance(a, core.Request)}
+        assert requests == {core.Request(c, f) for c in range(3) for f in (False, True)}
+        assert requests <= set(core.candidate_actions(s, core.ALL_OBSERVATIONS))

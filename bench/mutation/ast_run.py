@@ -200,6 +200,12 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     "does (each replaces a proper subset of the fields)",
     (
         _CORE,
+        "_but: `changes.keys() - fields.keys()` -> `changes.keys() + fields.keys()`",
+    ): "the message of the error for a field name the class does not have: no call "
+    "passes one (a programming error), and the mutant raises TypeError there too "
+    "(dictionary views do not support +)",
+    (
+        _CORE,
         "Effect: `phase: ClassVar[int] = 0` -> `phase: ClassVar[int] = 1`",
     ): "the base class's default: every concrete effect class sets its own phase "
     "(pinned by test_effect_phases_say_durable_visible_observe)",
