@@ -117,14 +117,9 @@ MODULES: dict[str, tuple[str, list[Stage]]] = {
                 "pytest",
                 [
                     "tests/test_stateful_lockstep.py",
-                    "tests/test_explore.py",
-                    "tests/test_explore_properties.py",
-                    "tests/test_spec_concrete.py",
-                    "tests/test_simulate.py",
-                    "tests/test_single_controller.py",
                     "tests/test_stateful_mutants.py",
-                    "tests/test_oracle_walks.py",
-                    "tests/test_resume.py",
+                    "tests/test_explore.py",
+                    "tests/test_simulate.py",
                 ],
             ),
         ],
@@ -146,8 +141,8 @@ MODULES: dict[str, tuple[str, list[Stage]]] = {
                 "slow",
                 "pytest",
                 [
+                    "tests/test_resume.py",  # reopening a cluster from its directories
                     "tests/test_single_controller.py",
-                    "tests/test_resume.py",
                     *_DURABILITY,
                     "tests/test_stateful_lockstep.py",
                     "tests/test_stateful_mutants.py",
@@ -623,7 +618,11 @@ def run(
                 results[site.fingerprint].update(commit=commit, date=today, seconds=0.0)
                 reused += 1
                 continue
-            if old is not None and (old["verdict"] == "killed" or (file, site.label) in EQUIVALENT):
+            # A listed equivalent is reused only once it has survived every killer.
+            if old is not None and (
+                old["verdict"] == "killed"
+                or (old["verdict"] == "survived" and (file, site.label) in EQUIVALENT)
+            ):
                 old.update(line=site.line, label=site.label)
                 reused += 1
                 continue
