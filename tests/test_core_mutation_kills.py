@@ -236,3 +236,48 @@ def test_core_a_request_may_be_ordinary_or_forced() -> None:
         requests = {a for a in core.enabled_actions(s) if isinstance(a, core.Request)}
         assert requests == {core.Request(c, f) for c in range(3) for f in (False, True)}
         assert requests <= set(core.candidate_actions(s, core.ALL_OBSERVATIONS))
+
+
+# --- impl/node.py ------------------------------------------------------------------
+
+
+def test_node_replication_role_names_each_marker_role_in_the_validator_vocabulary() -> None:
+    """The role a scenario's expectation reads: each marker role maps to its validator
+    role (a halt carries its reason); a node not initialised, or not there, is
+    Uninitialized whatever its marker says.
+
+    Kills impl/node.py: replication_role: `initialised: bool=True` -> `=False`,
+    `not initialised or node is None` -> `... and ...`, and the three `role == ...`
+    comparisons swapped."""
+    from baton.node import replication_role
+
+    up = core.Volatile()
+    expected = {
+        "Primary": "PrimaryActive",
+        "Replica": "ReplicaActive",
+        "Halted": "Halted(history_divergence)",
+        "Torn": "Halted(wal_corruption)",
+    }
+    for role, name in expected.items():
+        node = core.NodeState(core.Durable(role, 1), up)
+        assert replication_role(node) == name
+        assert replication_role(node, initialised=False) == "Uninitialized"
+    assert replication_role(None) == "Uninitialized"
+
+
+def test_node_recovered_state_is_a_frozen_value() -> None:
+    """What recovery read is a value: the durable state and the repair report cannot
+    be changed after the fact by whoever reports them.
+
+    Kills impl/node.py: Recovered: `frozen=True` -> `frozen=False`."""
+    import dataclasses
+
+    from baton.node import Node
+    from baton.storage import SimDisk
+
+    node = Node("n0", SimDisk())
+    node.initialise("n0", 1)
+    found = node.recover()
+    assert found.durable == core.Durable("Primary", 1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        found.durable = core.Durable("Replica", 1)  # type: ignore[misc]
