@@ -281,3 +281,35 @@ def test_node_recovered_state_is_a_frozen_value() -> None:
     assert found.durable == core.Durable("Primary", 1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         found.durable = core.Durable("Replica", 1)  # type: ignore[misc]
+
+
+# --- impl/cluster.py ----------------------------------------------------------------
+
+
+def test_cluster_a_disk_fault_stops_the_node_whose_disk_failed() -> None:
+    """fsyncgate through the cluster shell, on a node other than n0: the replica n1's
+    WAL fsync fails while it replicates; n1 stops (and comes back from its durable
+    image without the entry), while the primary n0 stays up and writable.
+
+    Kills impl/cluster.py: RuntimeCluster._apply: `self._performing is not None` ->
+    `self._performing is None` (every disk fault was blamed on n0)."""
+    from baton.cluster import RuntimeCluster
+    from baton.storage import Disk, FaultPlan, FaultyDisk, SimDisk
+
+    disks: list[Disk] = [SimDisk() for _ in range(3)]
+    cluster = RuntimeCluster(disks, "async")
+    try:
+        cluster.apply(core.Write(0))
+        inner = cluster.nodes[1].disk
+        assert isinstance(inner, SimDisk)
+        cluster.nodes[1].disk = FaultyDisk(inner, FaultPlan(nth=1, ops=frozenset({"fsync"})))
+        cluster.nodes[1].recover()
+        cluster.disk_after_crash = lambda _i, _disk: inner.crash()  # durable image only
+        cluster.apply(core.Replicate(0, 1))  # the append lands, its fsync fails
+        state = cluster.state
+        assert not state.nodes[1].up and cluster.crashed(1)
+        assert state.nodes[0].up and state.writable_nodes() == (0,)
+        assert state.nodes[1].durable.wal == ()  # the unsynced entry is not trusted
+        assert state.nodes[2].up
+    finally:
+        cluster.close()
