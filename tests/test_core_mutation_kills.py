@@ -313,3 +313,84 @@ def test_cluster_a_disk_fault_stops_the_node_whose_disk_failed() -> None:
         assert state.nodes[2].up
     finally:
         cluster.close()
+
+
+def test_cluster_a_replica_marker_names_the_primary_not_a_peer_at_its_epoch() -> None:
+    """A replica's marker names the authority it follows: the primary marker at the
+    highest epoch (old_primary), not merely the first other node at that epoch. After
+    n2's promotion to epoch 2, n1 adopts epoch 2 and the restarted n0 is demoted:
+    n0's marker names n2, although n1 (a lower index) holds epoch 2 too.
+
+    Kills impl/cluster.py: RuntimeCluster._holder_for: `primary is not None and
+    primary != i` -> `... or ...`, `primary is not None` -> `primary is None` and
+    `primary != i` -> `primary == i`."""
+    from baton.cluster import RuntimeCluster
+    from baton.controller import Controller, PromotionRequest
+    from baton.marker import read_marker
+    from baton.storage import Disk, SimDisk
+
+    disks: list[Disk] = [SimDisk() for _ in range(3)]
+    cluster = RuntimeCluster(disks, "async")
+    try:
+        cluster.apply(core.Write(0))
+        for r in (1, 2):
+            cluster.apply(core.Replicate(0, r))
+        cluster.crash(0)
+        result = Controller(cluster).request_promotion(PromotionRequest("n2", operator="t"))
+        assert cluster.state.writable_nodes() == (2,), result
+        cluster.apply(core.Write(2))
+        cluster.apply(core.Replicate(2, 1))  # n1 adopts epoch 2 (its marker: holder n2)
+        cluster.restart(0)
+        cluster.apply(core.Demote(0))  # n0: Replica at epoch 1
+        markers = [read_marker(d, expected_node=f"n{i}") for i, d in enumerate(disks)]
+        assert [(m.holder, m.epoch) for m in markers] == [("n2", 1), ("n2", 2), ("n2", 2)]
+    finally:
+        cluster.close()
+
+
+def test_cluster_a_replica_marker_names_the_highest_epoch_when_no_primary_holds_it() -> None:
+    """Two promotions that crash mid-marker can leave the highest epoch held by a
+    replica only (no old primary): n1's marker rename survives its crash (Primary
+    at epoch 2), n1 is then demoted by n2's attempt for epoch 3, whose crash loses its
+    rename. The fenced n0 (Primary at epoch 1) is then demoted: its new replica marker
+    names n1, the holder of the highest epoch -- never n0 itself, which recovery would
+    read back as a primary marker.
+
+    Kills impl/cluster.py: RuntimeCluster._holder_for: `j != i` -> `j == i`, and
+    `primary is not None and primary != i` -> `... or ...` (a TypeError there)."""
+    from baton.cluster import RuntimeCluster
+    from baton.marker import read_marker
+    from baton.storage import Disk, SimDisk
+
+    disks: list[Disk] = [SimDisk() for _ in range(3)]
+    cluster = RuntimeCluster(disks, "async")
+
+    def attempt_up_to_the_rename(c: int) -> None:
+        for action in (
+            core.Request(c),
+            core.BeginValidation(c),
+            core.Decide(c, core.Observation()),
+            core.BeginTransition(c),
+            *(core.MarkerOp(c, op) for op in ("write_temp", "fsync_temp", "rename")),
+        ):
+            cluster.apply(action)
+
+    try:
+        cluster.crash(0)
+        cluster.restart(0)  # fenced: Primary at epoch 1, admits no writes
+        attempt_up_to_the_rename(1)
+        cluster.crash(1)  # the page cache survives: the renamed marker is there
+        cluster.restart(1)
+        assert cluster.state.nodes[1].durable == core.Durable("Primary", 2)
+        attempt_up_to_the_rename(2)
+        cluster.apply(core.Demote(1))
+        cluster.disk_after_crash = lambda _i, disk: disk.crash()  # type: ignore[attr-defined]
+        cluster.crash(2)  # reboot: the rename was not durable, the old marker is back
+        assert cluster.state.nodes[2].durable == core.Durable("Replica", 1)
+        assert core.old_primary(cluster.state) is None
+        cluster.apply(core.Demote(0))
+        marker = read_marker(disks[0], expected_node="n0")
+        assert (marker.holder, marker.epoch) == ("n1", 1)
+        assert cluster.nodes[0].read_durable() == core.Durable("Replica", 1)
+    finally:
+        cluster.close()
