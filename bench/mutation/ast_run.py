@@ -178,6 +178,7 @@ MODULES: dict[str, tuple[str, list[Stage]]] = {
 # is the site's enclosing function, the expression and its mutant (see Site.label).
 # Each reason is the argument; docs/mutation.md repeats them.
 _CORE = "impl/core.py"
+_CLUSTER = "impl/cluster.py"
 _DOWN_NEVER_REACHES_THE_DETAIL = (
     "the detail check runs only after its gate saw the node up (refusal() and "
     "enabled_actions() are gate-then-detail), so the `else` branch for a down node "
@@ -224,6 +225,18 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "_candidate_groups: `found[0] is observations` -> `found[0] is not observations`",
     ): _MEMO_MISS,
     (_CORE, "_candidate_groups: `found[0]` -> `found[1]`"): _MEMO_MISS,
+    (
+        _CLUSTER,
+        "RuntimeCluster.__init__: `self._names[0]` -> `self._names[1]`",
+    ): "the initial primary handed to the default recorder, which has no stream and "
+    "so writes no trace header: the name is never used (a caller that wants a trace "
+    "passes its own recorder)",
+    (
+        _CLUSTER,
+        "RuntimeCluster._apply: `self._performing if self._performing is not None else 0` "
+        "-> `self._performing if self._performing is not None else 1`",
+    ): "a storage error comes from a node's disk operation, and _on(i) sets _performing "
+    "before every one: the fallback is never taken",
     (
         _CORE,
         "observed_context: `cand.volatile.forced if cand.volatile is not None else False` -> "
@@ -785,6 +798,10 @@ def report(
             f"{counts['equivalent']:>11}{counts['untested']:>9}{rate:>10}{rate_rest:>11}"
         )
     print("\n".join(lines))
+    files = {MODULES[name][0] for name in modules}
+    labels = {(site.file, site.label) for name in modules for site in current[name]}
+    for key in sorted(k for k in EQUIVALENT if k[0] in files and k not in labels):
+        print(f"  listed as equivalent but no longer a site (remove it): {key[0]} {key[1]}")
     return unexplained
 
 
