@@ -14,7 +14,9 @@ from collections.abc import Callable
 
 import pytest
 from baton import core
+from baton.node import Node
 from baton.proofs import explore
+from baton.storage import SimDisk
 
 
 def _every_step(bounds: explore.Bounds, check: Callable[[core.ClusterState], None]) -> None:
@@ -394,3 +396,84 @@ def test_cluster_a_replica_marker_names_the_highest_epoch_when_no_primary_holds_
         assert cluster.nodes[0].read_durable() == core.Durable("Replica", 1)
     finally:
         cluster.close()
+
+
+def _fresh_node() -> tuple[Node, SimDisk]:
+    disk = SimDisk()
+    node = Node("n0", disk)
+    node.initialise("n0", 1)
+    node.recover()
+    return node, disk
+
+
+def test_node_corrupt_marker_flips_exactly_the_middle_byte() -> None:
+    """The scenarios' marker damage: one byte in the middle of the marker file flipped
+    (bit 0x40), nothing else, durably; the node then refuses to start (P6-F2) and a
+    restart reads the marker as Torn with no epoch guessed.
+
+    Kills impl/node.py: Node.corrupt_marker's six mutants (`data is None`, the middle
+    `len(data) // 2`, `middle + 1`, `^ 64`, the `+` of the slices) and Node.read_durable:
+    `core.Durable('Torn', 0, entries)` -> `core.Durable('Torn', 1, entries)`."""
+    from baton.errors import MarkerCorrupt
+    from baton.marker import MARKER_FILE
+
+    node, disk = _fresh_node()
+    node.append((1, 1))
+    node.sync()
+    before = disk.read(MARKER_FILE)
+    assert before is not None
+    node.corrupt_marker()
+    after = disk.read(MARKER_FILE)
+    assert after is not None and len(after) == len(before)
+    changed = [k for k in range(len(before)) if before[k] != after[k]]
+    assert changed == [len(before) // 2]
+    assert before[changed[0]] ^ after[changed[0]] == 0x40
+    assert disk.crash().read(MARKER_FILE) == after  # fsynced: it survives a crash
+    with pytest.raises(MarkerCorrupt):
+        node.recover()
+    assert node.read_durable() == core.Durable("Torn", 0, ((1, 1),))
+
+
+@pytest.mark.parametrize("garbage", [3, 10])
+def test_node_tear_wal_appends_exactly_a_record_that_never_finished(garbage: int) -> None:
+    """The scenarios' torn tail: ``garbage`` bytes that start like a WAL record (magic
+    0xBA7A, version 1) and stop, durably; recovery cuts exactly them and keeps every
+    synced entry.
+
+    Kills impl/node.py: Node.tear_wal: `garbage - 3` -> `garbage + 3` / `garbage - 4`,
+    `max(0, ...)` -> `max(1, ...)` and `+` -> `-`."""
+    from baton.node import WAL_NAME
+
+    node, disk = _fresh_node()
+    node.append((1, 1))
+    node.sync()
+    before = disk.read(WAL_NAME)
+    assert before is not None
+    node.tear_wal(garbage)
+    after = disk.crash().read(WAL_NAME)
+    assert after == before + b"\xba\x7a\x01" + b"\x00" * (garbage - 3)
+    found = node.recover()
+    assert found.durable.wal == ((1, 1),)
+    assert not found.wal_report.clean
+
+
+@pytest.mark.parametrize(
+    ("reason", "recorded"),
+    [("history_divergence", b"history_divergence"), (None, b"operator_halt")],
+)
+def test_node_a_halt_records_its_reason(reason: str | None, recorded: bytes) -> None:
+    """A halt is its own durable file holding the reason (the operator's halt when none
+    is given); the marker keeps the last authority it knew, and recovery reads the
+    node as Halted.
+
+    Kills impl/node.py: Node.persist_marker: `halt_reason or 'operator_halt'` ->
+    `halt_reason and 'operator_halt'`."""
+    from baton.marker import MARKER_FILE
+    from baton.node import HALT_FILE
+
+    node, disk = _fresh_node()
+    marker = disk.read(MARKER_FILE)
+    node.persist_marker("Halted", 1, "n0", reason)
+    assert disk.crash().read(HALT_FILE) == recorded
+    assert disk.read(MARKER_FILE) == marker
+    assert node.recover().durable == core.Durable("Halted", 1)
