@@ -26,12 +26,15 @@ def _every_step(bounds: explore.Bounds, check: Callable[[core.ClusterState], Non
 
 
 def _check_effect_contract(s: core.ClusterState, action: core.Action) -> None:
-    """The effects of one step say what the step did: a step other than a crash emits
-    ``Announce(i, w)`` exactly for the nodes whose writability it changes, with ``w``
-    the new value (a crash tells no one: the node is gone); a ``PersistMarker`` writes
-    the role and epoch the node ends with; an ``AppendWal`` appends the node's new last
-    entry; ``AckClients`` acknowledges the prefix the ghost log then holds."""
+    """The effects of one step say what the step did, in phase order (durable, visible,
+    observed): a step other than a crash emits ``Announce(i, w)`` exactly for the nodes
+    whose writability it changes, with ``w`` the new value (a crash tells no one: the
+    node is gone); a ``PersistMarker`` writes the role and epoch the node ends with; an
+    ``AppendWal`` appends the node's new last entry; ``AckClients`` acknowledges the
+    prefix the ghost log then holds."""
     t, effects = core.step(s, action)
+    phases = [e.phase for e in effects]
+    assert phases == sorted(phases), action  # durable, then visible, then observed
     announced = {e.node: e.writable for e in effects if isinstance(e, core.Announce)}
     changed = {
         i: t.nodes[i].writable for i in range(s.n) if s.nodes[i].writable != t.nodes[i].writable
