@@ -601,10 +601,18 @@ def run(
     seed: int,
     results_path: Path,
     match: str | None = None,
+    only_stage: str | None = None,
 ) -> int:
     """Test every site of ``modules`` not already decided; print the table. Exit status 1
     when an unexplained survivor remains, 0 otherwise."""
     started = time.monotonic()
+    # --only-stage: measure one kind of killer alone (e.g. the explorer), in its own
+    # results file; modules without such a stage are left out.
+    stages_of = {
+        name: [st for st in MODULES[name][1] if only_stage is None or st[0].startswith(only_stage)]
+        for name in modules
+    }
+    modules = [name for name in modules if stages_of[name]]
     load_start = os.getloadavg()[0]
     results = {} if fresh else load_results(results_path)
     commit = _commit()
@@ -650,7 +658,7 @@ def run(
     if todo:
         with tempfile.TemporaryDirectory(prefix="baton-mutants-") as tmp:
             copies = [_copy_package(Path(tmp) / f"w{j}") for j in range(jobs)]
-            budgets = _baselines(sorted({name for name, _ in todo}), copies, deep)
+            budgets = _baselines(sorted({name for name, _ in todo}), stages_of, copies, deep)
             if budgets is None:
                 return 2
             free = list(copies)
@@ -677,7 +685,7 @@ def run(
                     counter: list[int] = counter,
                 ) -> None:
                     name, site = item
-                    groups = _groups(MODULES[name][1])
+                    groups = _groups(stages_of[name])
                     chosen = groups[:1] if first_pass else groups[1:]
                     with lock:
                         copy = free.pop()
@@ -738,14 +746,19 @@ def _record(site: Site, verdict: str, killer: str, detail: str) -> dict[str, Any
     }
 
 
-def _baselines(names: Sequence[str], copies: Sequence[Path], deep: bool) -> dict[str, float] | None:
+def _baselines(
+    names: Sequence[str],
+    stages_of: dict[str, list[Stage]],
+    copies: Sequence[Path],
+    deep: bool,
+) -> dict[str, float] | None:
     """Every module's killers must pass on the unmutated package; their time sets the
     per-mutant timeout (4x the baseline plus a minute, for a loaded machine). The
     modules' baselines run at once, one per package copy."""
 
     def baseline(k: int) -> tuple[str, str | None, str, float]:
         t0 = time.monotonic()
-        killer, detail = test_mutant(MODULES[names[k]][1], copies[k % len(copies)], 1800, deep)
+        killer, detail = test_mutant(stages_of[names[k]], copies[k % len(copies)], 1800, deep)
         return names[k], killer, detail, time.monotonic() - t0
 
     budgets: dict[str, float] = {}
@@ -778,11 +791,16 @@ def report(
     )
     unexplained = 0
     lines: list[str] = []
+    killers: list[str] = []
     for name in modules:
         counts = dict.fromkeys(("killed", "survived", "equivalent", "untested"), 0)
+        by_stage: dict[str, int] = {}
         for site in current[name]:
             rec = results.get(site.fingerprint)
             verdict = "untested" if rec is None or rec["verdict"] == "pending" else rec["verdict"]
+            if verdict == "killed":
+                stage = str(rec["killer"]).split(":")[0] if rec else ""
+                by_stage[stage] = by_stage.get(stage, 0) + 1
             if verdict == "survived" and (site.file, site.label) in EQUIVALENT:
                 verdict = "equivalent"
                 lines.append(f"  equivalent {site.file}:{site.line} {site.label}")
@@ -798,7 +816,9 @@ def report(
             f"{name:<9}{len(current[name]):>6}{counts['killed']:>8}{counts['survived']:>9}"
             f"{counts['equivalent']:>11}{counts['untested']:>9}{rate:>10}{rate_rest:>11}"
         )
-    print("\n".join(lines))
+        stages = ", ".join(f"{stage} {k}" for stage, k in by_stage.items())
+        killers.append(f"  {name} killed by: {stages or '-'}")
+    print("\n".join(killers + lines))
     files = {MODULES[name][0] for name in modules}
     labels = {(site.file, site.label) for name in modules for site in current[name]}
     for key in sorted(k for k in EQUIVALENT if k[0] in files and k not in labels):

@@ -392,6 +392,12 @@ def main() -> int:
         "--match", metavar="TEXT", help="only sites whose label contains TEXT (--ast)"
     )
     parser.add_argument(
+        "--only-stage",
+        metavar="NAME",
+        help="only the killer stages whose name starts with NAME, e.g. 'explore' for "
+        "baton verify's explorer alone (--ast; use a separate --results file)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         help="seconds per mutant (--ast; default 4x the unmutated killers' time + 60)",
@@ -419,6 +425,7 @@ def main() -> int:
             seed=args.seed,
             results_path=args.results,
             match=args.match,
+            only_stage=args.only_stage,
         )
     unknown = set(args.modules) - set(MODULES)
     if unknown:
