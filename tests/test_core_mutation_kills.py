@@ -480,3 +480,32 @@ def test_node_a_halt_records_its_reason(reason: str | None, recorded: bytes) -> 
     assert disk.crash().read(HALT_FILE) == recorded
     assert disk.read(MARKER_FILE) == marker
     assert node.recover().durable == core.Durable("Halted", 1)
+
+
+def test_cluster_a_restart_reports_the_wal_repair_it_made_and_only_then() -> None:
+    """Restarting a node whose WAL ends in a torn record cuts the tail and says so,
+    naming the node; a clean restart says nothing about the WAL.
+
+    Kills impl/cluster.py: RuntimeCluster._restart: `not found.wal_report.clean` ->
+    `+found.wal_report.clean`."""
+    from baton.cluster import RuntimeCluster
+    from baton.storage import Disk
+
+    disks: list[Disk] = [SimDisk() for _ in range(2)]
+    cluster = RuntimeCluster(disks, "async")
+    said: list[str] = []
+    cluster.say = said.append
+    try:
+        cluster.apply(core.Write(0))
+        cluster.apply(core.Replicate(0, 1))
+        cluster.crash(1)
+        cluster.restart(1)
+        assert not [line for line in said if "WAL recovery" in line]
+        cluster.crash(1)
+        cluster.nodes[1].tear_wal(10)
+        cluster.restart(1)
+        (repair,) = [line for line in said if "WAL recovery" in line]
+        assert repair.startswith("n1: ")
+        assert cluster.state.nodes[1].durable.wal == ((1, 1),)
+    finally:
+        cluster.close()
