@@ -509,3 +509,35 @@ def test_cluster_a_restart_reports_the_wal_repair_it_made_and_only_then() -> Non
         assert cluster.state.nodes[1].durable.wal == ((1, 1),)
     finally:
         cluster.close()
+
+
+@pytest.mark.parametrize(
+    ("record", "standby"),
+    [
+        (b"n2 1\n", 2),  # named by the authority at its epoch: honoured
+        (b"n2 7\n", 1),  # another epoch's choice: stale, the default
+        (b"n9 1\n", 1),  # a node this cluster does not have: the default
+    ],
+)
+def test_cluster_reopening_honours_only_the_authority_s_current_standby_record(
+    record: bytes, standby: int
+) -> None:
+    """Sync mode: a reopened cluster takes its standby from the authority's standby
+    record only when the record names one of its nodes *and* was written at the
+    authority's current epoch; otherwise the default standby.
+
+    Kills impl/cluster.py: RuntimeCluster._recorded_standby: `name in self._names and
+    epoch == str(...)` -> `... or ...`."""
+    from baton.cluster import STANDBY_FILE, RuntimeCluster
+    from baton.storage import Disk
+
+    disks: list[Disk] = [SimDisk() for _ in range(3)]
+    RuntimeCluster(disks, "sync").close()
+    disks[0].write_file(STANDBY_FILE, record)
+    disks[0].fsync(STANDBY_FILE)
+    reopened = RuntimeCluster.reopen(disks, "sync")
+    try:
+        assert core.old_primary(reopened.state) == 0
+        assert reopened.state.standby == standby
+    finally:
+        reopened.close()
