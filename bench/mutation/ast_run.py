@@ -227,6 +227,14 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     (_CORE, "_candidate_groups: `found[0]` -> `found[1]`"): _MEMO_MISS,
     (
         _CLUSTER,
+        "_same_durable: `model.wal == disk.wal` -> `model.wal != disk.wal`",
+    ): "the comparison after `model.marker_role == 'Torn'`, which is never true where "
+    "it is asked: the states compared are the core's crash outcomes, and a crash never "
+    "leaves a torn marker in the core (the marker's content is fsynced before its "
+    "rename, so marker_crash_outcomes never contains 'torn'); a disk that reads as torn "
+    "matches no outcome either way (DiskModelMismatch)",
+    (
+        _CLUSTER,
         "RuntimeCluster.__init__: `self._names[0]` -> `self._names[1]`",
     ): "the initial primary handed to the default recorder, which has no stream and "
     "so writes no trace header: the name is never used (a caller that wants a trace "
