@@ -541,3 +541,30 @@ def test_cluster_reopening_honours_only_the_authority_s_current_standby_record(
         assert reopened.state.standby == standby
     finally:
         reopened.close()
+
+
+def test_cluster_reopening_reports_the_wal_repair_it_made_and_only_then() -> None:
+    """Reopening a cluster from its directories cuts a torn WAL tail and says so,
+    naming the node; the nodes with clean WALs get no such line.
+
+    Kills impl/cluster.py: RuntimeCluster._read_directories: `not
+    found.wal_report.clean` -> `+found.wal_report.clean`."""
+    from baton.cluster import RuntimeCluster
+    from baton.events import Recorder
+    from baton.storage import Disk
+
+    disks: list[Disk] = [SimDisk() for _ in range(3)]
+    cluster = RuntimeCluster(disks, "async")
+    cluster.apply(core.Write(0))
+    cluster.apply(core.Replicate(0, 1))
+    cluster.nodes[1].tear_wal(10)
+    cluster.close()
+    said: list[str] = []
+    recorder = Recorder(("n0", "n1", "n2"), "async", "n0", say=said.append)
+    reopened = RuntimeCluster.reopen(disks, "async", recorder)
+    try:
+        repairs = [line for line in said if "WAL recovery" in line]
+        assert len(repairs) == 1 and repairs[0].startswith("n1: ")
+        assert reopened.state.nodes[1].durable.wal == ((1, 1),)
+    finally:
+        reopened.close()
