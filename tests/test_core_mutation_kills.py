@@ -568,3 +568,36 @@ def test_cluster_reopening_reports_the_wal_repair_it_made_and_only_then() -> Non
         assert reopened.state.nodes[1].durable.wal == ((1, 1),)
     finally:
         reopened.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "replicated", "acked"), [("async", 1, 2), ("sync", 1, 1), ("sync", 0, 0)]
+)
+def test_cluster_reopening_takes_the_acknowledged_history_at_its_upper_bound(
+    mode: str, replicated: int, acked: int
+) -> None:
+    """After a whole restart only the clients knew what was acknowledged, so the
+    reopened cluster assumes the most it may have been (P6-S1): in async mode the
+    authority's whole WAL; in sync mode the part of it the standby also holds (nothing
+    beyond it could have been acknowledged). The primary n0 holds two entries, the
+    standby n1 ``replicated`` of them.
+
+    Kills impl/cluster.py: RuntimeCluster._read_directories: `mode == 'sync' and
+    standby != authority` -> `... or ...`, `mode == 'sync'` -> `mode != 'sync'` and
+    `standby != authority` -> `standby == authority`, `common = 0` -> `common = 1`."""
+    from baton.cluster import RuntimeCluster
+    from baton.storage import Disk
+
+    disks: list[Disk] = [SimDisk() for _ in range(3)]
+    cluster = RuntimeCluster(disks, mode)
+    for _ in range(2):
+        cluster.apply(core.Write(0))
+    for _ in range(replicated):
+        cluster.apply(core.Replicate(0, 1))
+    cluster.close()
+    reopened = RuntimeCluster.reopen(disks, mode)
+    try:
+        assert reopened.state.standby == 1
+        assert reopened.state.acked == ((1, 1), (1, 2))[:acked]
+    finally:
+        reopened.close()
