@@ -601,3 +601,38 @@ def test_cluster_reopening_takes_the_acknowledged_history_at_its_upper_bound(
         assert reopened.state.acked == ((1, 1), (1, 2))[:acked]
     finally:
         reopened.close()
+
+
+def test_cluster_a_crash_mid_step_records_the_durable_effects_that_completed() -> None:
+    """A replicate that adopts the primary's epoch writes the replica's marker, then
+    appends. A crash at the append (failpoint wal.append) leaves the marker durable:
+    the trace records that marker write (and not the step's observations, which
+    never happened), and the core resumes from the adopted epoch (partial step).
+
+    Kills impl/cluster.py: RuntimeCluster._apply: `not isinstance(e, core.Emit)` ->
+    `+isinstance(e, core.Emit)`."""
+    from baton.cluster import RuntimeCluster
+    from baton.controller import Controller, PromotionRequest
+    from baton.storage import Disk
+
+    disks: list[Disk] = [SimDisk() for _ in range(3)]
+    cluster = RuntimeCluster(disks, "async")
+    try:
+        cluster.apply(core.Write(0))
+        for r in (1, 2):
+            cluster.apply(core.Replicate(0, r))
+        cluster.crash(0)
+        Controller(cluster).request_promotion(PromotionRequest("n1", operator="t"))
+        cluster.apply(core.Write(1))
+        cluster.arm(2, "wal.append")
+        seen = len(cluster.recorder.events)
+        cluster.apply(core.Replicate(1, 2))
+        assert cluster.crashed(2)
+        new = cluster.recorder.events[seen:]
+        assert {"kind": "marker", "node": "n2", "role": "Replica", "epoch": 2} in [
+            {k: e.get(k) for k in ("kind", "node", "role", "epoch")} for e in new
+        ]
+        assert not [e for e in new if e.get("kind") == "replicate"]
+        assert cluster.state.nodes[2].durable == core.Durable("Replica", 2, ((1, 1),))
+    finally:
+        cluster.close()
