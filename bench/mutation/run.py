@@ -9,7 +9,7 @@ failing test kills the mutant.
 Usage (from the repository root):
 
     CI=true .venv/bin/python bench/mutation/run.py validator lifecycle marker
-    CI=true .venv/bin/python bench/mutation/run.py core --ast-sample 40   # core: see below
+    CI=true nice -n 10 .venv/bin/python bench/mutation/run.py --ast --jobs 2  # core, cluster, node
     .venv/bin/python bench/mutation/run.py --report          # table from cache
     .venv/bin/python bench/mutation/run.py --report --survivors
 
@@ -17,12 +17,16 @@ Kill rate = (killed + timeout) / (mutants - skipped); a timeout means the
 mutant made the tests loop, which the suite detects. Results live in
 ``.mutmut-cache`` (SQLite, repository root; not committed). docs/mutation.md
 holds the latest numbers and the survivor analysis.
+
+The runtime core and the cluster shell use ``match`` statements,
+which mutmut 2.x cannot parse: ``--ast`` tests them and the node with ast_run.py (beside
+this file), which mutates Python's AST, tests every site on a private copy of
+the package and keeps its verdicts in ast-results.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import re
 import shlex
@@ -32,6 +36,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import ast_run  # the AST runner beside this file (core, cluster, node)
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".mutmut-cache"
@@ -77,37 +83,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         ["impl/identity.py"],
         ["tests/test_wal.py", "tests/test_marker.py", *_DURABILITY, "tests/test_mutation_kills.py"],
     ),
-    # The runtime core, and the shell around it. Killers: the core's tests, then
-    # baton verify's explorer obligations (tests/test_mutation_kills.py,
-    # test_core_killed_by_verify_explorer: every step checked against the spec,
-    # every state against its properties), then the stateful lockstep runs.
-    "core": (
-        ["impl/core.py"],
-        [
-            "tests/test_runtime_core.py",
-            "tests/test_mutation_kills.py",
-            "tests/test_stateful_lockstep.py",
-        ],
-    ),
-    "cluster": (
-        ["impl/cluster.py"],
-        [
-            "tests/test_node_runtime.py",
-            "tests/test_controller.py",  # the controller names nodes (index_of)
-            "tests/test_stateful_lockstep.py",
-            *_DURABILITY,
-            "tests/test_mutation_kills.py",
-        ],
-    ),
-    "node": (
-        ["impl/node.py"],
-        [
-            "tests/test_node_runtime.py",
-            "tests/test_stateful_lockstep.py",
-            *_DURABILITY,
-            "tests/test_mutation_kills.py",
-        ],
-    ),
+    # core, cluster, node: ast_run.py (mutmut 2.x cannot parse the match statements of
+    # core and cluster; node is tested with them, against the same killers).
 }
 
 
@@ -377,106 +354,6 @@ def apply_unified_diff(source: str, diff: str) -> str:
     return "".join(out + lines[pos:])
 
 
-# --- a sampled AST mutation run, for modules mutmut 2.x cannot parse ----------------
-#
-# mutmut 2.x parses with parso, which does not know ``match`` statements; the
-# core (impl/core.py) and the cluster shell are written with them. This mode
-# makes the same kinds of mutants from Python's own AST (comparison and boolean
-# operators swapped, ``not`` dropped, integer constants moved by one, ``is`` /
-# ``is not`` swapped), draws a reproducible sample, and tests each mutant on a
-# private copy of the package, as --verify-survivors does.
-
-_SWAPS: dict[type[ast.AST], type[ast.AST]] = {
-    ast.Eq: ast.NotEq,
-    ast.NotEq: ast.Eq,
-    ast.Lt: ast.LtE,
-    ast.LtE: ast.Lt,
-    ast.Gt: ast.GtE,
-    ast.GtE: ast.Gt,
-    ast.Is: ast.IsNot,
-    ast.IsNot: ast.Is,
-    ast.In: ast.NotIn,
-    ast.NotIn: ast.In,
-    ast.And: ast.Or,
-    ast.Or: ast.And,
-}
-
-
-def _mutation_sites(tree: ast.AST) -> list[tuple[int, str]]:
-    """(index in ast.walk order, description) of every mutable node."""
-    sites: list[tuple[int, str]] = []
-    for k, node in enumerate(ast.walk(tree)):
-        if isinstance(node, ast.Compare) and type(node.ops[0]) in _SWAPS:
-            sites.append((k, f"line {node.lineno}: {type(node.ops[0]).__name__} swapped"))
-        elif isinstance(node, ast.BoolOp):
-            sites.append((k, f"line {node.lineno}: {type(node.op).__name__} swapped"))
-        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            sites.append((k, f"line {node.lineno}: not dropped"))
-        elif isinstance(node, ast.Constant) and type(node.value) is int and hasattr(node, "lineno"):
-            sites.append((k, f"line {node.lineno}: {node.value} -> {node.value + 1}"))
-    return sites
-
-
-def _mutate(source: str, site: int) -> str:
-    tree = ast.parse(source)
-    for k, node in enumerate(ast.walk(tree)):
-        if k != site:
-            continue
-        if isinstance(node, ast.Compare):
-            node.ops[0] = _SWAPS[type(node.ops[0])]()  # type: ignore[assignment]
-        elif isinstance(node, ast.BoolOp):
-            node.op = _SWAPS[type(node.op)]()  # type: ignore[assignment]
-        elif isinstance(node, ast.UnaryOp):
-            node.op = ast.UAdd()  # ``+x`` of a bool is its int: truthiness kept, ``not`` gone
-        elif isinstance(node, ast.Constant):
-            node.value = node.value + 1
-        break
-    return ast.unparse(tree)
-
-
-def ast_sample(name: str, count: int, seed: int, timeout: int) -> None:
-    """Test ``count`` sampled AST mutants of module ``name``; print each verdict and the rate."""
-    import random
-    import shutil
-    import tempfile
-
-    files = MODULES[name][0]
-    sites = [
-        (f, k, d) for f in files for k, d in _mutation_sites(ast.parse((REPO / f).read_text()))
-    ]
-    sample = random.Random(seed).sample(sites, min(count, len(sites)))
-    print(
-        f"== {name}: {len(sites)} mutation sites, testing a sample of {len(sample)} (seed {seed})"
-    )
-    killed = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        pristine = _pristine_package(Path(tmp))
-        for done, (filename, site, description) in enumerate(sample, 1):
-            copy = Path(tmp) / "mutant"
-            shutil.rmtree(copy, ignore_errors=True)
-            shutil.copytree(pristine, copy)
-            target = copy / "baton" / Path(filename).relative_to("impl")
-            target.write_text(_mutate(target.read_text(), site))
-            command = pytest_command(name, python=str(REPO / ".venv/bin/python"))
-            env = dict(os.environ, CI="true", PYTHONPATH=str(copy))
-            start = time.perf_counter()
-            try:
-                result = subprocess.run(
-                    command, cwd=REPO, env=env, capture_output=True, check=False, timeout=timeout
-                )
-                detected = result.returncode != 0
-                verdict = "killed" if detected else "SURVIVED"
-            except subprocess.TimeoutExpired:
-                detected, verdict = True, "killed (timeout)"
-            killed += detected
-            print(
-                f"[{done}/{len(sample)}] {filename} {description}: {verdict} "
-                f"({time.perf_counter() - start:.0f} s)",
-                flush=True,
-            )
-    print(f"{killed} of {len(sample)} sampled mutants killed")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help=f"subset of {sorted(MODULES)}")
@@ -497,24 +374,64 @@ def main() -> int:
     )
     parser.add_argument("--survivors", action="store_true", help="list surviving mutants")
     parser.add_argument(
-        "--ast-sample",
-        type=int,
-        metavar="K",
-        help="test K sampled mutants made from Python's AST (for modules mutmut 2.x "
-        "cannot parse, e.g. core: match statements); a private copy, never the tree",
+        "--ast",
+        action="store_true",
+        help="AST mutation of every site of core, cluster, node (or the modules named): "
+        "for modules mutmut 2.x cannot parse (match statements); see ast_run.py",
     )
-    parser.add_argument("--seed", type=int, default=1, help="sample seed (--ast-sample)")
-    parser.add_argument("--timeout", type=int, default=600, help="seconds per mutant's tests")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel mutants (--ast)")
+    parser.add_argument("--fresh", action="store_true", help="ignore the recorded verdicts (--ast)")
+    parser.add_argument(
+        "--deep",
+        action="store_true",
+        help="also run verify's N=3 W=2 P=2 explorer searches on each survivor (--ast)",
+    )
+    parser.add_argument("--sample", type=int, metavar="K", help="only K sampled sites (--ast)")
+    parser.add_argument("--seed", type=int, default=1, help="sample seed (--sample)")
+    parser.add_argument(
+        "--match", metavar="TEXT", help="only sites whose label contains TEXT (--ast)"
+    )
+    parser.add_argument(
+        "--only-stage",
+        metavar="NAME",
+        help="only the killer stages whose name starts with NAME, e.g. 'explore' for "
+        "baton verify's explorer alone (--ast; use a separate --results file)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds per mutant (--ast; default 4x the unmutated killers' time + 60)",
+    )
+    parser.add_argument(
+        "--results", type=Path, default=ast_run.RESULTS, help="verdicts file (--ast)"
+    )
     args = parser.parse_args()
+    if args.ast:
+        names = args.modules or list(ast_run.MODULES)
+        unknown = set(names) - set(ast_run.MODULES)
+        if unknown:
+            parser.error(f"--ast mutates {sorted(ast_run.MODULES)}, not {sorted(unknown)}")
+        if args.jobs < 1:
+            parser.error("--jobs must be at least 1")
+        if args.report:
+            return 1 if ast_run.report(names, ast_run.load_results(args.results)) else 0
+        return ast_run.run(
+            names,
+            jobs=args.jobs,
+            timeout=args.timeout,
+            fresh=args.fresh,
+            deep=args.deep,
+            sample=args.sample,
+            seed=args.seed,
+            results_path=args.results,
+            match=args.match,
+            only_stage=args.only_stage,
+        )
     unknown = set(args.modules) - set(MODULES)
     if unknown:
         parser.error(f"unknown modules {sorted(unknown)}; choose from {sorted(MODULES)}")
     if args.verify_survivors:
         verify_survivors(args.workdir)
-        return 0
-    if args.ast_sample:
-        for name in args.modules or ["core"]:
-            ast_sample(name, args.ast_sample, args.seed, args.timeout)
         return 0
     if not args.report:
         for name in args.modules or list(MODULES):
