@@ -223,9 +223,14 @@ def search(
     *,
     symmetry: bool = True,
     goal: tuple[str, Any] | None = None,
+    steps_only: bool = False,
 ) -> Run | None:
     """A shortest run (within ``bounds``) from the initial state to a violation of a
     property (any, or one of ``targets``); None if there is none within the bounds.
+
+    ``steps_only``: look for a violated step property alone (a defence mutant is
+    judged with an assumption dropped, where state properties sharing the step
+    property's ID may break first, by the dropped assumption, not the mutant).
 
     ``goal``: ``(label, f)`` -- search instead for a state where ``f(flat)``
     holds (the run's ``violated`` is then ``[label]``); ``f`` must not depend
@@ -253,7 +258,7 @@ def search(
     seen: dict[Flat, tuple[Flat | None, int, tuple[int, ...], Flat]] = {
         canonical(init): (None, -1, (), init)
     }
-    bad_state = [(pid, holds) for pid, holds in checks.state]
+    bad_state = [] if steps_only else [(pid, holds) for pid, holds in checks.state]
     bad_step = list(checks.step)
     if goal is not None:
         label, reached = goal
