@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -177,6 +178,45 @@ def test_simulate_on_ray_gives_the_local_report_and_replay_commands(
     for record in local["seeds"]:
         if not record["ok"]:
             assert err.count(f"replay: {record['replay']}") == 2  # once per run
+
+
+def _trace_digests(doc: dict[str, Any]) -> list[str]:
+    """Each run's trace, hashed: the bytes a seed's nodes and faults produced."""
+    import hashlib
+
+    return [hashlib.sha256(Path(run["trace"]).read_bytes()).hexdigest() for run in doc["runs"]]
+
+
+def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
+    """A `baton test` JSON without what differs by where and when it ran."""
+    runs = []
+    for run in doc["runs"]:
+        where = {"seconds", "trace", "report", "node_dirs", "logs"}
+        runs.append({k: v for k, v in run.items() if k not in where})
+    return {**{k: v for k, v in doc.items() if k not in {"runs", "seconds"}}, "runs": runs}
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js for the flawed node")
+def test_harness_seeds_on_ray_give_the_local_runs(
+    ray_cluster: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`baton test --seeds A..B --ray`: each seed a Ray task, the same verdicts,
+    violations and traces (byte for byte) as the local run, in seed order, and
+    the failing seeds' local replay commands."""
+    flawed = f"node {Path(__file__).resolve().parents[1] / 'examples' / 'nodes' / 'flawed.js'}"
+    docs = []
+    for extra in ([], ["--ray"]):
+        where = tmp_path / f"runs{len(docs)}"
+        out = tmp_path / f"test{len(docs)}.json"
+        argv = ["test", "--bin", flawed, "--seeds", "0..1", "--ticks", "80"]
+        assert cli.main([*argv, "--dir", str(where), "--json", str(out), *extra]) == 1
+        docs.append(json.loads(out.read_text("utf-8")))
+    local, on_ray = docs
+    assert [r["seed"] for r in on_ray["runs"]] == [0, 1]
+    assert _comparable(on_ray) == _comparable(local)
+    assert _trace_digests(on_ray) == _trace_digests(local)
+    assert any(run["violations"] for run in local["runs"])
+    assert "replay: baton test --bin" in capsys.readouterr().out
 
 
 # --- the encoding and the partition hash (no Ray needed) ----------------------------------
