@@ -137,6 +137,25 @@ class Events:
     tick: Callable[[], None] | None = None
 
 
+def _timed_out(limit: float) -> Outcome:
+    return Outcome(
+        False,
+        "timeout",
+        f"no result within the per-obligation limit of {limit:.0f} s; the worker was stopped",
+    )
+
+
+def _record(
+    events: Events, results: dict[int, Outcome], index: int, ob: Obligation, outcome: Outcome
+) -> None:
+    """Keep an obligation's outcome (its result kind filled in) and tell the display."""
+    if not outcome.kind:
+        outcome.kind = default_kind(ob, outcome)
+    results[index] = outcome
+    if events.finished:
+        events.finished(index, ob, outcome)
+
+
 @dataclass
 class Pool:
     """A fixed set of worker processes running obligations by index."""
@@ -218,22 +237,12 @@ class Pool:
                             assert got_index == index
                             worker.index = None
                     elif now - worker.started > self.timeout(ob):
-                        limit = self.timeout(ob)
-                        outcome = Outcome(
-                            False,
-                            "timeout",
-                            f"no result within the per-obligation limit of {limit:.0f} s; "
-                            "the worker was stopped",
-                        )
+                        outcome = _timed_out(self.timeout(ob))
                         outcome.seconds = now - worker.started
                         self._retire(worker)
                     else:
                         continue
-                    if not outcome.kind:
-                        outcome.kind = default_kind(ob, outcome)
-                    results[index] = outcome
-                    if self.events.finished:
-                        self.events.finished(index, ob, outcome)
+                    _record(self.events, results, index, ob, outcome)
                 if self.events.tick:
                     self.events.tick()
         finally:
@@ -344,23 +353,13 @@ class RayPool:
                             else:
                                 actor.index = None
                         elif now - actor.started > self.timeout(ob):
-                            limit = self.timeout(ob)
-                            outcome = Outcome(
-                                False,
-                                "timeout",
-                                f"no result within the per-obligation limit of {limit:.0f} s; "
-                                "the worker was stopped",
-                            )
+                            outcome = _timed_out(self.timeout(ob))
                             outcome.seconds = now - actor.started
                             ray.kill(actor.handle)
                             actors.remove(actor)
                         else:
                             continue
-                        if not outcome.kind:
-                            outcome.kind = default_kind(ob, outcome)
-                        results[index] = outcome
-                        if self.events.finished:
-                            self.events.finished(index, ob, outcome)
+                        _record(self.events, results, index, ob, outcome)
                     if self.events.tick:
                         self.events.tick()
             finally:
