@@ -106,6 +106,11 @@ MODULES: dict[str, tuple[str, list[Stage]]] = {
                     "tests/test_runtime_lifecycle.py",
                     "tests/test_controller.py",
                     "tests/test_node_runtime.py",
+                    # abort, the disable switch and the ambiguity halt (defence in
+                    # depth: no explored state reaches it, so only these tests can)
+                    "tests/test_abort.py",
+                    "tests/test_disable.py",
+                    "tests/test_ambiguity.py",
                     *_KILLS,
                     *_own_kills("core"),
                 ],
@@ -133,6 +138,9 @@ MODULES: dict[str, tuple[str, list[Stage]]] = {
                 [
                     "tests/test_node_runtime.py",
                     "tests/test_controller.py",
+                    "tests/test_abort.py",
+                    "tests/test_disable.py",
+                    "tests/test_hot_path.py",
                     *_KILLS,
                     *_own_kills("cluster"),
                 ],
