@@ -23,8 +23,10 @@ Each obligation runs in a process forked from its warmed-up worker, so every
 obligation starts from the same state: Z3 keeps per-process state (terms,
 caches) that made an obligation's time depend on what ran before it in the
 same worker -- one obligation took 1.25 s, then 5.17 s, in one process. The
-fork costs milliseconds; the worker leads a process group of its own so that a
-timeout kills the obligation's process together with its worker.
+fork costs milliseconds. The forked process asks the kernel to kill it when
+its worker dies (Linux ``PR_SET_PDEATHSIG``), so killing a worker on a
+timeout or a Ctrl-C takes its obligation with it; all of them stay in the
+command's process group, where a terminal's Ctrl-C reaches them.
 """
 
 from __future__ import annotations
@@ -60,8 +62,6 @@ class BuildArgs:
 def _worker_main(conn: Connection, build_args: BuildArgs) -> None:
     # The terminal's Ctrl-C reaches the whole process group; the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A group of its own: the parent kills the worker and its obligation together.
-    os.setpgrp()
     from .obligations import build, warm_up
 
     obligations = build(quick=build_args.quick, ns=build_args.ns, depth=build_args.depth)
@@ -81,8 +81,10 @@ def _run_forked(ob: Obligation) -> Outcome:
     from .obligations import run
 
     read_end, write_end = os.pipe()
+    worker = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: run, hand the outcome back, leave without cleanup
+        _die_with(worker)
         os.close(read_end)
         try:
             data = pickle.dumps(run(ob))
@@ -110,12 +112,19 @@ def _describe_status(status: int) -> str:
     return f"exit code {os.waitstatus_to_exitcode(status)}"
 
 
-def _kill_group(process: BaseProcess) -> None:
-    """Kill a worker and the obligation process it forked (its process group)."""
-    if process.pid is None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+def _die_with(worker: int) -> None:
+    """Have the kernel kill this (forked) process when ``worker`` dies."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != worker:  # the worker died before the request took effect
+        os._exit(1)
+
+
+def _kill_worker(process: BaseProcess) -> None:
+    """Kill a worker; the obligation process it forked dies with it (_die_with)."""
     with contextlib.suppress(OSError):
         process.kill()
 
@@ -187,7 +196,7 @@ class Pool:
 
     def _retire(self, worker: _Worker) -> None:
         """Kill a worker (stuck or dead) and forget it."""
-        _kill_group(worker.process)
+        _kill_worker(worker.process)
         worker.process.join(timeout=2)
         worker.conn.close()
         self._workers.remove(worker)
@@ -199,12 +208,12 @@ class Pool:
                 with contextlib.suppress(OSError):
                     worker.conn.send(None)
             else:
-                _kill_group(worker.process)
+                _kill_worker(worker.process)
         deadline = time.monotonic() + 1.0
         for worker in list(self._workers):
             worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
-                _kill_group(worker.process)
+                _kill_worker(worker.process)
                 worker.process.join(timeout=1)
             worker.conn.close()
         self._workers.clear()
