@@ -56,14 +56,17 @@ def _but(obj: _T, **changes: Any) -> _T:
     """``dataclasses.replace`` for the core's frozen value classes, minus its
     per-call introspection: the explorer takes millions of steps. Copies the
     instance dictionary and overrides ``changes``, which must name fields."""
-    fields = type(obj).__dataclass_fields__  # type: ignore[attr-defined]
-    if not changes.keys() <= fields.keys():
+    new = object.__new__(type(obj))
+    merged = new.__dict__
+    merged.update(obj.__dict__)
+    merged.update(changes)
+    # The instance dictionary holds exactly the fields, so a misspelt name shows
+    # as one key more (checked after the fact: this runs on every step).
+    if len(merged) != len(obj.__dict__):
+        fields = type(obj).__dataclass_fields__  # type: ignore[attr-defined]
         raise TypeError(
             f"{type(obj).__name__} has no field {sorted(changes.keys() - fields.keys())}"
         )
-    new = object.__new__(type(obj))
-    new.__dict__.update(obj.__dict__)
-    new.__dict__.update(changes)
     return new
 
 
@@ -193,7 +196,9 @@ class ClusterState:
         return self.nodes[i]
 
     def with_node(self, i: int, node: NodeState) -> ClusterState:
-        return _but(self, nodes=(*self.nodes[:i], node, *self.nodes[i + 1 :]))
+        nodes = list(self.nodes)
+        nodes[i] = node
+        return _but(self, nodes=tuple(nodes))
 
     def max_epoch(self) -> int:
         return max(node.durable.epoch for node in self.nodes)
@@ -923,16 +928,23 @@ GUARDS: dict[type[Action], tuple[Check, Check]] = {
 }
 """Per action type: (gate, detail). The gate reads only the action's node fields."""
 
+_NODE_FIELDS_OF: dict[type[Action], tuple[str, ...]] = {
+    kind: tuple(key for key in NODE_FIELDS if key in kind.__dataclass_fields__) for kind in GUARDS
+}
+"""Per action type, its fields that name a node (refusal checks each index)."""
+
 
 def refusal(s: ClusterState, action: Action) -> str | None:
     """Why ``action`` is not enabled in ``s``, or None when it is. Pure."""
-    for key in NODE_FIELDS:
-        i = getattr(action, key, None)
-        if isinstance(i, int) and not 0 <= i < s.n:
-            return f"unknown node index {i}"
-    guards = GUARDS.get(type(action))
+    kind = type(action)
+    guards = GUARDS.get(kind)
     if guards is None:
         return f"unknown action {action!r}"
+    n = len(s.nodes)
+    for key in _NODE_FIELDS_OF[kind]:
+        i = getattr(action, key)
+        if isinstance(i, int) and not 0 <= i < n:
+            return f"unknown node index {i}"
     gate, detail = guards
     why = gate(s, action)
     return why if why is not None else detail(s, action)
@@ -979,6 +991,15 @@ def old_primary(s: ClusterState) -> int | None:
     return None
 
 
+_VALIDATION_ROLE: dict[str, tuple[str, str | None]] = {
+    "Primary": ("PrimaryActive", None),
+    "Replica": ("ReplicaActive", None),
+    "Halted": ("Halted", "history_divergence"),
+    "Torn": ("Halted", "wal_corruption"),
+}
+"""The validator's role (and halt reason) for each marker role recovery reads."""
+
+
 def observed_context(s: ClusterState, c: int, obs: Observation) -> ValidationContext:
     """The validation context candidate ``c`` observes, as spec.cluster.observed_context.
 
@@ -1002,12 +1023,7 @@ def observed_context(s: ClusterState, c: int, obs: Observation) -> ValidationCon
         cand_wal = cand.durable.wal
         compatible = _common_prefix(cand_wal, src_wal) == min(len(cand_wal), len(src_wal))
         prefix = "Compatible" if compatible else "Divergent"
-    role, halt = {
-        "Primary": ("PrimaryActive", None),
-        "Replica": ("ReplicaActive", None),
-        "Halted": ("Halted", "history_divergence"),
-        "Torn": ("Halted", "wal_corruption"),
-    }[cand.durable.marker_role]
+    role, halt = _VALIDATION_ROLE[cand.durable.marker_role]
     if obs.candidate_disabled:
         role, halt = "Disabled", None  # the switch is read first: it only ever denies
     return ValidationContext(
@@ -1029,9 +1045,16 @@ def _transition_event(c: int, src: str, event: str, dst: str, **data: Any) -> Em
     return Emit("transition", {"node": c, "from": src, "event": event, "to": dst, **data})
 
 
-def _set_lc(node: NodeState, state: str, **changes: Any) -> NodeState:
+def _set_lc(
+    node: NodeState, state: str, record: AttemptRecord | None = None, **changes: Any
+) -> NodeState:
+    """``node`` with its lifecycle at ``state`` (and volatile ``changes``), and its
+    attempt record replaced by ``record`` if given: one copy of the node."""
     assert node.volatile is not None
-    return _but(node, volatile=_but(node.volatile, lifecycle=state, **changes))
+    volatile = _but(node.volatile, lifecycle=state, **changes)
+    if record is None:
+        return _but(node, volatile=volatile)
+    return _but(node, volatile=volatile, record=record)
 
 
 def _adopt(s: ClusterState, p: int, r: int) -> tuple[ClusterState, list[Effect]]:
@@ -1053,280 +1076,338 @@ def step(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, .
     return _apply(s, action)
 
 
+def _step_write(s: ClusterState, a: Write) -> tuple[ClusterState, list[Effect]]:
+    p = a.node
+    node = s.nodes[p]
+    entry: Entry = (node.durable.epoch, len(node.durable.wal) + 1)
+    t = s.with_node(p, _but(node, durable=_but(node.durable, wal=(*node.durable.wal, entry))))
+    return t, [AppendWal(p, entry), SyncWal(p), Emit("write", {"node": p, "entry": entry})]
+
+
+def _step_ack(s: ClusterState, a: Ack) -> tuple[ClusterState, list[Effect]]:
+    p = a.node
+    wal = s.nodes[p].durable.wal
+    extends = _is_prefix(s.acked, wal)
+    t = _but(s, acked=wal, broken=s.broken or not extends)
+    return t, [
+        AckClients(p, len(wal)),
+        Emit("ack", {"node": p, "upto": len(wal), "epoch": s.nodes[p].durable.epoch}),
+    ]
+
+
+def _step_replicate(s: ClusterState, a: Replicate) -> tuple[ClusterState, list[Effect]]:
+    p, r = a.primary, a.replica
+    entry = s.nodes[p].durable.wal[len(s.nodes[r].durable.wal)]
+    new_epoch = s.nodes[p].durable.epoch
+    t, effects = s, list[Effect]()
+    if new_epoch != s.nodes[r].durable.epoch:
+        # The replica adopts the primary's epoch, durably, before taking its
+        # entries: Adopt's step is this step's first part (partial_steps).
+        t, effects = _adopt(s, p, r)
+    rep = t.nodes[r]
+    t = t.with_node(r, _but(rep, durable=_but(rep.durable, wal=(*rep.durable.wal, entry))))
+    effects += [
+        AppendWal(r, entry),
+        SyncWal(r),
+        Emit("replicate", {"from": p, "to": r, "entry": entry, "epoch": new_epoch}),
+    ]
+    return t, effects
+
+
+def _step_adopt(s: ClusterState, a: Adopt) -> tuple[ClusterState, list[Effect]]:
+    return _adopt(s, a.primary, a.replica)
+
+
+def _step_diverge(s: ClusterState, a: Diverge) -> tuple[ClusterState, list[Effect]]:
+    p, r = a.primary, a.replica
+    rep = s.nodes[r]
+    t = s.with_node(r, _but(rep, durable=_but(rep.durable, marker_role="Halted")))
+    return t, [
+        PersistMarker(r, "Halted", rep.durable.epoch, "history_divergence"),
+        Emit(
+            "halt",
+            {
+                "node": r,
+                "reason": "history_divergence",
+                "invariant": "P6-S2",
+                "explanation": f"n{r}'s WAL is not a prefix of primary n{p}'s",
+            },
+        ),
+    ]
+
+
+def _step_ambiguity_halt(s: ClusterState, a: AmbiguityHalt) -> tuple[ClusterState, list[Effect]]:
+    i, j, k = a.node, a.primary, a.rival
+    node = s.nodes[i]
+    assert node.volatile is not None
+    t = s.with_node(
+        i,
+        _but(
+            node,
+            durable=_but(node.durable, marker_role="Halted"),
+            volatile=_but(node.volatile, active=False),
+        ),
+    )
+    epoch = s.nodes[j].durable.epoch
+    return t, [
+        PersistMarker(i, "Halted", node.durable.epoch, "authority_ambiguity"),
+        Emit(
+            "halt",
+            {
+                "node": i,
+                "reason": "authority_ambiguity",
+                "invariant": "P6-A1",
+                "explanation": f"n{j} and n{k} both claim Primary at epoch {epoch}",
+                "claimants": [j, k],
+                "epoch": epoch,
+            },
+        ),
+    ]
+
+
+def _step_crash(s: ClusterState, a: Crash) -> tuple[ClusterState, list[Effect]]:
+    i, outcome = a.node, a.outcome
+    node = s.nodes[i]
+    assert node.volatile is not None
+    durable = node.durable
+    if node.volatile.marker_stage > 0:
+        rec = node.record
+        if outcome == "new":
+            durable = _but(durable, marker_role="Primary", epoch=rec.grant)
+        elif outcome == "old":
+            durable = _but(durable, marker_role="Replica", epoch=rec.previous_epoch)
+        else:
+            durable = _but(durable, marker_role="Torn", epoch=rec.previous_epoch)
+    t = s.with_node(i, _but(node, durable=durable, volatile=None))
+    event = {
+        "node": i,
+        "lifecycle": node.volatile.lifecycle,
+        "marker_stage": node.volatile.marker_stage,
+        "outcome": outcome,
+    }
+    return t, [Emit("crash", event)]
+
+
+def _step_restart(s: ClusterState, a: Restart) -> tuple[ClusterState, list[Effect]]:
+    i = a.node
+    node = s.nodes[i]
+    t = s.with_node(i, _but(node, volatile=recover(node.durable)))
+    event = {
+        "node": i,
+        "role": node.durable.marker_role,
+        "epoch": node.durable.epoch,
+        "fenced": node.durable.marker_role == "Primary",
+    }
+    return t, [Emit("restart", event)]
+
+
+def _step_reinstate(s: ClusterState, a: Reinstate) -> tuple[ClusterState, list[Effect]]:
+    i = a.node
+    node = s.nodes[i]
+    assert node.volatile is not None
+    t = s.with_node(i, _but(node, volatile=_but(node.volatile, active=True)))
+    return t, [Announce(i, True), Emit("reinstate", {"node": i, "epoch": node.durable.epoch})]
+
+
+def _step_demote(s: ClusterState, a: Demote | StepDown) -> tuple[ClusterState, list[Effect]]:
+    """demote (a fenced primary) and step_down (a writable one): both rejoin as replicas."""
+    i = a.node
+    node = s.nodes[i]
+    assert node.volatile is not None
+    t = s.with_node(
+        i,
+        _but(
+            node,
+            durable=_but(node.durable, marker_role="Replica"),
+            volatile=_but(node.volatile, active=False),
+        ),
+    )
+    effects: list[Effect] = [PersistMarker(i, "Replica", node.durable.epoch)]
+    if isinstance(a, StepDown):
+        effects.append(Announce(i, False))
+    effects.append(
+        Emit("demote", {"node": i, "epoch": node.durable.epoch, "seen_epoch": s.max_epoch()})
+    )
+    return t, effects
+
+
+def _step_designate(s: ClusterState, a: Designate) -> tuple[ClusterState, list[Effect]]:
+    t = _but(s, standby=a.standby)
+    return t, [Emit("designate", {"primary": a.primary, "standby": a.standby})]
+
+
+def _step_request(s: ClusterState, a: Request) -> tuple[ClusterState, list[Effect]]:
+    c, force = a.candidate, a.force
+    node = s.nodes[c]
+    t = s.with_node(
+        c,
+        _set_lc(node, "PromotionRequested", record=_but(node.record, validations=0), forced=force),
+    )
+    return t, [_transition_event(c, "Steady", "request", "PromotionRequested", force=force)]
+
+
+def _step_reject(s: ClusterState, a: Reject) -> tuple[ClusterState, list[Effect]]:
+    c = a.candidate
+    t = s.with_node(c, _set_lc(s.nodes[c], "Steady"))
+    return t, [_transition_event(c, "PromotionRequested", "reject", "Steady")]
+
+
+def _step_begin_validation(
+    s: ClusterState, a: BeginValidation
+) -> tuple[ClusterState, list[Effect]]:
+    c = a.candidate
+    node = s.nodes[c]
+    t = s.with_node(
+        c,
+        _set_lc(
+            node,
+            "PromotionValidating",
+            record=_but(node.record, validations=node.record.validations + 1),
+        ),
+    )
+    event = _transition_event(c, "PromotionRequested", "begin_validation", "PromotionValidating")
+    return t, [event]
+
+
+def _step_decide(s: ClusterState, a: Decide) -> tuple[ClusterState, list[Effect]]:
+    c = a.candidate
+    node = s.nodes[c]
+    ctx = observed_context(s, c, a.observation)
+    verdict: Verdict = validate(ctx)
+    event = "approve" if verdict.allowed else "deny"
+    dst = lifecycle.next_state(node.lifecycle, event)
+    t = s.with_node(
+        c,
+        _set_lc(node, dst, record=_but(node.record, reason=verdict.reason)),
+    )
+    return t, [
+        Emit("validation", {"node": c, "context": ctx, "verdict": verdict}),
+        _transition_event(c, node.lifecycle, event, dst, verdict=verdict),
+    ]
+
+
+def _step_begin_transition(
+    s: ClusterState, a: BeginTransition
+) -> tuple[ClusterState, list[Effect]]:
+    c = a.candidate
+    node = s.nodes[c]
+    grant = s.max_epoch() + 1  # P6-A3: highest known epoch + 1
+    t = s.with_node(
+        c,
+        _set_lc(
+            node,
+            "AuthorityTransitioning",
+            record=_but(node.record, grant=grant, previous_epoch=node.durable.epoch),
+            marker_stage=0,
+        ),
+    )
+    event = _transition_event(
+        c,
+        "PromotionApproved",
+        "begin_transition",
+        "AuthorityTransitioning",
+        grant=grant,
+        previous_epoch=node.durable.epoch,
+    )
+    return t, [event]
+
+
+def _step_marker_op(s: ClusterState, a: MarkerOp) -> tuple[ClusterState, list[Effect]]:
+    c, op = a.candidate, a.op
+    node = s.nodes[c]
+    assert node.volatile is not None
+    stage = node.volatile.marker_stage + 1
+    durable = node.durable
+    if stage == RENAME_STAGE:
+        # The rename makes the new marker what recovery would read (not yet durable).
+        durable = _but(durable, marker_role="Primary", epoch=node.record.grant)
+    t = s.with_node(
+        c, _but(node, durable=durable, volatile=_but(node.volatile, marker_stage=stage))
+    )
+    return t, [
+        MarkerFileOp(c, op, "Primary", node.record.grant),
+        Emit("marker", {"node": c, "op": op, "epoch": node.record.grant}),
+    ]
+
+
+def _step_complete(s: ClusterState, a: Complete) -> tuple[ClusterState, list[Effect]]:
+    c = a.candidate
+    node = s.nodes[c]
+    t = s.with_node(c, _set_lc(node, "PromotionSucceeded", active=True, marker_stage=0))
+    event = _transition_event(
+        c,
+        "AuthorityTransitioning",
+        "complete",
+        "PromotionSucceeded",
+        epoch=node.durable.epoch,
+    )
+    return t, [Announce(c, True), event]
+
+
+def _step_acknowledge(s: ClusterState, a: Acknowledge) -> tuple[ClusterState, list[Effect]]:
+    c = a.candidate
+    node = s.nodes[c]
+    t = s.with_node(c, _set_lc(node, "Steady"))
+    return t, [_transition_event(c, node.lifecycle, "acknowledge", "Steady")]
+
+
+def _step_abort(s: ClusterState, a: Abort) -> tuple[ClusterState, list[Effect]]:
+    c = a.candidate
+    node = s.nodes[c]
+    assert node.volatile is not None
+    stage = node.volatile.marker_stage
+    # Forgotten as a crash forgets it (spec: abort), the process still up;
+    # the marker is untouched (the rename has not happened).
+    t = s.with_node(c, _set_lc(node, lifecycle.RECOVERY_STATE, forced=False, marker_stage=0))
+    effects: list[Effect] = [DiscardMarkerTemp(c)] if stage > 0 else []
+    event = {
+        "node": c,
+        "lifecycle": node.volatile.lifecycle,
+        "marker_stage": stage,
+        "epoch": node.durable.epoch,
+    }
+    effects.append(Emit("abort", event))
+    return t, effects
+
+
+StepFunction = Callable[[ClusterState, Any], tuple[ClusterState, list[Effect]]]
+
+STEPS: dict[type[Action], StepFunction] = {
+    Write: _step_write,
+    Ack: _step_ack,
+    Replicate: _step_replicate,
+    Adopt: _step_adopt,
+    Diverge: _step_diverge,
+    AmbiguityHalt: _step_ambiguity_halt,
+    Crash: _step_crash,
+    Restart: _step_restart,
+    Reinstate: _step_reinstate,
+    Demote: _step_demote,
+    StepDown: _step_demote,
+    Designate: _step_designate,
+    Request: _step_request,
+    Reject: _step_reject,
+    BeginValidation: _step_begin_validation,
+    Decide: _step_decide,
+    BeginTransition: _step_begin_transition,
+    MarkerOp: _step_marker_op,
+    Complete: _step_complete,
+    Acknowledge: _step_acknowledge,
+    Abort: _step_abort,
+}
+"""Per action type, its step (the same keys as GUARDS: refusal decides first)."""
+
+
 def _apply(s: ClusterState, action: Action) -> tuple[ClusterState, tuple[Effect, ...]]:
     """The step of an enabled action (the caller checked refusal() is None)."""
-    effects: list[Effect] = []
-    t = s
-    match action:
-        case Write(node=p):
-            node = s.nodes[p]
-            entry: Entry = (node.durable.epoch, len(node.durable.wal) + 1)
-            t = s.with_node(
-                p, _but(node, durable=_but(node.durable, wal=(*node.durable.wal, entry)))
-            )
-            effects += [AppendWal(p, entry), SyncWal(p), Emit("write", {"node": p, "entry": entry})]
-        case Ack(node=p):
-            wal = s.nodes[p].durable.wal
-            extends = _is_prefix(s.acked, wal)
-            t = _but(s, acked=wal, broken=s.broken or not extends)
-            effects += [
-                AckClients(p, len(wal)),
-                Emit("ack", {"node": p, "upto": len(wal), "epoch": s.nodes[p].durable.epoch}),
-            ]
-        case Replicate(primary=p, replica=r):
-            entry = s.nodes[p].durable.wal[len(s.nodes[r].durable.wal)]
-            new_epoch = s.nodes[p].durable.epoch
-            if new_epoch != s.nodes[r].durable.epoch:
-                # The replica adopts the primary's epoch, durably, before taking its
-                # entries: Adopt's step is this step's first part (partial_steps).
-                t, effects = _adopt(s, p, r)
-            rep = t.nodes[r]
-            t = t.with_node(r, _but(rep, durable=_but(rep.durable, wal=(*rep.durable.wal, entry))))
-            effects += [
-                AppendWal(r, entry),
-                SyncWal(r),
-                Emit("replicate", {"from": p, "to": r, "entry": entry, "epoch": new_epoch}),
-            ]
-        case Adopt(primary=p, replica=r):
-            t, effects = _adopt(s, p, r)
-        case Diverge(primary=p, replica=r):
-            rep = s.nodes[r]
-            t = s.with_node(r, _but(rep, durable=_but(rep.durable, marker_role="Halted")))
-            effects += [
-                PersistMarker(r, "Halted", rep.durable.epoch, "history_divergence"),
-                Emit(
-                    "halt",
-                    {
-                        "node": r,
-                        "reason": "history_divergence",
-                        "invariant": "P6-S2",
-                        "explanation": f"n{r}'s WAL is not a prefix of primary n{p}'s",
-                    },
-                ),
-            ]
-        case AmbiguityHalt(node=i, primary=j, rival=k):
-            node = s.nodes[i]
-            assert node.volatile is not None
-            t = s.with_node(
-                i,
-                _but(
-                    node,
-                    durable=_but(node.durable, marker_role="Halted"),
-                    volatile=_but(node.volatile, active=False),
-                ),
-            )
-            epoch = s.nodes[j].durable.epoch
-            effects += [
-                PersistMarker(i, "Halted", node.durable.epoch, "authority_ambiguity"),
-                Emit(
-                    "halt",
-                    {
-                        "node": i,
-                        "reason": "authority_ambiguity",
-                        "invariant": "P6-A1",
-                        "explanation": f"n{j} and n{k} both claim Primary at epoch {epoch}",
-                        "claimants": [j, k],
-                        "epoch": epoch,
-                    },
-                ),
-            ]
-        case Crash(node=i, outcome=outcome):
-            node = s.nodes[i]
-            assert node.volatile is not None
-            durable = node.durable
-            if node.volatile.marker_stage > 0:
-                rec = node.record
-                if outcome == "new":
-                    durable = _but(durable, marker_role="Primary", epoch=rec.grant)
-                elif outcome == "old":
-                    durable = _but(durable, marker_role="Replica", epoch=rec.previous_epoch)
-                else:
-                    durable = _but(durable, marker_role="Torn", epoch=rec.previous_epoch)
-            t = s.with_node(i, _but(node, durable=durable, volatile=None))
-            effects.append(
-                Emit(
-                    "crash",
-                    {
-                        "node": i,
-                        "lifecycle": node.volatile.lifecycle,
-                        "marker_stage": node.volatile.marker_stage,
-                        "outcome": outcome,
-                    },
-                )
-            )
-        case Restart(node=i):
-            node = s.nodes[i]
-            t = s.with_node(i, _but(node, volatile=recover(node.durable)))
-            effects.append(
-                Emit(
-                    "restart",
-                    {
-                        "node": i,
-                        "role": node.durable.marker_role,
-                        "epoch": node.durable.epoch,
-                        "fenced": node.durable.marker_role == "Primary",
-                    },
-                )
-            )
-        case Reinstate(node=i):
-            node = s.nodes[i]
-            assert node.volatile is not None
-            t = s.with_node(i, _but(node, volatile=_but(node.volatile, active=True)))
-            effects += [
-                Announce(i, True),
-                Emit("reinstate", {"node": i, "epoch": node.durable.epoch}),
-            ]
-        case Demote(node=i) | StepDown(node=i):
-            node = s.nodes[i]
-            assert node.volatile is not None
-            t = s.with_node(
-                i,
-                _but(
-                    node,
-                    durable=_but(node.durable, marker_role="Replica"),
-                    volatile=_but(node.volatile, active=False),
-                ),
-            )
-            if isinstance(action, StepDown):
-                effects.append(Announce(i, False))
-            effects.insert(0, PersistMarker(i, "Replica", node.durable.epoch))
-            effects.append(
-                Emit(
-                    "demote",
-                    {"node": i, "epoch": node.durable.epoch, "seen_epoch": s.max_epoch()},
-                )
-            )
-        case Designate(primary=p, standby=j):
-            t = _but(s, standby=j)
-            effects.append(Emit("designate", {"primary": p, "standby": j}))
-        case Request(candidate=c, force=force):
-            node = s.nodes[c]
-            t = s.with_node(
-                c,
-                _but(
-                    _set_lc(node, "PromotionRequested", forced=force),
-                    record=_but(node.record, validations=0),
-                ),
-            )
-            effects.append(
-                _transition_event(c, "Steady", "request", "PromotionRequested", force=force)
-            )
-        case Reject(candidate=c):
-            t = s.with_node(c, _set_lc(s.nodes[c], "Steady"))
-            effects.append(_transition_event(c, "PromotionRequested", "reject", "Steady"))
-        case BeginValidation(candidate=c):
-            node = s.nodes[c]
-            t = s.with_node(
-                c,
-                _but(
-                    _set_lc(node, "PromotionValidating"),
-                    record=_but(node.record, validations=node.record.validations + 1),
-                ),
-            )
-            effects.append(
-                _transition_event(
-                    c, "PromotionRequested", "begin_validation", "PromotionValidating"
-                )
-            )
-        case Decide(candidate=c, observation=obs):
-            node = s.nodes[c]
-            ctx = observed_context(s, c, obs)
-            verdict: Verdict = validate(ctx)
-            event = "approve" if verdict.allowed else "deny"
-            dst = lifecycle.next_state(node.lifecycle, event)
-            t = s.with_node(
-                c,
-                _but(_set_lc(node, dst), record=_but(node.record, reason=verdict.reason)),
-            )
-            effects += [
-                Emit("validation", {"node": c, "context": ctx, "verdict": verdict}),
-                _transition_event(c, node.lifecycle, event, dst, verdict=verdict),
-            ]
-        case BeginTransition(candidate=c):
-            node = s.nodes[c]
-            grant = s.max_epoch() + 1  # P6-A3: highest known epoch + 1
-            t = s.with_node(
-                c,
-                _but(
-                    _set_lc(node, "AuthorityTransitioning", marker_stage=0),
-                    record=_but(node.record, grant=grant, previous_epoch=node.durable.epoch),
-                ),
-            )
-            effects.append(
-                _transition_event(
-                    c,
-                    "PromotionApproved",
-                    "begin_transition",
-                    "AuthorityTransitioning",
-                    grant=grant,
-                    previous_epoch=node.durable.epoch,
-                )
-            )
-        case MarkerOp(candidate=c, op=op):
-            node = s.nodes[c]
-            assert node.volatile is not None
-            stage = node.volatile.marker_stage + 1
-            durable = node.durable
-            if stage == RENAME_STAGE:
-                # The rename makes the new marker what recovery would read (not yet durable).
-                durable = _but(durable, marker_role="Primary", epoch=node.record.grant)
-            t = s.with_node(
-                c,
-                _but(
-                    node,
-                    durable=durable,
-                    volatile=_but(node.volatile, marker_stage=stage),
-                ),
-            )
-            effects += [
-                MarkerFileOp(c, op, "Primary", node.record.grant),
-                Emit("marker", {"node": c, "op": op, "epoch": node.record.grant}),
-            ]
-        case Complete(candidate=c):
-            node = s.nodes[c]
-            t = s.with_node(c, _set_lc(node, "PromotionSucceeded", active=True, marker_stage=0))
-            effects += [
-                Announce(c, True),
-                _transition_event(
-                    c,
-                    "AuthorityTransitioning",
-                    "complete",
-                    "PromotionSucceeded",
-                    epoch=node.durable.epoch,
-                ),
-            ]
-        case Acknowledge(candidate=c):
-            node = s.nodes[c]
-            t = s.with_node(c, _set_lc(node, "Steady"))
-            effects.append(_transition_event(c, node.lifecycle, "acknowledge", "Steady"))
-        case Abort(candidate=c):
-            node = s.nodes[c]
-            assert node.volatile is not None
-            stage = node.volatile.marker_stage
-            # Forgotten as a crash forgets it (spec: abort), the process still up;
-            # the marker is untouched (the rename has not happened).
-            t = s.with_node(
-                c, _set_lc(node, lifecycle.RECOVERY_STATE, forced=False, marker_stage=0)
-            )
-            if stage > 0:
-                effects.append(DiscardMarkerTemp(c))
-            effects.append(
-                Emit(
-                    "abort",
-                    {
-                        "node": c,
-                        "lifecycle": node.volatile.lifecycle,
-                        "marker_stage": stage,
-                        "epoch": node.durable.epoch,
-                    },
-                )
-            )
-    # Stable sort by phase: durable, visible, observe (most steps already are in order).
-    phases = [e.phase for e in effects]
-    if phases == sorted(phases):
-        return t, tuple(effects)
-    ordered = tuple(sorted(effects, key=lambda e: e.phase))
-    return t, ordered
+    t, effects = STEPS[type(action)](s, action)
+    if len(effects) > 1:
+        # Durable, visible, observe (Effect.phase): each step builds its effects in
+        # that order; the stable sort is the safety net for a step that does not.
+        phases = [e.phase for e in effects]
+        if phases != sorted(phases):
+            effects.sort(key=lambda e: e.phase)
+    return t, tuple(effects)
 
 
 # --- enumeration ---------------------------------------------------------------------------
