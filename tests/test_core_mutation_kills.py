@@ -243,6 +243,63 @@ def test_core_a_request_may_be_ordinary_or_forced() -> None:
         assert requests <= set(core.candidate_actions(s, core.ALL_OBSERVATIONS))
 
 
+@pytest.mark.parametrize("n", [2, 3, 4])
+@pytest.mark.parametrize("mode", core.MODES)
+def test_core_enumerates_exactly_the_spec_action_instances(n: int, mode: str) -> None:
+    """The core's action instances, named as the spec names them (spec_action_names),
+    are exactly the instances of the spec's transition relation for that cluster size
+    and mode: the explorer and the random walks offer no instance the spec lacks and
+    miss none it has. For the ambiguity halt that is the spec's parameter set
+    ``(i, j, k)`` with ``j not in (i, k)`` (spec: _ambiguity_halts); a degenerate
+    instance such as ``(0, 0, 1)`` would be offered only to be refused.
+
+    Kills impl/core.py: _build_groups: `j != i and k != j` -> `j != i or k != j`."""
+    from baton.spec import cluster as spec_cluster
+
+    s_vars = spec_cluster.fresh_state(n, "s")
+    t_vars = spec_cluster.fresh_state(n, "t")
+    cfg = spec_cluster.Config(n=n, mode=mode)
+    spec = {f"{a.name}{list(a.nodes)}" for a in spec_cluster.actions(cfg, s_vars, t_vars, "x")}
+    state = core.initial_state(n, mode)
+    offered = {
+        name
+        for action in core.candidate_actions(state, core.ALL_OBSERVATIONS)
+        for name in core.spec_action_names(action)
+    }
+    assert offered == spec, (sorted(offered - spec), sorted(spec - offered))
+    halts = {name for name in spec if name.startswith("ambiguity_halt[")}
+    assert len(halts) == n * (n - 1) * (n - 1)  # reachability: the halts were compared
+
+
+_EFFECT_KINDS = {"DURABLE": 0, "VISIBLE": 1, "OBSERVE": 2}
+
+
+def _effect_classes(base: type[core.Effect]) -> list[type[core.Effect]]:
+    subclasses = base.__subclasses__()
+    return [c for sub in subclasses for c in (sub, *_effect_classes(sub))]
+
+
+def test_core_every_effect_s_phase_is_the_kind_it_documents() -> None:
+    """A shell orders and guards effects by their ``phase`` (0 durable, 1 visible, 2
+    observe; see Effect): a visible effect is never performed after a durable one
+    failed. Every effect class the core defines documents its kind as the first word
+    of its docstring, and its phase must be that kind's -- including the best-effort
+    removal of an aborted attempt's marker temp file, a disk operation (DURABLE).
+
+    Kills impl/core.py: DiscardMarkerTemp: `phase: ClassVar[int] = 0` ->
+    `phase: ClassVar[int] = 1`."""
+    classes = _effect_classes(core.Effect)
+    assert core.DiscardMarkerTemp in classes
+    kinds: dict[str, set[str]] = {}
+    for cls in classes:
+        doc = cls.__doc__ or ""
+        kind = doc.split(":")[0].split(" ")[0]
+        assert kind in _EFFECT_KINDS, f"{cls.__name__} does not document its kind: {doc!r}"
+        assert cls.phase == _EFFECT_KINDS[kind], (cls.__name__, kind, cls.phase)
+        kinds.setdefault(kind, set()).add(cls.__name__)
+    assert set(kinds) == set(_EFFECT_KINDS)  # every kind is represented
+
+
 # --- impl/node.py ------------------------------------------------------------------
 
 

@@ -275,6 +275,26 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     "inserted",
     (
         _CORE,
+        "_abort_detail: `vol.marker_stage if vol is not None else 0` -> "
+        "`vol.marker_stage if vol is not None else 1`",
+    ): f"{_DOWN_NEVER_REACHES_THE_DETAIL}; and were it taken, the stage is only "
+    "compared with the rename's (`stage >= RENAME_STAGE`, 3), which 0 and 1 are both "
+    "below: the verdict is None either way",
+    (
+        _CORE,
+        "_error_for: `vol.marker_stage if vol is not None else 0` -> "
+        "`vol.marker_stage if vol is not None else 1`",
+    ): "the branch is entered only when `_abort_gate` passed, and that gate refuses a "
+    "node that is down (`vol is None`): the `else` is never taken (a down candidate's "
+    "refusal is the gate's 'is down', an ActionNotEnabled, never AbortAfterRename)",
+    (
+        _CLUSTER,
+        "RuntimeCluster.set_promotion_disabled: `sort_keys=True` -> `sort_keys=False`",
+    ): "the record is the dict literal {'disabled', 'operator', 'reason'}, whose keys are "
+    "written in sorted order already: json.dumps gives the same bytes with or without "
+    "sort_keys (the switch file stays byte-deterministic either way)",
+    (
+        _CORE,
         "_apply: `phases == sorted(phases)` -> `phases != sorted(phases)`",
     ): "every step builds its effects in phase order already (the effects contract test "
     "checks it on every step the explorer reaches at N=2 W=1 P=1), so sorting them "
