@@ -133,10 +133,12 @@ def validate(ctx: ValidationContext) -> Verdict:
         return Denied(
             "candidate_is_primary", "P6-A1", "the candidate already admits writes (P6-A1)"
         )
-    # P6-S1: a node with replication disabled holds no replicated history.
+    # P6-S1: a disabled node (replication or promotion switched off) is not promoted.
     if ctx.role == "Disabled":
         return Denied(
-            "candidate_disabled", "P6-S1", "the candidate has replication disabled (P6-S1)"
+            "candidate_disabled",
+            "P6-S1",
+            "the candidate is disabled: replication or promotion switched off (P6-S1)",
         )
     # P6-S1: a node never initialised from the primary holds no history at all.
     if ctx.role == "Uninitialized":

@@ -129,7 +129,8 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "candidate_disabled",
         "P6-S1",
-        "the candidate has replication disabled, so it holds no replicated history",
+        "the candidate is disabled (its replication or its promotion switched off): it may not "
+        "hold the acknowledged history, and it is not promoted",
         lambda c: c.role == ROLE["Disabled"],
     ),
     Check(

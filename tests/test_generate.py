@@ -1,4 +1,4 @@
-"""`baton generate`: impl/_table.py is derived from the Z3 lifecycle relation.
+"""`baton generate`: impl/_table.py and the vocabulary are derived from the Z3 spec.
 
 Covers: the committed table equals the spec's enumeration (CI drift check);
 `--check` exits 1 with a readable unified diff after a hand edit and 0 when
@@ -51,3 +51,19 @@ def test_check_passes_on_a_fresh_file(tmp_path: Path) -> None:
 def test_missing_file_is_drift(tmp_path: Path) -> None:
     """A missing table is reported as drift, not silently accepted."""
     assert main(["generate", "--check", "--output", str(tmp_path / "absent.py")]) == 1
+
+
+def test_check_covers_the_vocabulary(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --output, --check also compares impl/schemas/vocabulary.json with the
+    spec: an explanation edited by hand in the shipped vocabulary is drift (exit 1)."""
+    shipped = generate.vocabulary_path().read_text(encoding="utf-8")
+    assert shipped == generate.render_vocabulary()  # the committed file: no drift
+    edited = tmp_path / "vocabulary.json"
+    edited.write_text(shipped.replace("switched off", "turned off", 1), encoding="utf-8")
+    monkeypatch.setattr(generate, "vocabulary_path", lambda: edited)
+    assert main(["generate", "--check"]) == 1
+    err = capsys.readouterr().err
+    assert f"{edited} differs from the spec" in err
+    assert '+        "description": "the candidate is disabled' in err

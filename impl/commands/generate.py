@@ -1,19 +1,24 @@
-"""Generate impl/_table.py, the runtime's lifecycle table, from the Z3 spec.
+"""Generate the files derived from the Z3 spec: the lifecycle table and the vocabulary.
 
-The transition relation of ``baton.spec.lifecycle`` is enumerated with Z3
-(model enumeration with blocking clauses) and written as plain data: the
-states, the events and a ``(state, event) -> next_state`` dict. The runtime
-decides lifecycle legality from that table only: no hand-written copy of the
-relation exists to drift from it. CI runs ``--check``: any drift between the
-file and the spec fails.
+impl/_table.py: the transition relation of ``baton.spec.lifecycle`` is
+enumerated with Z3 (model enumeration with blocking clauses) and written as
+plain data: the states, the events and a ``(state, event) -> next_state``
+dict. The runtime decides lifecycle legality from that table only: no
+hand-written copy of the relation exists to drift from it.
+
+impl/schemas/vocabulary.json: the protocol's vocabulary as data (states,
+events, validation checks with their conditions and explanations, reasons,
+invariants), derived from the spec by baton.vocabulary; ``baton check`` and
+``baton schema vocabulary`` read it. CI runs ``--check``: any drift between
+either file and the spec fails.
 
 Rewriting the table is a job for a source checkout (an editable install); an
 installed package is never rewritten in place -- use --check or --output there.
 
 Examples:
-  baton generate            # rewrite impl/_table.py from the spec (in a checkout)
-  baton generate --check    # exit 1 with a unified diff if the file drifted
-  baton generate --output /tmp/table.py
+  baton generate            # rewrite both files from the spec (in a checkout)
+  baton generate --check    # exit 1 with a unified diff if either file drifted
+  baton generate --output /tmp/table.py   # the lifecycle table only, elsewhere
 
 exit status: 0 written or up to date, 1 drift (--check), 2 bad usage or an
 unwritable output path (checked before the spec is enumerated), 3 internal
@@ -26,6 +31,7 @@ import argparse
 import difflib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from baton.errors import UsageError
@@ -103,9 +109,22 @@ def render() -> str:
     return "\n".join(lines)
 
 
-def drift(path: Path) -> str:
+def vocabulary_path() -> Path:
+    """impl/schemas/vocabulary.json next to this package."""
+    return package_dir() / "schemas" / "vocabulary.json"
+
+
+def render_vocabulary() -> str:
+    """The text of vocabulary.json, derived from the spec."""
+    from baton import vocabulary
+
+    return json.dumps(vocabulary.generate(), indent=2, ensure_ascii=False) + "\n"
+
+
+def drift(path: Path, expected: str | None = None) -> str:
     """A unified diff from the file on disk to the generated text ('' when equal)."""
-    expected = render()
+    if expected is None:
+        expected = render()
     try:
         actual = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -126,31 +145,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="do not write; exit 1 with a unified diff if the file differs from the spec",
+        help="do not write; exit 1 with a unified diff for each file that differs from the spec",
     )
     parser.add_argument(
-        "--output", type=Path, default=None, help="file to write or check (default: impl/_table.py)"
+        "--output",
+        type=Path,
+        default=None,
+        help="write or check the lifecycle table at this path instead (the vocabulary is "
+        "then left alone; default: impl/_table.py and impl/schemas/vocabulary.json)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    path: Path = args.output or default_path()
+    # --output names one file: the table. Without it, both generated files.
+    targets: list[tuple[Path, Callable[[], str]]] = [(args.output or default_path(), render)]
+    if args.output is None:
+        targets.append((vocabulary_path(), render_vocabulary))
     if not args.check:
-        # Before the spec is enumerated: where the table would go must be writable.
-        refuse_installed_package(path)
-        check_output_path(path)
+        # Before the spec is enumerated: where the files would go must be writable.
+        for path, _render in targets:
+            refuse_installed_package(path)
+            check_output_path(path)
     if args.check:
-        diff = drift(path)
-        if diff:
-            print(f"baton generate --check: {path} differs from the spec:", file=sys.stderr)
-            print(diff, end="", file=sys.stderr)
+        drifted = 0
+        for path, make in targets:
+            diff = drift(path, make())
+            if diff:
+                drifted += 1
+                print(f"baton generate --check: {path} differs from the spec:", file=sys.stderr)
+                print(diff, end="", file=sys.stderr)
+            else:
+                print(f"{path}: up to date with the spec")
+        if drifted:
             print("run 'baton generate' to regenerate it", file=sys.stderr)
             return 1
-        print(f"{path}: up to date with the spec")
         return 0
-    # Source code, not node state: written as an artefact (storage.write_artifact).
+    # Source code and data, not node state: written as artefacts (storage.write_artifact).
     from baton.storage import write_artifact
 
-    write_artifact(path, render())
-    print(f"wrote {path}")
+    for path, make in targets:
+        write_artifact(path, make())
+        print(f"wrote {path}")
     return 0
