@@ -291,9 +291,9 @@ def test_dropping_force_is_truthful_by_name_shows_two_writers_and_the_trace_says
 
 
 def test_only_droppable_assumptions_can_be_named() -> None:
-    with pytest.raises(ValueError, match="single_controller"):
+    with pytest.raises(ValueError, match="fenced_restart"):
         Controller(
-            CoreDriver(core.initial_state(2)), drop_assumptions=frozenset({"single_controller"})
+            CoreDriver(core.initial_state(2)), drop_assumptions=frozenset({"fenced_restart"})
         )
 
 
