@@ -9,7 +9,9 @@ directory and the holder); a forced request over an uncertain primary is
 refused while the runtime sees another node admitting writes (P6-A1a), unless
 ``force_is_truthful`` is dropped by name, which the trace records; every
 operator action is audited with its operator, refused ones included, and
-operator text cannot forge output lines.
+operator text cannot forge output lines. Dropping ``single_controller`` by name
+(attempts at once, for demonstrations) is covered in
+``tests/test_dropped_assumptions.py``.
 """
 
 from __future__ import annotations
