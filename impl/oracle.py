@@ -18,7 +18,7 @@ whole domain.
 Every rule is in :data:`RULES` with the invariant it enforces; each check
 below cites the invariant ID. The verdict format is :mod:`baton.verdict`.
 
-Demonstrations. An event whose ``meta.dropped_assumptions`` names spec
+Demonstrations. A request event whose ``meta.dropped_assumptions`` names spec
 assumptions (:data:`baton.spec.cluster.ASSUMPTIONS`) declares that the run
 relied on them being false from then on. The trace is judged in full as any
 other; a later violation of a property that a declared assumption guards
@@ -27,7 +27,9 @@ allowed that assumption (``allowed_dropped``, ``baton check --allow-dropped``).
 A declared assumption the caller did not allow fails the check. Rules marked
 not excusable (the authority-ambiguity halt, the defence that must work exactly
 when ``single_controller`` is dropped) and consistency checks (events from a
-node that is down) are never excused.
+node that is down) are never excused. Excused violations do not stop the check;
+the first :data:`MAX_EXCUSED_LISTED` are kept in full and the rest only counted,
+so memory stays bounded on a long demonstration.
 """
 
 from __future__ import annotations
@@ -201,6 +203,8 @@ RENAME_OPS: int = 3
 """The marker operations up to and including the rename (write_temp, fsync_temp, rename)."""
 
 ContextKey = tuple[str, str, str, bool, str, str, str]
+MAX_EXCUSED_LISTED: int = 100
+"""Excused violations kept in full in a verdict; later ones are counted in a note."""
 
 
 def spec_decision(point: ContextKey) -> str:
@@ -504,6 +508,7 @@ class Checker:
         self.dropped: dict[str, tuple[int, int | None]] = {}
         self.excusing: dict[str, str] = {}  # invariant -> the allowed assumption guarding it
         self.excused: list[Excused] = []
+        self.excused_unlisted = 0  # beyond MAX_EXCUSED_LISTED
         self.mode: str = header["mode"]
         self.node_names: tuple[str, ...] = tuple(header["nodes"])
         # One WAL per node, then the acknowledged history.
@@ -629,6 +634,12 @@ class Checker:
         assumption can excuse."""
         if not self.covered(rule, needs):
             return
+        assumption = (
+            self._excused_by(rule, invariant, also) if excusable and self.excusing else None
+        )
+        if assumption is not None and len(self.excused) >= MAX_EXCUSED_LISTED:
+            self.excused_unlisted += 1
+            return
         event = self.event
         violation = make_violation(
             rule,
@@ -640,7 +651,6 @@ class Checker:
             state=self.state(),
             also=tuple(i for i in also if i != invariant),
         )
-        assumption = self._excused_by(rule, violation) if excusable and self.excusing else None
         if assumption is not None:
             line, step = self.dropped[assumption]
             self.excused.append(Excused(violation, assumption, line, step))
@@ -649,14 +659,14 @@ class Checker:
         if not self.all:
             raise _Stop
 
-    def _excused_by(self, rule: str, violation: Violation) -> str | None:
+    def _excused_by(self, rule: str, invariant: str, also: tuple[str, ...]) -> str | None:
         """The declared, allowed dropped assumption that guards every invariant the
         violation breaks (the spec's Assumption.guards), or None."""
         if not RULE_BY_NAME[rule].excusable:
             return None
-        if not all(inv in self.excusing for inv in (violation.invariant, *violation.also)):
+        if not all(inv in self.excusing for inv in (invariant, *also)):
             return None
-        return self.excusing[violation.invariant]
+        return self.excusing[invariant]
 
     def _declare_dropped(self, e: Any) -> None:
         """An event's meta.dropped_assumptions: from here on the run relies on them
@@ -1725,6 +1735,12 @@ def _verdict(subject: str, checker: Checker, notes: list[str], require_full: boo
                 "it as one (violations of what the assumption guards are then excused)",
                 *notes,
             ]
+    if checker.excused_unlisted:
+        notes = [
+            *notes,
+            f"{checker.excused_unlisted} more excused violation(s) not listed (the first "
+            f"{MAX_EXCUSED_LISTED} are)",
+        ]
     if checker.violations or any(not d.allowed for d in dropped):
         status = "violation"
     elif not_checked:

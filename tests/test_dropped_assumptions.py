@@ -283,3 +283,23 @@ def test_a_declaration_that_names_no_assumption_is_malformed() -> None:
     verdict = oracle.check_events(t.number([head, request]))
     assert verdict.status == "malformed" and verdict.error is not None
     assert verdict.error.field == "meta.dropped_assumptions"
+
+
+def test_excused_violations_are_bounded_in_the_verdict() -> None:
+    """A long demonstration keeps memory bounded: the first MAX_EXCUSED_LISTED excused
+    violations in full, the rest counted in a note; the check still passes."""
+    head = t.header(["n0", "n1"], "async", "n0")
+    request = t.request("n1", "a1", False, "op", None)
+    request["meta"] = {"dropped_assumptions": ["force_is_truthful"]}
+    extra = 7
+    writes = [t.write("n1", lsn, 1) for lsn in range(1, oracle.MAX_EXCUSED_LISTED + extra + 1)]
+    events = t.number([head, request, t.reject("n1", "a1", "inapplicable"), *writes])
+    verdict = oracle.check_events(events, allowed_dropped=["force_is_truthful"])
+    assert verdict.exit_code == 0 and not verdict.violations
+    assert len(verdict.excused) == oracle.MAX_EXCUSED_LISTED
+    assert {(x.violation.rule, x.assumption) for x in verdict.excused} == {
+        ("single_writer", "force_is_truthful")
+    }
+    assert any(f"{extra} more excused violation(s)" in note for note in verdict.notes)
+    plain = oracle.check_events(events)
+    assert plain.exit_code == 1 and len(plain.violations) == 1  # stops at the first
