@@ -2,7 +2,7 @@
 
 Covers: ``single_controller`` dropped lets a second request start while another
 attempt is in flight -- exactly the spec's request with that assumption dropped,
-and no step of the spec with every assumption (refinement both ways) -- and the
+and no step of the spec with every assumption (Z3 and the compiled spec agree) -- and the
 request that relied on it is on the record (trace meta, audit log); the runtime
 halts by itself every node that sees two running nodes claim Primary at one
 epoch (P6-A1, reason authority_ambiguity), each halt a spec step; the scenario
@@ -28,6 +28,7 @@ from baton.cluster import RuntimeCluster
 from baton.controller import Controller, CoreDriver, PromotionRequest
 from baton.errors import DuplicateRequest
 from baton.spec.cluster import ASSUMPTIONS, Config
+from baton.spec.compiled import compiled, flatten
 from baton.spec.concrete import explaining_actions
 from baton.verdict import verdict_schema
 
@@ -80,8 +81,12 @@ def test_the_concurrent_request_is_a_spec_step_only_with_single_controller_dropp
     assert core.refusal(before, core.Request(2)) is not None  # the default is unchanged
     after, _ = core.step(before, core.Request(2, concurrent=True))
     snapshots = (core.to_snapshot(before), core.to_snapshot(after))
-    assert "request[2]" in explaining_actions(Config(n=3, dropped=DROPPED), *snapshots)
+    flats = (flatten(snapshots[0]), flatten(snapshots[1]))
+    dropped = Config(n=3, dropped=DROPPED)
+    assert "request[2]" in explaining_actions(dropped, *snapshots)
+    assert "request[2]" in compiled(dropped).explaining(*flats)
     assert explaining_actions(Config(n=3), *snapshots) == []
+    assert compiled(Config(n=3)).explaining(*flats) == []
     assert core.Request(2, concurrent=True) not in core.enabled_actions(before)
 
 
