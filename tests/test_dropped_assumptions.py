@@ -308,3 +308,14 @@ def test_excused_violations_are_bounded_in_the_verdict() -> None:
     assert any(f"{extra} more excused violation(s)" in note for note in verdict.notes)
     plain = oracle.check_events(events)
     assert plain.exit_code == 1 and len(plain.violations) == 1  # stops at the first
+
+
+def test_a_demonstration_is_no_conformance_vector(tmp_path: Path) -> None:
+    """`baton vectors` records the runtime scenarios' traces as conforming vectors; a
+    demonstration (drop_assumptions) is not a conforming run and is left out."""
+    from baton import vectors
+
+    for name in ("authority_ambiguity.json", "clean_failover.json"):
+        (tmp_path / name).write_bytes((EXAMPLES / name).read_bytes())
+    ids = [v["id"] for v in vectors.runtime_trace_vectors(tmp_path)]
+    assert ids == ["trace/run_clean_failover"]
