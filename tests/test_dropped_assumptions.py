@@ -319,3 +319,25 @@ def test_a_demonstration_is_no_conformance_vector(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes((EXAMPLES / name).read_bytes())
     ids = [v["id"] for v in vectors.runtime_trace_vectors(tmp_path)]
     assert ids == ["trace/run_clean_failover"]
+
+
+def test_junit_has_a_case_per_declared_assumption(
+    demo_run: tuple[int, Path], tmp_path: Path
+) -> None:
+    """--junit: besides one case per rule, a demonstration's declared assumption is a
+    case of its own, failed unless allowed (then listing what it excused)."""
+    import xml.etree.ElementTree as ET
+
+    _, trace_file = demo_run
+    for allow, code in (([], 1), (["--allow-dropped", "single_controller"], 0)):
+        xml = tmp_path / "rules.xml"
+        assert main(["check", *allow, "--junit", str(xml), str(trace_file)]) == code
+        cases = ET.parse(xml).getroot().findall(".//testcase")
+        assert len(cases) == len(oracle.RULES) + 1
+        (case,) = [c for c in cases if (c.get("name") or "").startswith("dropped assumption")]
+        assert "single_controller" in (case.get("name") or "")
+        assert (case.find("failure") is not None) == (code == 1)
+        failed = {c.get("name") for c in cases if c.find("failure") is not None}
+        assert failed == (set() if code == 0 else {"epoch_fencing (P6-A3)", case.get("name")})
+        out = case.findtext("system-out") or ""
+        assert ("P6-A3 broken (rule epoch_fencing), excused" in out) == (code == 0)

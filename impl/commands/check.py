@@ -116,6 +116,26 @@ def junit_cases(verdict: Verdict, seconds: float) -> list[JUnitCase]:
                 skipped=skipped,
             )
         )
+    # A demonstration: one more case per assumption the trace declares dropped, failed
+    # unless allowed; an allowed one lists the violations it excused.
+    for d in verdict.dropped:
+        listed = "\n".join(
+            f"line {x.violation.line}: {x.violation.headline} broken (rule {x.violation.rule}), "
+            "excused"
+            for x in verdict.excused
+            if x.assumption == d.name
+        )
+        cases.append(
+            JUnitCase(
+                f"dropped assumption {d.name} (declared line {d.line})",
+                f"baton.check.{verdict.subject}",
+                0.0,
+                failure=None
+                if d.allowed
+                else f"the trace declares {d.name} dropped; pass --allow-dropped {d.name}",
+                output=listed or None,
+            )
+        )
     return cases
 
 
