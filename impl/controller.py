@@ -45,9 +45,10 @@ forced request is audited (P6-A1a) before anything else happens.
 
 One controller at a time (``single_controller``): every operator action runs
 under a lock shared by all controllers of one driver, so any number of threads
-can call it and attempts are still serialised (dropping the assumption lifts the
-serialisation of attempts, never the lock: each step still runs whole). (Across processes, the node
+can call it and attempts are still serialised. (Across processes, the node
 directories' OS locks, :mod:`baton.dirlock`, keep a second process out.)
+Dropping the assumption lifts the serialisation of attempts, never the lock:
+each step still runs whole.
 
 A durable "promotion disabled" switch per node and for the whole cluster
 (:meth:`Controller.disable_promotion`, :meth:`Controller.enable_promotion`)

@@ -397,6 +397,7 @@ class Request(Action):
     force: bool = False
     # Only with the spec's single_controller assumption dropped (a demonstration,
     # baton.controller): the request may start while other attempts are in flight.
+    # Never enumerated (candidate_actions): the explorer keeps every assumption.
     concurrent: bool = False
 
 
