@@ -37,9 +37,10 @@ examples:
   baton run examples/authority_ambiguity.json --dir /tmp/r2 --trace demo.jsonl
   baton check --allow-dropped single_controller demo.jsonl
 
-exit status: 0 conforms (also partial, unless --require-full), 1 a rule was
-broken (or a partial trace under --require-full), 2 malformed input (the
-message names the line and the field) or bad usage, 130 interrupted.
+exit status: 0 conforms (also partial, unless --require-full; also with excused
+violations only), 1 a rule was broken (or a partial trace under --require-full,
+or a dropped assumption the trace declares was not allowed), 2 malformed input
+(the message names the line and the field) or bad usage, 130 interrupted.
 """
 
 from __future__ import annotations
