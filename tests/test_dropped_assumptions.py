@@ -2,8 +2,8 @@
 
 Covers: ``single_controller`` dropped lets a second request start while another
 attempt is in flight -- exactly the spec's request with that assumption dropped,
-and no step of the spec with every assumption (Z3 and the compiled spec agree) -- and the
-request that relied on it is on the record (trace meta, audit log); the runtime
+and no step of the spec with every assumption (Z3 and the compiled spec agree) --
+and the request that relied on it is on the record (trace meta, audit log); the runtime
 halts by itself every node that sees two running nodes claim Primary at one
 epoch (P6-A1, reason authority_ambiguity), each halt a spec step; the scenario
 ``examples/authority_ambiguity.json`` reaches that halt with never two writers,
@@ -11,6 +11,9 @@ and ``baton check`` accepts its trace only with ``--allow-dropped
 single_controller``, which excuses the two grants of one epoch (P6-A3) and
 nothing else. A mutant runtime without the automatic halt makes the same run
 fail the check on the rule no assumption excuses (authority_ambiguity, P6-A1).
+The ``force_is_truthful`` demonstration fails plainly and is excused with its
+flag; the flag changes nothing on a trace that declares nothing; excused
+violations are bounded in the verdict; JSON, text and JUnit report them.
 """
 
 from __future__ import annotations
