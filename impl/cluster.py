@@ -20,6 +20,12 @@ A restart reads the directory (:meth:`Node.recover`) and its result must
 equal the core's durable state for that node, or again the mismatch is
 reported: disk and model are cross-checked at every restart.
 
+Authority ambiguity is answered by the runtime itself: after every step, a
+node that sees two running nodes claim Primary at one epoch halts (the core's
+:class:`~baton.core.AmbiguityHalt`, reason ``authority_ambiguity``, P6-A1),
+see :meth:`RuntimeCluster._halt_on_ambiguity`. Only a state the assumptions
+exclude enables it (a demonstration that drops ``single_controller``).
+
 One process per node directory (``single_controller``): a cluster over real
 directories holds each one under an exclusive OS lock
 (:class:`baton.dirlock.DirectoryLock`) from the moment it opens it until
@@ -407,7 +413,28 @@ class RuntimeCluster:
             self._record_standby(action, after)  # before the step counts as taken
         self._state = after
         self.recorder.record(effects)
+        if not isinstance(action, core.AmbiguityHalt):
+            self._halt_on_ambiguity()
         return effects
+
+    def _halt_on_ambiguity(self) -> None:
+        """Every node that now sees two running nodes claim Primary at one epoch halts
+        (reason authority_ambiguity, P6-A1), one core step each.
+
+        The core decides (its AmbiguityHalt guard is the spec's ambiguity_guard);
+        this only asks it, in a fixed order -- by observing node, then claimant,
+        then rival -- and again after every halt, since a halted claimant no longer
+        claims. Two running Primary markers at one epoch are necessary for any
+        halt, so a step that leaves none (every step under the assumptions: one
+        primary per epoch, P6-A3) costs one pass over the nodes."""
+        crashed = set(self._crashed_during_last)
+        while True:
+            halt = _first_ambiguity_halt(self._state)
+            if halt is None:
+                break
+            self._apply(halt)
+            crashed |= self._crashed_during_last
+        self._crashed_during_last = crashed
 
     def _record_standby(self, action: core.Designate, after: core.ClusterState) -> None:
         """Sync mode: the primary records its standby durably (read back on reopen)."""
@@ -533,6 +560,24 @@ class RuntimeCluster:
         for lock in self._locks:
             lock.release()
         self._locks = []
+
+
+def _first_ambiguity_halt(s: core.ClusterState) -> core.AmbiguityHalt | None:
+    """The first AmbiguityHalt the core enables in ``s`` (node, claimant, rival order)."""
+    claims: dict[int, int] = {}
+    for node in s.nodes:
+        if node.up and node.durable.marker_role == "Primary":
+            claims[node.durable.epoch] = claims.get(node.durable.epoch, 0) + 1
+    if all(count < 2 for count in claims.values()):
+        return None
+    n = s.n
+    for i in range(n):
+        for j in range(n):
+            for k in range(n):
+                halt = core.AmbiguityHalt(i, j, k)
+                if core.refusal(s, halt) is None:
+                    return halt
+    return None
 
 
 def _partial_states(before: core.ClusterState, action: core.Action) -> list[core.ClusterState]:

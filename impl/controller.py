@@ -13,7 +13,13 @@ What the controller refuses, explicitly and without changing anything:
   identity, a reason that is not text (InapplicableRequest, after the
   lifecycle's ``reject`` when the request was already recorded);
 * a request while any attempt is in flight anywhere (DuplicateRequest; the
-  attempt in flight is not disturbed -- serialised attempts);
+  attempt in flight is not disturbed -- serialised attempts, the spec's
+  ``single_controller``). A demonstration may drop that assumption by name
+  (``drop_assumptions={"single_controller"}``): a request then starts while
+  other attempts are held in flight (``pause_after``), exactly the spec's
+  request with the assumption dropped, and the trace records the request that
+  relied on it. What it can lead to -- two grants of one epoch -- is what the
+  runtime's authority-ambiguity halt answers (:mod:`baton.cluster`);
 * a request for a node that is down (InapplicableRequest).
 
 * a forced request over a primary marked uncertain while the runtime itself
@@ -41,6 +47,8 @@ One controller at a time (``single_controller``): every operator action runs
 under a lock shared by all controllers of one driver, so any number of threads
 can call it and attempts are still serialised. (Across processes, the node
 directories' OS locks, :mod:`baton.dirlock`, keep a second process out.)
+Dropping the assumption lifts the serialisation of attempts, never the lock:
+each step still runs whole.
 
 A durable "promotion disabled" switch per node and for the whole cluster
 (:meth:`Controller.disable_promotion`, :meth:`Controller.enable_promotion`)
@@ -68,7 +76,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from baton import core
+from baton import core, lifecycle
 from baton.errors import (
     ActionNotEnabled,
     DuplicateRequest,
@@ -81,8 +89,11 @@ from baton.validator import Verdict
 
 # Assumptions of baton.spec.cluster.ASSUMPTIONS that a caller may drop, by name, to
 # demonstrate what breaks. The others the runtime enforces unconditionally (the
-# controller lock, the directory locks, the fenced restart) or cannot observe.
-DROPPABLE_ASSUMPTIONS: tuple[str, ...] = ("force_is_truthful",)
+# directory locks, the fenced restart) or cannot observe. Dropping single_controller
+# drops the serialisation of attempts only: every step still runs whole under the
+# controller lock, and reinstatement stays gated on no attempt in flight (a subset
+# of what the spec allows without the assumption).
+DROPPABLE_ASSUMPTIONS: tuple[str, ...] = ("force_is_truthful", "single_controller")
 
 
 @dataclass(frozen=True)
@@ -271,7 +282,7 @@ class Controller:
             if writers and "force_is_truthful" not in self.drop_assumptions:
                 names = tuple(self.driver.names[j] for j in writers)
                 raise ForceContradicted(req.candidate, names)
-            self.driver.apply(core.Request(c, req.force))
+            self.driver.apply(core.Request(c, req.force, self._concurrent(c)))
         except DuplicateRequest as exc:
             # The core names nodes by index; the operator knows them by name.
             named = DuplicateRequest(
@@ -321,10 +332,23 @@ class Controller:
             return ()
         return tuple(j for j in state.writable_nodes() if j != c)
 
+    def _concurrent(self, c: int) -> bool:
+        """Whether this request starts beside another node's attempt in flight, which
+        only a dropped single_controller allows (the core's Request.concurrent)."""
+        if "single_controller" not in self.drop_assumptions:
+            return False
+        return any(
+            j != c and node.lifecycle != lifecycle.RECOVERY_STATE
+            for j, node in enumerate(self.driver.state.nodes)
+        )
+
     def _relied_on_dropped(self, req: PromotionRequest, c: int) -> tuple[str, ...]:
+        relied: list[str] = []
         if "force_is_truthful" in self.drop_assumptions and self._contradicting_writers(req, c):
-            return ("force_is_truthful",)
-        return ()
+            relied.append("force_is_truthful")
+        if self._concurrent(c):
+            relied.append("single_controller")
+        return tuple(relied)
 
     def _transition(
         self, name: str, c: int, verdict: Verdict | None, pause_after: str | None = None

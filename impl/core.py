@@ -400,6 +400,10 @@ class Request(Action):
     name: ClassVar[str] = "request"
     candidate: int
     force: bool = False
+    # Only with the spec's single_controller assumption dropped (a demonstration,
+    # baton.controller): the request may start while other attempts are in flight.
+    # Never enumerated (candidate_actions): the explorer keeps every assumption.
+    concurrent: bool = False
 
 
 @dataclass(frozen=True)
@@ -848,8 +852,10 @@ def _request_gate(s: ClusterState, a: Request) -> str | None:
     if not s.nodes[c].up:
         return f"n{c} is down"
     busy = s.in_flight()
+    if busy is not None and a.concurrent:
+        busy = c if s.nodes[c].lifecycle != lifecycle.RECOVERY_STATE else None
     if busy is not None:
-        # Serialised attempts (mechanism 2, single_controller).
+        # Serialised attempts (mechanism 2, single_controller; dropped: the candidate's own).
         return f"an attempt for n{busy} is in progress ({s.nodes[busy].lifecycle})"
     return None
 
@@ -953,7 +959,7 @@ def refusal(s: ClusterState, action: Action) -> str | None:
 def _error_for(s: ClusterState, action: Action, why: str) -> ProtocolError:
     """The named error a refused action raises (nothing changes)."""
     if isinstance(action, Request) and s.nodes[action.candidate].up:
-        busy = s.in_flight()
+        busy = action.candidate if action.concurrent else s.in_flight()
         if busy is not None:
             return DuplicateRequest(str(action.candidate), str(busy), s.nodes[busy].lifecycle)
     if isinstance(action, Request):

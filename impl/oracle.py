@@ -17,6 +17,19 @@ whole domain.
 
 Every rule is in :data:`RULES` with the invariant it enforces; each check
 below cites the invariant ID. The verdict format is :mod:`baton.verdict`.
+
+Demonstrations. A request event whose ``meta.dropped_assumptions`` names spec
+assumptions (:data:`baton.spec.cluster.ASSUMPTIONS`) declares that the run
+relied on them being false from then on. The trace is judged in full as any
+other; a later violation of a property that a declared assumption guards
+(``Assumption.guards``) is *excused* -- reported, not failing -- when the caller
+allowed that assumption (``allowed_dropped``, ``baton check --allow-dropped``).
+A declared assumption the caller did not allow fails the check. Rules marked
+not excusable (the authority-ambiguity halt, the defence that must work exactly
+when ``single_controller`` is dropped) and consistency checks (events from a
+node that is down) are never excused. Excused violations do not stop the check;
+the first :data:`MAX_EXCUSED_LISTED` are kept in full and the rest only counted,
+so memory stays bounded on a long demonstration.
 """
 
 from __future__ import annotations
@@ -31,7 +44,14 @@ from typing import IO, Any
 
 from baton import _table, trace, vocabulary
 from baton.errors import InputError
-from baton.verdict import InputProblem, Verdict, Violation, make_violation
+from baton.verdict import (
+    DroppedAssumption,
+    Excused,
+    InputProblem,
+    Verdict,
+    Violation,
+    make_violation,
+)
 from msgspec import UNSET
 
 # --- rules -------------------------------------------------------------------------------
@@ -45,6 +65,9 @@ class Rule:
     invariant: str
     needs: tuple[str, ...]
     description: str
+    # Whether a declared, allowed dropped assumption that guards ``invariant`` may
+    # excuse a violation of this rule (see the module docstring).
+    excusable: bool = True
 
 
 RULES: tuple[Rule, ...] = (
@@ -143,7 +166,11 @@ RULES: tuple[Rule, ...] = (
         ("data", "durability"),
         "a node takes entries from one primary of an epoch only: once two nodes claiming Primary "
         "have both sent it entries at the same epoch, it must halt (reason authority_ambiguity) "
-        "instead of following the second",
+        "instead of following the second; and no node gains write authority at an epoch that "
+        "another running node still claims as Primary (the nodes that see both halt first). "
+        "Never excused: the halt is the defence for exactly the runs that drop "
+        "single_controller (its spec step property one-primary-followed holds without it)",
+        excusable=False,
     ),
     Rule(
         "abort_before_rename",
@@ -176,6 +203,8 @@ RENAME_OPS: int = 3
 """The marker operations up to and including the rename (write_temp, fsync_temp, rename)."""
 
 ContextKey = tuple[str, str, str, bool, str, str, str]
+MAX_EXCUSED_LISTED: int = 100
+"""Excused violations kept in full in a verdict; later ones are counted in a note."""
 
 
 def spec_decision(point: ContextKey) -> str:
@@ -185,6 +214,16 @@ def spec_decision(point: ContextKey) -> str:
     spec; the tests prove it equal to the Z3 decision on every point), so
     checking a trace needs no solver."""
     return vocabulary.decide(point)
+
+
+@cache
+def assumption_guards() -> dict[str, tuple[str, ...]]:
+    """Each spec assumption and the properties it guards (baton.spec.cluster.ASSUMPTIONS):
+    what a demonstration that drops it may break. Imported on first use only (the
+    spec module loads Z3), i.e. for traces that declare dropped assumptions."""
+    from baton.spec.cluster import ASSUMPTIONS
+
+    return {a.name: a.guards for a in ASSUMPTIONS}
 
 
 @cache
@@ -455,8 +494,21 @@ class _Stop(Exception):
 class Checker:
     """Feeds on validated trace events one at a time; collects violations."""
 
-    def __init__(self, header: dict[str, Any], all_violations: bool = False) -> None:
+    def __init__(
+        self,
+        header: dict[str, Any],
+        all_violations: bool = False,
+        allowed_dropped: Iterable[str] = (),
+    ) -> None:
         self.all = all_violations
+        # Demonstrations: the assumptions the caller allows a trace to drop, those the
+        # trace declares dropped (name -> the line and seq that first did), and the
+        # violations excused by a declared and allowed one.
+        self.allowed_dropped: frozenset[str] = frozenset(allowed_dropped)
+        self.dropped: dict[str, tuple[int, int | None]] = {}
+        self.excusing: dict[str, str] = {}  # invariant -> the allowed assumption guarding it
+        self.excused: list[Excused] = []
+        self.excused_unlisted = 0  # beyond MAX_EXCUSED_LISTED
         self.mode: str = header["mode"]
         self.node_names: tuple[str, ...] = tuple(header["nodes"])
         # One WAL per node, then the acknowledged history.
@@ -570,29 +622,77 @@ class Checker:
         *,
         also: tuple[str, ...] = (),
         needs: tuple[str, ...] | None = None,
+        excusable: bool = True,
     ) -> None:
         """Record a violation (state as it was before the event) and stop unless --all.
 
         ``also``: further invariants the violation breaks, shown beside the
         first (an unsafe approval is P6-F1 and the denial reason's own invariant).
-        ``needs``: the families this particular check needs, when fewer than the rule's."""
+        ``needs``: the families this particular check needs, when fewer than the rule's.
+        A violation that a declared, allowed dropped assumption excuses is recorded
+        as excused and does not stop the check; ``excusable=False`` for checks no
+        assumption can excuse."""
         if not self.covered(rule, needs):
             return
-        event = self.event
-        self.violations.append(
-            make_violation(
-                rule,
-                invariant,
-                explanation,
-                line=self.line,
-                step=event.get("seq"),
-                event=event.to_dict() if isinstance(event, trace.Event) else dict(event),
-                state=self.state(),
-                also=tuple(i for i in also if i != invariant),
-            )
+        assumption = (
+            self._excused_by(rule, invariant, also) if excusable and self.excusing else None
         )
+        if assumption is not None and len(self.excused) >= MAX_EXCUSED_LISTED:
+            self.excused_unlisted += 1
+            return
+        event = self.event
+        violation = make_violation(
+            rule,
+            invariant,
+            explanation,
+            line=self.line,
+            step=event.get("seq"),
+            event=event.to_dict() if isinstance(event, trace.Event) else dict(event),
+            state=self.state(),
+            also=tuple(i for i in also if i != invariant),
+        )
+        if assumption is not None:
+            line, step = self.dropped[assumption]
+            self.excused.append(Excused(violation, assumption, line, step))
+            return
+        self.violations.append(violation)
         if not self.all:
             raise _Stop
+
+    def _excused_by(self, rule: str, invariant: str, also: tuple[str, ...]) -> str | None:
+        """The declared, allowed dropped assumption that guards every invariant the
+        violation breaks (the spec's Assumption.guards), or None."""
+        if not RULE_BY_NAME[rule].excusable:
+            return None
+        if not all(inv in self.excusing for inv in (invariant, *also)):
+            return None
+        return self.excusing[invariant]
+
+    def _declare_dropped(self, e: Any) -> None:
+        """An event's meta.dropped_assumptions: from here on the run relies on them
+        being false (a demonstration); names must be the spec's."""
+        meta = e.get("meta")
+        names = meta.get("dropped_assumptions") if isinstance(meta, dict) else None
+        if names is None:
+            return
+        guards = assumption_guards()
+        if not isinstance(names, list) or not all(
+            isinstance(n, str) and n in guards for n in names
+        ):
+            raise InputError(
+                "trace",
+                self.line,
+                "meta.dropped_assumptions",
+                "must be a list of the spec's assumption names "
+                f"({', '.join(guards)}), not {json.dumps(names)}",
+            )
+        for name in names:
+            if name in self.dropped:
+                continue
+            self.dropped[name] = (self.line, e.get("seq"))
+            if name in self.allowed_dropped:
+                for inv in guards[name]:
+                    self.excusing.setdefault(inv, name)
 
     @property
     def line(self) -> int:
@@ -650,11 +750,13 @@ class Checker:
     def _up(self, name: str, rule: str, invariant: str, what: str) -> NodeSummary:
         node = self.nodes[name]
         if not node.up:
+            # A trace that is not self-consistent: no assumption excuses it.
             self.fail(
                 rule,
                 invariant,
                 f"{what} on node {name}, which is down (it crashed and has "
                 "not restarted); a node that is down does nothing.",
+                excusable=False,
             )
         return node
 
@@ -677,6 +779,8 @@ class Checker:
     # --- lifecycle ---
 
     def _request(self, e: Any) -> None:
+        if "meta" in e:
+            self._declare_dropped(e)
         attempt = e.attempt
         node = self.nodes[e.node]
         if attempt in self.pending or attempt in (node.attempt, node.last_finished):
@@ -929,6 +1033,21 @@ class Checker:
                 f"write ({self.acked.text()}): they agree only up to lsn {common}. Every "
                 "acknowledged write must be in the WAL of the node that holds authority.",
             )
+        rivals = [
+            n.name
+            for n in self.nodes.values()
+            if n is not node and n.up and n.role == "Primary" and n.epoch == node.epoch
+        ]
+        if rivals:
+            self.fail(
+                "authority_ambiguity",
+                "P6-A1",
+                f"{how} at epoch {node.epoch} while {', '.join(rivals)}, running, still "
+                f"claims Primary at epoch {node.epoch}. A node that sees two running nodes "
+                "claim one epoch halts (authority_ambiguity) before either claimant acts as "
+                "the authority.",
+                needs=("lifecycle", "durability"),
+            )
         node.writable = True
         self._single_writer(how)
 
@@ -1132,12 +1251,27 @@ class Checker:
                     f"{name}'s marker records epoch {epoch}, not the epoch {node.grant} granted "
                     "at begin_transition.",
                 )
-            elif epoch <= self.max_epoch and node.grant is None:
+            elif epoch <= self.max_epoch:
+                # Granted above every known epoch at begin_transition, yet no longer above
+                # them when the marker lands: another node claimed the epoch meanwhile
+                # (two attempts at once). Each epoch has one primary marker.
+                holders = [
+                    f"{n.name} ({n.role}@{n.epoch})"
+                    for n in self.nodes.values()
+                    if n is not node and n.epoch >= epoch
+                ]
                 self.fail(
                     "epoch_fencing",
                     "P6-A3",
                     f"{name}'s new Primary marker has epoch {epoch}, not above the highest known "
-                    f"epoch {self.max_epoch}.",
+                    f"epoch {self.max_epoch}"
+                    + (
+                        f": it was granted at begin_transition, and since then "
+                        f"{', '.join(holders)} took epoch {epoch} or above. Each epoch has one "
+                        "primary marker; a new authority's epoch is above every known one."
+                        if node.grant is not None and holders
+                        else "."
+                    ),
                 )
             node.marker_durable = node.lifecycle == "AuthorityTransitioning"
         if role != "Primary" and node.writable:
@@ -1588,7 +1722,26 @@ class Checker:
 
 def _verdict(subject: str, checker: Checker, notes: list[str], require_full: bool) -> Verdict:
     checked, not_checked = checker.coverage()
-    if checker.violations:
+    dropped = [
+        DroppedAssumption(name, line, step, name in checker.allowed_dropped)
+        for name, (line, step) in checker.dropped.items()
+    ]
+    for d in dropped:
+        if not d.allowed:
+            # One clear message per assumption; the violations are listed as usual.
+            notes = [
+                f"the trace declares the assumption {d.name} dropped (line {d.line}): it is a "
+                f"demonstration, not a conforming run; pass --allow-dropped {d.name} to judge "
+                "it as one (violations of what the assumption guards are then excused)",
+                *notes,
+            ]
+    if checker.excused_unlisted:
+        notes = [
+            *notes,
+            f"{checker.excused_unlisted} more excused violation(s) not listed (the first "
+            f"{MAX_EXCUSED_LISTED} are)",
+        ]
+    if checker.violations or any(not d.allowed for d in dropped):
         status = "violation"
     elif not_checked:
         status = "incomplete" if require_full else "conforms_partial"
@@ -1602,6 +1755,9 @@ def _verdict(subject: str, checker: Checker, notes: list[str], require_full: boo
         checked=checked,
         not_checked=not_checked,
         notes=notes,
+        allowed_dropped=sorted(checker.allowed_dropped),
+        dropped=dropped,
+        excused=checker.excused,
     )
 
 
@@ -1619,6 +1775,7 @@ def check_lines(
     subject: str = "<trace>",
     all_violations: bool = False,
     require_full: bool = False,
+    allowed_dropped: Iterable[str] = (),
 ) -> Verdict:
     """Check already-validated ``(line, event)`` pairs: the header dict, then
     :class:`baton.trace.Event` structs (as :func:`baton.trace.read_fast` yields them)."""
@@ -1626,7 +1783,7 @@ def check_lines(
     checker: Checker | None = None
     try:
         for _line, event in it:
-            checker = Checker(event, all_violations)
+            checker = Checker(event, all_violations, allowed_dropped)
             break
         if checker is None:
             return Verdict(subject, "malformed", error=InputProblem("empty trace: no header", 1))
@@ -1645,12 +1802,16 @@ def check_stream(
     subject: str = "<trace>",
     all_violations: bool = False,
     require_full: bool = False,
+    allowed_dropped: Iterable[str] = (),
 ) -> Verdict:
-    """Check a trace read from a stream (binary preferred), line by line, in constant memory."""
+    """Check a trace read from a stream (binary preferred), line by line, in constant memory.
+
+    ``allowed_dropped``: assumptions the trace may declare dropped (a demonstration);
+    violations of what they guard are then excused, not failing."""
     checker: Checker | None = None
     try:
         reader = trace.FastReader(stream, subject)
-        checker = Checker(reader.header, all_violations)
+        checker = Checker(reader.header, all_violations, allowed_dropped)
         try:
             checker.run_reader(reader)
             notes = checker.finish()
@@ -1662,10 +1823,14 @@ def check_stream(
 
 
 def check_events(
-    events: Iterable[dict[str, Any]], subject: str = "<events>", all_violations: bool = False
+    events: Iterable[dict[str, Any]],
+    subject: str = "<events>",
+    all_violations: bool = False,
+    allowed_dropped: Iterable[str] = (),
 ) -> Verdict:
     """Check in-memory events (numbered) by encoding them as a trace first (tests, replay)."""
-    return check_stream(io.BytesIO(trace.dumps(events).encode("utf-8")), subject, all_violations)
+    data = io.BytesIO(trace.dumps(events).encode("utf-8"))
+    return check_stream(data, subject, all_violations, allowed_dropped=allowed_dropped)
 
 
 def render(verdict: Verdict) -> str:
@@ -1678,7 +1843,12 @@ def render(verdict: Verdict) -> str:
         "violation": "VIOLATION",
         "malformed": "MALFORMED",
     }[verdict.status]
+    if verdict.excused and verdict.status != "malformed":
+        label += f", {len(verdict.excused)} EXCUSED"
     out.append(f"{verdict.subject}: {label} ({verdict.events} lines read)")
+    for d in verdict.dropped:
+        how = "allowed (--allow-dropped)" if d.allowed else "NOT ALLOWED"
+        out.append(f"  ASSUMPTION DROPPED by the trace (line {d.line}): {d.name}, {how}")
     if verdict.error is not None:
         err = verdict.error
         where = f"line {err.line}" if err.line is not None else "input"
@@ -1689,27 +1859,45 @@ def render(verdict: Verdict) -> str:
         out.append("")
         where = f"line {v.line} (seq {v.step})" if v.step is not None else "at the end of the trace"
         out.append(f"  {where}: {v.headline} broken (rule {v.rule})")
-        out.append(f"  event: {json.dumps(v.event, ensure_ascii=True)}")
-        out.append(f"  why: {v.explanation}")
-        out.append("  state before the event:")
-        for name, node in v.state.get("nodes", {}).items():
-            m = node["marker"]
-            out.append(
-                f"    {name}: {'up' if node['up'] else 'DOWN'}"
-                f"{', WRITABLE' if node['writable'] else ''}, marker {m['role']}@{m['epoch']}, "
-                f"wal {node['wal']['runs']}, lifecycle {node['lifecycle']}"
-                + (f" (attempt {node['attempt']})" if node["attempt"] else "")
-            )
-        if v.state:
-            out.append(
-                f"    acknowledged: {v.state['acked']['runs']}; highest epoch "
-                f"{v.state['max_epoch']}"
-            )
+        _render_details(out, v)
+    for x in verdict.excused:
+        v = x.violation
+        out.append("")
+        where = f"line {v.line} (seq {v.step})" if v.step is not None else "at the end of the trace"
+        out.append(
+            f"  EXCUSED, {where}: {v.headline} broken (rule {v.rule}) -- the assumption "
+            f"{x.assumption}, declared dropped at line {x.line}, guards it"
+        )
+        _render_details(out, v)
     if verdict.status != "malformed":
         out.append("")
         out.append(f"  rules checked: {len(verdict.checked)}/{len(RULES)}")
         for nc in verdict.not_checked:
             out.append(f"  NOT checked: {nc['rule']}: {nc['why']}")
+    if verdict.allowed_dropped and not verdict.dropped:
+        out.append(
+            f"  --allow-dropped {', '.join(verdict.allowed_dropped)}: the trace declares no "
+            "dropped assumption; nothing was excused"
+        )
     for note in verdict.notes:
         out.append(f"  note: {note}")
     return "\n".join(out)
+
+
+def _render_details(out: list[str], v: Violation) -> None:
+    """A violation's event, explanation and the state before it."""
+    out.append(f"  event: {json.dumps(v.event, ensure_ascii=True)}")
+    out.append(f"  why: {v.explanation}")
+    out.append("  state before the event:")
+    for name, node in v.state.get("nodes", {}).items():
+        m = node["marker"]
+        out.append(
+            f"    {name}: {'up' if node['up'] else 'DOWN'}"
+            f"{', WRITABLE' if node['writable'] else ''}, marker {m['role']}@{m['epoch']}, "
+            f"wal {node['wal']['runs']}, lifecycle {node['lifecycle']}"
+            + (f" (attempt {node['attempt']})" if node["attempt"] else "")
+        )
+    if v.state:
+        out.append(
+            f"    acknowledged: {v.state['acked']['runs']}; highest epoch {v.state['max_epoch']}"
+        )

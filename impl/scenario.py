@@ -17,8 +17,10 @@ A scenario is one JSON object::
 
 Nodes are named ``n0 .. n{N-1}``; ``n0`` starts as the primary at epoch 1.
 The first step is ``init``. A demonstration may add a top-level
-``"drop_assumptions": ["force_is_truthful"]`` to stop the runtime enforcing
-that assumption (the trace records every request that relied on it). Every
+``"drop_assumptions"``, a list of ``force_is_truthful`` and
+``single_controller`` (:data:`baton.controller.DROPPABLE_ASSUMPTIONS`), to stop
+the runtime enforcing them (the trace records every request that relied on
+one; ``baton check`` then needs ``--allow-dropped NAME``). Every
 step may carry ``"expect_error": NAME`` (the step must be refused with that
 error class, e.g. ``DuplicateRequest``; the name must be one of Baton's
 errors, :func:`error_names`) and a ``"note"`` (printed). Step kinds and their

@@ -531,7 +531,13 @@ COMMON_FIELDS: tuple[Field, ...] = (
     Field("seq", "int", "position of the event in the trace, strictly increasing"),
     Field("kind", "enum", "the event kind", choices=EVENT_KINDS),
 )
-META_FIELD = Field("meta", "object", "free-form producer data (times, ids), ignored by the oracle")
+META_FIELD = Field(
+    "meta",
+    "object",
+    "free-form producer data (times, ids), ignored by the oracle -- except a request's "
+    "dropped_assumptions: the spec assumptions a demonstration relies on being false from "
+    "that request on (baton check --allow-dropped)",
+)
 
 # --- builders: one typed function per kind ---------------------------------------------
 # Each returns the event without ``seq``; TraceWriter.emit numbers it.

@@ -628,10 +628,12 @@ def runtime_trace_vectors(scenarios_dir: Path) -> Iterator[dict[str, Any]]:
     """The runtime's example scenarios (``baton run``) on real directories, as trace vectors.
 
     Each run's trace must conform (the reference obeys its own oracle); the
-    vector records the trace and that verdict."""
+    vector records the trace and that verdict. A demonstration that drops a spec
+    assumption (``drop_assumptions``) is no conforming run and is left out."""
     import contextlib
     import tempfile
 
+    from baton import scenario
     from baton.commands import run as run_command
 
     # The run command itself, not the whole CLI: a nested CLI would install its own
@@ -639,6 +641,8 @@ def runtime_trace_vectors(scenarios_dir: Path) -> Iterator[dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="baton run")
     run_command.add_arguments(parser)
     for path in sorted(scenarios_dir.glob("*.json")):
+        if scenario.load(str(path)).drop_assumptions:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "trace.jsonl"
             args = parser.parse_args(

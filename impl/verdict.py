@@ -98,6 +98,40 @@ def make_violation(
 
 
 @dataclass(frozen=True)
+class Excused:
+    """A violation that a demonstration's declared, dropped assumption accounts for.
+
+    ``assumption`` guards the violated property (baton.spec.cluster.ASSUMPTIONS);
+    ``line``/``step`` locate the event that declared it dropped. It does not fail
+    the check: the caller allowed the assumption (``baton check --allow-dropped``)."""
+
+    violation: Violation
+    assumption: str
+    line: int | None = None
+    step: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.violation.to_dict(),
+            "excused_by": {"assumption": self.assumption, "line": self.line, "step": self.step},
+        }
+
+
+@dataclass(frozen=True)
+class DroppedAssumption:
+    """An assumption a trace declares dropped (meta.dropped_assumptions of an event),
+    first at ``line``; ``allowed`` whether the caller allowed it."""
+
+    name: str
+    line: int | None = None
+    step: int | None = None
+    allowed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "line": self.line, "step": self.step, "allowed": self.allowed}
+
+
+@dataclass(frozen=True)
 class InputProblem:
     """Why the input could not be read: line and field when known."""
 
@@ -121,10 +155,21 @@ class Verdict:
     not_checked: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: InputProblem | None = None
+    # Demonstrations (a trace that declares dropped assumptions): what the caller
+    # allowed, what the trace declared, and the violations that excused.
+    allowed_dropped: list[str] = field(default_factory=list)
+    dropped: list[DroppedAssumption] = field(default_factory=list)
+    excused: list[Excused] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         return EXIT_CODES[self.status]
+
+    @property
+    def dropped_not_allowed(self) -> list[DroppedAssumption]:
+        """Assumptions the trace declares dropped that the caller did not allow:
+        each fails the check (status violation)."""
+        return [d for d in self.dropped if not d.allowed]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +182,19 @@ class Verdict:
             "violations": [v.to_dict() for v in self.violations],
             "notes": list(self.notes),
             "error": self.error.to_dict() if self.error is not None else None,
+            # Only for a demonstration or an explicit allowance: other verdicts keep
+            # exactly the version-1 fields they always had.
+            **(
+                {
+                    "assumptions": {
+                        "allowed": list(self.allowed_dropped),
+                        "declared": [d.to_dict() for d in self.dropped],
+                    },
+                    "excused": [x.to_dict() for x in self.excused],
+                }
+                if self.allowed_dropped or self.dropped or self.excused
+                else {}
+            ),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -146,7 +204,7 @@ class Verdict:
 def verdict_schema() -> dict[str, Any]:
     """The JSON Schema of a verdict (draft 2020-12)."""
     nullable_int = {"type": ["integer", "null"], "minimum": 0}
-    violation = {
+    violation: dict[str, Any] = {
         "type": "object",
         "description": "One broken rule.",
         "properties": {
@@ -222,6 +280,55 @@ def verdict_schema() -> dict[str, Any]:
                     "line": nullable_int,
                     "field": {"type": ["string", "null"]},
                     "reason": {"type": "string"},
+                },
+            },
+            "assumptions": {
+                "type": "object",
+                "description": "present when the trace declares dropped assumptions (a "
+                "demonstration, meta.dropped_assumptions) or the caller allowed some "
+                "(baton check --allow-dropped); added in version 1 as an optional field",
+                "properties": {
+                    "allowed": {"type": "array", "items": {"type": "string"}},
+                    "declared": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "line": nullable_int,
+                                "step": nullable_int,
+                                "allowed": {"type": "boolean"},
+                            },
+                            "required": ["name", "line", "step", "allowed"],
+                            "additionalProperties": False,
+                        },
+                    },
+                },
+                "required": ["allowed", "declared"],
+                "additionalProperties": False,
+            },
+            "excused": {
+                "type": "array",
+                "description": "violations of properties that a declared and allowed dropped "
+                "assumption guards (baton.spec.cluster.ASSUMPTIONS): reported, not failing; "
+                "present with 'assumptions'",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        **violation["properties"],
+                        "excused_by": {
+                            "type": "object",
+                            "properties": {
+                                "assumption": {"type": "string"},
+                                "line": nullable_int,
+                                "step": nullable_int,
+                            },
+                            "required": ["assumption", "line", "step"],
+                            "additionalProperties": False,
+                        },
+                    },
+                    "required": [*violation["required"], "excused_by"],
+                    "additionalProperties": False,
                 },
             },
         },

@@ -1438,6 +1438,8 @@ TARGETED: dict[str, tuple[str, ...]] = {
     "force_overrides_active": ("P6-A1", "P6-A2"),
     "restart_keeps_authority": ("P6-S1",),
     "force_is_truthful": ("P6-A1",),
+    # Two attempts at once (or a reinstatement during one) break one epoch's authority.
+    "single_controller": ("P6-A3",),
     # The abort's epoch rollback becomes a lost acknowledged write (15 steps).
     "abort_after_rename": ("P6-S1",),
 }

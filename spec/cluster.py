@@ -131,7 +131,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "single_controller",
         "Operators drive promotions through one controller, which runs at most one "
         "attempt in the cluster at a time and gates reinstatement on it.",
-        ("P6-A1", "P6-S1"),
+        ("P6-A1", "P6-S1", "P6-A3"),
     ),
     Assumption(
         "unavailable_is_accurate",

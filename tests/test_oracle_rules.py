@@ -189,8 +189,13 @@ def test_p6_a1_two_writers_after_reinstate() -> None:
     events = _ev([t.marker("n2", "Primary", 1), t.reinstate("n2", 1)])
     verdict = oracle.check_events(events, all_violations=True)
     # The self-made Primary marker is itself an epoch violation; the reinstatement
-    # then makes two writers.
-    assert [(x.invariant, x.line) for x in verdict.violations] == [("P6-A3", 2), ("P6-A1", 3)]
+    # then gains authority at an epoch n1 still claims (authority_ambiguity) and makes
+    # two writers (single_writer).
+    assert [(x.rule, x.invariant, x.line) for x in verdict.violations] == [
+        ("epoch_fencing", "P6-A3", 2),
+        ("authority_ambiguity", "P6-A1", 3),
+        ("single_writer", "P6-A1", 3),
+    ]
 
 
 def test_p6_a1_write_by_non_authority() -> None:

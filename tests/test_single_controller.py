@@ -9,7 +9,9 @@ directory and the holder); a forced request over an uncertain primary is
 refused while the runtime sees another node admitting writes (P6-A1a), unless
 ``force_is_truthful`` is dropped by name, which the trace records; every
 operator action is audited with its operator, refused ones included, and
-operator text cannot forge output lines.
+operator text cannot forge output lines. Dropping ``single_controller`` by name
+(attempts at once, for demonstrations) is covered in
+``tests/test_dropped_assumptions.py``.
 """
 
 from __future__ import annotations
@@ -291,9 +293,9 @@ def test_dropping_force_is_truthful_by_name_shows_two_writers_and_the_trace_says
 
 
 def test_only_droppable_assumptions_can_be_named() -> None:
-    with pytest.raises(ValueError, match="single_controller"):
+    with pytest.raises(ValueError, match="fenced_restart"):
         Controller(
-            CoreDriver(core.initial_state(2)), drop_assumptions=frozenset({"single_controller"})
+            CoreDriver(core.initial_state(2)), drop_assumptions=frozenset({"fenced_restart"})
         )
 
 

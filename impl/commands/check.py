@@ -14,6 +14,14 @@ Where the trace carries the data events, the oracle derives the candidate's
 WAL end, position and prefix compatibility itself and reports a validation
 context that contradicts them (docs/oracle.md, "Derived and recorded").
 
+A demonstration's trace declares the spec assumptions it dropped (a request
+event's meta.dropped_assumptions, e.g. 'baton run' of a scenario with
+"drop_assumptions"). It fails the check unless each is allowed with
+--allow-dropped NAME; then violations of the properties that assumption guards
+(baton spec: "guards ...") are listed as EXCUSED and do not fail, while every
+other violation still does. --allow-dropped on a trace that declares nothing
+changes nothing.
+
 A trace that lacks a family of events (e.g. only one node's lifecycle, no
 writes) is checked for what it contains: the verdict is 'conforms (partial)'
 and lists the rules it could not check. --require-full turns that into a
@@ -26,10 +34,13 @@ examples:
   baton check --all --json verdict.json --junit rules.xml run.jsonl
   baton check --require-full run.jsonl
   baton check --metrics run.prom run.jsonl
+  baton run examples/authority_ambiguity.json --dir /tmp/r2 --trace demo.jsonl
+  baton check --allow-dropped single_controller demo.jsonl
 
-exit status: 0 conforms (also partial, unless --require-full), 1 a rule was
-broken (or a partial trace under --require-full), 2 malformed input (the
-message names the line and the field) or bad usage, 130 interrupted.
+exit status: 0 conforms (also partial, unless --require-full; also with excused
+violations only), 1 a rule was broken (or a partial trace under --require-full,
+or a dropped assumption the trace declares was not allowed), 2 malformed input
+(the message names the line and the field) or bad usage, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -60,6 +71,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also write the metrics derived from the trace's events (OpenMetrics text, "
         "docs/metrics.md; '-' for standard output); not written for a malformed trace",
+    )
+    parser.add_argument(
+        "--allow-dropped",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept a demonstration that declares the spec assumption NAME dropped "
+        "(repeatable; NAME as 'baton spec' lists them): violations of the properties NAME "
+        "guards are reported as excused and do not fail the check; a declared assumption "
+        "not allowed fails it. Changes nothing for a trace that declares no dropped assumption",
     )
     parser.add_argument(
         "--require-full",
@@ -94,6 +115,26 @@ def junit_cases(verdict: Verdict, seconds: float) -> list[JUnitCase]:
                 seconds / len(RULES),
                 failure=failure,
                 skipped=skipped,
+            )
+        )
+    # A demonstration: one more case per assumption the trace declares dropped, failed
+    # unless allowed; an allowed one lists the violations it excused.
+    for d in verdict.dropped:
+        listed = "\n".join(
+            f"line {x.violation.line}: {x.violation.headline} broken (rule {x.violation.rule}), "
+            "excused"
+            for x in verdict.excused
+            if x.assumption == d.name
+        )
+        cases.append(
+            JUnitCase(
+                f"dropped assumption {d.name} (declared line {d.line})",
+                f"baton.check.{verdict.subject}",
+                0.0,
+                failure=None
+                if d.allowed
+                else f"the trace declares {d.name} dropped; pass --allow-dropped {d.name}",
+                output=listed or None,
             )
         )
     return cases
@@ -160,7 +201,23 @@ def _open_trace(path: str, rereadable: bool, opened: contextlib.ExitStack) -> IO
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def _allowed_dropped(names: list[str]) -> tuple[str, ...]:
+    """--allow-dropped names, each one of the spec's assumptions (exit 2 otherwise)."""
+    if not names:
+        return ()
+    from baton.spec.cluster import ASSUMPTION_NAMES
+
+    for name in names:
+        if name not in ASSUMPTION_NAMES:
+            raise UsageError(
+                f"--allow-dropped {name}: not an assumption of the spec "
+                f"(known: {', '.join(ASSUMPTION_NAMES)})"
+            )
+    return tuple(dict.fromkeys(names))
+
+
 def run(args: argparse.Namespace) -> int:
+    allowed = _allowed_dropped(args.allow_dropped)
     for dest in (args.json, args.junit, args.metrics):
         if dest is not None:
             check_output_path(dest)
@@ -171,7 +228,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             stream = _open_trace(args.trace, args.metrics is not None, opened)
             try:
-                verdict = check_stream(stream, args.trace, args.all, args.require_full)
+                verdict = check_stream(
+                    stream, args.trace, args.all, args.require_full, allowed_dropped=allowed
+                )
             except OSError as exc:
                 raise UsageError(f"cannot read {args.trace}: {exc.strerror or exc}") from None
         except KeyboardInterrupt:
@@ -188,4 +247,10 @@ def run(args: argparse.Namespace) -> int:
         _guarded(lambda: print(render(verdict)))
     if verdict.status == "incomplete" and args.json is None:
         print("  --require-full: a partial trace does not pass", file=sys.stderr)
+    for dropped in verdict.dropped_not_allowed:
+        print(
+            f"baton check: the trace declares the assumption {dropped.name} dropped (line "
+            f"{dropped.line}); pass --allow-dropped {dropped.name} to accept it as a demonstration",
+            file=sys.stderr,
+        )
     return verdict.exit_code
