@@ -693,3 +693,16 @@ def test_cluster_a_crash_mid_step_records_the_durable_effects_that_completed() -
         assert cluster.state.nodes[2].durable == core.Durable("Replica", 2, ((1, 1),))
     finally:
         cluster.close()
+
+
+def test_core_state_copy_names_a_misspelt_field() -> None:
+    """A state copy that names a field the class does not have is a TypeError that
+    names it: a silently added attribute would be ignored by equality and hashing,
+    so two different states could be explored as one."""
+    volatile = core.initial_state(2).nodes[1].volatile
+    assert volatile is not None
+    with pytest.raises(TypeError, match=r"Volatile has no field \['lifecylce'\]"):
+        core._but(volatile, lifecylce="Steady")
+    # The real field is accepted and copied, the original left as it was.
+    copy = core._but(volatile, lifecycle="PromotionRequested")
+    assert (copy.lifecycle, volatile.lifecycle) == ("PromotionRequested", "Steady")

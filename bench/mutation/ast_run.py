@@ -196,12 +196,13 @@ _MEMO_MISS = (
     "a lookup in the memo of action groups that now always misses: the groups are "
     "rebuilt from the same arguments, equal to the memoised ones (only slower)"
 )
+_EFFECTS_BUILT_IN_ORDER = (
+    "every step function builds its effects in phase order already (the effects "
+    "contract test, test_core_mutation_kills, checks it on every step the explorer "
+    "reaches at N=2 W=1 P=1)"
+)
+
 EQUIVALENT: dict[tuple[str, str], str] = {
-    (
-        _CORE,
-        "_but: `changes.keys() <= fields.keys()` -> `changes.keys() < fields.keys()`",
-    ): "the two differ only when a call names every field of the class, and no call "
-    "does (each replaces a proper subset of the fields)",
     (
         _CORE,
         "_but: `changes.keys() - fields.keys()` -> `changes.keys() + fields.keys()`",
@@ -261,20 +262,6 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     "candidate up: the branch for a down candidate is never taken",
     (
         _CORE,
-        "_apply: `node.volatile.marker_stage > 0` -> `node.volatile.marker_stage > 1`",
-    ): "a crash after one marker operation (write_temp) may only leave the old marker "
-    "(marker_crash_outcomes(1) == {'old'}), and before the rename the candidate's marker "
-    "still is the Replica marker at its previous epoch (validation denies any other "
-    "candidate and its epoch is frozen while it transitions): restoring it changes nothing",
-    (
-        _CORE,
-        "_apply: `effects.insert(0, PersistMarker(i, 'Replica', node.durable.epoch))` -> "
-        "`effects.insert(1, PersistMarker(i, 'Replica', node.durable.epoch))`",
-    ): "the step's effects are sorted by phase (stably) before they are returned, and the "
-    "marker write is this step's only durable effect: it comes first wherever it was "
-    "inserted",
-    (
-        _CORE,
         "_abort_detail: `vol.marker_stage if vol is not None else 0` -> "
         "`vol.marker_stage if vol is not None else 1`",
     ): f"{_DOWN_NEVER_REACHES_THE_DETAIL}; and were it taken, the stage is only "
@@ -295,10 +282,25 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     "sort_keys (the switch file stays byte-deterministic either way)",
     (
         _CORE,
-        "_apply: `phases == sorted(phases)` -> `phases != sorted(phases)`",
-    ): "every step builds its effects in phase order already (the effects contract test "
-    "checks it on every step the explorer reaches at N=2 W=1 P=1), so sorting them "
-    "(stably) or returning them as built yields the same tuple; the sort is a safety net",
+        "_step_crash: `node.volatile.marker_stage > 0` -> `node.volatile.marker_stage > 1`",
+    ): "a crash after one marker operation (write_temp) may only leave the old marker "
+    "(marker_crash_outcomes(1) == {'old'}), and before the rename the candidate's marker "
+    "still is the Replica marker at its previous epoch (validation denies any other "
+    "candidate and its epoch is frozen while it transitions): restoring it changes nothing",
+    (
+        _CORE,
+        "_apply: `len(effects) > 1` -> `len(effects) >= 1`",
+    ): "one effect is in phase order by itself: checking it returns the same tuple",
+    (
+        _CORE,
+        "_apply: `len(effects) > 1` -> `len(effects) > 2`",
+    ): f"{_EFFECTS_BUILT_IN_ORDER}: leaving two effects unchecked returns the same tuple",
+    (
+        _CORE,
+        "_apply: `phases != sorted(phases)` -> `phases == sorted(phases)`",
+    ): f"{_EFFECTS_BUILT_IN_ORDER}: the mutant sorts (stably) only lists already in "
+    "order and never meets one that is not, so it returns the same tuple; the sort is a "
+    "safety net",
 }
 
 
