@@ -427,13 +427,14 @@ class RuntimeCluster:
         claims. Two running Primary markers at one epoch are necessary for any
         halt, so a step that leaves none (every step under the assumptions: one
         primary per epoch, P6-A3) costs one pass over the nodes."""
+        halt = _first_ambiguity_halt(self._state)
+        if halt is None:
+            return  # every step under the assumptions: one cheap pass, nothing copied
         crashed = set(self._crashed_during_last)
-        while True:
-            halt = _first_ambiguity_halt(self._state)
-            if halt is None:
-                break
+        while halt is not None:
             self._apply(halt)
             crashed |= self._crashed_during_last
+            halt = _first_ambiguity_halt(self._state)
         self._crashed_during_last = crashed
 
     def _record_standby(self, action: core.Designate, after: core.ClusterState) -> None:
@@ -564,11 +565,13 @@ class RuntimeCluster:
 
 def _first_ambiguity_halt(s: core.ClusterState) -> core.AmbiguityHalt | None:
     """The first AmbiguityHalt the core enables in ``s`` (node, claimant, rival order)."""
-    claims: dict[int, int] = {}
-    for node in s.nodes:
-        if node.up and node.durable.marker_role == "Primary":
-            claims[node.durable.epoch] = claims.get(node.durable.epoch, 0) + 1
-    if all(count < 2 for count in claims.values()):
+    claimed: set[int] = set()
+    for node in s.nodes:  # on the step path: a second claim of one epoch, or nothing
+        if node.volatile is not None and node.durable.marker_role == "Primary":
+            if node.durable.epoch in claimed:
+                break
+            claimed.add(node.durable.epoch)
+    else:
         return None
     n = s.n
     for i in range(n):

@@ -456,7 +456,9 @@ def test_wal_corruption_names_the_valid_record_that_follows(tmp_path: Path) -> N
 
 VALIDATOR_EXPLANATIONS = {
     "candidate_is_primary": "the candidate already admits writes (P6-A1)",
-    "candidate_disabled": "the candidate is disabled: replication or promotion switched off (P6-S1)",
+    "candidate_disabled": (
+        "the candidate is disabled: replication or promotion switched off (P6-S1)"
+    ),
     "candidate_uninitialized": "the candidate was never initialised from the primary (P6-S1)",
     "candidate_halted": "the candidate's replication is halted (history_divergence) (P6-S2)",
     "primary_active": "the old primary is observed Active (P6-A1)",
