@@ -1124,51 +1124,40 @@ def _step_adopt(s: ClusterState, a: Adopt) -> tuple[ClusterState, list[Effect]]:
     return _adopt(s, a.primary, a.replica)
 
 
+def _halt_effects(
+    i: int, own_epoch: int, reason: str, invariant: str, why: str, **extra: Any
+) -> list[Effect]:
+    """A halt's effects: the durable halt record at the node's own epoch, then its event."""
+    event = {"node": i, "reason": reason, "invariant": invariant, "explanation": why, **extra}
+    return [PersistMarker(i, "Halted", own_epoch, reason), Emit("halt", event)]
+
+
 def _step_diverge(s: ClusterState, a: Diverge) -> tuple[ClusterState, list[Effect]]:
     p, r = a.primary, a.replica
     rep = s.nodes[r]
     t = s.with_node(r, _but(rep, durable=_but(rep.durable, marker_role="Halted")))
-    return t, [
-        PersistMarker(r, "Halted", rep.durable.epoch, "history_divergence"),
-        Emit(
-            "halt",
-            {
-                "node": r,
-                "reason": "history_divergence",
-                "invariant": "P6-S2",
-                "explanation": f"n{r}'s WAL is not a prefix of primary n{p}'s",
-            },
-        ),
-    ]
+    why = f"n{r}'s WAL is not a prefix of primary n{p}'s"
+    return t, _halt_effects(r, rep.durable.epoch, "history_divergence", "P6-S2", why)
+
+
+def _relinquished(s: ClusterState, i: int, role: str) -> ClusterState:
+    """``s`` with node ``i`` giving up authority: its marker takes ``role`` (Halted
+    or Replica) and it admits no writes (an ambiguity halt, a demotion)."""
+    node = s.nodes[i]
+    assert node.volatile is not None
+    durable = _but(node.durable, marker_role=role)
+    return s.with_node(i, _but(node, durable=durable, volatile=_but(node.volatile, active=False)))
 
 
 def _step_ambiguity_halt(s: ClusterState, a: AmbiguityHalt) -> tuple[ClusterState, list[Effect]]:
     i, j, k = a.node, a.primary, a.rival
     node = s.nodes[i]
-    assert node.volatile is not None
-    t = s.with_node(
-        i,
-        _but(
-            node,
-            durable=_but(node.durable, marker_role="Halted"),
-            volatile=_but(node.volatile, active=False),
-        ),
-    )
+    t = _relinquished(s, i, "Halted")
     epoch = s.nodes[j].durable.epoch
-    return t, [
-        PersistMarker(i, "Halted", node.durable.epoch, "authority_ambiguity"),
-        Emit(
-            "halt",
-            {
-                "node": i,
-                "reason": "authority_ambiguity",
-                "invariant": "P6-A1",
-                "explanation": f"n{j} and n{k} both claim Primary at epoch {epoch}",
-                "claimants": [j, k],
-                "epoch": epoch,
-            },
-        ),
-    ]
+    why = f"n{j} and n{k} both claim Primary at epoch {epoch}"
+    return t, _halt_effects(
+        i, node.durable.epoch, "authority_ambiguity", "P6-A1", why, claimants=[j, k], epoch=epoch
+    )
 
 
 def _step_crash(s: ClusterState, a: Crash) -> tuple[ClusterState, list[Effect]]:
@@ -1219,15 +1208,7 @@ def _step_demote(s: ClusterState, a: Demote | StepDown) -> tuple[ClusterState, l
     """demote (a fenced primary) and step_down (a writable one): both rejoin as replicas."""
     i = a.node
     node = s.nodes[i]
-    assert node.volatile is not None
-    t = s.with_node(
-        i,
-        _but(
-            node,
-            durable=_but(node.durable, marker_role="Replica"),
-            volatile=_but(node.volatile, active=False),
-        ),
-    )
+    t = _relinquished(s, i, "Replica")
     effects: list[Effect] = [PersistMarker(i, "Replica", node.durable.epoch)]
     if isinstance(a, StepDown):
         effects.append(Announce(i, False))
