@@ -5,10 +5,11 @@ N nodes in directories under --dir (n0 .. n{N-1}; n0 is the primary at epoch
 1), then performs its steps: writes, replication, crashes (optionally at a
 named failpoint: marker.write_temp, marker.fsync_temp, marker.rename,
 marker.fsync_dir, wal.append, wal.fsync, wal.synced_end), restarts,
-reinstatement, promotion requests with or without force, acknowledgements,
-and expectations. Every lifecycle transition and decision is printed with its
-invariant IDs and explanation; --trace writes them as a trace (format v1)
-that 'baton check' reads.
+reinstatement, promotion requests with or without force (held before the
+marker if asked, then continued or aborted), acknowledgements, the
+promotion-disabled switch, and expectations. Every lifecycle transition and
+decision is printed with its invariant IDs and explanation; --trace writes
+them as a trace (format v1) that 'baton check' reads.
 
 With --resume, the node directories under --dir are those of a run whose
 process died (killed, power cut): each node is recovered from its directory
@@ -18,6 +19,12 @@ no writes until reinstated); the scenario's steps then run on that cluster.
 With --trace, the dead run's trace is continued: first the events of the
 interrupted step that the disk shows happened, then a crash of every node it
 had up and a restart of every node, so 'baton check' reads both runs as one.
+
+A demonstration drops a spec assumption by name at the top of the scenario
+("drop_assumptions": ["force_is_truthful"] or ["single_controller"]): the run
+says ASSUMPTIONS DROPPED, the trace records each request that relied on it,
+and 'baton check' accepts the trace only with --allow-dropped NAME
+(docs/assumptions.md).
 
 Exit status: 0 every step went as the scenario expects; 1 a step was refused
 unexpectedly or an expectation failed (the step's line is named); 2 the
@@ -29,6 +36,7 @@ Examples:
   baton run examples/clean_failover.json --dir /tmp/run1
   baton run examples/crash_mid_transition.json --dir /tmp/run2 --trace run2.jsonl
   baton run --resume examples/resume/continue_after_kill.json --dir /tmp/run2 --trace run2.jsonl
+  baton run examples/authority_ambiguity.json --dir /tmp/run3 --trace run3.jsonl
 """
 
 from __future__ import annotations
