@@ -706,3 +706,21 @@ def test_core_state_copy_names_a_misspelt_field() -> None:
     # The real field is accepted and copied, the original left as it was.
     copy = core._but(volatile, lifecycle="PromotionRequested")
     assert (copy.lifecycle, volatile.lifecycle) == ("PromotionRequested", "Steady")
+
+
+def test_core_enumeration_assumes_a_truthful_force_unless_told() -> None:
+    """enabled_actions and successors admit, by default, only what the spec's
+    environment assumption force_is_truthful allows: no forced decision over an
+    uncertain view while another node really admits writes (P6-A1a). A caller who
+    drops the assumption says so (force_is_truthful=False) and gets those too."""
+    s = core.initial_state(3)
+    for action in (core.Request(1, force=True), core.BeginValidation(1)):
+        s, _ = core.step(s, action)
+    assert s.nodes[0].writable  # the primary really admits writes
+    lying = {core.Decide(1, obs) for obs in core.ALL_OBSERVATIONS if obs.primary_uncertain}
+    assert lying and all(core.refusal(s, a) is None for a in lying)  # the guard allows them
+    by_default = {a for a, _t in core.successors(s, core.ALL_OBSERVATIONS)}
+    assert by_default and not by_default & lying
+    assert not set(core.enabled_actions(s, core.ALL_OBSERVATIONS)) & lying
+    dropped = {a for a, _t in core.successors(s, core.ALL_OBSERVATIONS, force_is_truthful=False)}
+    assert lying <= dropped
