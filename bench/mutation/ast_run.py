@@ -75,7 +75,9 @@ SELF = Path(__file__).resolve()
 Stage = tuple[str, str, list[Any]]
 
 _SMALL_BOUNDS: list[Any] = [[2, 1, 1, "async"], [2, 1, 1, "sync"]]
-_DURABILITY = [
+# The durability suite (fast: about 7 s in all) exercises the storage modules far
+# beyond their unit tests; both runners (this one and run.py's mutmut modules) use it.
+DURABILITY = [
     "tests/test_crash_recovery.py",
     "tests/test_io_errors.py",
     "tests/test_fsync_mutants.py",
@@ -156,7 +158,7 @@ MODULES: dict[str, tuple[str, list[Stage]]] = {
                 [
                     "tests/test_resume.py",  # reopening a cluster from its directories
                     "tests/test_single_controller.py",
-                    *_DURABILITY,
+                    *DURABILITY,
                     "tests/test_stateful_lockstep.py",
                     "tests/test_stateful_mutants.py",
                     "tests/test_simulate.py",
@@ -177,7 +179,7 @@ MODULES: dict[str, tuple[str, list[Stage]]] = {
                 "pytest",
                 [
                     "tests/test_resume.py",
-                    *_DURABILITY,
+                    *DURABILITY,
                     "tests/test_stateful_lockstep.py",
                     "tests/test_simulate.py",
                     "tests/test_single_controller.py",

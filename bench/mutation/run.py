@@ -42,16 +42,9 @@ import ast_run  # the AST runner beside this file (core, cluster, node)
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".mutmut-cache"
 
-# The durability suite (fast: about 7 s in all) exercises the storage modules far
-# beyond their unit tests; a mutant it kills is killed by the README test command.
-_DURABILITY = [
-    "tests/test_crash_recovery.py",
-    "tests/test_io_errors.py",
-    "tests/test_fsync_mutants.py",
-    "tests/test_storage_boundary.py",
-    "tests/test_crash_enumeration.py",
-    "tests/test_kill.py",
-]
+# The durability suite, shared with the AST runner; a mutant it kills is killed by
+# the README test command.
+_DURABILITY = ast_run.DURABILITY
 
 # module -> (files mutated, fast test selection that exercises them)
 MODULES: dict[str, tuple[list[str], list[str]]] = {
