@@ -146,12 +146,15 @@ class Events:
     tick: Callable[[], None] | None = None
 
 
-def _timed_out(limit: float) -> Outcome:
-    return Outcome(
+def _timed_out(limit: float, elapsed: float) -> Outcome:
+    """The outcome of an obligation stopped at its time limit, after ``elapsed`` s."""
+    outcome = Outcome(
         False,
         "timeout",
         f"no result within the per-obligation limit of {limit:.0f} s; the worker was stopped",
     )
+    outcome.seconds = elapsed
+    return outcome
 
 
 def _record(
@@ -246,8 +249,7 @@ class Pool:
                             assert got_index == index
                             worker.index = None
                     elif now - worker.started > self.timeout(ob):
-                        outcome = _timed_out(self.timeout(ob))
-                        outcome.seconds = now - worker.started
+                        outcome = _timed_out(self.timeout(ob), now - worker.started)
                         self._retire(worker)
                     else:
                         continue
@@ -362,8 +364,7 @@ class RayPool:
                             else:
                                 actor.index = None
                         elif now - actor.started > self.timeout(ob):
-                            outcome = _timed_out(self.timeout(ob))
-                            outcome.seconds = now - actor.started
+                            outcome = _timed_out(self.timeout(ob), now - actor.started)
                             ray.kill(actor.handle)
                             actors.remove(actor)
                         else:
