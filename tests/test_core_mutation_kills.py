@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 from baton import core
 from baton.node import Node
 from baton.proofs import explore
 from baton.storage import SimDisk
+
+if TYPE_CHECKING:
+    from baton.cluster import RuntimeCluster
+    from baton.controller import AttemptResult
 
 
 def _every_step(bounds: explore.Bounds, check: Callable[[core.ClusterState], None]) -> None:
@@ -377,6 +382,23 @@ def test_cluster_a_disk_fault_stops_the_node_whose_disk_failed() -> None:
         cluster.close()
 
 
+def _failed_over_to(candidate: str) -> tuple[RuntimeCluster, AttemptResult]:
+    """Three SimDisk nodes; n0 writes one entry, both replicas take it, n0 crashes and
+    the controller promotes ``candidate``. The caller closes the cluster."""
+    from baton.cluster import RuntimeCluster
+    from baton.controller import Controller, PromotionRequest
+    from baton.storage import Disk
+
+    disks: list[Disk] = [SimDisk() for _ in range(3)]
+    cluster = RuntimeCluster(disks, "async")
+    cluster.apply(core.Write(0))
+    for r in (1, 2):
+        cluster.apply(core.Replicate(0, r))
+    cluster.crash(0)
+    result = Controller(cluster).request_promotion(PromotionRequest(candidate, operator="t"))
+    return cluster, result
+
+
 def test_cluster_a_replica_marker_names_the_primary_not_a_peer_at_its_epoch() -> None:
     """A replica's marker names the authority it follows: the primary marker at the
     highest epoch (old_primary), not merely the first other node at that epoch. After
@@ -386,25 +408,16 @@ def test_cluster_a_replica_marker_names_the_primary_not_a_peer_at_its_epoch() ->
     Kills impl/cluster.py: RuntimeCluster._holder_for: `primary is not None and
     primary != i` -> `... or ...`, `primary is not None` -> `primary is None` and
     `primary != i` -> `primary == i`."""
-    from baton.cluster import RuntimeCluster
-    from baton.controller import Controller, PromotionRequest
     from baton.marker import read_marker
-    from baton.storage import Disk, SimDisk
 
-    disks: list[Disk] = [SimDisk() for _ in range(3)]
-    cluster = RuntimeCluster(disks, "async")
+    cluster, result = _failed_over_to("n2")
     try:
-        cluster.apply(core.Write(0))
-        for r in (1, 2):
-            cluster.apply(core.Replicate(0, r))
-        cluster.crash(0)
-        result = Controller(cluster).request_promotion(PromotionRequest("n2", operator="t"))
         assert cluster.state.writable_nodes() == (2,), result
         cluster.apply(core.Write(2))
         cluster.apply(core.Replicate(2, 1))  # n1 adopts epoch 2 (its marker: holder n2)
         cluster.restart(0)
         cluster.apply(core.Demote(0))  # n0: Replica at epoch 1
-        markers = [read_marker(d, expected_node=f"n{i}") for i, d in enumerate(disks)]
+        markers = [read_marker(node.disk, expected_node=node.name) for node in cluster.nodes]
         assert [(m.holder, m.epoch) for m in markers] == [("n2", 1), ("n2", 2), ("n2", 2)]
     finally:
         cluster.close()
@@ -668,18 +681,8 @@ def test_cluster_a_crash_mid_step_records_the_durable_effects_that_completed() -
 
     Kills impl/cluster.py: RuntimeCluster._apply: `not isinstance(e, core.Emit)` ->
     `+isinstance(e, core.Emit)`."""
-    from baton.cluster import RuntimeCluster
-    from baton.controller import Controller, PromotionRequest
-    from baton.storage import Disk
-
-    disks: list[Disk] = [SimDisk() for _ in range(3)]
-    cluster = RuntimeCluster(disks, "async")
+    cluster, _result = _failed_over_to("n1")
     try:
-        cluster.apply(core.Write(0))
-        for r in (1, 2):
-            cluster.apply(core.Replicate(0, r))
-        cluster.crash(0)
-        Controller(cluster).request_promotion(PromotionRequest("n1", operator="t"))
         cluster.apply(core.Write(1))
         cluster.arm(2, "wal.append")
         seen = len(cluster.recorder.events)
