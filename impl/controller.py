@@ -268,21 +268,25 @@ class Controller:
         )
         with self._operator_action(entry) as final:
             c = self.index_of(req.candidate)  # an unknown node: refused, audited, no attempt
-            dropped = self._relied_on_dropped(req, c)
+            # What the runtime observes, read once: the record and the attempt both use it.
+            writers = self._contradicting_writers(req, c)
+            concurrent = self._concurrent(c)
+            dropped = self._relied_on_dropped(writers, concurrent)
             if dropped:
                 final.append(replace(entry, dropped_assumptions=dropped))
             # Recorded (and, if forced, audited) first: the record exists even if the
             # request is then refused (P6-A1a, P6-O1).
             self.driver.note_request(req, c, dropped)
-            return self._attempt(req, c)
+            return self._attempt(req, c, writers, concurrent)
 
-    def _attempt(self, req: PromotionRequest, c: int) -> AttemptResult:
+    def _attempt(
+        self, req: PromotionRequest, c: int, writers: tuple[int, ...], concurrent: bool
+    ) -> AttemptResult:
         try:
-            writers = self._contradicting_writers(req, c)
             if writers and "force_is_truthful" not in self.drop_assumptions:
                 names = tuple(self.driver.names[j] for j in writers)
                 raise ForceContradicted(req.candidate, names)
-            self.driver.apply(core.Request(c, req.force, self._concurrent(c)))
+            self.driver.apply(core.Request(c, req.force, concurrent))
         except DuplicateRequest as exc:
             # The core names nodes by index; the operator knows them by name.
             named = DuplicateRequest(
@@ -342,11 +346,14 @@ class Controller:
             for j, node in enumerate(self.driver.state.nodes)
         )
 
-    def _relied_on_dropped(self, req: PromotionRequest, c: int) -> tuple[str, ...]:
+    def _relied_on_dropped(self, writers: tuple[int, ...], concurrent: bool) -> tuple[str, ...]:
+        """The dropped assumptions this request relies on: a force the runtime's view of
+        writers contradicts, a start beside another attempt (``_concurrent`` is already
+        False unless single_controller is dropped)."""
         relied: list[str] = []
-        if "force_is_truthful" in self.drop_assumptions and self._contradicting_writers(req, c):
+        if "force_is_truthful" in self.drop_assumptions and writers:
             relied.append("force_is_truthful")
-        if self._concurrent(c):
+        if concurrent:
             relied.append("single_controller")
         return tuple(relied)
 
