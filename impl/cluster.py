@@ -573,13 +573,10 @@ def _first_ambiguity_halt(s: core.ClusterState) -> core.AmbiguityHalt | None:
             claimed.add(node.durable.epoch)
     else:
         return None
-    n = s.n
-    for i in range(n):
-        for j in range(n):
-            for k in range(n):
-                halt = core.AmbiguityHalt(i, j, k)
-                if core.refusal(s, halt) is None:
-                    return halt
+    # The core's own enumeration: its instances and guard are the spec's.
+    for action in core.enabled_actions(s):
+        if isinstance(action, core.AmbiguityHalt):
+            return action
     return None
 
 
