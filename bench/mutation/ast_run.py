@@ -210,8 +210,8 @@ _EFFECTS_BUILT_IN_ORDER = (
 )
 
 _PREFILTER_ONLY_LOOSENED = (
-    "the loop is a prefilter that only skips the exact search below it (every "
-    "AmbiguityHalt the core enables, asked through core.refusal) when no two running "
+    "the loop is a prefilter that only skips the exact search below it (the first "
+    "AmbiguityHalt of core.enabled_actions) when no two running "
     "nodes claim one epoch; the mutant makes it skip less, never more, so the same halt, "
     "or none, is found"
 )
