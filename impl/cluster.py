@@ -20,8 +20,8 @@ A restart reads the directory (:meth:`Node.recover`) and its result must
 equal the core's durable state for that node, or again the mismatch is
 reported: disk and model are cross-checked at every restart.
 
-Authority ambiguity is answered by the runtime itself: after every step, a
-node that sees two running nodes claim Primary at one epoch halts (the core's
+Authority ambiguity is answered by the runtime itself: after every step, and
+when directories are reopened, a node that sees two running nodes claim Primary at one epoch halts (the core's
 :class:`~baton.core.AmbiguityHalt`, reason ``authority_ambiguity``, P6-A1),
 see :meth:`RuntimeCluster._halt_on_ambiguity`. Only a state the assumptions
 exclude enables it (a demonstration that drops ``single_controller``).
@@ -212,6 +212,11 @@ class RuntimeCluster:
         except BaseException:
             cluster._release()  # nothing was recorded: the trace stays as it was
             raise
+        # Directories can hold two Primary markers at one epoch (a run that dropped
+        # single_controller died before its halt was durable): every running node
+        # that sees them halts before the first step, not after it (P6-A1).
+        with cluster._step_lock:
+            cluster._halt_on_ambiguity()
         return cluster
 
     def _read_directories(self, mode: str) -> core.ClusterState:

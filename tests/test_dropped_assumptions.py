@@ -344,3 +344,51 @@ def test_junit_has_a_case_per_declared_assumption(
         assert failed == (set() if code == 0 else {"epoch_fencing (P6-A3)", case.get("name")})
         out = case.findtext("system-out") or ""
         assert ("P6-A3 broken (rule epoch_fencing), excused" in out) == (code == 0)
+
+
+def test_reopening_directories_that_hold_two_primaries_of_one_epoch_halts_before_any_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directories of a dead run can hold two Primary markers at one epoch (here: a
+    mutant runtime without the halt). ``baton run --resume`` halts every node that sees
+    them (reason authority_ambiguity, P6-A1) before the scenario's first step, until
+    one claimant is left, fenced as every restarted primary is; the resumed trace
+    records the halts, and they are durable: reopened again, the nodes stay halted."""
+    doc = json.loads(SCENARIO.read_text("utf-8"))
+    doc["steps"] = [s for s in doc["steps"] if s["do"] != "expect"]
+    actions_only = tmp_path / "actions.json"
+    actions_only.write_text(json.dumps(doc))
+    with monkeypatch.context() as patch:
+        patch.setattr(RuntimeCluster, "_halt_on_ambiguity", lambda self: None)
+        code, trace_file = _run(tmp_path, actions_only, "dead")
+    assert code == 1  # two writers: the run's own check fails
+
+    # n0 and n1 see two claims of epoch 2, n2 sees n3 claim its own; n3 is left.
+    resume = tmp_path / "resume.json"
+    resume.write_text(
+        json.dumps(
+            {
+                "name": "resume_ambiguous",
+                "drop_assumptions": ["single_controller"],
+                "steps": [
+                    {"do": "init", "nodes": 4, "mode": "async"},
+                    *[{"do": "expect", "node": f"n{i}", "role": "Halted"} for i in range(3)],
+                    {"do": "expect", "node": "n3", "epoch": 2, "writable": False},
+                ],
+            }
+        )
+    )
+    args = ["run", "--resume", str(resume), "--dir", str(tmp_path / "dead")]
+    assert main([*args, "--trace", str(trace_file), "--quiet"]) == 0
+    resumed = _events(trace_file)
+    resumed = resumed[max(i for i, e in enumerate(resumed) if e.get("kind") == "restart") :]
+    halts = [(e.get("node"), e.get("reason")) for e in resumed if e.get("kind") == "halt"]
+    assert halts == [(f"n{i}", "authority_ambiguity") for i in range(3)]
+
+    reopened = RuntimeCluster.reopen_directories(tmp_path / "dead", 4, "async")
+    try:
+        roles = [n.durable.marker_role for n in reopened.state.nodes]
+        assert roles == ["Halted"] * 3 + ["Primary"]
+        assert not reopened.state.writable_nodes()
+    finally:
+        reopened.close()
