@@ -1,0 +1,138 @@
+"""A newcomer's first mistakes: each is one line on stderr and exit 2, never a traceback.
+
+Found by following the README and the docs literally and then getting things
+wrong on purpose: a stray word after a command, a bad ``BATON_FAILPOINT``, an
+unbalanced quote in ``--bin``, a zero time limit, a worker count meant for a
+cluster typed on a laptop, an empty ``--properties``. Each test replaces the
+command's long work with a function that fails the test if it is ever called,
+so the error is shown to come before any work starts.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+from baton.cli import main
+from baton.commands.parallelism import local_process_limit
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _never(*_args: object, **_kwargs: object) -> NoReturn:
+    raise AssertionError("the command's work started despite a usage error")
+
+
+def _one_line_error(err: str, command: str, fragment: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"baton {command}: error: "), err
+    assert fragment in lines[0], err
+    assert "Traceback" not in err
+
+
+def _usage_exit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``baton argv`` in-process; it must exit 2 (returned or raised by argparse)."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_info:
+        code = exit_info.code  # type: ignore[assignment]
+    assert code == 2, capsys.readouterr()
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "command", "stray"),
+    [
+        (["check", "run.jsonl", "extra.jsonl"], "check", "extra.jsonl"),
+        (["simulate", "--jobs", "4"], "simulate", "--jobs 4"),
+        (["explore", "--bogus"], "explore", "--bogus"),
+    ],
+)
+def test_a_stray_argument_is_reported_by_the_command_given_it(
+    argv: list[str], command: str, stray: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The error and its pointer to help name the subcommand, not bare 'baton'."""
+    err = _usage_exit(argv, capsys)
+    _one_line_error(err, command, f"unrecognized arguments: {stray}")
+    assert f"(see 'baton {command} --help')" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "spec", "fragment"),
+    [
+        # 'baton node' imports the failpoints while its parser is built.
+        (["node", "--help"], "bogus", "unknown failpoint 'bogus'"),
+        # 'baton run' imports them while it runs.
+        (["run", "examples/clean_failover.json", "--dir", "{tmp}/d"], "wal.fsync:x", "integer"),
+        (["run", "examples/clean_failover.json", "--dir", "{tmp}/d"], "wal.fsync:0", ">= 1"),
+    ],
+)
+def test_a_bad_failpoint_variable_is_bad_input_not_a_bug(
+    argv: list[str], spec: str, fragment: str, tmp_path: Path
+) -> None:
+    """BATON_FAILPOINT is read from the environment when the module loads (a
+    subprocess, so this process's failpoints stay unarmed)."""
+    command = [sys.executable, "-m", "baton.cli", *(a.format(tmp=tmp_path) for a in argv)]
+    env = {**os.environ, "BATON_FAILPOINT": spec}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    _one_line_error(done.stderr, argv[0], f"BATON_FAILPOINT='{spec}': ")
+    assert fragment in done.stderr
+    assert not (tmp_path / "d").exists()  # refused before any node directory was made
+
+
+def test_an_unbalanced_quote_in_bin_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("baton.harness.runner.run_seed", _never)
+    err = _usage_exit(["test", "--bin", "'python3 node.py", "--seed", "1"], capsys)
+    _one_line_error(err, "test", '--bin "\'python3 node.py": No closing quotation')
+
+
+@pytest.mark.parametrize("limit", ["0", "-2"])
+def test_a_time_limit_that_leaves_no_time_is_refused(
+    limit: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--time-limit 0 used to stop every seed at tick 0 and report it as a pass."""
+    monkeypatch.setattr("baton.harness.runner.run_seed", _never)
+    err = _usage_exit(["test", "--bin", "baton node", "--seed", "1", "--time-limit", limit], capsys)
+    _one_line_error(err, "test", f"--time-limit {limit}: must be a positive number of seconds")
+
+
+@pytest.mark.parametrize(
+    ("argv", "command", "work"),
+    [
+        (["explore", "--workers"], "explore", "baton.proofs.explore.explore"),
+        (["verify", "--quick", "--jobs"], "verify", "baton.proofs.report.run_all"),
+    ],
+)
+def test_more_local_processes_than_the_machine_can_use_are_refused(
+    argv: list[str],
+    command: str,
+    work: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """'--workers 999' once started 999 processes on a 2-core machine."""
+    monkeypatch.setattr(work, _never)
+    too_many = local_process_limit() + 1
+    err = _usage_exit([*argv, str(too_many)], capsys)
+    _one_line_error(err, command, f"{too_many}: at most {local_process_limit()} local processes")
+
+
+def test_the_local_limit_still_admits_one_process_per_cpu() -> None:
+    """The bound refuses typos, not the documented 'one per CPU' setting."""
+    assert local_process_limit() >= (os.cpu_count() or 1)
+
+
+def test_an_empty_property_list_is_refused_not_read_as_all(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("baton.proofs.explore.explore", _never)
+    err = _usage_exit(["explore", "--properties", ""], capsys)
+    _one_line_error(err, "explore", "--properties: unknown (none given)")
