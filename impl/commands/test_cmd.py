@@ -124,7 +124,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--nodes must be between 2 and 9")
     if args.ticks < 40:
         raise UsageError("--ticks must be at least 40 (faults need room, the end quiesces)")
-    argv = tuple(shlex.split(args.bin))
+    if args.time_limit is not None and not args.time_limit > 0:
+        # 0 would stop every seed at tick 0 and call it a pass: nothing was tested.
+        raise UsageError(f"--time-limit {args.time_limit:g}: must be a positive number of seconds")
+    try:
+        argv = tuple(shlex.split(args.bin))
+    except ValueError as exc:  # an unbalanced quote: shlex's message says which
+        raise UsageError(f"--bin {args.bin!r}: {exc}") from None
     if not argv:
         raise UsageError("--bin is empty")
     if argv[0] == "baton" and shutil.which("baton") is None:
