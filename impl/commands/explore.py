@@ -43,6 +43,7 @@ import argparse
 import sys
 
 from baton.cli import UsageError
+from baton.commands.parallelism import check_local_workers
 from baton.commands.ray_option import add_ray_argument
 from baton.output import STDOUT, add_output_args, emit_json
 
@@ -114,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         workers = 0 if args.ray is not None else 1
     if workers < 0:
         raise UsageError("--workers must be >= 0 (0: one per CPU)")
+    if args.ray is None:
+        check_local_workers("--workers", workers)
     if args.ray is not None:
         from baton.proofs import ray_backend
 
@@ -125,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             f"unknown mutant {args.mutant!r}; choose from: {', '.join(explore.MUTANTS)}"
         )
     props = explore.PROPERTY_IDS
-    if args.properties:
+    if args.properties is not None:  # '' names no property: an error, not "all of them"
         props = tuple(p.strip() for p in args.properties.split(",") if p.strip())
         bad = [p for p in props if p not in explore.PROPERTY_IDS]
         if bad or not props:
