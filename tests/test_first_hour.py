@@ -136,3 +136,36 @@ def test_an_empty_property_list_is_refused_not_read_as_all(
     monkeypatch.setattr("baton.proofs.explore.explore", _never)
     err = _usage_exit(["explore", "--properties", ""], capsys)
     _one_line_error(err, "explore", "--properties: unknown (none given)")
+
+
+@pytest.fixture(scope="module")
+def vector_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One vector set, written once, for every replay test below."""
+    vectors = tmp_path_factory.mktemp("first-hour") / "vectors"
+    assert main(["vectors", "--out", str(vectors)]) == 0
+    return vectors
+
+
+@pytest.mark.parametrize("stream", [True, False])
+@pytest.mark.parametrize(
+    ("command", "fragment"),
+    [
+        ("'python3 adapter.py", "No closing quotation"),
+        ("/nonexistent/adapter", "program '/nonexistent/adapter' not found"),
+        ("", "--command is empty"),
+    ],
+)
+def test_replay_refuses_a_command_it_cannot_start_in_either_mode(
+    stream: bool, command: str, fragment: str, vector_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unbalanced quote was a traceback; a missing program was, without --stream,
+    one skipped vector per vector and exit 1 instead of one line and exit 2."""
+    from baton import replay
+
+    capsys.readouterr()
+    argv = [str(vector_dir), "--family", "protocol", "--command", command]
+    code = replay.main([*argv, "--stream"] if stream else argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("replay: error: "), err
+    assert fragment in err
