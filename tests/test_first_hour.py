@@ -37,10 +37,11 @@ def _one_line_error(err: str, command: str, fragment: str) -> None:
 
 def _usage_exit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     """Run ``baton argv`` in-process; it must exit 2 (returned or raised by argparse)."""
+    code: object
     try:
         code = main(argv)
     except SystemExit as exit_info:
-        code = exit_info.code  # type: ignore[assignment]
+        code = exit_info.code
     assert code == 2, capsys.readouterr()
     return capsys.readouterr().err
 
