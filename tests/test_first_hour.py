@@ -10,14 +10,19 @@ so the error is shown to come before any work starts.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from baton.cli import main
+from baton.cli import build_parser, main
 from baton.commands.parallelism import local_process_limit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -170,3 +175,111 @@ def test_replay_refuses_a_command_it_cannot_start_in_either_mode(
     assert code == 2, err
     assert err.count("\n") == 1 and err.startswith("replay: error: "), err
     assert fragment in err
+
+
+# --- the docs a newcomer follows: every command shown still parses, every table is current ---
+
+_DOC_PAGES = [
+    REPO / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+    *sorted((REPO / "docs").glob("*.rst")),
+    *sorted((REPO / "examples").rglob("README.md")),
+]
+# A command line in a code block: optional prompt, optional venv path, then 'baton <word>'.
+_COMMAND_LINE = re.compile(r"^\s*(?:\$ )?(?:\.venv/bin/)?(baton [a-z].*)$")
+# Where one shell command ends and the next (or a redirection or a comment) begins.
+_SHELL_BREAK = re.compile(r"\s(?:&&|\|\||\||;|<|>|#)\s|\s#\s*|\s[<>]\s*\S+")
+
+
+def _code_block_lines(page: Path) -> list[tuple[int, str]]:
+    """Lines inside the page's code blocks (Markdown fences, reStructuredText directives)."""
+    lines, inside, rst_indent = [], False, None
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+        if page.suffix == ".md":
+            if line.lstrip().startswith("```"):
+                inside = not inside
+            elif inside:
+                lines.append((number, line))
+            continue
+        if line.strip().startswith((".. code-block::", ".. code::")) or line.rstrip().endswith(
+            "::"
+        ):
+            rst_indent = len(line) - len(line.lstrip())
+            continue
+        if rst_indent is not None and line.strip():
+            if len(line) - len(line.lstrip()) <= rst_indent:
+                rst_indent = None
+            else:
+                lines.append((number, line))
+    return lines
+
+
+def _documented_commands() -> list[tuple[str, list[str]]]:
+    found = []
+    for page in _DOC_PAGES:
+        for number, line in _code_block_lines(page):
+            match = _COMMAND_LINE.match(line)
+            if match is None:
+                continue
+            for part in re.split(r"\s(?:&&|\|)\s", match.group(1)):
+                command = _SHELL_BREAK.split(f"{part} ")[0].strip()
+                if command.startswith("baton ") and "<--" not in command:  # not an ASCII diagram
+                    words = shlex.split(command)
+                    found.append((f"{page.relative_to(REPO)}:{number}", words[1:]))
+    return found
+
+
+def test_every_command_the_docs_show_still_parses() -> None:
+    """A renamed or removed option would leave a newcomer with an error on day one."""
+    parser = build_parser()
+    commands = _documented_commands()
+    assert len(commands) >= 40, commands  # the finder still finds the docs' examples
+    broken = []
+    for where, argv in commands:
+        stderr = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+                parser.parse_args(argv)
+        except SystemExit as exit_info:
+            if exit_info.code:
+                broken.append(f"{where}: baton {shlex.join(argv)}: {stderr.getvalue().strip()}")
+    assert not broken, "\n".join(broken)
+
+
+def test_the_example_traces_table_lists_every_trace_with_its_verdict() -> None:
+    """examples/traces/README.md once missed seven of the traces EXPECTED.json pins."""
+    traces = REPO / "examples" / "traces"
+    expected: dict[str, dict[str, object]] = json.loads((traces / "EXPECTED.json").read_text())
+    assert set(expected) == {path.name for path in traces.glob("*.jsonl")}
+    rows = {
+        match.group(1): match.group(2).strip()
+        for match in re.finditer(
+            r"^\| `([^`]+\.jsonl)` \| (.+) \|$", (traces / "README.md").read_text(), re.M
+        )
+    }
+    for name, verdict in expected.items():
+        if verdict["status"] == "violation":
+            want = (
+                f"violation: {verdict['invariant']} (rule {verdict['rule']}) "
+                f"at line {verdict['line']}"
+            )
+        elif verdict["status"] == "malformed":
+            field = f", field {verdict['field']}" if verdict.get("field") else ""
+            want = f"malformed: line {verdict['line']}{field}"
+        else:
+            want = str(verdict["status"])
+        assert rows.get(name) == want, name
+    assert set(rows) == set(expected)
+
+
+def test_shown_rule_counts_match_the_oracle() -> None:
+    """Sample output such as 'rules checked: 13/13' goes stale when a rule is added."""
+    from baton.oracle import RULES
+
+    shown = [
+        (page.relative_to(REPO), match.group(0))
+        for page in _DOC_PAGES
+        for match in re.finditer(r"rules checked: \d+/(\d+)", page.read_text(encoding="utf-8"))
+        if int(match.group(1)) != len(RULES)
+    ]
+    assert not shown, f"the oracle has {len(RULES)} rules: {shown}"
