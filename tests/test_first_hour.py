@@ -283,3 +283,34 @@ def test_shown_rule_counts_match_the_oracle() -> None:
         if int(match.group(1)) != len(RULES)
     ]
     assert not shown, f"the oracle has {len(RULES)} rules: {shown}"
+
+
+@pytest.mark.parametrize("option", ["--json", "--junit", "--metrics"])
+def test_check_never_overwrites_a_trace_with_its_output(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'baton check --json a.jsonl b.jsonl' reads like "check two traces as JSON"; it
+    used to replace trace a.jsonl with b.jsonl's verdict."""
+    good = REPO / "examples" / "traces" / "good_failover.jsonl"
+    other = tmp_path / "a.jsonl"
+    other.write_bytes(good.read_bytes())
+    err = _usage_exit(["check", option, str(other), str(good)], capsys)
+    _one_line_error(err, "check", f"{option} {other}: that file is a Baton trace")
+    assert f"baton check --json - {other}" in err
+    assert other.read_bytes() == good.read_bytes()
+    # The trace being checked itself, named as its own output.
+    err = _usage_exit(["check", option, str(other), str(other)], capsys)
+    _one_line_error(err, "check", "that is the trace being checked")
+    assert other.read_bytes() == good.read_bytes()
+
+
+def test_check_still_overwrites_its_own_earlier_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The guard refuses traces only: re-running into the same verdict file is normal."""
+    good = REPO / "examples" / "traces" / "good_failover.jsonl"
+    verdict = tmp_path / "verdict.json"
+    for _ in range(2):
+        assert main(["check", "--json", str(verdict), str(good)]) == 0
+    assert json.loads(verdict.read_text())["status"] == "conforms"
+    capsys.readouterr()
