@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from baton.cli import build_parser, main
+from baton.cli import COMMANDS, build_parser, main
 from baton.commands.parallelism import local_process_limit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -314,3 +314,42 @@ def test_check_still_overwrites_its_own_earlier_verdict(
         assert main(["check", "--json", str(verdict), str(good)]) == 0
     assert json.loads(verdict.read_text())["status"] == "conforms"
     capsys.readouterr()
+
+
+def _help_text(command: str) -> str:
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout), pytest.raises(SystemExit):
+        main([command, "--help"])
+    return stdout.getvalue()
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_help_teaches_with_examples_that_parse(command: str) -> None:
+    """Each --help says what the command does, shows examples a reader can paste (they
+    parse today) and names the exit statuses. A docstring's trailing backslash once
+    joined two example lines into one run-on line in 'baton explore --help'."""
+    text = _help_text(command)
+    assert re.search(r"^examples:$", text, re.M | re.I), text
+    assert re.search(r"^exit status:", text, re.M | re.I), text
+    examples: list[str] = []
+    for line in text.splitlines():
+        if examples and examples[-1].endswith("\\"):
+            examples[-1] = examples[-1][:-1] + line.strip()
+        elif line.startswith("  baton "):
+            examples.append(line.strip())
+    assert examples, text
+    parser = build_parser()
+    for example in examples:
+        # The command ends at a '#' or at a wide gap before its description.
+        shown, _, described = example.partition("   ")
+        shown = shown.split(" #")[0].strip()
+        assert not described.lstrip().startswith("-"), f"a run-on example line: {example!r}"
+        for part in re.split(r"\s(?:&&|\|)\s", shown):
+            words = shlex.split(_SHELL_BREAK.split(f"{part} ")[0])
+            if words[:1] != ["baton"]:
+                continue  # the other half of a pipe: a producer, not a baton command
+            with contextlib.redirect_stderr(io.StringIO()) as stderr:
+                try:
+                    parser.parse_args(words[1:])
+                except SystemExit as exit_info:
+                    assert not exit_info.code, f"{example!r}: {stderr.getvalue()}"

@@ -29,8 +29,9 @@ Examples:
   baton explore --nodes 3 --writes 2 --promotions 2 --mode sync --workers 0
   baton explore --nodes 3 --mode sync --no-symmetry
   baton explore --nodes 3 --promotions 2 --mutant concurrent_attempts
-  baton explore --nodes 3 --writes 0 --promotions 2 --mutant concurrent_attempts \
+  baton explore --nodes 3 --writes 0 --promotions 2 --mutant concurrent_attempts \\
       --no-refinement --properties P6-A3        # the property violation itself
+  baton explore --nodes 4 --max-states 5000    # a capped search stops incomplete: exit 1
   baton explore --nodes 3 --writes 2 --promotions 2 --ray   # local Ray, every core
   baton explore --nodes 3 --writes 3 --promotions 3 --ray auto --workers 16
   baton explore --list-mutants

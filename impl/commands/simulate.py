@@ -8,16 +8,16 @@ and the P6 properties. The same seed gives a byte-identical trace (its
 sha256 is printed); a failing seed prints the exact command that replays it.
 
 examples:
-  baton simulate --seed 7                       one run, summary and trace sha256
+  baton simulate --seed 7                      # one run, summary and trace sha256
   baton simulate --seed 7 --steps 500 --nodes 5 --trace run.jsonl
-  baton simulate --seeds 0..999                 many runs, one summary line
-  baton simulate --seeds 0..99 --junit sim.xml  one JUnit test case per seed, for CI
-  baton simulate --seeds 0..99 --json -         the runs as JSON on standard output
-  baton simulate --seeds 0..99 --disk sim       the runtime shell on simulated disks
-  baton simulate --seed 3 --log                 print the run's event log
-  baton simulate --seeds 0..200 --untruthful-operator   the force_is_truthful counterexample
-  baton simulate --seeds 0..200 --mutant restart_keeps_authority   a broken runtime is caught
-  baton simulate --seeds 0..99999 --ray auto    the seeds as Ray tasks on a cluster
+  baton simulate --seeds 0..999                # many runs, one summary line
+  baton simulate --seeds 0..99 --junit sim.xml # one JUnit test case per seed, for CI
+  baton simulate --seeds 0..99 --json -        # the runs as JSON on standard output
+  baton simulate --seeds 0..99 --disk sim      # the runtime shell on simulated disks
+  baton simulate --seed 3 --log                # print the run's event log
+  baton simulate --seeds 0..200 --untruthful-operator  # the force_is_truthful counterexample
+  baton simulate --seeds 0..200 --mutant restart_keeps_authority  # a broken runtime is caught
+  baton simulate --seeds 0..99999 --ray auto   # the seeds as Ray tasks on a cluster
 
 With --json on standard output the human summary goes to standard error.
 
