@@ -353,3 +353,41 @@ def test_every_help_teaches_with_examples_that_parse(command: str) -> None:
                     parser.parse_args(words[1:])
                 except SystemExit as exit_info:
                     assert not exit_info.code, f"{example!r}: {stderr.getvalue()}"
+
+
+@pytest.mark.parametrize("option", ["--trace", "--metrics"])
+def test_run_never_overwrites_its_own_scenario(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'baton run s.json --dir d --trace s.json' used to replace the scenario with its trace."""
+    scenario = tmp_path / "s.json"
+    original = (REPO / "examples" / "clean_failover.json").read_bytes()
+    scenario.write_bytes(original)
+    err = _usage_exit(
+        ["run", str(scenario), "--dir", str(tmp_path / "d"), option, str(scenario)], capsys
+    )
+    _one_line_error(err, "run", f"{option} {scenario}: that is the scenario file")
+    assert scenario.read_bytes() == original
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", str(REPO / "examples" / "clean_failover.json"), "--dir", "{file}"],
+        ["test", "--bin", "baton node", "--seed", "1", "--dir", "{file}"],
+    ],
+)
+def test_a_dir_that_is_a_file_says_so(
+    argv: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It said 'cannot create: File exists', which reads as if the directory were taken."""
+    monkeypatch.setattr("baton.harness.runner.run_seed", _never)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine\n")
+    err = _usage_exit([a.format(file=a_file) for a in argv], capsys)
+    _one_line_error(err, argv[0], f"--dir {a_file}: is a file, not a directory")
+    assert a_file.read_text() == "mine\n"

@@ -115,6 +115,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     root: Path = args.dir
     trace_path: Path | None = args.trace
+    # A slip of tab completion ('--trace clean_failover.json') would replace the scenario.
+    scenario_file = Path(args.scenario).resolve()
+    for option, dest in (("--trace", trace_path), ("--metrics", args.metrics)):
+        if dest is not None and str(dest) != "-" and Path(dest).resolve() == scenario_file:
+            raise UsageError(
+                f"{option} {dest}: that is the scenario file; refusing to overwrite it"
+            )
     if trace_path is not None and _inside(trace_path, root):
         raise UsageError(f"--trace {trace_path}: inside --dir {root}, where node state lives")
     metrics_path: str | None = args.metrics
@@ -128,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
         if not root.is_dir():
             raise UsageError(f"--dir {root}: no such directory to resume")
     else:
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"--dir {root}: is a file, not a directory")
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

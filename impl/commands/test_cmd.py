@@ -154,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
         if Path(argv[0]).exists():
             argv = (str(Path(argv[0]).resolve()), *argv[1:])
     root = Path(args.dir).resolve() if args.ray is not None else Path(args.dir)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--dir {args.dir}: is a file, not a directory")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
