@@ -391,3 +391,14 @@ def test_a_dir_that_is_a_file_says_so(
     err = _usage_exit([a.format(file=a_file) for a in argv], capsys)
     _one_line_error(err, argv[0], f"--dir {a_file}: is a file, not a directory")
     assert a_file.read_text() == "mine\n"
+
+
+def test_a_simulation_too_long_to_finish_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'--steps 99999999999' ran silently (a run prints only when it ends) for weeks."""
+    from baton.commands.simulate import MAX_STEPS
+
+    monkeypatch.setattr("baton.commands.simulate.simulate", _never)
+    err = _usage_exit(["simulate", "--seed", "1", "--steps", str(MAX_STEPS + 1)], capsys)
+    _one_line_error(err, "simulate", f"--steps {MAX_STEPS + 1}: at most {MAX_STEPS:,} ticks")

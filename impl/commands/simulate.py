@@ -93,12 +93,22 @@ def _seeds(args: argparse.Namespace) -> range:
         raise UsageError(f"--seeds {args.seeds!r}: {exc} (expected A..B, e.g. 0..99)") from None
 
 
+MAX_STEPS = 1_000_000
+"""Ticks per run: a run prints nothing until it ends, and this many take seconds to a
+minute and memory for the whole trace; a typo such as ``--steps 99999999999`` would
+otherwise run silently for weeks."""
+
+
 def _validate(args: argparse.Namespace) -> range:
     """Every usage error and unwritable output, before the first run starts."""
     if not 3 <= args.nodes <= 5:
         raise UsageError(f"--nodes {args.nodes}: the cluster size must be 3, 4 or 5")
     if args.steps < 1:
         raise UsageError(f"--steps {args.steps}: must be at least 1")
+    if args.steps > MAX_STEPS:
+        raise UsageError(
+            f"--steps {args.steps}: at most {MAX_STEPS:,} ticks per run (more seeds explore more)"
+        )
     seeds = _seeds(args)
     if args.disk == "sim" and args.mutant:
         raise UsageError("--mutant wraps the pure core: run it without --disk sim")
