@@ -411,3 +411,17 @@ def test_a_simulation_too_long_to_finish_is_refused(
     monkeypatch.setattr("baton.commands.simulate.simulate", _never)
     err = _usage_exit(["simulate", "--seed", "1", "--steps", str(MAX_STEPS + 1)], capsys)
     _one_line_error(err, "simulate", f"--steps {MAX_STEPS + 1}: at most {MAX_STEPS:,} ticks")
+
+
+def test_a_trace_saved_with_a_byte_order_mark_is_told_what_to_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "Unexpected UTF-8 BOM (decode using utf-8-sig)": Python's advice, to a
+    team that may not write Python. Still malformed (exit 2): the format is UTF-8 without one."""
+    with_bom = tmp_path / "windows.jsonl"
+    good = REPO / "examples" / "traces" / "good_failover.jsonl"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + good.read_bytes())
+    assert main(["check", str(with_bom)]) == 2
+    out = capsys.readouterr().out
+    assert "line 1: starts with a byte-order mark (BOM): write UTF-8 without one" in out
+    assert "utf-8-sig" not in out
