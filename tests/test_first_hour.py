@@ -440,3 +440,17 @@ def test_no_page_or_help_sends_a_reader_to_pypi_for_baton() -> None:
         where for where, text in texts.items() if from_pypi.search(text.replace(INSTALL_HINT, ""))
     ]
     assert not offenders, offenders
+
+
+def test_running_the_tour_twice_says_the_directory_holds_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first command, repeated. The old hint '(or use --resume)' led to a
+    resumed clean_failover that fails at its second step: --resume needs a scenario
+    written to continue a killed run."""
+    argv = ["run", str(REPO / "examples" / "clean_failover.json"), "--dir", str(tmp_path / "demo")]
+    assert main([*argv, "--quiet"]) == 0
+    capsys.readouterr()
+    err = _usage_exit(argv, capsys)
+    _one_line_error(err, "run", f"--dir {tmp_path / 'demo'}: holds an earlier run")
+    assert "with a scenario written for that" in err

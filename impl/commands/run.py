@@ -160,7 +160,12 @@ def _run_locked(args: argparse.Namespace, sc: Scenario, root: Path, trace_path: 
     from baton.resume import read_previous_trace
 
     if not args.resume and any(entry.name != LOCK_FILE for entry in root.iterdir()):
-        raise UsageError(f"--dir {root}: must be a new or empty directory (or use --resume)")
+        # Re-running a finished example into the same --dir is the usual way here; --resume
+        # is not the answer then (it continues a killed run with a scenario written for it).
+        raise UsageError(
+            f"--dir {root}: holds an earlier run; give a new or empty directory "
+            "(--resume continues a run whose process died, with a scenario written for that)"
+        )
 
     # With --metrics -, standard output carries only the metrics text: the run's own
     # lines go to standard error, so a parser reading the output sees nothing else.
