@@ -454,3 +454,26 @@ def test_running_the_tour_twice_says_the_directory_holds_a_run(
     err = _usage_exit(argv, capsys)
     _one_line_error(err, "run", f"--dir {tmp_path / 'demo'}: holds an earlier run")
     assert "with a scenario written for that" in err
+
+
+def test_a_seed_cut_short_by_the_time_limit_says_so_on_its_line() -> None:
+    """With --seeds and --time-limit the last seed read 'pass (0 ticks, 0.6 s)': a pass
+    that tested nothing, with no word that it was stopped."""
+    from baton.commands.test_cmd import _print_seed
+
+    lines: list[str] = []
+    summary = {
+        "seed": 4,
+        "status": "pass",
+        "ticks": 0,
+        "seconds": 0.6,
+        "stopped_early": "time limit reached at tick 1",
+        "faults": {},
+        "promotions": {},
+        "problems": [],
+    }
+    _print_seed(lines.append, summary, many=True)
+    assert lines == ["seed 4: pass (0 ticks, 0.6 s; stopped early: time limit reached at tick 1)"]
+    lines.clear()
+    _print_seed(lines.append, {**summary, "ticks": 150, "stopped_early": None}, many=True)
+    assert lines == ["seed 4: pass (150 ticks, 0.6 s)"]

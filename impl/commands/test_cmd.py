@@ -200,9 +200,11 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     failed = [s for s in summaries if s["status"] != "pass"]
     if many:
+        cut_short = sum(1 for s in summaries if s["stopped_early"])
         say(
             f"{len(summaries)} seed(s) run, {len(failed)} with a violation"
             + (f" (seeds {', '.join(str(s['seed']) for s in failed[:20])})" if failed else "")
+            + (f"; {cut_short} stopped early" if cut_short else "")
         )
     doc = {
         "bin": args.bin,
@@ -294,7 +296,9 @@ def _print_seed(say: Any, s: dict[str, Any], many: bool) -> None:
         say(f"  replay: {s['replay']}")
     elif s["status"] == "pass":
         if many:
-            say(f"seed {s['seed']}: pass ({s['ticks']} ticks, {s['seconds']:.1f} s)")
+            # A seed cut short by --time-limit saw fewer ticks than asked: say so on its line.
+            cut = f"; stopped early: {s['stopped_early']}" if s["stopped_early"] else ""
+            say(f"seed {s['seed']}: pass ({s['ticks']} ticks, {s['seconds']:.1f} s{cut})")
             return
         say(f"seed {s['seed']}: PASS -- oracle: {s['oracle']}, black-box checks: ok")
     else:
