@@ -477,3 +477,18 @@ def test_a_seed_cut_short_by_the_time_limit_says_so_on_its_line() -> None:
     lines.clear()
     _print_seed(lines.append, {**summary, "ticks": 150, "stopped_early": None}, many=True)
     assert lines == ["seed 4: pass (150 ticks, 0.6 s)"]
+
+
+def test_every_repository_file_the_docs_name_exists() -> None:
+    """A renamed example or test would leave a reader with 'No such file' at the first try."""
+    named = re.compile(
+        r"(?<![\w/.])((?:examples|docs|bench|tests|impl|spec|proofs)/[\w./-]+?"
+        r"\.(?:py|md|rst|json|jsonl|js|mjs))\b"
+    )
+    missing = sorted(
+        f"{page.relative_to(REPO)}: {match.group(1)}"
+        for page in _DOC_PAGES
+        for match in named.finditer(page.read_text(encoding="utf-8"))
+        if not (REPO / match.group(1)).exists()
+    )
+    assert not missing, missing
