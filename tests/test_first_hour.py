@@ -492,3 +492,13 @@ def test_every_repository_file_the_docs_name_exists() -> None:
         if not (REPO / match.group(1)).exists()
     )
     assert not missing, missing
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan"])
+def test_verify_refuses_a_timeout_that_is_not_a_positive_number(
+    seconds: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'--timeout nan' was accepted: no comparison with NaN is true, so no limit applied."""
+    monkeypatch.setattr("baton.proofs.report.run_all", _never)
+    err = _usage_exit(["verify", "--quick", "--timeout", seconds], capsys)
+    _one_line_error(err, "verify", "--timeout must be a positive number of seconds")

@@ -167,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     for path in (args.json, args.junit, args.itf):
         if path is not None:
             check_output_path(path)
-    if args.timeout is not None and args.timeout <= 0:
+    if args.timeout is not None and not args.timeout > 0:  # NaN too: it would never fire
         raise UsageError("--timeout must be a positive number of seconds")
     if args.mutant and args.drop_assumption:
         raise UsageError("give either --mutant or --drop-assumption, not both")
