@@ -502,3 +502,25 @@ def test_verify_refuses_a_timeout_that_is_not_a_positive_number(
     monkeypatch.setattr("baton.proofs.report.run_all", _never)
     err = _usage_exit(["verify", "--quick", "--timeout", seconds], capsys)
     _one_line_error(err, "verify", "--timeout must be a positive number of seconds")
+
+
+def test_the_explorer_page_shows_the_recorded_report_counts() -> None:
+    """docs/explorer.md's table of verify's explore obligations had every transition
+    count from an older explorer; the recorded full report is the reference."""
+    report = json.loads((REPO / "docs" / "_data" / "verify-full.json").read_text())
+    page = (REPO / "docs" / "explorer.md").read_text(encoding="utf-8")
+    checked = 0
+    for obligation in report["obligations"]:
+        if not obligation["name"].startswith("explore."):
+            continue
+        counts = re.search(r"(\d+) states, (\d+) transitions, depth (\d+)", obligation["detail"])
+        assert counts is not None, obligation["detail"]
+        states, transitions, depth = (int(n) for n in counts.groups())
+        row = re.search(rf"^\| `{re.escape(obligation['name'])}` \| (.+)$", page, re.M)
+        assert row is not None, obligation["name"]
+        cells = [cell.strip() for cell in row.group(1).split("|")]
+        assert cells[0].split(" ")[0] == f"{states:,}", (obligation["name"], cells)
+        assert cells[1] == f"{transitions:,}", (obligation["name"], cells)
+        assert cells[2] == str(depth), (obligation["name"], cells)
+        checked += 1
+    assert checked >= 6
