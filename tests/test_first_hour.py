@@ -524,3 +524,26 @@ def test_the_explorer_page_shows_the_recorded_report_counts() -> None:
         assert cells[2] == str(depth), (obligation["name"], cells)
         checked += 1
     assert checked >= 6
+
+
+def test_a_node_that_dies_at_once_is_reported_with_its_last_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'baton test --bin "python3 examples/nodes/minimal.py"' run from another directory:
+    each node dies with python's "can't open file"; the report said only '(see its log)'."""
+    dying = f"{sys.executable} -c 'import sys; sys.exit(\"adapter config missing\")'"
+    argv = ["test", "--bin", dying, "--seed", "1", "--ticks", "40", "--dir", str(tmp_path)]
+    assert main(argv) == 2  # a node that broke the protocol
+    out = capsys.readouterr().out
+    assert "n0 exited by itself with status 1 (its log ends: adapter config missing)" in out
+
+
+def test_the_last_log_line_is_the_last_non_blank_one_and_short(tmp_path: Path) -> None:
+    from baton.harness.workbench import LAST_WORDS_LIMIT, last_log_line
+
+    log = tmp_path / "n0.stderr"
+    assert last_log_line(log) == ""  # no log at all
+    log.write_bytes(b"starting\nTraceback ...\nValueError: bad \xff config\n\n  \n")
+    assert last_log_line(log) == "ValueError: bad \ufffd config"
+    log.write_text("x" * 10_000 + "\n")
+    assert len(last_log_line(log)) == LAST_WORDS_LIMIT
