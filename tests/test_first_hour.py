@@ -467,13 +467,15 @@ def test_a_seed_cut_short_by_the_time_limit_says_so_on_its_line() -> None:
         "status": "pass",
         "ticks": 0,
         "seconds": 0.6,
-        "stopped_early": "time limit reached at tick 1",
+        "stopped_early": "time limit reached before tick 1",
         "faults": {},
         "promotions": {},
         "problems": [],
     }
     _print_seed(lines.append, summary, many=True)
-    assert lines == ["seed 4: pass (0 ticks, 0.6 s; stopped early: time limit reached at tick 1)"]
+    assert lines == [
+        "seed 4: pass (0 ticks, 0.6 s; stopped early: time limit reached before tick 1)"
+    ]
     lines.clear()
     _print_seed(lines.append, {**summary, "ticks": 150, "stopped_early": None}, many=True)
     assert lines == ["seed 4: pass (150 ticks, 0.6 s)"]

@@ -693,10 +693,10 @@ class Workbench:
                 if STOP.is_set():
                     raise Interrupted
                 if self.config.deadline is not None and time.monotonic() > self.config.deadline:
-                    result.stopped_early = f"time limit reached at tick {t}"
+                    result.stopped_early = f"time limit reached before tick {t}"
                     break
                 if self.messages > self.config.max_messages:
-                    result.stopped_early = f"message limit reached at tick {t}"
+                    result.stopped_early = f"message limit reached before tick {t}"
                     break
                 self._nemesis_step()
                 self._operator_step()
