@@ -128,7 +128,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(cmd)
-        cmd.set_defaults(_module=module)
+        # _parser: an unknown option is reported by the command that was given it.
+        cmd.set_defaults(_module=module, _parser=cmd)
     return parser
 
 
@@ -342,12 +343,34 @@ def _silence_broken_pipe() -> None:
         sys.stdout.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    arguments = list(sys.argv[1:] if argv is None else argv)
+def _parse(arguments: list[str]) -> argparse.Namespace:
+    """The parsed command line; a word no option takes is the named command's usage error.
+
+    argparse's own ``parse_args`` reports such words through the top-level
+    parser ("baton: error: ... see 'baton --help'"), far from the help that
+    lists the command's options.
+    """
     parser = build_parser(only=_command_named(arguments))
-    args = parser.parse_args(arguments)
+    args, extras = parser.parse_known_args(arguments)
+    if extras:
+        owner: argparse.ArgumentParser = getattr(args, "_parser", parser)
+        owner.error(f"unrecognized arguments: {' '.join(extras)}")
     if args.command is None:
         parser.print_help()
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        # Importing a command's module can already read the environment
+        # (BATON_FAILPOINT, say): a bad value there is bad input, not a bug.
+        args = _parse(arguments)
+    except BatonError as exc:
+        named = _command_named(arguments)
+        print(f"baton{' ' + named if named else ''}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command is None:
         return EXIT_USAGE
     command: str = args.command
 

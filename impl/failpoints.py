@@ -25,7 +25,18 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["ENV_ACTION", "ENV_VAR", "FAILPOINTS", "FailpointError", "hit", "install", "uninstall"]
+from baton.errors import UsageError
+
+__all__ = [
+    "ENV_ACTION",
+    "ENV_VAR",
+    "FAILPOINTS",
+    "FailpointError",
+    "FailpointSpecError",
+    "hit",
+    "install",
+    "uninstall",
+]
 
 FAILPOINTS: tuple[str, ...] = (
     "marker.write_temp",
@@ -46,18 +57,22 @@ class FailpointError(ValueError):
     """A failpoint name or specification that is not in the pinned list."""
 
 
+class FailpointSpecError(FailpointError, UsageError):
+    """A bad ``BATON_FAILPOINT`` value: user input, so the CLI reports one line (exit 2)."""
+
+
 def _parse(spec: str) -> tuple[str, int]:
     name, _, count_text = spec.partition(":")
     if name not in FAILPOINTS:
-        raise FailpointError(
+        raise FailpointSpecError(
             f"{ENV_VAR}={spec!r}: unknown failpoint {name!r} (known: {', '.join(FAILPOINTS)})"
         )
     try:
         count = int(count_text) if count_text else 1
     except ValueError:
-        raise FailpointError(f"{ENV_VAR}={spec!r}: count must be an integer") from None
+        raise FailpointSpecError(f"{ENV_VAR}={spec!r}: count must be an integer") from None
     if count < 1:
-        raise FailpointError(f"{ENV_VAR}={spec!r}: count must be >= 1")
+        raise FailpointSpecError(f"{ENV_VAR}={spec!r}: count must be >= 1")
     return name, count
 
 

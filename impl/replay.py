@@ -43,6 +43,7 @@ import contextlib
 import importlib
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -362,9 +363,23 @@ def _record(report: ReplayReport, vector: dict[str, Any], outcome: Any) -> None:
         report.not_consumed.append((vector["id"], why))
 
 
+def command_argv(command: str) -> list[str]:
+    """``--command`` split as a shell would, or a :class:`ReplayError` (exit 2) saying why not."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:  # an unbalanced quote: shlex's message says which
+        raise ReplayError(f"--command {command!r}: {exc}") from None
+    if not argv:
+        raise ReplayError("--command is empty")
+    if shutil.which(argv[0]) is None and not Path(argv[0]).exists():
+        # Found up front in both modes, not as one skipped vector per vector.
+        raise ReplayError(f"cannot start {command!r}: program {argv[0]!r} not found")
+    return argv
+
+
 def command_adapter(command: str) -> Adapter:
     """One process per vector: the vector on stdin, one JSON outcome on stdout."""
-    argv = shlex.split(command)
+    argv = command_argv(command)
 
     def run(vector: dict[str, Any]) -> Any:
         proc = subprocess.run(
@@ -382,7 +397,7 @@ def stream_replay(vector_list: Sequence[dict[str, Any]], command: str) -> Replay
     report = ReplayReport()
     try:
         proc = subprocess.Popen(
-            shlex.split(command),
+            command_argv(command),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

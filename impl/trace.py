@@ -1135,6 +1135,11 @@ def _read_line(st: _ReadState, line_no: int, raw: str | bytes) -> dict[str, Any]
     text = full.rstrip("\n").rstrip("\r")
     if not text.strip():
         raise _bad(source, line_no, None, "empty line")
+    if text.startswith("\ufeff"):
+        # Some Windows editors and shells add one; JSON Lines text has none (RFC 8259 8.1).
+        raise _bad(
+            source, line_no, None, "starts with a byte-order mark (BOM): write UTF-8 without one"
+        )
     try:
         event = strict_loads(text)
     except RecursionError:

@@ -216,11 +216,39 @@ def _allowed_dropped(names: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+TRACE_HEADER_MARK = b'"baton-trace"'
+"""In a trace's first line (its header's format); how an output path is recognised as a trace."""
+
+
+def _refuse_overwriting_a_trace(option: str, dest: str, trace: str) -> None:
+    """``--json a.jsonl b.jsonl`` reads as "check two traces as JSON" but would replace the
+    trace a.jsonl with b.jsonl's verdict: refuse an output path that holds a Baton trace."""
+    if dest == "-":
+        return
+    try:
+        with open(dest, "rb") as existing:
+            first_line = existing.readline(4096)
+    except OSError:
+        return  # absent (the usual case) or unreadable: check_output_path has the say
+    if TRACE_HEADER_MARK in first_line:
+        raise UsageError(
+            f"{option} {dest}: that file is a Baton trace; refusing to overwrite it "
+            f"(to check it with JSON output: baton check --json - {dest})"
+            if dest != trace
+            else f"{option} {dest}: that is the trace being checked; refusing to overwrite it"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     allowed = _allowed_dropped(args.allow_dropped)
-    for dest in (args.json, args.junit, args.metrics):
+    for option, dest in (
+        ("--json", args.json),
+        ("--junit", args.junit),
+        ("--metrics", args.metrics),
+    ):
         if dest is not None:
             check_output_path(dest)
+            _refuse_overwriting_a_trace(option, dest, args.trace)
     if args.metrics == "-" and "-" in (args.json, args.junit):
         raise UsageError("--metrics -: standard output already carries --json or --junit")
     start = time.perf_counter()

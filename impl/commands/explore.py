@@ -29,8 +29,9 @@ Examples:
   baton explore --nodes 3 --writes 2 --promotions 2 --mode sync --workers 0
   baton explore --nodes 3 --mode sync --no-symmetry
   baton explore --nodes 3 --promotions 2 --mutant concurrent_attempts
-  baton explore --nodes 3 --writes 0 --promotions 2 --mutant concurrent_attempts \
+  baton explore --nodes 3 --writes 0 --promotions 2 --mutant concurrent_attempts \\
       --no-refinement --properties P6-A3        # the property violation itself
+  baton explore --nodes 4 --max-states 5000    # a capped search stops incomplete: exit 1
   baton explore --nodes 3 --writes 2 --promotions 2 --ray   # local Ray, every core
   baton explore --nodes 3 --writes 3 --promotions 3 --ray auto --workers 16
   baton explore --list-mutants
@@ -43,6 +44,7 @@ import argparse
 import sys
 
 from baton.cli import UsageError
+from baton.commands.parallelism import check_local_workers
 from baton.commands.ray_option import add_ray_argument
 from baton.output import STDOUT, add_output_args, emit_json
 
@@ -114,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         workers = 0 if args.ray is not None else 1
     if workers < 0:
         raise UsageError("--workers must be >= 0 (0: one per CPU)")
+    if args.ray is None:
+        check_local_workers("--workers", workers)
     if args.ray is not None:
         from baton.proofs import ray_backend
 
@@ -125,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             f"unknown mutant {args.mutant!r}; choose from: {', '.join(explore.MUTANTS)}"
         )
     props = explore.PROPERTY_IDS
-    if args.properties:
+    if args.properties is not None:  # '' names no property: an error, not "all of them"
         props = tuple(p.strip() for p in args.properties.split(",") if p.strip())
         bad = [p for p in props if p not in explore.PROPERTY_IDS]
         if bad or not props:

@@ -22,6 +22,6 @@ def add_ray_argument(parser: argparse.ArgumentParser, what: str) -> None:
         default=None,
         metavar="ADDRESS",
         help=f"{what}: alone, on a local Ray instance with this machine's cores; "
-        "'auto' or host:port, on an existing Ray cluster (needs pip install "
-        "'baton[ray]'; see docs/cluster.md)",
+        "'auto' or host:port, on an existing Ray cluster (needs Ray: pip install "
+        "'ray>=2.60', or -e '.[ray]' in a checkout; see docs/cluster.md)",
     )

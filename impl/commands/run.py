@@ -115,6 +115,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     root: Path = args.dir
     trace_path: Path | None = args.trace
+    # A slip of tab completion ('--trace clean_failover.json') would replace the scenario.
+    scenario_file = Path(args.scenario).resolve()
+    for option, dest in (("--trace", trace_path), ("--metrics", args.metrics)):
+        if dest is not None and str(dest) != "-" and Path(dest).resolve() == scenario_file:
+            raise UsageError(
+                f"{option} {dest}: that is the scenario file; refusing to overwrite it"
+            )
     if trace_path is not None and _inside(trace_path, root):
         raise UsageError(f"--trace {trace_path}: inside --dir {root}, where node state lives")
     metrics_path: str | None = args.metrics
@@ -128,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
         if not root.is_dir():
             raise UsageError(f"--dir {root}: no such directory to resume")
     else:
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"--dir {root}: is a file, not a directory")
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -151,7 +160,12 @@ def _run_locked(args: argparse.Namespace, sc: Scenario, root: Path, trace_path: 
     from baton.resume import read_previous_trace
 
     if not args.resume and any(entry.name != LOCK_FILE for entry in root.iterdir()):
-        raise UsageError(f"--dir {root}: must be a new or empty directory (or use --resume)")
+        # Re-running a finished example into the same --dir is the usual way here; --resume
+        # is not the answer then (it continues a killed run with a scenario written for it).
+        raise UsageError(
+            f"--dir {root}: holds an earlier run; give a new or empty directory "
+            "(--resume continues a run whose process died, with a scenario written for that)"
+        )
 
     # With --metrics -, standard output carries only the metrics text: the run's own
     # lines go to standard error, so a parser reading the output sees nothing else.

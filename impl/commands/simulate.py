@@ -8,16 +8,16 @@ and the P6 properties. The same seed gives a byte-identical trace (its
 sha256 is printed); a failing seed prints the exact command that replays it.
 
 examples:
-  baton simulate --seed 7                       one run, summary and trace sha256
+  baton simulate --seed 7                      # one run, summary and trace sha256
   baton simulate --seed 7 --steps 500 --nodes 5 --trace run.jsonl
-  baton simulate --seeds 0..999                 many runs, one summary line
-  baton simulate --seeds 0..99 --junit sim.xml  one JUnit test case per seed, for CI
-  baton simulate --seeds 0..99 --json -         the runs as JSON on standard output
-  baton simulate --seeds 0..99 --disk sim       the runtime shell on simulated disks
-  baton simulate --seed 3 --log                 print the run's event log
-  baton simulate --seeds 0..200 --untruthful-operator   the force_is_truthful counterexample
-  baton simulate --seeds 0..200 --mutant restart_keeps_authority   a broken runtime is caught
-  baton simulate --seeds 0..99999 --ray auto    the seeds as Ray tasks on a cluster
+  baton simulate --seeds 0..999                # many runs, one summary line
+  baton simulate --seeds 0..99 --junit sim.xml # one JUnit test case per seed, for CI
+  baton simulate --seeds 0..99 --json -        # the runs as JSON on standard output
+  baton simulate --seeds 0..99 --disk sim      # the runtime shell on simulated disks
+  baton simulate --seed 3 --log                # print the run's event log
+  baton simulate --seeds 0..200 --untruthful-operator  # the force_is_truthful counterexample
+  baton simulate --seeds 0..200 --mutant restart_keeps_authority  # a broken runtime is caught
+  baton simulate --seeds 0..99999 --ray auto   # the seeds as Ray tasks on a cluster
 
 With --json on standard output the human summary goes to standard error.
 
@@ -93,12 +93,22 @@ def _seeds(args: argparse.Namespace) -> range:
         raise UsageError(f"--seeds {args.seeds!r}: {exc} (expected A..B, e.g. 0..99)") from None
 
 
+MAX_STEPS = 1_000_000
+"""Ticks per run: a run prints nothing until it ends, and this many take seconds to a
+minute and memory for the whole trace; a typo such as ``--steps 99999999999`` would
+otherwise run silently for weeks."""
+
+
 def _validate(args: argparse.Namespace) -> range:
     """Every usage error and unwritable output, before the first run starts."""
     if not 3 <= args.nodes <= 5:
         raise UsageError(f"--nodes {args.nodes}: the cluster size must be 3, 4 or 5")
     if args.steps < 1:
         raise UsageError(f"--steps {args.steps}: must be at least 1")
+    if args.steps > MAX_STEPS:
+        raise UsageError(
+            f"--steps {args.steps}: at most {MAX_STEPS:,} ticks per run (more seeds explore more)"
+        )
     seeds = _seeds(args)
     if args.disk == "sim" and args.mutant:
         raise UsageError("--mutant wraps the pure core: run it without --disk sim")

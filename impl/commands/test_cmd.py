@@ -124,7 +124,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--nodes must be between 2 and 9")
     if args.ticks < 40:
         raise UsageError("--ticks must be at least 40 (faults need room, the end quiesces)")
-    argv = tuple(shlex.split(args.bin))
+    if args.time_limit is not None and not args.time_limit > 0:
+        # 0 would stop every seed at tick 0 and call it a pass: nothing was tested.
+        raise UsageError(f"--time-limit {args.time_limit:g}: must be a positive number of seconds")
+    try:
+        argv = tuple(shlex.split(args.bin))
+    except ValueError as exc:  # an unbalanced quote: shlex's message says which
+        raise UsageError(f"--bin {args.bin!r}: {exc}") from None
     if not argv:
         raise UsageError("--bin is empty")
     if argv[0] == "baton" and shutil.which("baton") is None:
@@ -148,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
         if Path(argv[0]).exists():
             argv = (str(Path(argv[0]).resolve()), *argv[1:])
     root = Path(args.dir).resolve() if args.ray is not None else Path(args.dir)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--dir {args.dir}: is a file, not a directory")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -192,9 +200,11 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     failed = [s for s in summaries if s["status"] != "pass"]
     if many:
+        cut_short = sum(1 for s in summaries if s["stopped_early"])
         say(
             f"{len(summaries)} seed(s) run, {len(failed)} with a violation"
             + (f" (seeds {', '.join(str(s['seed']) for s in failed[:20])})" if failed else "")
+            + (f"; {cut_short} stopped early" if cut_short else "")
         )
     doc = {
         "bin": args.bin,
@@ -286,7 +296,9 @@ def _print_seed(say: Any, s: dict[str, Any], many: bool) -> None:
         say(f"  replay: {s['replay']}")
     elif s["status"] == "pass":
         if many:
-            say(f"seed {s['seed']}: pass ({s['ticks']} ticks, {s['seconds']:.1f} s)")
+            # A seed cut short by --time-limit saw fewer ticks than asked: say so on its line.
+            cut = f"; stopped early: {s['stopped_early']}" if s["stopped_early"] else ""
+            say(f"seed {s['seed']}: pass ({s['ticks']} ticks, {s['seconds']:.1f} s{cut})")
             return
         say(f"seed {s['seed']}: PASS -- oracle: {s['oracle']}, black-box checks: ok")
     else:

@@ -34,6 +34,7 @@ import os
 import sys
 import time
 
+from baton.commands.parallelism import check_local_workers
 from baton.commands.ray_option import add_ray_argument
 from baton.errors import UsageError
 from baton.output import add_output_args, check_output_path, emit_json, write_junit
@@ -166,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     for path in (args.json, args.junit, args.itf):
         if path is not None:
             check_output_path(path)
-    if args.timeout is not None and args.timeout <= 0:
+    if args.timeout is not None and not args.timeout > 0:  # NaN too: it would never fire
         raise UsageError("--timeout must be a positive number of seconds")
     if args.mutant and args.drop_assumption:
         raise UsageError("give either --mutant or --drop-assumption, not both")
@@ -178,6 +179,8 @@ def _run(args: argparse.Namespace) -> int:
         return _show_variant(args, "assumption", args.drop_assumption)
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.jobs is not None and args.ray is None:
+        check_local_workers("--jobs", args.jobs)
     if args.ray is not None:
         from baton.proofs import ray_backend
 

@@ -151,6 +151,27 @@ def plan_faults(rng: random.Random, ticks: int) -> list[Window]:
     return windows
 
 
+LAST_WORDS_LIMIT = 200
+"""Characters of a node's last stderr line quoted in a protocol problem."""
+
+
+def last_log_line(path: Path) -> str:
+    """The last non-blank line of a node's stderr log ("" if none or unreadable), shortened."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, 2)
+            size = log.tell()
+            log.seek(max(0, size - 4096))
+            tail = log.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    last = lines[-1]
+    return last if len(last) <= LAST_WORDS_LIMIT else last[: LAST_WORDS_LIMIT - 3] + "..."
+
+
 class Workbench:
     """Runs one seed. Use :meth:`run`; it always stops every process it started."""
 
@@ -332,7 +353,13 @@ class Workbench:
         self.procs[proc.name] = None
         self.record(trace.fault("exit", [proc.name], f"exit status {code}"))
         self._record_crash(proc.name)
-        self.problem(f"{proc.name} exited by itself with status {code} (see its log)")
+        last = last_log_line(self.log_dir / f"{proc.name}.stderr")
+        # Its last words usually say why (a mistyped --bin path, an import error), so a
+        # reader need not open the log to find out.
+        self.problem(
+            f"{proc.name} exited by itself with status {code} "
+            + (f"(its log ends: {last})" if last else "(see its log)")
+        )
 
     # --- what nodes write ---
 
@@ -666,10 +693,10 @@ class Workbench:
                 if STOP.is_set():
                     raise Interrupted
                 if self.config.deadline is not None and time.monotonic() > self.config.deadline:
-                    result.stopped_early = f"time limit reached at tick {t}"
+                    result.stopped_early = f"time limit reached before tick {t}"
                     break
                 if self.messages > self.config.max_messages:
-                    result.stopped_early = f"message limit reached at tick {t}"
+                    result.stopped_early = f"message limit reached before tick {t}"
                     break
                 self._nemesis_step()
                 self._operator_step()
