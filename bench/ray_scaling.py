@@ -16,7 +16,7 @@ core and prints its states, time and peak memory per worker beside SPIN's
 exhaustive run of the same bounds (bench/spin/run.py's ``spin_run``, when
 SPIN can be installed).
 
-Run on demand, never in CI (needs ``pip install 'baton[ray]'``):
+Run on demand, never in CI (needs ``pip install -e '.[ray]'``):
   .venv/bin/python bench/ray_scaling.py            # the table (~10 min on 2 idle cores)
   .venv/bin/python bench/ray_scaling.py --quick    # the small models only
   .venv/bin/python bench/ray_scaling.py --big      # also N=3 W=3 P=3 (tens of minutes)

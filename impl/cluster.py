@@ -21,7 +21,8 @@ equal the core's durable state for that node, or again the mismatch is
 reported: disk and model are cross-checked at every restart.
 
 Authority ambiguity is answered by the runtime itself: after every step, and
-when directories are reopened, a node that sees two running nodes claim Primary at one epoch halts (the core's
+when directories are reopened, a node that sees two running nodes claim
+Primary at one epoch halts (the core's
 :class:`~baton.core.AmbiguityHalt`, reason ``authority_ambiguity``, P6-A1),
 see :meth:`RuntimeCluster._halt_on_ambiguity`. Only a state the assumptions
 exclude enables it (a demonstration that drops ``single_controller``).

@@ -151,7 +151,7 @@ def _timed_out(limit: float, elapsed: float) -> Outcome:
     outcome = Outcome(
         False,
         "timeout",
-        f"no result within the per-obligation limit of {limit:.0f} s; the worker was stopped",
+        f"no result within the per-obligation limit of {limit:g} s; the worker was stopped",
     )
     outcome.seconds = elapsed
     return outcome

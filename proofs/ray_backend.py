@@ -1,6 +1,6 @@
 """Ray as a transport: the partitioned search on actors, independent jobs as tasks.
 
-Ray is optional (``pip install 'baton[ray]'``): nothing imports this module
+Ray is optional (``pip install -e '.[ray]'`` in a checkout): nothing imports this module
 unless a command runs with ``--ray``, and :func:`import_ray` turns a missing
 Ray into a one-line usage error.
 
@@ -37,7 +37,11 @@ LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Ray's switch (read when ray is imported) between a cluster-reachable node
 address and loopback; "0" keeps a local instance on 127.0.0.1."""
 
-INSTALL_HINT = "--ray needs Ray, which is not installed: pip install 'baton[ray]'"
+# Never 'pip install baton[ray]': the name baton on PyPI is another project.
+INSTALL_HINT = (
+    "--ray needs Ray, which is not installed: pip install 'ray>=2.60' "
+    "(in a checkout of Baton: pip install -e '.[ray]')"
+)
 
 
 def require_ray() -> None:
@@ -58,7 +62,8 @@ def import_ray() -> ModuleType:
         import ray
     except ImportError:
         raise UsageError(INSTALL_HINT) from None
-    return ray
+    module: ModuleType = ray  # typed here: without Ray installed, mypy sees Any
+    return module
 
 
 @contextlib.contextmanager

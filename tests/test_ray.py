@@ -34,7 +34,7 @@ def ray_cluster() -> Iterator[ModuleType]:
         if importlib.util.find_spec("ray") is None:
             raise ImportError
     except ImportError:
-        pytest.skip("Ray is not installed (pip install 'baton[ray]')")
+        pytest.skip("Ray is not installed (pip install -e '.[ray]')")
     os.environ.setdefault(ray_backend.LOOPBACK_ONLY, "0")  # before ray is imported
     import ray
 
@@ -288,4 +288,4 @@ def test_ray_flag_without_ray_installed_is_a_one_line_usage_error(
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "pip install 'baton[ray]'" in err
+    assert "pip install 'ray>=2.60'" in err and "baton[ray]" not in err
