@@ -67,3 +67,19 @@ def test_check_covers_the_vocabulary(
     err = capsys.readouterr().err
     assert f"{edited} differs from the spec" in err
     assert '+        "description": "the candidate is disabled' in err
+
+
+def test_generate_says_when_nothing_changed_and_leaves_the_file_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second 'baton generate' finds the file current: it says so instead of 'wrote',
+    and does not touch the file (its modification time stays)."""
+    out = tmp_path / "table.py"
+    assert main(["generate", "--output", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    written = out.stat().st_mtime_ns
+    assert main(["generate", "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{out}: already up to date with the spec (not rewritten)" in printed
+    assert "wrote" not in printed
+    assert out.stat().st_mtime_ns == written

@@ -20,7 +20,7 @@ Examples:
   baton generate --check    # exit 1 with a unified diff if either file drifted
   baton generate --output /tmp/table.py   # the lifecycle table only, elsewhere
 
-exit status: 0 written or up to date, 1 drift (--check), 2 bad usage or an
+exit status: 0 written or already up to date, 1 drift (--check), 2 bad usage or an
 unwritable output path (checked before the spec is enumerated), 3 internal
 error, 130 interrupted.
 """
@@ -184,6 +184,10 @@ def run(args: argparse.Namespace) -> int:
     from baton.storage import write_artifact
 
     for path, make in targets:
-        write_artifact(path, make())
+        text = make()
+        if not drift(path, text):
+            print(f"{path}: already up to date with the spec (not rewritten)")
+            continue
+        write_artifact(path, text)
         print(f"wrote {path}")
     return 0
