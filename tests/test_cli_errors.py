@@ -13,27 +13,15 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 from baton import cli
 from baton.cli import main
 from baton.commands import generate
 from baton.errors import InputError
+from cli_asserts import never, one_line_error
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _never(*_args: object, **_kwargs: object) -> NoReturn:
-    raise AssertionError("the long work started before the output path was checked")
-
-
-def _one_line_error(err: str, command: str, fragment: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"baton {command}: error: "), err
-    assert fragment in lines[0], err
-    assert "Traceback" not in err
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -64,10 +52,10 @@ def test_bad_simulate_arguments_are_one_line_exit_2(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("baton.commands.simulate.simulate", _never)
+    monkeypatch.setattr("baton.commands.simulate.simulate", never)
     code, _, err = _run(argv, capsys)
     assert code == 2
-    _one_line_error(err, "simulate", fragment)
+    one_line_error(err, "simulate", fragment)
 
 
 def test_argparse_rejects_a_non_integer_seed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,11 +74,11 @@ def test_argparse_rejects_a_non_integer_seed(capsys: pytest.CaptureFixture[str])
 def test_simulate_output_into_a_missing_directory_is_exit_2_up_front(
     option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("baton.commands.simulate.simulate", _never)
+    monkeypatch.setattr("baton.commands.simulate.simulate", never)
     target = tmp_path / "missing" / "out"
     code, _, err = _run(["simulate", "--seed", "1", option, str(target)], capsys)
     assert code == 2
-    _one_line_error(err, "simulate", f"directory {tmp_path / 'missing'} does not exist")
+    one_line_error(err, "simulate", f"directory {tmp_path / 'missing'} does not exist")
 
 
 def test_simulate_trace_inside_a_node_directory_is_refused(
@@ -100,10 +88,10 @@ def test_simulate_trace_inside_a_node_directory_is_refused(
     node.mkdir()
     (node / "identity").write_bytes(b"id")
     (node / "marker").write_bytes(b"marker bytes")
-    monkeypatch.setattr("baton.commands.simulate.simulate", _never)
+    monkeypatch.setattr("baton.commands.simulate.simulate", never)
     code, _, err = _run(["simulate", "--trace", str(node / "marker")], capsys)
     assert code == 2
-    _one_line_error(err, "simulate", "refusing to write inside node directory")
+    one_line_error(err, "simulate", "refusing to write inside node directory")
     assert (node / "marker").read_bytes() == b"marker bytes"
 
 
@@ -117,38 +105,38 @@ def test_a_command_names_the_node_directories_its_outputs_must_avoid(
     monkeypatch.setattr(
         "baton.commands.simulate.output_node_dirs", lambda _args: [nodes], raising=False
     )
-    monkeypatch.setattr("baton.commands.simulate.simulate", _never)
+    monkeypatch.setattr("baton.commands.simulate.simulate", never)
     code, _, err = _run(["simulate", "--trace", str(nodes / "t.jsonl")], capsys)
     assert code == 2
-    _one_line_error(err, "simulate", "refusing to write inside node directory")
+    one_line_error(err, "simulate", "refusing to write inside node directory")
 
 
 def test_any_command_json_file_is_checked_before_it_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The CLI checks --json FILE / --junit FILE of every command (here verify) first."""
-    monkeypatch.setattr("baton.commands.verify.run", _never)
+    monkeypatch.setattr("baton.commands.verify.run", never)
     code, _, err = _run(["verify", "--quick", "--json", "/nonexistent/dir/r.json"], capsys)
     assert code == 2
-    _one_line_error(err, "verify", "directory /nonexistent/dir does not exist")
+    one_line_error(err, "verify", "directory /nonexistent/dir does not exist")
 
 
 def test_spec_json_into_a_missing_directory_is_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("baton.commands.spec_cmd.collect", _never)
+    monkeypatch.setattr("baton.commands.spec_cmd.collect", never)
     code, _, err = _run(["spec", "--json", str(tmp_path / "no" / "spec.json")], capsys)
     assert code == 2
-    _one_line_error(err, "spec", "does not exist")
+    one_line_error(err, "spec", "does not exist")
 
 
 def test_generate_output_into_a_missing_directory_is_exit_2_up_front(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(generate, "render", _never)
+    monkeypatch.setattr(generate, "render", never)
     code, _, err = _run(["generate", "--output", str(tmp_path / "no" / "t.py")], capsys)
     assert code == 2
-    _one_line_error(err, "generate", "does not exist")
+    one_line_error(err, "generate", "does not exist")
 
 
 def test_generate_refuses_to_rewrite_an_installed_package(
@@ -159,10 +147,10 @@ def test_generate_refuses_to_rewrite_an_installed_package(
     installed.mkdir(parents=True)
     (installed / "_table.py").write_text("# installed\n")
     monkeypatch.setattr(generate, "package_dir", lambda: installed)
-    monkeypatch.setattr(generate, "render", _never)
+    monkeypatch.setattr(generate, "render", never)
     code, _, err = _run(["generate"], capsys)
     assert code == 2
-    _one_line_error(err, "generate", "inside the installed baton package")
+    one_line_error(err, "generate", "inside the installed baton package")
     assert "pip install -e ." in err
     assert "--check" in err
     assert (installed / "_table.py").read_text() == "# installed\n"
@@ -193,7 +181,7 @@ def test_an_os_error_is_one_line_exit_2(
     _command_raising(monkeypatch, PermissionError(13, "Permission denied", "/proc/baton"))
     code, _, err = _run(["spec"], capsys)
     assert code == 2
-    _one_line_error(err, "spec", "/proc/baton: Permission denied")
+    one_line_error(err, "spec", "/proc/baton: Permission denied")
 
 
 def test_a_bad_input_error_is_one_line_exit_2_even_with_a_newline(
@@ -202,7 +190,7 @@ def test_a_bad_input_error_is_one_line_exit_2_even_with_a_newline(
     _command_raising(monkeypatch, InputError("s.json", 3, "reason", "bad\nforged line"))
     code, _, err = _run(["spec"], capsys)
     assert code == 2
-    _one_line_error(err, "spec", "s.json:3: field 'reason': bad\\nforged line")
+    one_line_error(err, "spec", "s.json:3: field 'reason': bad\\nforged line")
 
 
 def test_an_internal_error_is_a_short_report_exit_3(
@@ -273,7 +261,7 @@ def test_run_in_an_unusable_directory_is_one_line_exit_2(tmp_path: Path) -> None
         "run", str(REPO / "examples" / "clean_failover.json"), "--dir", "/proc/baton", cwd=tmp_path
     )
     assert out.returncode == 2, out.stderr
-    _one_line_error(out.stderr, "run", "/proc/baton")
+    one_line_error(out.stderr, "run", "/proc/baton")
 
 
 def test_help_states_every_exit_status() -> None:
@@ -301,5 +289,5 @@ def test_run_trace_onto_a_node_file_is_refused_and_the_marker_kept(
     capsys.readouterr()
     code, _, err = _run(["run", scenario, "--dir", str(nodes), "--trace", str(marker)], capsys)
     assert code == 2
-    _one_line_error(err, "run", "node director")
+    one_line_error(err, "run", "node director")
     assert marker.read_bytes() == before

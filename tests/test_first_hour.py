@@ -19,25 +19,13 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 from baton.cli import COMMANDS, build_parser, main
 from baton.commands.parallelism import local_process_limit
+from cli_asserts import never, one_line_error
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _never(*_args: object, **_kwargs: object) -> NoReturn:
-    raise AssertionError("the command's work started despite a usage error")
-
-
-def _one_line_error(err: str, command: str, fragment: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"baton {command}: error: "), err
-    assert fragment in lines[0], err
-    assert "Traceback" not in err
 
 
 def _usage_exit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -64,7 +52,7 @@ def test_a_stray_argument_is_reported_by_the_command_given_it(
 ) -> None:
     """The error and its pointer to help name the subcommand, not bare 'baton'."""
     err = _usage_exit(argv, capsys)
-    _one_line_error(err, command, f"unrecognized arguments: {stray}")
+    one_line_error(err, command, f"unrecognized arguments: {stray}")
     assert f"(see 'baton {command} --help')" in err
 
 
@@ -87,7 +75,7 @@ def test_a_bad_failpoint_variable_is_bad_input_not_a_bug(
     env = {**os.environ, "BATON_FAILPOINT": spec}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
-    _one_line_error(done.stderr, argv[0], f"BATON_FAILPOINT='{spec}': ")
+    one_line_error(done.stderr, argv[0], f"BATON_FAILPOINT='{spec}': ")
     assert fragment in done.stderr
     assert not (tmp_path / "d").exists()  # refused before any node directory was made
 
@@ -95,9 +83,9 @@ def test_a_bad_failpoint_variable_is_bad_input_not_a_bug(
 def test_an_unbalanced_quote_in_bin_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("baton.harness.runner.run_seed", _never)
+    monkeypatch.setattr("baton.harness.runner.run_seed", never)
     err = _usage_exit(["test", "--bin", "'python3 node.py", "--seed", "1"], capsys)
-    _one_line_error(err, "test", '--bin "\'python3 node.py": No closing quotation')
+    one_line_error(err, "test", '--bin "\'python3 node.py": No closing quotation')
 
 
 @pytest.mark.parametrize("limit", ["0", "-2"])
@@ -105,9 +93,9 @@ def test_a_time_limit_that_leaves_no_time_is_refused(
     limit: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--time-limit 0 used to stop every seed at tick 0 and report it as a pass."""
-    monkeypatch.setattr("baton.harness.runner.run_seed", _never)
+    monkeypatch.setattr("baton.harness.runner.run_seed", never)
     err = _usage_exit(["test", "--bin", "baton node", "--seed", "1", "--time-limit", limit], capsys)
-    _one_line_error(err, "test", f"--time-limit {limit}: must be a positive number of seconds")
+    one_line_error(err, "test", f"--time-limit {limit}: must be a positive number of seconds")
 
 
 @pytest.mark.parametrize(
@@ -125,10 +113,10 @@ def test_more_local_processes_than_the_machine_can_use_are_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """'--workers 999' once started 999 processes on a 2-core machine."""
-    monkeypatch.setattr(work, _never)
+    monkeypatch.setattr(work, never)
     too_many = local_process_limit() + 1
     err = _usage_exit([*argv, str(too_many)], capsys)
-    _one_line_error(err, command, f"{too_many}: at most {local_process_limit()} local processes")
+    one_line_error(err, command, f"{too_many}: at most {local_process_limit()} local processes")
 
 
 def test_the_local_limit_still_admits_one_process_per_cpu() -> None:
@@ -139,9 +127,9 @@ def test_the_local_limit_still_admits_one_process_per_cpu() -> None:
 def test_an_empty_property_list_is_refused_not_read_as_all(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("baton.proofs.explore.explore", _never)
+    monkeypatch.setattr("baton.proofs.explore.explore", never)
     err = _usage_exit(["explore", "--properties", ""], capsys)
-    _one_line_error(err, "explore", "--properties: unknown (none given)")
+    one_line_error(err, "explore", "--properties: unknown (none given)")
 
 
 @pytest.fixture(scope="module")
@@ -304,12 +292,12 @@ def test_check_never_overwrites_a_trace_with_its_output(
     other = tmp_path / "a.jsonl"
     other.write_bytes(good.read_bytes())
     err = _usage_exit(["check", option, str(other), str(good)], capsys)
-    _one_line_error(err, "check", f"{option} {other}: that file is a Baton trace")
+    one_line_error(err, "check", f"{option} {other}: that file is a Baton trace")
     assert f"baton check --json - {other}" in err
     assert other.read_bytes() == good.read_bytes()
     # The trace being checked itself, named as its own output.
     err = _usage_exit(["check", option, str(other), str(other)], capsys)
-    _one_line_error(err, "check", "that is the trace being checked")
+    one_line_error(err, "check", "that is the trace being checked")
     assert other.read_bytes() == good.read_bytes()
 
 
@@ -375,7 +363,7 @@ def test_run_never_overwrites_its_own_scenario(
     err = _usage_exit(
         ["run", str(scenario), "--dir", str(tmp_path / "d"), option, str(scenario)], capsys
     )
-    _one_line_error(err, "run", f"{option} {scenario}: that is the scenario file")
+    one_line_error(err, "run", f"{option} {scenario}: that is the scenario file")
     assert scenario.read_bytes() == original
     assert not (tmp_path / "d").exists()
 
@@ -394,11 +382,11 @@ def test_a_dir_that_is_a_file_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """It said 'cannot create: File exists', which reads as if the directory were taken."""
-    monkeypatch.setattr("baton.harness.runner.run_seed", _never)
+    monkeypatch.setattr("baton.harness.runner.run_seed", never)
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine\n")
     err = _usage_exit([a.format(file=a_file) for a in argv], capsys)
-    _one_line_error(err, argv[0], f"--dir {a_file}: is a file, not a directory")
+    one_line_error(err, argv[0], f"--dir {a_file}: is a file, not a directory")
     assert a_file.read_text() == "mine\n"
 
 
@@ -408,9 +396,9 @@ def test_a_simulation_too_long_to_finish_is_refused(
     """'--steps 99999999999' ran silently (a run prints only when it ends) for weeks."""
     from baton.commands.simulate import MAX_STEPS
 
-    monkeypatch.setattr("baton.commands.simulate.simulate", _never)
+    monkeypatch.setattr("baton.commands.simulate.simulate", never)
     err = _usage_exit(["simulate", "--seed", "1", "--steps", str(MAX_STEPS + 1)], capsys)
-    _one_line_error(err, "simulate", f"--steps {MAX_STEPS + 1}: at most {MAX_STEPS:,} ticks")
+    one_line_error(err, "simulate", f"--steps {MAX_STEPS + 1}: at most {MAX_STEPS:,} ticks")
 
 
 def test_a_trace_saved_with_a_byte_order_mark_is_told_what_to_change(
@@ -450,7 +438,7 @@ def test_running_the_tour_twice_says_the_directory_holds_a_run(
     assert main([*argv, "--quiet"]) == 0
     capsys.readouterr()
     err = _usage_exit(argv, capsys)
-    _one_line_error(err, "run", f"--dir {tmp_path / 'demo'}: holds an earlier run")
+    one_line_error(err, "run", f"--dir {tmp_path / 'demo'}: holds an earlier run")
     assert "with a scenario written for that" in err
 
 
@@ -499,9 +487,9 @@ def test_verify_refuses_a_timeout_that_is_not_a_positive_number(
     seconds: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """'--timeout nan' was accepted: no comparison with NaN is true, so no limit applied."""
-    monkeypatch.setattr("baton.proofs.report.run_all", _never)
+    monkeypatch.setattr("baton.proofs.report.run_all", never)
     err = _usage_exit(["verify", "--quick", "--timeout", seconds], capsys)
-    _one_line_error(err, "verify", "--timeout must be a positive number of seconds")
+    one_line_error(err, "verify", "--timeout must be a positive number of seconds")
 
 
 def test_the_explorer_page_shows_the_recorded_report_counts() -> None:
