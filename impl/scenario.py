@@ -20,7 +20,9 @@ The first step is ``init``. A demonstration may add a top-level
 ``"drop_assumptions"``, a list of ``force_is_truthful`` and
 ``single_controller`` (:data:`baton.controller.DROPPABLE_ASSUMPTIONS`), to stop
 the runtime enforcing them (the trace records every request that relied on
-one; ``baton check`` then needs ``--allow-dropped NAME``). Every
+one; ``baton check`` then needs ``--allow-dropped NAME``). A scenario written
+to continue a run whose process died says ``"resumes": true``: ``baton run``
+then refuses it without ``--resume``. Every
 step may carry ``"expect_error": NAME`` (the step must be refused with that
 error class, e.g. ``DuplicateRequest``; the name must be one of Baton's
 errors, :func:`error_names`) and a ``"note"`` (printed). Step kinds and their
@@ -228,6 +230,11 @@ COMMON_FIELDS: dict[str, FieldSpec] = {
 TOP_FIELDS: dict[str, FieldSpec] = {
     "name": _opt(str),
     "description": _opt(str, max_length=MAX_TEXT_LENGTH),
+    "resumes": _opt(
+        bool,
+        description="written to continue a run whose process died: 'baton run' runs it "
+        "only with --resume, on that run's --dir (default false)",
+    ),
 }
 NODE_FIELDS: tuple[str, ...] = ("node", "from", "to", "candidate", "primary", "standby")
 NODE_EXPECTATIONS: tuple[str, ...] = ("role", "epoch", "writable", "wal_end", "lifecycle", "up")
@@ -282,6 +289,7 @@ class Scenario:
     steps: tuple[Step, ...]
     source: str
     drop_assumptions: tuple[str, ...] = ()
+    resumes: bool = False  # continues a killed run: only with 'baton run --resume'
 
 
 def _step_lines(text: str) -> list[int]:
@@ -468,6 +476,7 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         steps=tuple(steps[1:]),
         source=source,
         drop_assumptions=dropped,
+        resumes=bool(data.get("resumes", False)),
     )
 
 

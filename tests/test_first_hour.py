@@ -535,3 +535,26 @@ def test_the_last_log_line_is_the_last_non_blank_one_and_short(tmp_path: Path) -
     assert last_log_line(log) == "ValueError: bad \ufffd config"
     log.write_text("x" * 10_000 + "\n")
     assert len(last_log_line(log)) == LAST_WORDS_LIMIT
+
+
+def test_a_scenario_written_for_resume_is_refused_without_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The shipped resume scenario run as a fresh run used to fail on its first
+    expectation (exit 1), as if the runtime were wrong; it now says what it is for,
+    and nothing is created under --dir."""
+    resume = REPO / "examples" / "resume" / "continue_after_kill.json"
+    err = _usage_exit(["run", str(resume), "--dir", str(tmp_path / "d")], capsys)
+    one_line_error(err, "run", "continues a run whose process died")
+    assert "--resume" in err
+    assert not (tmp_path / "d").exists()
+
+
+def test_resumes_must_be_a_boolean() -> None:
+    from baton.errors import InputError
+    from baton.scenario import parse
+
+    with pytest.raises(InputError, match="resumes"):
+        parse('{"resumes": "yes", "steps": [{"do": "init", "nodes": 3}]}')
+    assert parse('{"resumes": true, "steps": [{"do": "init", "nodes": 3}]}').resumes
+    assert not parse('{"steps": [{"do": "init", "nodes": 3}]}').resumes

@@ -113,6 +113,11 @@ def run(args: argparse.Namespace) -> int:
         sc = scenario.load(args.scenario)
     except InputError as exc:
         raise UsageError(str(exc)) from None
+    if sc.resumes and not args.resume:
+        raise UsageError(
+            f"{args.scenario}: this scenario continues a run whose process died "
+            "(\"resumes\": true): run it with --resume, on that run's --dir"
+        )
     root: Path = args.dir
     trace_path: Path | None = args.trace
     # A slip of tab completion ('--trace clean_failover.json') would replace the scenario.
