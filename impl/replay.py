@@ -451,19 +451,54 @@ def iter_families(values: Sequence[str] | None) -> Iterator[str]:
     yield from values or FILES
 
 
+REPLAY_EPILOG = """\
+the outcome an adapter prints, one JSON object per vector (details: VECTORS/README.md):
+  lifecycle   {"next": "PromotionRequested"}  or {"next": null} for a forbidden pair
+  validation  {"decision": "allowed"}  or the denial reason, e.g. "primary_status_unknown"
+  protocol    {"decisions": [...], "final": {...}}
+  scenario    {"final": {...}, "trace": [...]}
+  trace       {"status": "conforms"}
+  any family  {"skip": "why"}  (counts as not agreed: the run fails)
+
+examples:
+  baton vectors --out vectors/
+  python -m baton.replay vectors/ --stream --command "python3 my_adapter.py" \\
+      --family lifecycle --family validation
+  python -m baton.replay vectors/ --stream \\
+      --command "node examples/adapter/protocol_adapter.mjs vocabulary.json" --family protocol
+  python -m baton.replay vectors/ --callable mypkg.adapter:run --json > replay.json
+
+exit status: 0 every selected vector consumed and agreed, 1 not (disagreements grouped,
+unsafe allows first), 2 bad usage or unreadable vectors.
+"""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m baton.replay",
         description=(__doc__ or "").split("\n\n")[0],
-        epilog="Exit status: 0 every vector consumed and agreed, 1 not, 2 bad usage.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=REPLAY_EPILOG,
     )
     parser.add_argument("vectors", help="directory written by 'baton vectors --out'")
     how = parser.add_mutually_exclusive_group(required=True)
-    how.add_argument("--command", help="adapter command (vector on stdin, outcome on stdout)")
-    how.add_argument("--callable", help="adapter as module:function")
-    parser.add_argument("--stream", action="store_true", help="with --command: one process")
+    how.add_argument(
+        "--command",
+        help="adapter command line (split like a shell's): one vector as a JSON line on "
+        "standard input, one JSON outcome line on standard output",
+    )
+    how.add_argument("--callable", help="adapter as module:function (Python)")
     parser.add_argument(
-        "--family", action="append", choices=list(FILES), help="only these families (repeatable)"
+        "--stream",
+        action="store_true",
+        help="with --command: start the adapter once and feed it every vector, one per line "
+        "(default: one process per vector)",
+    )
+    parser.add_argument(
+        "--family",
+        action="append",
+        choices=list(FILES),
+        help="only these families (repeatable; default: all five)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)

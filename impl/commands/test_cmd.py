@@ -310,6 +310,14 @@ def _print_seed(say: Any, s: dict[str, Any], many: bool) -> None:
             + f"): {first['explanation']}"
         )
         say(f"  replay: {s['replay']}")
+        if s["problems"]:
+            # A rejected event is missing from the trace, so the oracle may blame its absence
+            # (e.g. "a decision without a validation") when the real fault is the event's form.
+            say(
+                f"  the node also broke the node protocol ({len(s['problems'])} problem(s), "
+                "listed below): the events Baton rejected are not in the trace, so a violation "
+                "after the first problem may only be its consequence -- fix the protocol first"
+            )
     say(f"  faults: {faults}; promotions: {promos}")
     if s["stopped_early"]:
         say(f"  stopped early: {s['stopped_early']}")

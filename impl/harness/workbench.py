@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from baton import trace
+from baton.errors import InputError
 from baton.harness import protocol
 from baton.harness.network import Network, NetworkConfig
 from baton.harness.process import EOF, NodeProcess
@@ -396,8 +397,20 @@ class Workbench:
             checked = trace.validate_event(
                 name, 0, {**event, "seq": 0}, frozenset(self.names), None
             )
-        except Exception as exc:  # InputError: the event's field and reason
-            self.problem(f"{name} reported a malformed trace event: {exc}")
+        except InputError as exc:
+            # Name the event by its kind (and attempt), not by the validator's
+            # "source:line" prefix: the event has no trace line yet, it was dropped.
+            what = f"kind {event.get('kind')!r}"
+            if isinstance(event.get("attempt"), str):
+                what += f", attempt {event['attempt']!r}"
+            field = f"field {exc.field!r}: " if exc.field is not None else ""
+            self.problem(
+                f"{name} reported a malformed trace event ({what}), dropped from the trace: "
+                f"{field}{exc.reason}"
+            )
+            return
+        except Exception as exc:  # anything else the validator trips on: still one line
+            self.problem(f"{name} reported a malformed trace event, dropped from the trace: {exc}")
             return
         checked = dict(checked)
         del checked["seq"]

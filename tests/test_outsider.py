@@ -1,0 +1,114 @@
+"""What an outside team meets on the conformance path (baton test, baton check, replay).
+
+Each test pins one point an outsider writing their own node or adapter from
+the docs alone ran into. Cheap: one short `baton test` run of a tiny node
+written here (it stops at end of input), the rest in-process.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from baton import replay
+from baton.cli import main
+
+# A node that keeps one fixed primary and, on its first tick, reports a whole denied
+# attempt whose validation event is malformed: role ReplicaActive with a halt reason
+# (a halt reason is given exactly when the role is Halted). Baton drops that event, so
+# the trace holds a decision without a validation: the oracle's P6-O1 is a consequence
+# of the protocol problem, and the output must say so. It exits at end of input.
+MALFORMED_VALIDATION_NODE = textwrap.dedent(
+    """
+    import json, sys
+    me = None
+    def send(dest, body):
+        sys.stdout.write(json.dumps({"src": me, "dest": dest, "body": body}) + "\\n")
+        sys.stdout.flush()
+    def event(ev):
+        send("harness", {"type": "event", "event": ev})
+    reported = False
+    for line in sys.stdin:
+        msg = json.loads(line)
+        body = msg["body"]
+        kind = body["type"]
+        reply = {"in_reply_to": body.get("msg_id")}
+        if kind == "init":
+            me = body["node_id"]
+            send(msg["src"], {"type": "init_ok", "protocol": 1,
+                              "emits": ["lifecycle", "validation"], **reply})
+        elif kind == "tick":
+            if not reported and me == "n1":
+                reported = True
+                att = {"node": me, "attempt": "x1"}
+                event({"kind": "request", **att, "force": False, "operator": "me"})
+                event({"kind": "transition", **att, "from": "Steady", "event": "request",
+                       "to": "PromotionRequested"})
+                event({"kind": "transition", **att, "from": "PromotionRequested",
+                       "event": "begin_validation", "to": "PromotionValidating"})
+                ctx = {"role": "ReplicaActive", "halt_reason": "history_divergence",
+                       "primary_status": "Active", "force": False, "position": "Equal",
+                       "prefix": "Compatible", "mvcc": "NotApplicable"}
+                why = {"invariants": ["P6-A1"], "explanation": "the primary is active"}
+                event({"kind": "validation", **att, "context": ctx,
+                       "decision": "primary_active", **why})
+                event({"kind": "transition", **att, "from": "PromotionValidating",
+                       "event": "deny", "to": "PromotionDenied", "reason": "primary_active",
+                       **why})
+                event({"kind": "transition", **att, "from": "PromotionDenied",
+                       "event": "acknowledge", "to": "Steady"})
+            send(msg["src"], {"type": "tick_ok", **reply})
+        elif kind == "write":
+            send(msg["src"], {"type": "error", "code": "not_primary", "text": "no", **reply})
+        elif kind == "read":
+            send(msg["src"], {"type": "read_ok", "entries": [], "epoch": 1,
+                              "writable": False, **reply})
+        elif kind == "promote":
+            send(msg["src"], {"type": "promote_ok", "attempt": body["attempt"],
+                              "outcome": "rejected", "reason": "unsupported", **reply})
+        elif kind == "status":
+            send(msg["src"], {"type": "status_ok", "role": "Replica", "epoch": 1,
+                              "writable": False, "wal_end": 0, "lifecycle": "Steady", **reply})
+    """
+)
+
+
+def test_a_violation_caused_by_a_dropped_event_points_at_the_protocol_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first violation (P6-O1, a deny without a validation) only exists because Baton
+    dropped the node's malformed validation event: the seed's output must say that the
+    node broke the protocol, name the dropped event by kind and attempt (not by a
+    meaningless 'n1:0' location) and the field at fault."""
+    node = tmp_path / "node.py"
+    node.write_text(MALFORMED_VALIDATION_NODE, encoding="utf-8")
+    argv = ["test", "--bin", f"{sys.executable} {node}", "--seed", "0", "--ticks", "40"]
+    code = main([*argv, "--dir", str(tmp_path / "runs")])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    lines = out.splitlines()
+    assert lines[0].startswith("seed 0: VIOLATION P6-O1"), out
+    assert "without a validation" in lines[0]
+    # Right under the headline and the replay line: the hint that the violation may follow
+    # from the protocol problem, before the counts.
+    assert lines[1].startswith("  replay: ")
+    assert "also broke the node protocol" in lines[2] and "consequence" in lines[2]
+    problem = next(line for line in lines if "protocol problem:" in line)
+    assert "malformed trace event (kind 'validation', attempt 'x1')" in problem
+    assert "field 'context.halt_reason'" in problem
+    assert "n1:0" not in problem
+
+
+def test_replay_help_shows_outcomes_and_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m baton.replay --help` teaches the outcome per family and gives examples."""
+    with pytest.raises(SystemExit) as exited:
+        replay.main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    for family in replay.FILES:
+        assert f"\n  {family} " in out, family
+    assert '{"next": null}' in out
+    assert "examples:\n  baton vectors --out vectors/" in out
+    assert "python -m baton.replay vectors/ --stream --command" in out
