@@ -64,13 +64,14 @@ MALFORMED_VALIDATION_NODE = textwrap.dedent(
             send(msg["src"], {"type": "error", "code": "not_primary", "text": "no", **reply})
         elif kind == "read":
             send(msg["src"], {"type": "read_ok", "entries": [], "epoch": 1,
-                              "writable": False, **reply})
+                              "writable": me == "n0", **reply})
         elif kind == "promote":
             send(msg["src"], {"type": "promote_ok", "attempt": body["attempt"],
                               "outcome": "rejected", "reason": "unsupported", **reply})
         elif kind == "status":
-            send(msg["src"], {"type": "status_ok", "role": "Replica", "epoch": 1,
-                              "writable": False, "wal_end": 0, "lifecycle": "Steady", **reply})
+            send(msg["src"], {"type": "status_ok", "role": "Primary" if me == "n0" else "Replica",
+                              "epoch": 1, "writable": me == "n0", "wal_end": 0,
+                              "lifecycle": "Steady", **reply})
     """
 )
 
@@ -84,12 +85,14 @@ def test_a_violation_caused_by_a_dropped_event_points_at_the_protocol_problem(
     meaningless 'n1:0' location) and the field at fault."""
     node = tmp_path / "node.py"
     node.write_text(MALFORMED_VALIDATION_NODE, encoding="utf-8")
-    argv = ["test", "--bin", f"{sys.executable} {node}", "--seed", "0", "--ticks", "40"]
+    # Seed 3: the runbook operator also makes its classic mistake (a forced request while
+    # n0 says it admits writes), which the promotion counts below rely on.
+    argv = ["test", "--bin", f"{sys.executable} {node}", "--seed", "3", "--ticks", "40"]
     code = main([*argv, "--dir", str(tmp_path / "runs")])
     out = capsys.readouterr().out
     assert code == 1, out
     lines = out.splitlines()
-    assert lines[0].startswith("seed 0: VIOLATION P6-O1"), out
+    assert lines[0].startswith("seed 3: VIOLATION P6-O1"), out
     assert "without a validation" in lines[0]
     # Right under the headline and the replay line: the hint that the violation may follow
     # from the protocol problem, before the counts.
@@ -99,6 +102,10 @@ def test_a_violation_caused_by_a_dropped_event_points_at_the_protocol_problem(
     assert "malformed trace event (kind 'validation', attempt 'x1')" in problem
     assert "field 'context.halt_reason'" in problem
     assert "n1:0" not in problem
+    # "requests" counts every request, "forced requests" the forced ones among them (they
+    # were counted apart: "denied 25, forced requests 2, requests 23").
+    counts = next(line for line in lines if "promotions:" in line).split("promotions: ")[1]
+    assert counts == "forced requests 1, rejected 1, requests 1", counts
 
 
 def test_replay_help_shows_outcomes_and_examples(capsys: pytest.CaptureFixture[str]) -> None:
