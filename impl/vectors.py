@@ -696,7 +696,7 @@ files; `manifest.json` lists counts and SHA-256 of every file.
 
 Every file is JSON Lines; one line is one vector:
 
-    {{"id": "...", "family": "lifecycle|validation|scenario|trace",
+    {{"id": "...", "family": "lifecycle|validation|protocol|scenario|trace",
      "input": {{...}}, "expected": {{...}}}}
 
 (JSON Schema: `baton schema vectors`.)

@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from baton import replay
+from baton import replay, vectors
 from baton.cli import main
 
 # A node that keeps one fixed primary and, on its first tick, reports a whole denied
@@ -119,3 +119,11 @@ def test_replay_help_shows_outcomes_and_examples(capsys: pytest.CaptureFixture[s
     assert '{"next": null}' in out
     assert "examples:\n  baton vectors --out vectors/" in out
     assert "python -m baton.replay vectors/ --stream --command" in out
+
+
+def test_vectors_readme_names_every_family_in_its_line_format() -> None:
+    """The README written with the vectors showed the line format with the families
+    'lifecycle|validation|scenario|trace': the protocol family, the one an outside
+    implementation replays first, was missing."""
+    line = next(x for x in vectors.README.splitlines() if '"family":' in x)
+    assert line.split('"family": "')[1].split('"')[0].split("|") == list(vectors.FAMILIES)
