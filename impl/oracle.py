@@ -1129,10 +1129,20 @@ class Checker:
         data = ("lifecycle", "validation", "data")
         problems: list[tuple[str, str, tuple[str, ...] | None]] = []
         if "wal_end" in e and e.wal_end != end:
+            # The trace knows the WAL only from the node's own write/replicate events. A
+            # smaller wal_end, typically after a restart, is the mark of entries reported
+            # durable (and acknowledged) before they were fsynced: say so, it is the bug.
+            shorter = (
+                f" ({end} by {node.name}'s own write and replicate events; if its WAL really "
+                f"is shorter, entries were reported durable before they were fsynced and a "
+                f"crash lost them)"
+                if e.wal_end < end
+                else ""
+            )
             problems.append(
                 (
                     "P6-S1",
-                    f"wal_end is {e.wal_end} but {node.name}'s durable WAL ends at {end}",
+                    f"wal_end is {e.wal_end} but {node.name}'s durable WAL ends at {end}{shorter}",
                     data,
                 )
             )

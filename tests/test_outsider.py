@@ -15,6 +15,8 @@ import pytest
 from baton import replay, vectors
 from baton.cli import main
 
+REPO = Path(__file__).resolve().parent.parent
+
 # A node that keeps one fixed primary and, on its first tick, reports a whole denied
 # attempt whose validation event is malformed: role ReplicaActive with a halt reason
 # (a halt reason is given exactly when the role is Halted). Baton drops that event, so
@@ -127,3 +129,20 @@ def test_vectors_readme_names_every_family_in_its_line_format() -> None:
     implementation replays first, was missing."""
     line = next(x for x in vectors.README.splitlines() if '"family":' in x)
     assert line.split('"family": "')[1].split('"')[0].split("|") == list(vectors.FAMILIES)
+
+
+def test_a_wal_end_below_the_reported_writes_names_the_likely_bug(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A node that acknowledges before fsync loses entries in a SIGKILL; after its restart
+    its validator truthfully reads a shorter WAL than its own write events claimed. The
+    oracle's reason says what such a gap means, not only that the numbers differ."""
+    good = (REPO / "examples" / "traces" / "good_failover.jsonl").read_text(encoding="utf-8")
+    recorded = '"wal_end":2,"ack_bound":2}'
+    assert good.count(recorded) == 1
+    trace = tmp_path / "short_wal.jsonl"
+    trace.write_text(good.replace(recorded, '"wal_end":1,"ack_bound":2}'), encoding="utf-8")
+    assert main(["check", "--all", str(trace)]) == 1
+    out = capsys.readouterr().out
+    assert "wal_end is 1 but n2's durable WAL ends at 2 (2 by n2's own write and replicate" in out
+    assert "reported durable before they were fsynced and a crash lost them" in out
