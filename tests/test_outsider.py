@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,42 @@ def test_a_wal_end_below_the_reported_writes_names_the_likely_bug(
     out = capsys.readouterr().out
     assert "wal_end is 1 but n2's durable WAL ends at 2 (2 by n2's own write and replicate" in out
     assert "reported durable before they were fsynced and a crash lost them" in out
+
+
+# Answers init properly, then every tick with a tick_ok that forgets in_reply_to (the
+# schema requires it; Maelstrom-style nodes often add it only to client replies).
+TICK_OK_WITHOUT_REPLY_NODE = textwrap.dedent(
+    """
+    import json, sys
+    for line in sys.stdin:
+        msg = json.loads(line)
+        body = msg["body"]
+        out = {"src": msg["dest"], "dest": msg["src"]}
+        if body["type"] == "init":
+            out["body"] = {"type": "init_ok", "protocol": 1, "in_reply_to": body["msg_id"]}
+        elif body["type"] == "tick":
+            out["body"] = {"type": "tick_ok"}
+        else:
+            continue
+        sys.stdout.write(json.dumps(out) + "\\n")
+        sys.stdout.flush()
+    """
+)
+
+
+def test_a_reply_without_in_reply_to_is_named_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run used to wait 20 s and then say the node 'did not answer' a tick it had
+    answered, only without in_reply_to. Now it stops at once and says what is missing."""
+    node = tmp_path / "node.py"
+    node.write_text(TICK_OK_WITHOUT_REPLY_NODE, encoding="utf-8")
+    argv = ["test", "--bin", f"{sys.executable} {node}", "--ticks", "40"]
+    began = time.monotonic()
+    code = main([*argv, "--dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert time.monotonic() - began < 10  # the tick timeout is 20 s
+    assert err.count("\n") == 1
+    assert "answered tick (msg_id " in err
+    assert "with tick_ok without in_reply_to: a reply carries in_reply_to" in err

@@ -334,6 +334,24 @@ class Workbench:
             if (
                 isinstance(body, dict)
                 and body.get("type") == reply
+                and body.get("in_reply_to") != msg_id
+            ):
+                # The answer came, but not tied to its request: waiting out the timeout would
+                # then end in "did not answer", which the node's author cannot square with a
+                # log that shows the answer.
+                request = reply.removesuffix("_ok")
+                got = (
+                    "without in_reply_to"
+                    if "in_reply_to" not in body
+                    else f"with in_reply_to {body['in_reply_to']!r}"
+                )
+                raise RunAborted(
+                    f"{proc.name} answered {request} (msg_id {msg_id}) with {reply} {got}: "
+                    f"a reply carries in_reply_to, the msg_id of the request it answers"
+                )
+            if (
+                isinstance(body, dict)
+                and body.get("type") == reply
                 and body.get("in_reply_to") == msg_id
             ):
                 if reply == "init_ok":
