@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from baton import replay, vectors
 from baton.cli import main
+from baton.harness import protocol
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -186,3 +187,18 @@ def test_a_reply_without_in_reply_to_is_named_at_once(
     assert err.count("\n") == 1
     assert "answered tick (msg_id " in err
     assert "with tick_ok without in_reply_to: a reply carries in_reply_to" in err
+
+
+def test_node_protocol_schema_teaches_error_codes_mode_and_who_reports_events() -> None:
+    """`baton schema node-protocol` is what a node author codes against: 'code' said only
+    'what went wrong' (the meanings were in the code), 'mode' did not say that baton test
+    sends async, and 'event' did not say which node reports what."""
+    bodies = {b["title"]: b for b in protocol.protocol_schema()["properties"]["body"]["oneOf"]}
+    code = bodies["error"]["properties"]["code"]["description"]
+    for name, meaning in protocol.ERROR_CODES.items():
+        assert f"{name}: {meaning}" in code
+    assert "baton test sends async" in bodies["init"]["properties"]["mode"]["description"]
+    assert "restart event" in bodies["init"]["properties"]["incarnation"]["description"]
+    event = bodies["event"]["description"]
+    assert "replicate by the receiver" in event
+    assert "the workbench writes header, seq, crash and end" in event

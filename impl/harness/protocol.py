@@ -82,12 +82,19 @@ MESSAGES: tuple[Message, ...] = (
             Field("node_id", "str", "this node's address"),
             Field("node_ids", "nodes", "every node of the cluster, in order, this one included"),
             Field("initial_primary", "str", "the node that admits writes in a fresh cluster"),
-            Field("mode", "enum", "replication mode", choices=trace.MODES),
+            Field(
+                "mode",
+                "enum",
+                "replication mode (baton test sends async; a node that cannot run the mode "
+                "answers error 'unsupported', which stops the run)",
+                choices=trace.MODES,
+            ),
             Field("data_dir", "str", "this node's own data directory (exists; maybe empty)"),
             Field(
                 "incarnation",
                 "int",
-                "0 for the first process of this node, +1 for every restart",
+                "0 for the first process of this node, +1 for every restart (a node above 0 "
+                "reports a restart event with the role and epoch it recovered)",
             ),
             Field("protocol", "int", "the protocol version the workbench speaks (1)"),
         ),
@@ -200,7 +207,11 @@ MESSAGES: tuple[Message, ...] = (
         HARNESS,
         "Something the node reports for the trace: one Baton trace event without seq "
         "(baton schema trace): lifecycle transitions, validations with their context, "
-        "markers, writes, acknowledgements, replication, restarts, demotions.",
+        "markers, writes, acknowledgements, replication, restarts, demotions. Each is "
+        "reported by the node it happened on once it is true (a write after its fsync, a "
+        "replicate by the receiver once the entry is durable there); the workbench writes "
+        "header, seq, crash and end. A malformed event is dropped and reported as a "
+        "protocol problem.",
         (Field("event", "object", "the trace event (kind and its fields)"),),
     ),
     Message(
@@ -209,7 +220,13 @@ MESSAGES: tuple[Message, ...] = (
         "any",
         "A request failed; nothing it asked for happened.",
         (
-            Field("code", "enum", "what went wrong", choices=tuple(ERROR_CODES)),
+            Field(
+                "code",
+                "enum",
+                "what went wrong: "
+                + "; ".join(f"{code}: {meaning}" for code, meaning in ERROR_CODES.items()),
+                choices=tuple(ERROR_CODES),
+            ),
             Field("text", "str", "one line for a person"),
         ),
         "any request",
