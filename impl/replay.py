@@ -213,9 +213,16 @@ def judge(vector: dict[str, Any], outcome: Any) -> tuple[str, str]:
         if "decision" not in outcome:
             return "not_consumed", "no 'decision' in the outcome"
         if outcome["decision"] != expected["decision"]:
+            # The context the decision was asked on: without it the reader greps the id.
+            context = vector["input"]["context"]
+            on = ", ".join(
+                f"{k}={v if not isinstance(v, bool) else str(v).lower()}"
+                for k, v in context.items()
+            )
             return (
                 "disagreed",
-                f"decision {outcome['decision']!r}, expected {expected['decision']!r}",
+                f"decision {outcome['decision']!r}, expected {expected['decision']!r} "
+                f"(context: {on})",
             )
     elif family == "scenario":
         final = outcome.get("final")

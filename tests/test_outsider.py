@@ -202,3 +202,15 @@ def test_node_protocol_schema_teaches_error_codes_mode_and_who_reports_events() 
     event = bodies["event"]["description"]
     assert "replicate by the receiver" in event
     assert "the workbench writes header, seq, crash and end" in event
+
+
+def test_a_wrong_validation_answer_shows_the_context_it_was_asked_on() -> None:
+    """'first: decision 'allowed', expected 'ack_bound_unknown'' sent the reader to grep
+    validation.jsonl for the vector's id to learn what was asked; the line carries it."""
+    asked = [v for v in vectors.validation_vectors() if v["expected"]["decision"] != "allowed"]
+    report = replay.replay(asked[:5], lambda vector: {"decision": "allowed"})
+    assert report.agreed == 0
+    first = next(line for line in report.render().splitlines() if "first:" in line)
+    context, expected = asked[0]["input"]["context"], asked[0]["expected"]["decision"]
+    assert f"expected '{expected}' (context: role={context['role']}," in first
+    assert f"force={str(context['force']).lower()}" in first
