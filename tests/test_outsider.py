@@ -7,6 +7,7 @@ written here (it stops at end of input), the rest in-process.
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 import time
@@ -214,3 +215,27 @@ def test_a_wrong_validation_answer_shows_the_context_it_was_asked_on() -> None:
     context, expected = asked[0]["input"]["context"], asked[0]["expected"]["decision"]
     assert f"expected '{expected}' (context: role={context['role']}," in first
     assert f"force={str(context['force']).lower()}" in first
+
+
+FAILOVER_EXAMPLE = REPO / "examples" / "nodes" / "failover.py"
+
+
+def test_the_failover_example_passes_in_full_and_its_planted_flaw_is_caught(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """examples/nodes/failover.py (docs/harness.md, section 3): fails over, reports every
+    event family, so its trace passes 'baton check --require-full'; with
+    '--bug ack-before-fsync' a SIGKILL loses acknowledged writes and the oracle says so."""
+    good = [sys.executable, str(FAILOVER_EXAMPLE)]
+    argv = ["test", "--bin", " ".join(good), "--seed", "2", "--json", str(tmp_path / "r.json")]
+    assert main([*argv, "--dir", str(tmp_path / "good")]) == 0, capsys.readouterr().out
+    run = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["runs"][0]
+    assert run["oracle"] == "conforms" and run["promotions"]["succeeded"] >= 1
+    assert main(["check", "--require-full", run["trace"]]) == 0
+    capsys.readouterr()
+    flawed = [*good, "--bug", "ack-before-fsync"]
+    argv = ["test", "--bin", " ".join(flawed), "--seed", "0"]
+    assert main([*argv, "--dir", str(tmp_path / "flawed")]) == 1
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("seed 0: VIOLATION P6-S1"), first
+    assert "entries were reported durable before they were fsynced" in first
