@@ -239,3 +239,45 @@ def test_the_failover_example_passes_in_full_and_its_planted_flaw_is_caught(
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("seed 0: VIOLATION P6-S1"), first
     assert "entries were reported durable before they were fsynced" in first
+
+
+# Answers init and every tick properly, and prints a debug line to standard output on
+# every tick: the first mistake of many a node author.
+DEBUG_PRINTING_NODE = textwrap.dedent(
+    """
+    import json, sys
+    for line in sys.stdin:
+        msg = json.loads(line)
+        body = msg["body"]
+        out = {"src": msg["dest"], "dest": msg["src"]}
+        if body["type"] == "init":
+            out["body"] = {"type": "init_ok", "protocol": 1, "in_reply_to": body["msg_id"]}
+        elif body["type"] == "tick":
+            print("debug: tick", body["time"])
+            out["body"] = {"type": "tick_ok", "in_reply_to": body["msg_id"]}
+        else:
+            continue
+        sys.stdout.write(json.dumps(out) + "\\n")
+        sys.stdout.flush()
+    """
+)
+
+
+def test_a_debug_print_on_standard_output_says_where_logs_go_and_counts_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A print() on standard output is a protocol problem: the message says to log on
+    standard error, and the five problems shown say how many more there are."""
+    node = tmp_path / "node.py"
+    node.write_text(DEBUG_PRINTING_NODE, encoding="utf-8")
+    argv = ["test", "--bin", f"{sys.executable} {node}", "--ticks", "40"]
+    assert main([*argv, "--dir", str(tmp_path / "runs")]) == 2
+    out = capsys.readouterr().out
+    problems = [line for line in out.splitlines() if "protocol problem:" in line]
+    assert len(problems) == 5, out
+    assert "wrote a line that is not JSON: 'debug: tick 1' (standard output carries " in out
+    assert "log to standard error)" in problems[0]
+    # One debug line per tick the three nodes answered (a killed or paused node misses some).
+    more = next(line for line in out.splitlines() if line.startswith("  ... and "))
+    assert more.endswith(" more protocol problems (--json lists them all)"), more
+    assert int(more.split()[2]) > 40

@@ -323,4 +323,6 @@ def _print_seed(say: Any, s: dict[str, Any], many: bool) -> None:
         say(f"  stopped early: {s['stopped_early']}")
     for p in s["problems"][:5]:
         say(f"  protocol problem: {p}")
+    if len(s["problems"]) > 5:
+        say(f"  ... and {len(s['problems']) - 5} more protocol problems (--json lists them all)")
     say(f"  trace: {s['trace']}  report: {s['report']}")

@@ -321,7 +321,10 @@ class Workbench:
                 self._exited(proc)
                 return
             if isinstance(item, tuple):
-                self.problem(f"{proc.name} wrote a line that is not JSON: {item[1]!r}")
+                self.problem(
+                    f"{proc.name} wrote a line that is not JSON: {item[1]!r} (standard output "
+                    "carries protocol messages only; log to standard error)"
+                )
                 continue
             body = item.get("body") if isinstance(item, dict) else None
             if (
