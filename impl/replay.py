@@ -42,14 +42,16 @@ import argparse
 import contextlib
 import importlib
 import json
+import queue
 import shlex
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from baton import oracle, vectors
 
@@ -399,8 +401,18 @@ def command_adapter(command: str) -> Adapter:
     return run
 
 
-def stream_replay(vector_list: Sequence[dict[str, Any]], command: str) -> ReplayReport:
-    """One long-lived process: one vector per line in, one outcome per line out."""
+ANSWER_TIMEOUT = 30.0
+"""Seconds a streaming adapter may take to answer one vector before it is stopped."""
+
+
+def stream_replay(
+    vector_list: Sequence[dict[str, Any]], command: str, answer_timeout: float = ANSWER_TIMEOUT
+) -> ReplayReport:
+    """One long-lived process: one vector per line in, one outcome per line out.
+
+    Answers are read by a thread so that an adapter that never answers (typically one
+    that does not flush its standard output, which a pipe buffers) is stopped after
+    ``answer_timeout`` seconds with a reason, instead of hanging the replay for ever."""
     report = ReplayReport()
     try:
         proc = subprocess.Popen(
@@ -412,21 +424,41 @@ def stream_replay(vector_list: Sequence[dict[str, Any]], command: str) -> Replay
     except OSError as exc:
         raise ReplayError(f"cannot start {command!r}: {exc.strerror or exc}") from None
     assert proc.stdin is not None and proc.stdout is not None
-    dead = False
+    answers: queue.Queue[str] = queue.Queue()
+
+    def pump(stdout: IO[str]) -> None:
+        for line in stdout:
+            answers.put(line)
+        answers.put("")  # end of output
+
+    threading.Thread(target=pump, args=(proc.stdout,), daemon=True).start()
+    gone: str | None = None  # why no later vector can be answered
     for vector in vector_list:
         outcome: Any
-        if dead:
-            outcome = {"skip": "the adapter process ended before this vector"}
+        if gone is not None:
+            outcome = {"skip": gone}
         else:
             try:
                 proc.stdin.write(json.dumps(vector) + "\n")
                 proc.stdin.flush()
-                answer = proc.stdout.readline()
+                answer = answers.get(timeout=answer_timeout)
             except (BrokenPipeError, OSError):
                 answer = ""
+            except queue.Empty:
+                proc.kill()
+                gone = (
+                    f"the adapter was stopped after no answer within {answer_timeout:g} s "
+                    "(does it flush its standard output after every line?)"
+                )
+                outcome = {
+                    "skip": f"no answer within {answer_timeout:g} s (does the adapter flush "
+                    "its standard output after every line?); the adapter was stopped"
+                }
+                _record(report, vector, outcome)
+                continue
             if not answer:
-                dead = True
-                outcome = {"skip": "the adapter process ended before this vector"}
+                gone = "the adapter process ended before this vector"
+                outcome = {"skip": gone}
             else:
                 try:
                     outcome = json.loads(answer)
@@ -435,7 +467,11 @@ def stream_replay(vector_list: Sequence[dict[str, Any]], command: str) -> Replay
         _record(report, vector, outcome)
     with contextlib.suppress(OSError):
         proc.stdin.close()
-    proc.wait(timeout=30)
+    try:
+        proc.wait(timeout=answer_timeout)
+    except subprocess.TimeoutExpired:  # it answered everything but does not end at EOF
+        proc.kill()
+        proc.wait()
     return report
 
 
@@ -508,13 +544,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only these families (repeatable; default: all five)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--answer-timeout",
+        type=float,
+        default=ANSWER_TIMEOUT,
+        metavar="SECONDS",
+        help=f"with --stream: stop an adapter that takes longer than this to answer one "
+        f"vector (default {ANSWER_TIMEOUT:g})",
+    )
     args = parser.parse_args(argv)
+    if not args.answer_timeout > 0:  # also NaN
+        print(
+            "replay: error: --answer-timeout must be a positive number of seconds", file=sys.stderr
+        )
+        return 2
     try:
         vector_list = load_vectors(Path(args.vectors), list(iter_families(args.family)))
         if args.callable:
             report = replay(vector_list, load_callable(args.callable))
         elif args.stream:
-            report = stream_replay(vector_list, args.command)
+            report = stream_replay(vector_list, args.command, args.answer_timeout)
         else:
             report = replay(vector_list, command_adapter(args.command))
     except ReplayError as exc:

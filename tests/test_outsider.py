@@ -281,3 +281,27 @@ def test_a_debug_print_on_standard_output_says_where_logs_go_and_counts_the_rest
     more = next(line for line in out.splitlines() if line.startswith("  ... and "))
     assert more.endswith(" more protocol problems (--json lists them all)"), more
     assert int(more.split()[2]) > 40
+
+
+def test_a_streaming_adapter_that_never_answers_is_stopped_with_a_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Python adapter that prints without flushing never answers through a pipe: the
+    replay used to wait for ever. It now stops the adapter after --answer-timeout and
+    asks the likely question. (The adapter here reads and never writes, the same thing
+    seen from the harness, whatever PYTHONUNBUFFERED says.)"""
+    silent = tmp_path / "silent.py"
+    silent.write_text("import sys\nfor line in sys.stdin:\n    pass\n", encoding="utf-8")
+    some = list(vectors.lifecycle_vectors())[:3]
+    began = time.monotonic()
+    report = replay.stream_replay(some, f"{sys.executable} {silent}", answer_timeout=0.5)
+    assert time.monotonic() - began < 10
+    assert report.agreed == 0 and len(report.not_consumed) == 3
+    reasons = [why for _, why in report.not_consumed]
+    assert reasons[0].startswith("skipped: no answer within 0.5 s (does the adapter flush its")
+    assert all("does it flush its standard output" in why for why in reasons[1:])
+    # The option, and its refusal of a non-positive value as one line, exit 2.
+    argv = [str(tmp_path), "--command", "x", "--stream", "--answer-timeout", "0"]
+    assert replay.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == "replay: error: --answer-timeout must be a positive number of seconds\n"
