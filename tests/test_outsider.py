@@ -17,6 +17,8 @@ import pytest
 from baton import replay, vectors
 from baton.cli import main
 from baton.harness import protocol
+from baton.harness.runner import run_seed
+from baton.harness.workbench import RunAborted, RunConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -305,3 +307,17 @@ def test_a_streaming_adapter_that_never_answers_is_stopped_with_a_reason(
     assert replay.main(argv) == 2
     err = capsys.readouterr().err
     assert err == "replay: error: --answer-timeout must be a positive number of seconds\n"
+
+
+def test_a_node_that_never_answers_is_told_the_likely_cause(tmp_path: Path) -> None:
+    """A node whose answers sit in an unflushed pipe buffer looks, from the workbench, like
+    one that never answers: the abort says so. (Short tick timeout; the node here reads
+    and never writes, and ends when its input closes.)"""
+    silent = tmp_path / "silent.py"
+    silent.write_text("import sys\nfor line in sys.stdin:\n    pass\n", encoding="utf-8")
+    argv = (sys.executable, str(silent))
+    config = RunConfig(argv=argv, run_dir=tmp_path / "seed-0", seed=0, tick_timeout=0.5)
+    with pytest.raises(RunAborted) as aborted:
+        run_seed(config, " ".join(argv), "replay 0")
+    assert "n0 did not answer init within" in str(aborted.value)
+    assert "a node that does not flush its standard output after every line" in str(aborted.value)

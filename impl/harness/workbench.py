@@ -309,7 +309,8 @@ class Workbench:
                 raise RunAborted(
                     f"{proc.name} did not answer {reply.removesuffix('_ok')} within "
                     f"{self.config.tick_timeout:.0f} s (the protocol requires an answer to "
-                    "every tick, after all earlier input)"
+                    "every tick, after all earlier input; a node that does not flush its "
+                    "standard output after every line looks like this)"
                 )
             if STOP.is_set():
                 raise Interrupted
