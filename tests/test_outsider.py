@@ -113,6 +113,10 @@ def test_a_violation_caused_by_a_dropped_event_points_at_the_protocol_problem(
     # were counted apart: "denied 25, forced requests 2, requests 23").
     counts = next(line for line in lines if "promotions:" in line).split("promotions: ")[1]
     assert counts == "forced requests 1, rejected 1, requests 1", counts
+    # The HTML report says the same under its protocol problems.
+    report = next(line for line in lines if "report: " in line).split("report: ")[1]
+    page = Path(report).read_text(encoding="utf-8")
+    assert "<h2>Protocol problems</h2><p>The events Baton rejected are not in the trace" in page
 
 
 def test_replay_help_shows_outcomes_and_examples(capsys: pytest.CaptureFixture[str]) -> None:

@@ -228,6 +228,14 @@ def render_report(summary: dict[str, Any], events: Sequence[dict[str, Any]]) -> 
         )
     )
     problems = "".join(f"<li>{html.escape(p)}</li>" for p in summary["problems"][:30])
+    if len(summary["problems"]) > 30:
+        problems += f"<li>... and {len(summary['problems']) - 30} more (--json lists them all)</li>"
+    problems_note = (
+        "<p>The events Baton rejected are not in the trace, so a violation after the first "
+        "problem may only be its consequence: fix these first.</p>"
+        if findings and problems
+        else ""
+    )
     svg = timeline_svg(events, names, names[0], summary["ticks"], first_tick)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -254,7 +262,7 @@ def render_report(summary: dict[str, Any], events: Sequence[dict[str, Any]]) -> 
             "run obeyed the invariants.</p>"
         )
         + f"<h2>Counts</h2><table>{counts}</table>"
-        + (f"<h2>Protocol problems</h2><ul>{problems}</ul>" if problems else "")
+        + (f"<h2>Protocol problems</h2>{problems_note}<ul>{problems}</ul>" if problems else "")
         + "<h2>Files</h2><ul>"
         f"<li>trace: <code>{html.escape(summary['trace'])}</code> "
         f"(<code>baton check {html.escape(summary['trace'])}</code>)</li>"
