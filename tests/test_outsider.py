@@ -325,3 +325,16 @@ def test_a_node_that_never_answers_is_told_the_likely_cause(tmp_path: Path) -> N
         run_seed(config, " ".join(argv), "replay 0")
     assert "n0 did not answer init within" in str(aborted.value)
     assert "a node that does not flush its standard output after every line" in str(aborted.value)
+
+
+def test_baton_test_help_points_at_the_protocol_and_a_safe_failover_example(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An outsider's first stop is --help: it names where the node protocol is written
+    down and shows a node that fails over correctly, next to the flawed one."""
+    with pytest.raises(SystemExit):
+        main(["test", "--help"])
+    out = capsys.readouterr().out
+    assert 'baton test --bin "python3 examples/nodes/failover.py" --seeds 0..9' in out
+    assert FAILOVER_EXAMPLE.exists()
+    assert "docs/harness.md and 'baton schema node-protocol'" in out

@@ -19,13 +19,16 @@ nothing is ever deleted).
 
 examples:
   baton test --bin "baton node" --nodes 3 --seed 1
+  baton test --bin "python3 examples/nodes/failover.py" --seeds 0..9
   baton test --bin "node examples/nodes/flawed.js" --seeds 0..20
   baton test --bin "baton node" --seeds 0..999 --json results.json
   baton test --bin "baton node" --seeds 0..9999 --ray auto   seeds as Ray tasks on a cluster
 
-exit status: 0 every seed passed, 1 a violation, 2 bad usage or a node that
-broke the protocol (exited, wrote malformed lines, never answered a tick),
-130 interrupted.
+The node protocol: docs/harness.md and 'baton schema node-protocol'.
+
+exit status: 0 every seed passed, 1 a violation (protocol problems of the
+same seed are listed under it), 2 bad usage or a node that broke the protocol
+(exited, wrote malformed lines, never answered a tick), 130 interrupted.
 """
 
 from __future__ import annotations
