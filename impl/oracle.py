@@ -803,12 +803,22 @@ class Checker:
 
     def _reject(self, e: Any) -> None:
         if self.pending.pop(e.attempt, None) is None:
-            self.fail(
-                "attempt_observable",
-                "P6-O1",
-                f"reject of attempt {e.attempt!r}, which has no pending request line. Every "
-                "attempt starts with its request event.",
-            )
+            node = self.nodes[e.node]
+            if e.attempt == node.attempt:
+                # Its request line was consumed by the attempt's 'request' transition: the
+                # producer mixed the two ways out. Say which one applies.
+                why = (
+                    f"reject of attempt {e.attempt!r}, which already entered {e.node}'s "
+                    f"lifecycle (now {node.lifecycle}). The reject kind is for a request "
+                    "turned away before entering it; once in, a refusal is a transition "
+                    "with event 'reject' (PromotionRequested -> Steady)."
+                )
+            else:
+                why = (
+                    f"reject of attempt {e.attempt!r}, which has no pending request line. "
+                    "Every attempt starts with its request event."
+                )
+            self.fail("attempt_observable", "P6-O1", why)
 
     def _transition(self, e: Any) -> None:
         name, attempt, src, event, dst = e.node, e.attempt, e.from_, e.event, e.to

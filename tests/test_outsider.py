@@ -7,14 +7,16 @@ written here (it stops at end of input), the rest in-process.
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from baton import replay, vectors
+from baton import oracle, replay, trace, vectors
 from baton.cli import main
 from baton.harness import protocol
 from baton.harness.runner import run_seed
@@ -338,3 +340,68 @@ def test_baton_test_help_points_at_the_protocol_and_a_safe_failover_example(
     assert 'baton test --bin "python3 examples/nodes/failover.py" --seeds 0..9' in out
     assert FAILOVER_EXAMPLE.exists()
     assert "docs/harness.md and 'baton schema node-protocol'" in out
+
+
+def test_the_failover_examples_two_refusals_are_traces_the_oracle_accepts(
+    tmp_path: Path,
+) -> None:
+    """Both ways the example turns a promotion away, fed to it by hand (a whole run rarely
+    reaches them): a second request while one is in progress (request, then the reject
+    kind: never let in) and a peer busy with its own attempt (the attempt already entered
+    the lifecycle: it leaves by the transition 'reject'). Its events, numbered into a
+    trace, conform; the oracle's message for the mix-up it once made is tested below."""
+
+    def msg(src: str, body: dict[str, object]) -> str:
+        return json.dumps({"src": src, "dest": "n1", "body": body}) + "\n"
+
+    init = {"type": "init", "msg_id": 1, "node_id": "n1", "node_ids": ["n0", "n1", "n2"],
+            "initial_primary": "n0", "mode": "async", "data_dir": str(tmp_path),
+            "incarnation": 0, "protocol": 1}  # fmt: skip
+    promote = {"type": "promote", "force": False, "operator": "o", "reason": "test"}
+    busy = {"type": "probe_ok", "attempt": "a1", "busy": True, "writable": False,
+            "epoch": 1, "wal": []}  # fmt: skip
+    script = (
+        msg("harness", init)
+        + msg("operator", {**promote, "msg_id": 2, "attempt": "a1"})
+        + msg("operator", {**promote, "msg_id": 3, "attempt": "a2"})
+        + msg("n0", busy)
+        + msg("n2", {**busy, "busy": False})
+        + msg("harness", {"type": "tick", "msg_id": 4, "time": 1})
+    )
+    done = subprocess.run(
+        [sys.executable, str(FAILOVER_EXAMPLE)],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    bodies = [json.loads(line)["body"] for line in done.stdout.splitlines()]
+    outcomes = [(b["attempt"], b["reason"]) for b in bodies if b["type"] == "promote_ok"]
+    assert outcomes == [("a2", "duplicate_request"), ("a1", "duplicate_request")]
+    events = [b["event"] for b in bodies if b["type"] == "event"]
+    assert [e["kind"] for e in events] == ["request", "transition", "request", "reject",
+                                           "transition"]  # fmt: skip
+    assert events[-1]["event"] == "reject" and events[-1]["to"] == "Steady"
+    lines = [json.dumps({"seq": 0, **trace.header(["n0", "n1", "n2"], "async", "n0")})]
+    lines += [json.dumps({"seq": i, **e}) for i, e in enumerate(events, 1)]
+    verdict = oracle.check_stream(io.StringIO("\n".join(lines) + "\n"), "refusals")
+    assert verdict.status == "conforms", verdict.to_json()
+
+
+def test_a_reject_after_the_attempt_entered_the_lifecycle_says_which_step_applies(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The oracle said 'reject of attempt a1, which has no pending request line' right
+    after that request line: true in its bookkeeping, baffling to the producer. It now
+    says the attempt already entered the lifecycle and which step leaves it."""
+    good = (REPO / "examples" / "traces" / "good_failover.jsonl").read_text(encoding="utf-8")
+    head = good.splitlines()[:10]  # up to a1's transition into PromotionRequested
+    assert '"event":"request","to":"PromotionRequested"' in head[-1]
+    reject = '{"seq":10,"kind":"reject","node":"n2","attempt":"a1","reason":"duplicate_request"}'
+    trace_file = tmp_path / "mixed.jsonl"
+    trace_file.write_text("\n".join([*head, reject]) + "\n", encoding="utf-8")
+    assert main(["check", str(trace_file)]) == 1
+    out = capsys.readouterr().out
+    assert "which already entered n2's lifecycle (now PromotionRequested)" in out
+    assert "a transition with event 'reject' (PromotionRequested -> Steady)" in out

@@ -194,15 +194,16 @@ class FailoverNode:
 
     def on_promote(self, msg: dict[str, Any]) -> None:
         body = msg["body"]
-        if self.attempt is not None:  # one attempt at a time; never entered the lifecycle
-            answer = {"attempt": body["attempt"], "outcome": "rejected",
-                      "reason": "duplicate_request"}  # fmt: skip
-            self.reply(msg, {"type": "promote_ok", **answer})
-            return
         attempt = body["attempt"]
         self.report({"kind": "request", "node": self.me, "attempt": attempt,
                      "force": body["force"], "operator": body["operator"],
                      "reason": body["reason"]})  # fmt: skip
+        if self.attempt is not None:  # one attempt at a time: turned away, never let in
+            reason = "duplicate_request"
+            self.report({"kind": "reject", "node": self.me, "attempt": attempt, "reason": reason})
+            answer = {"attempt": attempt, "outcome": "rejected", "reason": reason}
+            self.reply(msg, {"type": "promote_ok", **answer})
+            return
         self.transition(attempt, "Steady", "request", "PromotionRequested")
         self.attempt = {"msg": msg, "id": attempt, "force": body["force"],
                         "deadline": self.now + PROBE_TICKS, "answers": {}}  # fmt: skip
@@ -224,8 +225,9 @@ class FailoverNode:
         name, answers, force = attempt["id"], attempt["answers"], attempt["force"]
         if any(a["busy"] for a in answers.values()):
             # A peer is in an attempt of its own: two candidates at once could both win.
-            self.report({"kind": "reject", "node": self.me, "attempt": name,
-                         "reason": "duplicate_request"})  # fmt: skip
+            # This attempt already entered the lifecycle, so it leaves by the lifecycle's
+            # own 'reject' step (the 'reject' kind is for a request never let in).
+            self.transition(name, "PromotionRequested", "reject", "Steady")
             self.answer(attempt, "rejected", "duplicate_request")
             return
         self.transition(name, "PromotionRequested", "begin_validation", "PromotionValidating")
