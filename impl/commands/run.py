@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if sc.resumes and not args.resume:
         raise UsageError(
             f"{args.scenario}: this scenario continues a run whose process died "
-            "(\"resumes\": true): run it with --resume, on that run's --dir"
+            '("resumes": true): run it with --resume, on that run\'s --dir'
         )
     root: Path = args.dir
     trace_path: Path | None = args.trace
