@@ -159,25 +159,30 @@ def test_a_wal_end_below_the_reported_writes_names_the_likely_bug(
     assert "reported durable before they were fsynced and a crash lost them" in out
 
 
+def _node_answering_ticks_with(*tick_lines: str) -> str:
+    """A node script that answers init properly and runs ``tick_lines`` on every tick
+    (they set ``out["body"]``; ``body`` is the tick's), writing each answer flushed."""
+    lines = [
+        "import json, sys",
+        "for line in sys.stdin:",
+        "    msg = json.loads(line)",
+        '    body = msg["body"]',
+        '    out = {"src": msg["dest"], "dest": msg["src"]}',
+        '    if body["type"] == "init":',
+        '        out["body"] = {"type": "init_ok", "protocol": 1, "in_reply_to": body["msg_id"]}',
+        '    elif body["type"] == "tick":',
+        *(f"        {line}" for line in tick_lines),
+        "    else:",
+        "        continue",
+        '    sys.stdout.write(json.dumps(out) + "\\n")',
+        "    sys.stdout.flush()",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 # Answers init properly, then every tick with a tick_ok that forgets in_reply_to (the
 # schema requires it; Maelstrom-style nodes often add it only to client replies).
-TICK_OK_WITHOUT_REPLY_NODE = textwrap.dedent(
-    """
-    import json, sys
-    for line in sys.stdin:
-        msg = json.loads(line)
-        body = msg["body"]
-        out = {"src": msg["dest"], "dest": msg["src"]}
-        if body["type"] == "init":
-            out["body"] = {"type": "init_ok", "protocol": 1, "in_reply_to": body["msg_id"]}
-        elif body["type"] == "tick":
-            out["body"] = {"type": "tick_ok"}
-        else:
-            continue
-        sys.stdout.write(json.dumps(out) + "\\n")
-        sys.stdout.flush()
-    """
-)
+TICK_OK_WITHOUT_REPLY_NODE = _node_answering_ticks_with('out["body"] = {"type": "tick_ok"}')
 
 
 def test_a_reply_without_in_reply_to_is_named_at_once(
@@ -251,23 +256,9 @@ def test_the_failover_example_passes_in_full_and_its_planted_flaw_is_caught(
 
 # Answers init and every tick properly, and prints a debug line to standard output on
 # every tick: the first mistake of many a node author.
-DEBUG_PRINTING_NODE = textwrap.dedent(
-    """
-    import json, sys
-    for line in sys.stdin:
-        msg = json.loads(line)
-        body = msg["body"]
-        out = {"src": msg["dest"], "dest": msg["src"]}
-        if body["type"] == "init":
-            out["body"] = {"type": "init_ok", "protocol": 1, "in_reply_to": body["msg_id"]}
-        elif body["type"] == "tick":
-            print("debug: tick", body["time"])
-            out["body"] = {"type": "tick_ok", "in_reply_to": body["msg_id"]}
-        else:
-            continue
-        sys.stdout.write(json.dumps(out) + "\\n")
-        sys.stdout.flush()
-    """
+DEBUG_PRINTING_NODE = _node_answering_ticks_with(
+    'print("debug: tick", body["time"])',
+    'out["body"] = {"type": "tick_ok", "in_reply_to": body["msg_id"]}',
 )
 
 
