@@ -36,6 +36,7 @@ __all__ = [
     "add_output_args",
     "check_output_path",
     "console",
+    "create_directory",
     "emit_json",
     "write_junit",
 ]
@@ -125,6 +126,18 @@ def check_output_path(
         raise UsageError(f"{path}: cannot write in directory {parent} (permission denied)")
     if target.exists() and not os.access(target, os.W_OK):
         raise UsageError(f"{path}: file exists and is not writable")
+
+
+def create_directory(path: Path, named: str) -> None:
+    """Create the directory a command keeps its runs in (``named``, e.g. ``--dir D``,
+    heads the message), with its parents; a file in the way, or a directory that cannot
+    be created, is one line (:class:`baton.errors.UsageError`)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{named}: is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{named}: cannot create: {exc.strerror or exc}") from None
 
 
 def _write_text(dest: str | os.PathLike[str], text: str) -> None:

@@ -49,6 +49,7 @@ from typing import IO, TYPE_CHECKING
 
 from baton.cli import UsageError
 from baton.dirlock import LOCK_FILE, DirectoryLock
+from baton.output import create_directory
 
 if TYPE_CHECKING:
     from baton.metrics import TraceTap
@@ -140,12 +141,7 @@ def run(args: argparse.Namespace) -> int:
         if not root.is_dir():
             raise UsageError(f"--dir {root}: no such directory to resume")
     else:
-        if root.exists() and not root.is_dir():
-            raise UsageError(f"--dir {root}: is a file, not a directory")
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"--dir {root}: cannot create: {exc.strerror or exc}") from None
+        create_directory(root, f"--dir {root}")
     # One process per directory (single_controller): the lock is taken before the
     # directory is inspected, so two runs racing on one --dir cannot both pass the check.
     root_lock = DirectoryLock(root).acquire()

@@ -45,7 +45,14 @@ from typing import Any
 
 from baton.commands.ray_option import add_ray_argument
 from baton.errors import UsageError
-from baton.output import JUnitCase, add_output_args, check_output_path, emit_json, write_junit
+from baton.output import (
+    JUnitCase,
+    add_output_args,
+    check_output_path,
+    create_directory,
+    emit_json,
+    write_junit,
+)
 
 DEFAULT_TICKS = 150
 
@@ -157,12 +164,7 @@ def run(args: argparse.Namespace) -> int:
         if Path(argv[0]).exists():
             argv = (str(Path(argv[0]).resolve()), *argv[1:])
     root = Path(args.dir).resolve() if args.ray is not None else Path(args.dir)
-    if root.exists() and not root.is_dir():
-        raise UsageError(f"--dir {args.dir}: is a file, not a directory")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--dir {args.dir}: {exc.strerror or exc}") from None
+    create_directory(root, f"--dir {args.dir}")
     deadline = time.monotonic() + args.time_limit if args.time_limit is not None else None
     many = len(seeds) > 1
     quiet_json = args.json == "-"
