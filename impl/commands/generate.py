@@ -121,14 +121,19 @@ def render_vocabulary() -> str:
     return json.dumps(vocabulary.generate(), indent=2, ensure_ascii=False) + "\n"
 
 
+def _on_disk(path: Path) -> str:
+    """The file's text ('' if it does not exist yet)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
 def drift(path: Path, expected: str | None = None) -> str:
     """A unified diff from the file on disk to the generated text ('' when equal)."""
     if expected is None:
         expected = render()
-    try:
-        actual = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        actual = ""
+    actual = _on_disk(path)
     if actual == expected:
         return ""
     return "".join(
@@ -185,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
 
     for path, make in targets:
         text = make()
-        if not drift(path, text):
+        if _on_disk(path) == text:
             print(f"{path}: already up to date with the spec (not rewritten)")
             continue
         write_artifact(path, text)
